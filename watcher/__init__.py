@@ -1,0 +1,8 @@
+"""watcher: an open-source alert rule engine for Elasticsearch.
+
+Runs rules written in YAML and Elastic Watcher watch definitions unchanged: a schedule triggers an
+input (a search of the cluster), a condition decides, transforms reshape the payload, and actions
+deliver through connectors (webhook, OpsGenie, Slack, index, logging).
+"""
+
+__version__ = "0.1.0"

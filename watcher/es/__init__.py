@@ -1,0 +1,1 @@
+"""Everything that talks to Elasticsearch: client factory, server facts, state and history indices."""

@@ -1,0 +1,94 @@
+"""A small HTTP receiver that shows the webhooks it gets (a local stand-in for OpsGenie, Slack…).
+
+Each request prints one line (time, method, path with secrets masked, size, and a short summary of a
+JSON body); ``--save FILE`` appends each request as one JSON line. It answers 200 with a JSON body
+shaped like OpsGenie's ``{"result": "Request will be processed", "requestId": …}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import IO
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+SECRET_PARAMS = {"apikey", "api_key", "token", "key", "password", "secret"}
+SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "cookie"}
+
+
+def mask_query(query: str) -> str:
+    """Replace the values of secret-looking query parameters (``apiKey``, ``token``…) with ``***``."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, "***" if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="*")
+
+
+def summarize(body: object) -> str:
+    """A one-line summary of a webhook body: the watch id, message or text fields when present."""
+    if not isinstance(body, dict):
+        return ""
+    parts = []
+    for key in ("watch_id", "rule", "alias", "message", "text", "title"):
+        if isinstance(body.get(key), (str, int, float)):
+            parts.append(f"{key}={str(body[key])[:80]!r}")
+    payload = body.get("payload")
+    if isinstance(payload, dict) and isinstance(payload.get("hits"), dict):
+        parts.append(f"hits={payload['hits'].get('total')}")
+    return " ".join(parts)
+
+
+class Receiver(ThreadingHTTPServer):
+    """The HTTP server; ``records`` keeps every request received (method, path, query, headers, body)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], *, out: IO[str] | None, save: IO[str] | None, status: int = 200):
+        super().__init__(address, _Handler)
+        self.out, self.save, self.status = out, save, status
+        self.records: list[dict] = []
+        self._lock = threading.Lock()
+
+    def record(self, entry: dict) -> None:
+        with self._lock:
+            self.records.append(entry)
+            if self.save is not None:
+                self.save.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                self.save.flush()
+            if self.out is not None:
+                self.out.write(entry["line"] + "\n")
+                self.out.flush()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            body: object = json.loads(text) if text else None
+        except ValueError:
+            body = text
+        split = urlsplit(self.path)
+        query = mask_query(split.query)
+        now = dt.datetime.now(dt.timezone.utc)
+        line = (f"{now:%H:%M:%S} {self.command} {split.path}{'?' + query if query else ''} "
+                f"{len(raw)} B {summarize(body)}").rstrip()
+        headers = {k: ("***" if k.lower() in SECRET_HEADERS else v) for k, v in self.headers.items()}
+        self.server.record({"received_at": now.isoformat(), "method": self.command, "path": split.path,
+                            "query": query, "headers": headers, "body": body, "line": line})
+        reply = json.dumps({"result": "Request will be processed", "took": 0.0,
+                            "requestId": str(uuid.uuid4())}).encode()
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = _handle
+
+    def log_message(self, format: str, *args) -> None:  # the summary line replaces the access log
+        pass
