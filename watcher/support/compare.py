@@ -1,0 +1,365 @@
+"""Watcher's lenient comparison and the operators of the ``compare`` and ``array_compare`` conditions.
+
+Pure functions; the conditions themselves (parsing, building ``resolved_values``, results) live in
+the engine. The comparison is *driven by the configured (right-hand) value's type*: a number
+compares numerically, a string lexicographically, a date as an instant, anything else only for
+equality. Values that cannot be compared are "incomparable" (``None``), which the two conditions
+treat differently: in ``compare`` only ``not_eq`` is then true; in ``array_compare`` nothing is.
+
+Source: explore-analyze/alerts-cases/watcher/condition-compare.md and condition-array-compare.md;
+x-pack/plugin/watcher/.../condition/{LenientCompare,CompareCondition,ArrayCompareCondition,
+AbstractCompareCondition}.java.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from watcher.support import datemath
+from watcher.support.paths import resolve_path
+
+__all__ = [
+    "OPERATORS",
+    "QUANTIFIERS",
+    "STRUCTURE_OPERATORS",
+    "array_compare_op",
+    "compare_op",
+    "lenient_compare",
+    "quantified",
+    "resolve_compare_value",
+]
+
+OPERATORS = ("eq", "not_eq", "gt", "gte", "lt", "lte")
+"""The comparison operators of ``compare`` and ``array_compare``."""
+
+STRUCTURE_OPERATORS = ("eq", "not_eq")
+"""Operators whose configured value may be an object or an array (the others need a scalar or null)."""
+
+QUANTIFIERS = ("some", "all")
+"""``array_compare`` quantifiers; ``some`` is the default. There is no ``any``."""
+
+_TESTS = {
+    "eq": lambda c: c == 0,
+    "not_eq": lambda c: c != 0,
+    "gt": lambda c: c > 0,
+    "gte": lambda c: c >= 0,
+    "lt": lambda c: c < 0,
+    "lte": lambda c: c <= 0,
+}
+
+# Java's "." matches anything but a line terminator; matches() requires the whole string.
+_JAVA_DOT = "[^\n\r\u0085\u2028\u2029]"
+_DATE_MATH_PATTERN = re.compile(rf"<\{{({_JAVA_DOT}+)\}}>")
+_PATH_PATTERN = re.compile(rf"\{{\{{({_JAVA_DOT}+)\}}\}}")
+
+# java.lang.Double.valueOf's grammar (FloatingDecimal.readJavaFormatString), ASCII digits.
+_JAVA_DECIMAL = re.compile(r"[+-]?(?:NaN|Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fFdD]?)")
+_JAVA_HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+[fFdD]?")
+_JAVA_TRIM = "".join(chr(code) for code in range(0x21))  # String.trim(): every char <= U+0020
+
+
+# --------------------------------------------------------------------------------------------------
+# Java-flavoured helpers
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number: int, float or Decimal — never a bool (Java's Boolean is not a Number)."""
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _is_nan(value: Any) -> bool:
+    return (isinstance(value, float) and math.isnan(value)) or (isinstance(value, Decimal) and value.is_nan())
+
+
+def _to_float(value: int | float | Decimal) -> float:
+    """``Number.doubleValue()``: huge integers become ±infinity instead of raising."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _java_double(value: float) -> str:
+    """``Double.toString``: ``3.0``, ``0.001``, ``1.0E7``, ``1.5E-4``, ``NaN``, ``-Infinity``."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    sign = "-" if value < 0 else ""
+    decimal = Decimal(repr(abs(value))).as_tuple()  # repr: the shortest round-tripping digits
+    exponent = len(decimal.digits) + decimal.exponent - 1  # scientific exponent of the first digit
+    digits = "".join(map(str, decimal.digits)).rstrip("0") or "0"
+    if 1e-3 <= abs(value) < 1e7:
+        if exponent >= 0:
+            whole = digits[: exponent + 1].ljust(exponent + 1, "0")
+            fraction = digits[exponent + 1:] or "0"
+        else:
+            whole, fraction = "0", "0" * (-exponent - 1) + digits
+        return f"{sign}{whole}.{fraction}"
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{exponent}"
+
+
+def _java_zoned(value: _dt.datetime) -> str:
+    """``ZonedDateTime.toString``: ``2024-05-01T10:15:30.123Z``, seconds/fraction only when non-zero."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    text = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}"
+    if value.second or value.microsecond:
+        text += f":{value.second:02d}"
+        if value.microsecond:
+            micros = value.microsecond
+            text += f".{micros // 1000:03d}" if micros % 1000 == 0 else f".{micros:06d}"
+    offset = value.utcoffset()
+    if not offset:
+        text += "Z"
+    else:
+        seconds = int(offset.total_seconds())
+        sign = "-" if seconds < 0 else "+"
+        hours, rest = divmod(abs(seconds), 3600)
+        minutes, secs = divmod(rest, 60)
+        text += f"{sign}{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
+    if isinstance(value.tzinfo, ZoneInfo):
+        text += f"[{value.tzinfo.key}]"
+    return text
+
+
+def _java_string(value: Any) -> str:
+    """``String.valueOf`` of the Java object Watcher would hold for ``value``.
+
+    ``None`` → ``null``, ``True`` → ``true``, ``3`` → ``3``, ``3.0`` → ``3.0``, ``1e20`` → ``1.0E20``,
+    lists → ``[a, b]``, mappings → ``{k=v, k2=v2}``, datetimes as ``ZonedDateTime.toString``.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return _java_double(value)
+    if isinstance(value, _dt.datetime):
+        return _java_zoned(value)
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_java_string(k)}={_java_string(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_java_string(item) for item in value) + "]"
+    return str(value)
+
+
+def _java_parse_double(text: str) -> float | None:
+    """``Double.valueOf(text)``, or ``None`` where Java throws NumberFormatException."""
+    text = text.strip(_JAVA_TRIM)
+    if _JAVA_DECIMAL.fullmatch(text):
+        body = text[:-1] if text[-1] in "fFdD" else text
+        return float(body)
+    if _JAVA_HEX.fullmatch(text):
+        body = text[:-1] if text[-1] in "fFdD" else text
+        try:
+            return float.fromhex(body)
+        except OverflowError:
+            return -math.inf if body.startswith("-") else math.inf
+    return None
+
+
+def _utf16_compare(left: str, right: str) -> int:
+    """``String.compareTo``'s order (UTF-16 code units), as -1/0/1."""
+    a = left.encode("utf-16-be", "surrogatepass")
+    b = right.encode("utf-16-be", "surrogatepass")
+    return (a > b) - (a < b)
+
+
+def _sign(left: float, right: float) -> int:
+    return (left > right) - (left < right)
+
+
+def _deep_equal(left: Any, right: Any) -> bool:
+    """Structural equality for JSON-like values (``Objects.equals`` as this project defines it).
+
+    Numbers compare by value (``5 == 5.0``), booleans only equal booleans (``True != 1``), strings
+    only strings, mappings by keys and values, lists/tuples element-wise, datetimes as instants
+    (naive taken as UTC). NaN equals nothing.
+    """
+    if left is None or right is None:
+        return left is None and right is None
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left == right
+    if _is_number(left) or _is_number(right):
+        return _is_number(left) and _is_number(right) and left == right
+    if isinstance(left, str) or isinstance(right, str):
+        return isinstance(left, str) and isinstance(right, str) and left == right
+    if isinstance(left, _dt.datetime) or isinstance(right, _dt.datetime):
+        return (isinstance(left, _dt.datetime) and isinstance(right, _dt.datetime)
+                and datemath.parse_instant(left) == datemath.parse_instant(right))
+    if isinstance(left, Mapping) or isinstance(right, Mapping):
+        return (isinstance(left, Mapping) and isinstance(right, Mapping) and len(left) == len(right)
+                and all(key in right and _deep_equal(value, right[key]) for key, value in left.items()))
+    if isinstance(left, (list, tuple)) or isinstance(right, (list, tuple)):
+        return (isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)) and len(left) == len(right)
+                and all(_deep_equal(a, b) for a, b in zip(left, right)))
+    return type(left) is type(right) and left == right
+
+
+# --------------------------------------------------------------------------------------------------
+# Public API
+
+
+def lenient_compare(left: Any, right: Any) -> int | None:
+    """Compare a resolved value (``left``) with a configured one (``right``) as Watcher's LenientCompare.
+
+    Returns ``-1``, ``0`` or ``1`` (left less than, equal to, greater than right) or ``None`` when
+    the two are incomparable. In order:
+
+    1. structurally equal values → ``0`` (numbers by value, ``5 == 5.0``; ``True`` ≠ ``1``; deep for
+       mappings and lists; ``None`` equals ``None``);
+    2. either side ``None`` → ``None``;
+    3. either side NaN → ``None``;
+    4. ``right`` a number (int/float/Decimal; **a bool is not a number**) → ``left`` as a double: a
+       number as is, anything else through its Java string form and ``Double.valueOf`` (``"7"`` →
+       7.0, ``" 7 "`` → 7.0, ``"1e3"`` → 1000.0, ``"7d"`` → 7.0; ``True``, ``"abc"``, ``"1_0"`` →
+       ``None``); a NaN from that conversion → ``None``;
+    5. ``right`` a string → ``left``'s Java string form (``3`` → ``"3"``, ``3.0`` → ``"3.0"``,
+       ``True`` → ``"true"``, ``[1, 2]`` → ``"[1, 2]"``) compared lexicographically by UTF-16 code
+       unit, so ``10`` vs ``"5"`` is ``-1``;
+    6. ``right`` a datetime → ``left`` as an instant: a datetime, a string parsed by
+       :func:`watcher.support.datemath.parse_instant` (ISO-8601 or epoch-millis text), or a number
+       as epoch **milliseconds** truncated to a whole millisecond; anything else, or a parse failure
+       → ``None``. Naive datetimes are taken as UTC;
+    7. anything else (``right`` a bool, mapping, list…) → ``None`` — equality only.
+
+    Never raises. Source: LenientCompare.java; condition-compare.md.
+    """
+    if _deep_equal(left, right):
+        return 0
+    if left is None or right is None:
+        return None
+    if _is_nan(left) or _is_nan(right):
+        return None
+
+    if _is_number(right):
+        if _is_number(left):
+            number = _to_float(left)
+        else:
+            number = _java_parse_double(_java_string(left))
+            if number is None or math.isnan(number):
+                return None
+        return _sign(number, _to_float(right))
+
+    if isinstance(right, str):
+        return _utf16_compare(_java_string(left), right)
+
+    if isinstance(right, _dt.datetime):
+        if isinstance(left, _dt.datetime):
+            instant = datemath.parse_instant(left)
+        elif isinstance(left, str):
+            try:
+                instant = datemath.parse_instant(left)
+            except ValueError:
+                return None
+        elif _is_number(left):
+            try:
+                millis = int(left)  # Number.longValue(): truncation toward zero
+                instant = datemath.parse_instant(millis)
+            except (OverflowError, ValueError):
+                return None
+        else:
+            return None
+        right_instant = datemath.parse_instant(right)
+        return (instant > right_instant) - (instant < right_instant)
+
+    return None
+
+
+def _operator(op: str) -> str:
+    normalized = op.lower() if isinstance(op, str) else op
+    if normalized not in _TESTS:
+        raise ValueError(f'unknown comparison operator "{op}" (expected one of {", ".join(OPERATORS)})')
+    return normalized
+
+
+def compare_op(op: str, left: Any, right: Any) -> bool:
+    """Evaluate one ``compare`` condition operator: ``left <op> right`` with :func:`lenient_compare`.
+
+    ``op`` is one of :data:`OPERATORS` (case-insensitive, as Watcher's ``Op.resolve``). When the
+    values are incomparable, ``eq``/``gt``/``gte``/``lt``/``lte`` are ``False`` and ``not_eq`` is
+    ``True`` — so a missing (``None``) left value satisfies only ``not_eq``, unless ``right`` is
+    ``None`` too (then ``eq`` is true: Watcher's ``{"eq": null}`` tests for a missing value).
+    ``eq``/``not_eq`` compare mappings and lists deeply (``{"a": 5} == {"a": 5.0}``).
+
+    Raises ValueError for an unknown operator. Source: CompareCondition.Op; condition-compare.md.
+    """
+    name = _operator(op)
+    result = lenient_compare(left, right)
+    if result is None:
+        return name == "not_eq"
+    return _TESTS[name](result)
+
+
+def array_compare_op(op: str, left: Any, right: Any) -> bool:
+    """Evaluate one element of an ``array_compare`` condition: ``left <op> right``.
+
+    Like :func:`compare_op` except that an incomparable pair is ``False`` for **every** operator,
+    ``not_eq`` included (``None`` vs ``5`` is not "not equal" here).
+
+    Raises ValueError for an unknown operator. Source: ArrayCompareCondition.Quantifier;
+    condition-array-compare.md.
+    """
+    test = _TESTS[_operator(op)]
+    result = lenient_compare(left, right)
+    return result is not None and test(result)
+
+
+def quantified(quantifier: str | None, results: Iterable[bool]) -> bool:
+    """Combine per-element ``array_compare`` results with a quantifier.
+
+    ``"some"`` (the default, also for ``None``): true if at least one result is true — an empty
+    array gives ``False``. ``"all"``: true if every result is true — an empty array gives ``True``.
+    Case-insensitive; stops at the first deciding element. Raises ValueError for anything else
+    (notably ``"any"``, which Watcher does not have).
+
+    Source: ArrayCompareCondition.Quantifier; condition-array-compare.md.
+    """
+    name = "some" if quantifier is None else (quantifier.lower() if isinstance(quantifier, str) else quantifier)
+    if name == "some":
+        return any(results)
+    if name == "all":
+        return all(results)
+    raise ValueError(f'unknown comparison quantifier "{quantifier}" (expected some or all)')
+
+
+def resolve_compare_value(configured: Any, ctx_model: Mapping[str, Any], now: _dt.datetime) -> tuple[Any, str | None]:
+    """Resolve a configured compare/array_compare value before comparing.
+
+    * A string that is exactly ``<{expr}>`` (e.g. ``"<{now-5m}>"``, ``"<{now/d}>"``) → the date math
+      ``expr`` resolved in UTC against ``now`` (rounding down), returned as ``(aware UTC datetime,
+      expr)``. Pass the wall clock at evaluation time as ``now`` (Watcher uses its clock, not
+      ``ctx.execution_time``). Watcher records ``resolved_values[expr]`` as the formatted date:
+      use :func:`watcher.support.datemath.format_iso_millis`.
+    * A string that is exactly ``{{path}}`` (e.g. ``"{{ctx.payload.threshold}}"``) → the value at
+      ``path`` in ``ctx_model`` (a mapping ``{"ctx": {...}}``; missing → ``None``), returned as
+      ``(value, path)``. The path is used verbatim: ``"{{ ctx.x }}"`` looks up ``" ctx"`` and
+      yields ``None``, as in Watcher.
+    * Anything else, including strings that merely contain such forms → ``(configured, None)``.
+
+    Raises :class:`watcher.support.datemath.DateMathError` for invalid date math (Watcher fails
+    the condition). Source: AbstractCompareCondition.resolveConfiguredValue; condition-compare.md.
+    """
+    if isinstance(configured, str):
+        match = _DATE_MATH_PATTERN.fullmatch(configured)
+        if match:
+            expression = match.group(1)
+            return datemath.resolve(expression, now), expression
+        match = _PATH_PATTERN.fullmatch(configured)
+        if match:
+            path = match.group(1)
+            return resolve_path(ctx_model, path), path
+    return configured, None
