@@ -1,0 +1,1 @@
+"""Template engines used to render watch and rule actions (Watcher-compatible Mustache, sandboxed Jinja2)."""
