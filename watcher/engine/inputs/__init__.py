@@ -1,0 +1,11 @@
+"""Input types: each module has ``TYPE``, ``parse(reader, body, path)`` and ``execute(config, run)``.
+
+``execute`` returns ``{"type", "status": "success", "payload": {...}, <type>?: {...}}`` and raises on
+failure (the pipeline turns the exception into Watcher's failed input result). Source:
+watcher-semantics §1.3 (explore-analyze/alerts-cases/watcher/input-*.md).
+"""
+
+from watcher.definitions.registry import Registry
+from watcher.engine.inputs import chain, http, none, search, simple
+
+REGISTRY = Registry("input", [none, simple, search, http, chain])

@@ -1,0 +1,37 @@
+"""The ``search`` input: run one search on the cluster; the response becomes the payload.
+
+Body shape, defaults (timeout 1m, ``rest_total_hits_as_int`` true, lenient indices options) and the
+result shape are Watcher's (input-search.md, watcher-semantics §1.3 and trap 1); the shared request
+logic lives in :mod:`watcher.engine.searching`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from watcher.definitions.problems import Reader
+from watcher.engine.searching import SearchSpec, execute_search, parse_search
+
+TYPE = "search"
+DEFAULT_TIMEOUT = dt.timedelta(minutes=1)
+
+
+def parse(reader: Reader, body: Any, path) -> SearchSpec | None:
+    """``{"request": {...}, "extract"?: [...], "timeout"?: "1m" | "timeout_in_millis"?: 60000}``."""
+    return parse_search(reader, body, path, default_timeout=DEFAULT_TIMEOUT, allow_extract=True)
+
+
+def execute(config: SearchSpec, run: Any) -> dict:
+    """Render the body with ``run.model()`` (JSON-escaping Mustache) and search.
+
+    Returns:
+        ``{"type": "search", "status": "success", "payload": <response or extract>,
+        "search": {"request": {"search_type", "indices", "rest_total_hits_as_int", "body"}}}``.
+
+    Raises:
+        elasticsearch exceptions (bad query, timeout…), ValueError (rendered body not JSON),
+        LookupError (stored template missing), RuntimeError (no Elasticsearch client).
+    """
+    payload, search = execute_search(config, run, run.model())
+    return {"type": TYPE, "status": "success", "payload": payload, "search": search}

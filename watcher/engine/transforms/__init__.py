@@ -1,0 +1,12 @@
+"""Transform types: ``TYPE``, ``parse(reader, body, path)`` and ``execute(config, run, model)``.
+
+``execute`` returns ``{"type", "status": "success", "payload": {...}, <type>?: {...}}`` and raises on
+failure (the pipeline builds Watcher's failure result). ``model`` is ``run.model(payload)``: the
+payload the transform works on is ``model["ctx"]["payload"]``. Source: watcher-semantics §1.5
+(explore-analyze/alerts-cases/watcher/transform-*.md).
+"""
+
+from watcher.definitions.registry import Registry
+from watcher.engine.transforms import chain, script, search
+
+REGISTRY = Registry("transform", [search, script, chain])
