@@ -36,3 +36,15 @@ def receiver(host: str, port: int, save, status: int) -> None:
         pass
     finally:
         server.server_close()
+
+
+def _register_commands() -> None:
+    # Each verb group lives in its own module; the group stays a table of contents.
+    from watcher.cli_definitions import convert, schema_command, validate
+    from watcher.cli_dryrun import dry_run
+
+    for command in (validate, schema_command, convert, dry_run):
+        main.add_command(command)
+
+
+_register_commands()

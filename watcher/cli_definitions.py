@@ -1,0 +1,137 @@
+"""CLI verbs about definition files: ``watcher validate``, ``watcher schema``, ``watcher convert``.
+
+Registered on the main group in :mod:`watcher.cli` (``main.add_command(validate)`` …).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from watcher.definitions.problems import Problem
+
+DEFAULT_RULES_DIR = "rules/"
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--connectors", "connectors_path", type=click.Path(),
+              help="Connectors file (default: connectors.yaml beside the first path).")
+def validate(paths: tuple[str, ...], connectors_path: str | None) -> None:
+    """Check rule and watch files (default: rules/) and the connectors file.
+
+    Prints every problem as file:line:column: field.path: message, then a summary. Exits with
+    status 1 when any file has a problem.
+    """
+    from watcher.definitions.load import load_paths
+
+    result = load_paths(paths or (DEFAULT_RULES_DIR,), connectors_path)
+    for problem in result.problems:
+        click.echo(str(problem))
+    click.echo(f"{len(result.files_ok)} file{'s' if len(result.files_ok) != 1 else ''} OK, "
+               f"{len(result.files_bad)} with problems")
+    if result.problems:
+        sys.exit(1)
+
+
+@click.command("schema")
+@click.argument("kind", required=False, type=click.Choice(["rule", "watch", "connectors"]))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Write rule.schema.json, watch.schema.json, connectors.schema.json into this directory.")
+def schema_command(kind: str | None, out_dir: str | None) -> None:
+    """Print the JSON Schema of rule files, watch files or connectors.yaml (all three by default).
+
+    Point your editor's YAML language server at it, e.g. a first line
+    `# yaml-language-server: $schema=./schemas/rule.schema.json`.
+    """
+    from watcher.definitions.schema import FILE_NAMES, KINDS, schema
+
+    kinds = (kind,) if kind else KINDS
+    if out_dir:
+        directory = Path(out_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in kinds:
+            target = directory / FILE_NAMES[name]
+            target.write_text(json.dumps(schema(name), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            click.echo(f"wrote {target}")
+        return
+    document = schema(kind) if kind else {name: schema(name) for name in KINDS}
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--to", "target", required=True, type=click.Choice(["watch", "rule"]),
+              help="watch: print the Watcher JSON; rule: print the YAML rule (when the watch fits the rule form).")
+@click.option("--connectors", "connectors_path", type=click.Path(),
+              help="Connectors file (default: connectors.yaml beside PATH).")
+def convert(path: str, target: str, connectors_path: str | None) -> None:
+    """Convert a rule to the equivalent watch JSON, or a watch to a rule.
+
+    A watch converts to a rule only when it has the rule's shape (one search input with a time
+    range, a count/metric/compare condition, connector actions); otherwise the message says which
+    part does not fit, and the exit status is 1.
+    """
+    from watcher.definitions.compile import NotConvertible, watch_to_rule
+    from watcher.definitions.load import default_connectors_path, load_connectors_file, load_definition
+
+    connectors_file = Path(connectors_path) if connectors_path else default_connectors_path([path])
+    connectors: dict = {}
+    if connectors_file is not None:
+        connectors, problems = load_connectors_file(connectors_file)
+        _fail_on(problems)
+    watch, problems = load_definition(path, connectors, connectors_file=str(connectors_file) if connectors_file else None)
+    _fail_on(problems)
+    if target == "watch":
+        click.echo(json.dumps(watch.body, indent=2, ensure_ascii=False))
+        if watch.rule is not None:
+            dropped = [name for name in ("title", "message", "filter", "group_by") if getattr(watch.rule, name)]
+            if dropped:
+                click.echo(f"note: a Watcher cluster would not apply the rule's {', '.join(dropped)} "
+                           "(rule steps run by watcher's engine)", err=True)
+        return
+    if watch.rule is not None:
+        rule = watch.rule.to_document()
+    else:
+        try:
+            rule = watch_to_rule(watch)
+        except NotConvertible as error:
+            click.echo(f"{path}: cannot convert to a rule: {error}", err=True)
+            sys.exit(1)
+    click.echo(_yaml(rule), nl=False)
+
+
+def _fail_on(problems: list[Problem]) -> None:
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+
+
+def _yaml(data: dict) -> str:
+    import io
+
+    from ruamel.yaml import YAML
+
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    def blocks(value):  # multi-line strings (templates) as | blocks
+        if isinstance(value, str) and "\n" in value:
+            return LiteralScalarString(value)
+        if isinstance(value, dict):
+            return {k: blocks(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [blocks(v) for v in value]
+        return value
+
+    data = blocks(data)
+    yaml = YAML(typ="rt")
+    yaml.default_flow_style = False
+    yaml.width = 120
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()

@@ -1,0 +1,181 @@
+"""Load rule and watch files (and connectors.yaml) into watches; a bad file never stops the others.
+
+Directories are scanned (not recursively, in name order) for ``*.yaml``, ``*.yml`` and ``*.json``.
+The connectors file (default ``connectors.yaml`` in the first directory given, or in the directory of
+the first file given) is loaded first and is not a rule. Each other file is parsed on its own: a
+watch when :func:`watcher.definitions.watch.looks_like_watch` says so, else a rule, which is
+compiled to a watch. Rule names and watch ids share one namespace (the watch id); a second use is a
+problem at the second file naming the first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from watcher.definitions.model import Watch
+from watcher.definitions.problems import DefinitionError, Problem, Reader
+from watcher.definitions.source import Document, SourceError, load_file
+
+__all__ = ["CONNECTORS_FILE", "EXTENSIONS", "LoadResult", "discover", "load_connectors_file", "load_definition",
+           "load_paths"]
+
+CONNECTORS_FILE = "connectors.yaml"
+EXTENSIONS = (".yaml", ".yml", ".json")
+
+
+@dataclasses.dataclass
+class LoadResult:
+    """What :func:`load_paths` found.
+
+    Attributes:
+        watches: ``{watch id: Watch}`` of every file that loaded without problems (rules compiled).
+        connectors: ``{name: Connector}`` from the connectors file (empty when there is none).
+        problems: every problem, in file order.
+        files_ok: paths of files without problems (the connectors file included).
+        files_bad: paths of files with at least one problem.
+        connectors_file: the connectors file used, or None.
+    """
+
+    watches: dict[str, Watch] = dataclasses.field(default_factory=dict)
+    connectors: dict[str, Any] = dataclasses.field(default_factory=dict)
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+    files_ok: list[str] = dataclasses.field(default_factory=list)
+    files_bad: list[str] = dataclasses.field(default_factory=list)
+    connectors_file: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """Definition files under ``paths``: directories are listed (``*.yaml|*.yml|*.json``, sorted);
+    files are taken as given (even with another extension; a missing path is kept so that loading
+    reports it)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS))
+        else:
+            found.append(path)
+    unique: list[Path] = []
+    for path in found:
+        if path not in unique:
+            unique.append(path)
+    return unique
+
+
+def default_connectors_path(paths: Iterable[str | Path]) -> Path | None:
+    """``connectors.yaml`` in the first directory given (or the first file's directory), if it exists."""
+    for path in map(Path, paths):
+        directory = path if path.is_dir() else path.parent
+        candidate = directory / CONNECTORS_FILE
+        return candidate if candidate.is_file() else None
+    return None
+
+
+def load_connectors_file(path: str | Path) -> tuple[dict[str, Any], list[Problem]]:
+    """Load a connectors file: ``({name: Connector}, problems)`` (the valid connectors even with problems)."""
+    from watcher.definitions.connectors import load_connectors
+
+    try:
+        document = load_file(path)
+    except SourceError as error:
+        return {}, [Problem(error.file, error.line, error.column, "", error.message)]
+    reader = Reader(document)
+    connectors = load_connectors(document, reader) or {}
+    return dict(connectors), list(reader.problems)
+
+
+def load_paths(paths: Iterable[str | Path], connectors_path: str | Path | None = None) -> LoadResult:
+    """Load every definition under ``paths``.
+
+    Args:
+        paths: files and directories.
+        connectors_path: the connectors file; default ``connectors.yaml`` beside the first path.
+
+    Returns:
+        A :class:`LoadResult`; never raises for problems in the files.
+    """
+    paths = [Path(p) for p in paths]
+    result = LoadResult()
+    connectors_file = Path(connectors_path) if connectors_path is not None else default_connectors_path(paths)
+    if connectors_file is not None:
+        result.connectors_file = str(connectors_file)
+        connectors, problems = load_connectors_file(connectors_file)
+        result.connectors = connectors
+        _account(result, str(connectors_file), problems)
+    origins: dict[str, str] = {}
+    for path in discover(paths):
+        if connectors_file is not None and _same(path, connectors_file):
+            continue
+        if connectors_file is None and path.name == CONNECTORS_FILE:
+            continue  # a connectors file given among the paths is not a rule
+        watch, problems = load_definition(path, result.connectors, connectors_file=result.connectors_file)
+        if watch is not None and watch.id in origins:
+            problems.append(_duplicate(watch, origins[watch.id]))
+            watch = None
+        if watch is not None:
+            origins[watch.id] = str(path)
+            result.watches[watch.id] = watch
+        _account(result, str(path), problems)
+    return result
+
+
+def load_definition(path: str | Path, connectors: Mapping[str, Any] | None,
+                    connectors_file: str | None = None) -> tuple[Watch | None, list[Problem]]:
+    """Load one rule or watch file: ``(watch, [])`` or ``(None, problems)``."""
+    from watcher.definitions.compile import compile_rule
+    from watcher.definitions.rule import parse_rule
+    from watcher.definitions.watch import looks_like_watch, parse_watch
+
+    try:
+        document = load_file(path)
+    except SourceError as error:
+        return None, [Problem(error.file, error.line, error.column, "", error.message)]
+    reader = Reader(document)
+    if looks_like_watch(document.data):
+        watch = parse_watch(document, reader)
+        return (watch, []) if watch is not None and not reader.problems else (None, reader.problems)
+    spec = parse_rule(document, reader, connectors, connectors_file=connectors_file)
+    if spec is None or reader.problems:
+        return None, reader.problems
+    try:
+        return compile_rule(spec, document.file, connectors or {}), []
+    except DefinitionError as error:
+        return None, error.problems
+
+
+def _duplicate(watch: Watch, first_file: str) -> Problem:
+    """The problem for a second definition of ``watch.id``, at its name (rules) or ``_id`` (watches)."""
+    document = _reload(watch.file)
+    if watch.rule is not None:
+        path, what = ("name",), "rule name"
+    else:
+        path, what = (("_id",) if document is not None and isinstance(document.data, Mapping)
+                      and "_id" in document.data else ()), "watch id"
+    line, column = document.value_position(path) if document is not None and path else (1, 1)
+    return Problem(watch.file, line, column, ".".join(map(str, path)),
+                   f"duplicate {what} {watch.id!r}: already defined in {first_file}")
+
+
+def _reload(file: str) -> Document | None:
+    try:
+        return load_file(file)
+    except SourceError:
+        return None
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a == b
+
+
+def _account(result: LoadResult, file: str, problems: list[Problem]) -> None:
+    result.problems.extend(problems)
+    (result.files_bad if problems else result.files_ok).append(file)

@@ -1,0 +1,440 @@
+"""The YAML rule format: one rule per file, validated into a :class:`RuleSpec`.
+
+The format mirrors Kibana's Elasticsearch-query rule (watcher-semantics §6.1: index, time field,
+window, query, group by, threshold on the count or on a metric) plus the connector flow of §6.4
+(actions name a connector and override its parameters), with ElastAlert2's names where users
+know them (``filter``, ``realert``-like ``throttle``). A rule compiles to a watch
+(:mod:`watcher.definitions.compile`); the engine applies ``group_by`` fan-out, the ``filter`` step
+and per-group throttle from the :class:`RuleSpec` kept on ``Watch.rule``.
+
+Validation reports every problem with its position (``file:line:column: field.path: message``):
+pydantic validates the shapes (validators raise ``ValueError("expected …, found …")``), the
+schedule goes through :func:`watcher.schedule.parse_rule_schedule`, ``compare``/``array_compare``
+conditions through the condition registry, action overrides through the connector's action type,
+and templates are checked for Jinja2 syntax at the template's own line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
+
+from watcher.definitions.problems import Reader, describe, did_you_mean
+from watcher.definitions.source import Document, plain
+from watcher.support.durations import format_duration, parse_rule_duration
+
+__all__ = ["COMPARISON_OPS", "METRIC_AGGS", "RuleAction", "RuleCondition", "RuleFilter", "RuleSpec",
+           "Threshold", "MetricThreshold", "parse_rule", "looks_like_rule"]
+
+COMPARISON_OPS = ("gt", "gte", "lt", "lte", "eq", "not_eq")
+"""Threshold operators, Watcher's compare names (condition-compare.md)."""
+METRIC_AGGS = ("avg", "min", "max", "sum", "cardinality")
+CONDITION_KINDS = ("count", "metric", "compare", "array_compare")
+DEFAULT_SCHEDULE = "1m"
+DEFAULT_CONDITION = {"count": {"gt": 0}}
+
+_DURATION_SCHEMA = {
+    "description": "A duration: a whole number and a unit s, m, h, d, w (30s, 5m, 1h), "
+                   "or a mapping such as {minutes: 5} (keys weeks, days, hours, minutes, seconds).",
+    "anyOf": [{"type": "string", "pattern": r"^\s*[0-9]+[smhdw]\s*$"},
+              {"type": "object", "additionalProperties": False, "minProperties": 1,
+               "properties": {k: {"type": "number", "minimum": 0}
+                              for k in ("weeks", "days", "hours", "minutes", "seconds")}}],
+}
+_QUERY_SCHEMA = {
+    "description": "A Lucene query_string query (string) or an Elasticsearch query DSL object "
+                   "such as {term: {event.outcome: failure}}.",
+    "anyOf": [{"type": "string", "minLength": 1}, {"type": "object", "minProperties": 1, "maxProperties": 1}],
+}
+
+
+def _duration(allow_zero: bool):
+    def parse(value: Any) -> dt.timedelta:
+        if isinstance(value, dt.timedelta):
+            return value
+        return parse_rule_duration(plain(value), allow_zero=allow_zero)  # DurationError is a ValueError
+    return parse
+
+
+Duration = Annotated[dt.timedelta, BeforeValidator(_duration(False)), WithJsonSchema(_DURATION_SCHEMA)]
+"""A rule duration greater than zero (``window``)."""
+DurationOrZero = Annotated[dt.timedelta, BeforeValidator(_duration(True)),
+                           WithJsonSchema({**_DURATION_SCHEMA, "description": _DURATION_SCHEMA["description"] + " 0s allowed."})]
+"""A rule duration that may be zero (``delay``, ``throttle``)."""
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"expected a number, found {describe(value)}")
+    return value
+
+
+Number = Annotated[Any, BeforeValidator(_number), WithJsonSchema({"type": "number"})]
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty string, found {describe(value)}")
+    return value
+
+
+Text = Annotated[Any, BeforeValidator(_text), WithJsonSchema({"type": "string", "minLength": 1})]
+
+
+def _index(value: Any) -> list[str]:
+    """``logs-*``, ``a,b`` or ``[a, b]`` → a list of names (blanks around commas dropped)."""
+    expected = "an index name, pattern or comma-separated list (logs-*, a,b) or a list of them"
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"expected {expected}, found {describe(value)}")
+    names = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"expected {expected}, found {describe(value)}")
+        names.append(item.strip())
+    return names
+
+
+Index = Annotated[Any, BeforeValidator(_index), WithJsonSchema({
+    "description": "Index names, wildcard patterns or aliases: a string (comma-separated allowed) or a list.",
+    "anyOf": [{"type": "string", "minLength": 1}, {"type": "array", "minItems": 1, "items": {"type": "string"}}]})]
+
+
+def _query(value: Any) -> str | dict:
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("expected a non-empty Lucene query string or a query DSL object, found an empty string")
+        return value
+    if isinstance(value, dict):
+        if len(value) != 1:
+            raise ValueError("expected a query DSL object with exactly one query type such as "
+                             f"{{term: {{field: value}}}}, found {describe(value)}")
+        return value
+    raise ValueError(f"expected a Lucene query string or a query DSL object, found {describe(value)}")
+
+
+Query = Annotated[Any, BeforeValidator(_query), WithJsonSchema(_QUERY_SCHEMA)]
+
+
+def _field_values(value: Any) -> dict[str, list]:
+    expected = "a mapping of field name to a value or a list of values, such as {user.name: [root, admin]}"
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"expected {expected}, found {describe(value)}")
+    out = {}
+    for field, values in value.items():
+        values = values if isinstance(values, list) else [values]
+        if not values or not all(isinstance(v, (str, int, float, bool)) for v in values):
+            raise ValueError(f"expected {expected}, found {describe(value)} (field {field!r})")
+        out[field] = values
+    return out
+
+
+FieldValues = Annotated[Any, BeforeValidator(_field_values), WithJsonSchema({
+    "type": "object", "minProperties": 1,
+    "additionalProperties": {"anyOf": [{"type": ["string", "number", "boolean"]},
+                                       {"type": "array", "minItems": 1, "items": {"type": ["string", "number", "boolean"]}}]}})]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _one_operator(model: BaseModel, what: str) -> BaseModel:
+    given = [op for op in COMPARISON_OPS if getattr(model, op) is not None]
+    if len(given) != 1:
+        found = ", ".join(given) if given else "none"
+        raise ValueError(f"expected exactly one {what} ({', '.join(COMPARISON_OPS)}), found {len(given)}: {found}")
+    return model
+
+
+class Threshold(_Strict):
+    """A threshold on the hit count: exactly one operator (``{gte: 10}``)."""
+
+    gt: Number | None = Field(None, description="Greater than.")
+    gte: Number | None = Field(None, description="Greater than or equal to.")
+    lt: Number | None = Field(None, description="Less than.")
+    lte: Number | None = Field(None, description="Less than or equal to.")
+    eq: Number | None = Field(None, description="Equal to.")
+    not_eq: Number | None = Field(None, description="Not equal to.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        return _one_operator(self, "operator")
+
+    def operator(self) -> tuple[str, int | float]:
+        """``(op, value)`` of the one operator given."""
+        return next((op, getattr(self, op)) for op in COMPARISON_OPS if getattr(self, op) is not None)
+
+
+class MetricThreshold(Threshold):
+    """A threshold on an aggregation metric: ``{agg: avg, field: bytes, gt: 1000}``."""
+
+    agg: Literal["avg", "min", "max", "sum", "cardinality"] = Field(description="Metric aggregation.")
+    field: Text = Field(description="Numeric (or, for cardinality, any) field to aggregate.")
+
+
+class RuleCondition(_Strict):
+    """Exactly one of ``count``, ``metric``, ``compare``, ``array_compare``."""
+
+    count: Threshold | None = Field(None, description="Threshold on the hit count (per group with group_by).")
+    metric: MetricThreshold | None = Field(None, description="Threshold on a metric (per group with group_by).")
+    compare: dict | None = Field(None, description="A Watcher compare condition, as is (condition-compare.md).")
+    array_compare: dict | None = Field(None, description="A Watcher array_compare condition, as is.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_one(cls, data: Any) -> Any:
+        if isinstance(data, dict) and all(key in CONDITION_KINDS for key in data) and len(data) != 1:
+            found = ", ".join(data) if data else "none"
+            raise ValueError(f"expected exactly one of {', '.join(CONDITION_KINDS)}, found {len(data)}: {found}")
+        return data
+
+    @property
+    def kind(self) -> str:
+        """Which condition is given: count, metric, compare or array_compare."""
+        return next(k for k in CONDITION_KINDS if getattr(self, k) is not None)
+
+
+class RuleFilter(_Strict):
+    """The filter step: keep/drop hits before templates see them (include, exclude, query)."""
+
+    include: FieldValues | None = Field(None, description="Keep hits whose field has one of the values.")
+    exclude: FieldValues | None = Field(None, description="Drop hits whose field has one of the values.")
+    query: Query | None = Field(None, description="Keep hits matching this Lucene string or query DSL object.")
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        if self.include is None and self.exclude is None and self.query is None:
+            raise ValueError("expected at least one of include, exclude, query, found none")
+        return self
+
+
+class RuleAction(BaseModel):
+    """One use of a connector: ``{connector: NAME, …overrides}`` (overrides depend on the connector type)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True,
+                              json_schema_extra={"additionalProperties": True})
+    connector: Text = Field(description="The name of a connector defined in connectors.yaml.")
+
+    @property
+    def overrides(self) -> dict:
+        """Everything but ``connector``: parameters passed to the connector type."""
+        return dict(self.model_extra or {})
+
+
+class RuleSpec(_Strict):
+    """A validated rule. Durations are :class:`datetime.timedelta`; ``index`` is a list of names.
+
+    ``trigger`` (the parsed schedule, :class:`watcher.definitions.model.Trigger`), ``file`` and
+    ``source`` (the rule as written, plain JSON values) are set by :func:`parse_rule`.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, title="Rule",
+                              json_schema_extra={"description": "A watcher alert rule (one rule per file)."})
+
+    name: Text = Field(description="Unique rule name; becomes the watch id.")
+    description: str | None = Field(None, description="Free text, shown in alerts as rule.description.")
+    enabled: bool = Field(True, description="Disabled rules are loaded and validated but not scheduled.")
+    tags: list[str] = Field(default_factory=list, description="Labels, shown as rule.tags.")
+    schedule: Annotated[Any, WithJsonSchema({
+        "description": "How often the rule runs: an interval (30s, 5m, 1h) or {cron: '*/5 * * * *', timezone: Europe/Paris}.",
+        "anyOf": [{"type": "string", "pattern": r"^[0-9]+[smhdw]$"},
+                  {"type": "object", "required": ["cron"], "additionalProperties": False,
+                   "properties": {"cron": {"type": "string", "description": "Cron expression (minute hour day month weekday)."},
+                                  "timezone": {"type": "string", "description": "IANA time zone, default UTC."}}}]})] = DEFAULT_SCHEDULE
+    index: Index = Field(description="Indices to search.")
+    time_field: Text = Field("@timestamp", description="Date field the window applies to.")
+    window: Duration = Field(description="Look-back: each run searches [scheduled − window − delay, scheduled − delay).")
+    delay: DurationOrZero = Field(dt.timedelta(0), description="Ingest lag allowance (default 0s).")
+    query: Query | None = Field(None, description="What to count; default: every document.")
+    group_by: Text | None = Field(None, description="One alert per distinct value of this field (terms aggregation).")
+    max_groups: int = Field(100, ge=1, le=10000, description="Most groups considered per run (terms size).")
+    condition: RuleCondition = Field(default_factory=lambda: RuleCondition(**DEFAULT_CONDITION),
+                                     description="When to alert; default {count: {gt: 0}}.")
+    filter: RuleFilter | None = Field(None, description="The filter step, applied to hits before templates see them.")
+    throttle: DurationOrZero | None = Field(None, description="Minimum time between alerts, per rule and per group key.")
+    hits: int = Field(10, ge=0, le=10000, description="Sample hits fetched for templates (search size).")
+    title: str | None = Field(None, description="Jinja2 template of the alert title.")
+    message: str | None = Field(None, description="Jinja2 template of the alert message.")
+    actions: list[RuleAction] = Field(default_factory=list, description="Where alerts go: connectors and their overrides.")
+    metadata: dict | None = Field(None, description="Free data, exposed as ctx.metadata.")
+
+    _trigger: Any = PrivateAttr(default=None)
+    _file: str = PrivateAttr(default="")
+    _source: Any = PrivateAttr(default=None)
+
+    @property
+    def trigger(self):
+        """The parsed schedule (a :class:`~watcher.definitions.model.Trigger`), or None if not parsed."""
+        return self._trigger
+
+    @property
+    def file(self) -> str:
+        return self._file
+
+    @property
+    def source(self) -> dict | None:
+        """The rule as written (plain JSON values), or None when built in code."""
+        return self._source
+
+    def to_document(self) -> dict:
+        """The rule as a plain mapping in file form (durations as ``5m``; defaults left out).
+
+        Used by ``watcher convert --to rule``; :func:`parse_rule` on its YAML gives an equal spec.
+        """
+        out: dict[str, Any] = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            default = field.get_default(call_default_factory=True)
+            if value == default and name not in ("name", "index", "window"):
+                continue
+            if isinstance(value, dt.timedelta):
+                value = format_duration(value)
+            elif isinstance(value, BaseModel):
+                value = value.model_dump(exclude_none=True)
+            elif name == "actions":
+                value = [a.model_dump() for a in value]
+            elif name == "index" and len(value) == 1:
+                value = value[0]
+            out[name] = value
+        return out
+
+
+def looks_like_rule(data: Any) -> bool:
+    """True for a mapping that is not a watch (the loader treats every other mapping as a rule)."""
+    from watcher.definitions.watch import looks_like_watch
+
+    return isinstance(data, Mapping) and not looks_like_watch(data)
+
+
+def parse_rule(document: Document, reader: Reader | None = None, connectors: Mapping | None = None, *,
+               connectors_file: str | None = None) -> RuleSpec | None:
+    """Validate one rule document; record every problem on ``reader``.
+
+    Args:
+        document: the positioned file (YAML or JSON).
+        reader: collects problems (a new one if None).
+        connectors: ``{name: Connector}`` from connectors.yaml; None skips the connector checks.
+        connectors_file: where the connectors came from (named in unknown-connector messages).
+
+    Returns:
+        The spec (with ``trigger``, ``file``, ``source`` set), or None when problems were recorded.
+    """
+    reader = reader or Reader(document)
+    data = document.data
+    if reader.mapping((), data, "a rule (a mapping with name, index, window, condition, actions)") is None:
+        return None
+    before = len(reader.problems)
+    spec = reader.validate(RuleSpec, data, ())
+    trigger = _parse_schedule(reader, data)
+    _check_condition(reader, data.get("condition"))
+    for key in ("title", "message"):
+        if isinstance(data.get(key), str):
+            check_template(reader, (key,), data[key])
+    actions = data.get("actions")
+    if isinstance(actions, Sequence) and not isinstance(actions, str):
+        for index, action in enumerate(actions):
+            _check_action(reader, action, ("actions", index), connectors, connectors_file)
+    if spec is None or len(reader.problems) > before:
+        return None
+    spec._trigger, spec._file, spec._source = trigger, document.file, plain(data)
+    return spec
+
+
+def _parse_schedule(reader: Reader, data: Mapping):
+    from watcher.schedule import parse_rule_schedule
+
+    return parse_rule_schedule(reader, data.get("schedule", DEFAULT_SCHEDULE), ("schedule",), None)
+
+
+def _check_condition(reader: Reader, condition: Any) -> None:
+    """Watcher ``compare``/``array_compare`` conditions are checked by the condition registry."""
+    if not isinstance(condition, Mapping) or len(condition) != 1:
+        return
+    kind = next(iter(condition))
+    if kind in ("compare", "array_compare") and isinstance(condition[kind], Mapping):
+        from watcher.definitions.watch import registries
+
+        registries()["condition"].parse(reader, condition, ("condition",))
+
+
+def _check_action(reader: Reader, action: Any, path: tuple, connectors: Mapping | None,
+                  connectors_file: str | None) -> None:
+    """Connector known (did-you-mean otherwise), overrides valid for its type, templates parse."""
+    if not isinstance(action, Mapping):
+        return  # pydantic reported it
+    for key, value in action.items():
+        if key != "connector":
+            _check_templates(reader, (*path, key), value)
+    name = action.get("connector")
+    if connectors is None or not isinstance(name, str) or not name.strip():
+        return
+    if name not in connectors:
+        where = f" in {connectors_file}" if connectors_file else ""
+        if connectors:
+            message = (f"unknown connector {name!r}{did_you_mean(name, connectors)}; "
+                       f"connectors defined{where}: {', '.join(sorted(connectors))}")
+        else:
+            message = f"unknown connector {name!r}; no connectors are defined{where or ' (no connectors file)'}"
+        reader.problem((*path, "connector"), message, at_value=True)
+        return
+    from watcher.definitions.compile import jinja_template
+    from watcher.definitions.watch import registries
+
+    actions = registries()["action"]
+    connector_type = getattr(connectors[name], "type", None)
+    if connector_type in actions:
+        # Checked in compiled form (templates as {source, lang: jinja}); positions still come from
+        # the document, since the reader locates problems by path.
+        body = {key: (value if key == "connector" else jinja_template(plain(value))) for key, value in action.items()}
+        actions.get(connector_type).parse(reader, body, path)
+
+
+def _check_templates(reader: Reader, path: tuple, value: Any) -> None:
+    if isinstance(value, str):
+        check_template(reader, path, value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_templates(reader, (*path, key), item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_templates(reader, (*path, index), item)
+
+
+def check_template(reader: Reader, path: tuple, source: str) -> bool:
+    """Record a Jinja2 syntax error at the template's own line (file line + template line − 1).
+
+    Returns True when the template parses.
+    """
+    from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
+
+    from watcher.definitions.problems import Problem, format_path
+    from watcher.templates.jinja import check_syntax
+
+    error = check_syntax(source)
+    if error is None:
+        return True
+    template_line, message = error
+    line, column = reader.document.value_position(path)
+    if isinstance(source, (LiteralScalarString, FoldedScalarString)):
+        line += template_line  # a block scalar's text starts on the line after "|" or ">"
+        column = _indent(reader.document.text, line) or column
+    elif template_line > 1:
+        line += template_line - 1
+        column = _indent(reader.document.text, line) or column
+    reader.problems.append(Problem(reader.document.file, line, column, format_path(path), message))
+    return False
+
+
+def _indent(text: str, line: int) -> int | None:
+    """1-based column of the first non-blank character of ``line`` in ``text``."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    content = lines[line - 1]
+    return len(content) - len(content.lstrip()) + 1
+

@@ -1,0 +1,274 @@
+"""JSON Schemas (draft 2020-12) for rule files, watch files and connectors.yaml.
+
+Editors use them through the YAML language server (``# yaml-language-server: $schema=…``) for
+completion and inline validation. The rule schema comes from the pydantic models
+(:class:`~watcher.definitions.rule.RuleSpec`), the connectors schema from the connector types'
+``Config`` models, and the watch schema is written here from Watcher's documented shapes
+(watcher-semantics §1; explore-analyze/alerts-cases/watcher/*.md), since Watcher's component
+bodies are keyed by type name. The schemas help editing; ``watcher validate`` stays the authority.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = ["KINDS", "FILE_NAMES", "connectors_schema", "rule_schema", "schema", "watch_schema"]
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+KINDS = ("rule", "watch", "connectors")
+FILE_NAMES = {kind: f"{kind}.schema.json" for kind in KINDS}
+
+
+def schema(kind: str) -> dict:
+    """The schema of ``kind`` (``rule``, ``watch`` or ``connectors``). Raises KeyError otherwise."""
+    return {"rule": rule_schema, "watch": watch_schema, "connectors": connectors_schema}[kind]()
+
+
+def _header(kind: str, title: str, description: str) -> dict:
+    return {"$schema": DIALECT, "title": title, "description": description}
+
+
+def rule_schema() -> dict:
+    """Schema of a rule file, from :class:`~watcher.definitions.rule.RuleSpec`."""
+    from watcher.definitions.rule import RuleSpec
+
+    body = RuleSpec.model_json_schema(ref_template="#/$defs/{model}")
+    body.pop("title", None)
+    compare = _compare_condition_schema()
+    props = body["$defs"]["RuleCondition"]["properties"]
+    props["compare"] = {**compare["compare"], "description": props["compare"].get("description", "")}
+    props["array_compare"] = {**compare["array_compare"],
+                              "description": props["array_compare"].get("description", "")}
+    body["$defs"]["RuleCondition"].update(minProperties=1, maxProperties=1)
+    return {**_header("rule", "watcher rule",
+                      "An alert rule in watcher's YAML format: one rule per file (docs: README, rules/)."), **body}
+
+
+def connectors_schema() -> dict:
+    """Schema of connectors.yaml: ``{connectors: {name: {type: …, …}}}``, one branch per connector type."""
+    from watcher.connectors import REGISTRY
+
+    defs: dict[str, Any] = {}
+    branches = []
+    for name in REGISTRY.names():
+        model = REGISTRY.get(name).Config
+        sub = _timeouts_as_time_values(model.model_json_schema(ref_template="#/$defs/{model}", mode="validation"))
+        defs.update(sub.pop("$defs", {}))
+        key = f"{name}_connector"
+        defs[key] = sub
+        branches.append({"if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                         "then": {"$ref": f"#/$defs/{key}"}})
+    connector = {
+        "type": "object",
+        "description": "One connector. Strings may use ${ENV_VAR} or ${file:/path} for secrets.",
+        "required": ["type"],
+        "properties": {"type": {"enum": REGISTRY.names(), "description": "The connector type."}},
+        "allOf": branches,
+    }
+    defs["connector"] = connector
+    return {
+        **_header("connectors", "watcher connectors",
+                  "Named connectors (destinations with their secrets) that rule actions refer to."),
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"connectors": {
+            "type": ["object", "null"],
+            "description": "Connectors by name (the name rule actions give as connector:).",
+            "propertyNames": {"pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"},
+            "additionalProperties": {"$ref": "#/$defs/connector"}}},
+        "$defs": defs,
+    }
+
+
+def _timeouts_as_time_values(node: Any) -> Any:
+    """Timeouts are validated by a before-validator that takes "5s" as well as seconds, but pydantic
+    describes them as plain numbers; describe both forms."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                value = {name: ({**{k: v for k, v in prop.items() if k != "type"},
+                                 "anyOf": [{"type": "number", "description": "Seconds."}, _TIME_VALUE]}
+                                if name.endswith("timeout") and isinstance(prop, dict) and prop.get("type") == "number"
+                                else prop)
+                         for name, prop in value.items()}
+            out[key] = _timeouts_as_time_values(value)
+        return out
+    if isinstance(node, list):
+        return [_timeouts_as_time_values(item) for item in node]
+    return node
+
+
+# ---- watch schema (hand-written from Watcher's documentation) -------------------------------------
+
+_TIME_VALUE = {"type": "string", "pattern": r"^\s*([0-9.]+\s*(nanos|micros|ms|s|m|h|d|w)|0|-1)\s*$",
+               "description": "A time value such as 30s, 5m, 1.5h (units ms, s, m, h, d, w)."}
+_TEMPLATE = {
+    "description": "A Mustache template: a string, or {source, lang, params}.",
+    "anyOf": [{"type": "string"},
+              {"type": "object", "properties": {
+                  "source": {"type": "string"}, "id": {"type": "string"},
+                  "lang": {"enum": ["mustache", "jinja"]}, "params": {"type": "object"},
+                  "options": {"type": "object"}}, "additionalProperties": False}],
+}
+_SCRIPT = {
+    "description": "A Painless script: a source string or {source|id, lang, params}.",
+    "anyOf": [{"type": "string"},
+              {"type": "object", "properties": {
+                  "source": {"type": "string"}, "id": {"type": "string"},
+                  "lang": {"type": "string", "default": "painless"}, "params": {"type": "object"}},
+               "additionalProperties": False}],
+}
+_OPS = ("eq", "not_eq", "gt", "gte", "lt", "lte")
+
+
+def _compare_condition_schema() -> dict:
+    compare_value = {"description": "A literal, <{date math}> or {{ctx.path}}."}
+    compare = {"type": "object", "description": "{<ctx path>: {<op>: value}} (condition-compare.md).",
+               "propertyNames": {"pattern": "^ctx\\."},
+               "additionalProperties": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                                        "properties": {op: compare_value for op in _OPS},
+                                        "additionalProperties": False}}
+    quantified = {"anyOf": [{}, {"type": "object", "properties": {
+        "value": {}, "quantifier": {"enum": ["some", "all"], "default": "some"}}, "additionalProperties": False}]}
+    array_compare = {"type": "object",
+                     "description": "{<ctx path to an array>: {path: <field>, <op>: {value, quantifier}}} "
+                                    "(condition-array-compare.md).",
+                     "propertyNames": {"pattern": "^ctx\\."},
+                     "additionalProperties": {"type": "object", "properties": {
+                         "path": {"type": "string", "default": ""}, **{op: quantified for op in _OPS}},
+                         "additionalProperties": False}}
+    return {"compare": compare, "array_compare": array_compare}
+
+
+def _one_of_types(types: dict[str, Any], description: str, extra: dict | None = None) -> dict:
+    """An object holding exactly one of ``types`` (plus ``extra`` sibling keys)."""
+    extra = extra or {}
+    return {"type": "object", "description": description,
+            "properties": {**types, **extra},
+            "additionalProperties": False,
+            "oneOf": [{"required": [name]} for name in types]}
+
+
+def _http_request() -> dict:
+    return {"type": "object", "description": "An HTTP request (webhook action, http input).",
+            "properties": {
+                "scheme": {"enum": ["http", "https"], "default": "http"},
+                "host": {"type": "string"}, "port": {"type": "integer", "minimum": 1},
+                "method": {"enum": ["head", "get", "post", "put", "delete", "HEAD", "GET", "POST", "PUT", "DELETE"],
+                           "default": "get"},
+                "path": _TEMPLATE, "url": {"type": "string", "description": "Sets scheme, host, port, path and params."},
+                "params": {"type": "object", "additionalProperties": _TEMPLATE},
+                "headers": {"type": "object", "additionalProperties": _TEMPLATE},
+                "auth": {"type": "object", "properties": {"basic": {"type": "object", "properties": {
+                    "username": {"type": "string"}, "password": {"type": "string"}}}}},
+                "body": _TEMPLATE,
+                "proxy": {"type": "object", "properties": {"host": {"type": "string"}, "port": {"type": "integer"},
+                                                           "scheme": {"type": "string"}}},
+                "connection_timeout": _TIME_VALUE, "connection_timeout_in_millis": {"type": "integer"},
+                "read_timeout": _TIME_VALUE, "read_timeout_millis": {"type": "integer"}},
+            "additionalProperties": False}
+
+
+def _search_request() -> dict:
+    return {"type": "object", "description": "A Watcher search request (input-search.md).", "properties": {
+        "indices": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "search_type": {"enum": ["query_then_fetch", "dfs_query_then_fetch"]},
+        "body": {"type": "object", "description": "Query DSL; string values are Mustache templates."},
+        "template": {"type": "object", "properties": {
+            "source": {}, "id": {"type": "string"}, "params": {"type": "object"}, "lang": {"const": "mustache"},
+            "options": {"type": "object"}}, "additionalProperties": False},
+        "indices_options": {"type": "object"},
+        "rest_total_hits_as_int": {"type": "boolean", "default": True}}, "additionalProperties": False}
+
+
+def _search(with_extract: bool) -> dict:
+    props = {"request": _search_request(), "timeout": _TIME_VALUE, "timeout_in_millis": {"type": "integer"},
+             "dynamic_name_timezone": {"type": "string"}}
+    if with_extract:
+        props["extract"] = {"type": "array", "items": {"type": "string"}}
+    return {"type": "object", "required": ["request"], "properties": props, "additionalProperties": False}
+
+
+def watch_schema() -> dict:
+    """Schema of a watch file: the body of ``PUT _watcher/watch/<id>`` (watcher-semantics §1)."""
+    schedule_types = {
+        "interval": {"anyOf": [{"type": "string", "pattern": "^[0-9]+[smhdw]$"}, {"type": "integer", "minimum": 1}],
+                     "description": "Every n units: 30s, 5m, 1h, 1d, 1w (a number means seconds)."},
+        "hourly": {"type": "object", "properties": {"minute": {}}},
+        "daily": {"type": "object", "properties": {"at": {}}},
+        "weekly": {"anyOf": [{"type": "object"}, {"type": "array"}]},
+        "monthly": {"anyOf": [{"type": "object"}, {"type": "array"}]},
+        "yearly": {"anyOf": [{"type": "object"}, {"type": "array"}]},
+        "cron": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                 "description": "Quartz cron: second minute hour day-of-month month day-of-week [year]."},
+    }
+    schedule = _one_of_types(schedule_types, "Exactly one schedule type, plus an optional timezone.",
+                             {"timezone": {"type": "string", "description": "IANA zone for calendar schedules."}})
+    inputs = {
+        "none": {"type": "object"}, "simple": {"type": "object", "description": "The payload itself."},
+        "search": _search(True),
+        "http": {"type": "object", "properties": {
+            "request": _http_request(), "extract": {"type": "array", "items": {"type": "string"}},
+            "response_content_type": {"enum": ["json", "yaml", "text"]}}, "required": ["request"],
+            "additionalProperties": False},
+        "chain": {"type": "object", "properties": {"inputs": {"type": "array", "items": {
+            "type": "object", "minProperties": 1, "maxProperties": 1,
+            "additionalProperties": {"$ref": "#/$defs/input"}}}}, "required": ["inputs"],
+            "additionalProperties": False},
+    }
+    conditions = {"always": {"type": "object"}, "never": {"type": "object"}, **_compare_condition_schema(),
+                  "script": _SCRIPT}
+    transforms = {"search": _search(False), "script": _SCRIPT,
+                  "chain": {"type": "array", "items": {"$ref": "#/$defs/transform"}}}
+    connector_ref = {"connector": {"type": "string", "description": "A connector from connectors.yaml."}}
+    action_types = {
+        "logging": {"type": "object", "properties": {
+            "text": _TEMPLATE, "level": {"enum": ["error", "warn", "info", "debug", "trace"], "default": "info"},
+            "category": {"type": "string"}, **connector_ref}},
+        "webhook": {"type": "object", "description": "An HTTP request, or {connector: NAME, …overrides}.",
+                    "properties": {**_http_request()["properties"], **connector_ref}},
+        "index": {"type": "object", "properties": {
+            "index": {"type": "string"}, "doc_id": {"type": "string"}, "op_type": {"enum": ["index", "create"]},
+            "execution_time_field": {"type": "string"}, "timeout": _TIME_VALUE,
+            "timeout_in_millis": {"type": "integer"}, "refresh": {"enum": [True, False, "true", "false", "wait_for"]},
+            **connector_ref}},
+        "slack": {"type": "object", "properties": {"account": {"type": "string"}, "message": {"type": "object"},
+                                                   **connector_ref}},
+        "opsgenie": {"type": "object", "description": "OpsGenie through a connector: {connector: NAME, …overrides}.",
+                     "properties": connector_ref},
+        "email": {"type": "object"}, "pagerduty": {"type": "object"}, "jira": {"type": "object"},
+    }
+    wrapper = {"throttle_period": _TIME_VALUE,
+               "throttle_period_in_millis": {"type": "integer", "minimum": 0},
+               "condition": {"$ref": "#/$defs/condition"}, "transform": {"$ref": "#/$defs/transform"},
+               "foreach": {"type": "string", "pattern": "^ctx\\."},
+               "max_iterations": {"type": "integer", "minimum": 1, "default": 100}}
+    defs = {
+        "input": _one_of_types(inputs, "Exactly one input type (default none)."),
+        "condition": _one_of_types(conditions, "Exactly one condition type (default always)."),
+        "transform": _one_of_types(transforms, "Exactly one transform type."),
+        "action": _one_of_types(action_types, "Exactly one action type, plus the action wrapper settings.", wrapper),
+    }
+    return {
+        **_header("watch", "Elastic Watcher watch",
+                  "A watch as PUT _watcher/watch/<id> accepts it (the file name is the watch id)."),
+        "type": "object",
+        "required": ["trigger"],
+        "additionalProperties": False,
+        "properties": {
+            "trigger": {"type": "object", "required": ["schedule"], "additionalProperties": False,
+                        "properties": {"schedule": schedule}, "description": "When the watch runs."},
+            "input": {"$ref": "#/$defs/input"},
+            "condition": {"$ref": "#/$defs/condition"},
+            "transform": {"$ref": "#/$defs/transform"},
+            "actions": {"type": "object", "description": "Actions by id, run in order.",
+                        "additionalProperties": {"$ref": "#/$defs/action"}},
+            "metadata": {"type": "object", "description": "Exposed as ctx.metadata."},
+            "throttle_period": _TIME_VALUE,
+            "throttle_period_in_millis": {"type": "integer", "minimum": 0},
+            "status": {"type": "object", "description": "Ignored on load (Watcher ignores it on PUT)."},
+        },
+        "$defs": copy.deepcopy(defs),
+    }

@@ -1,0 +1,124 @@
+"""Read YAML or JSON files keeping the line and column of every key and item.
+
+Rule, watch and connector files are parsed with ruamel.yaml's round-trip loader (JSON is read by the
+same loader, so both formats report positions the same way). :class:`Document` answers "where is the
+value at this path?" so that every problem can name ``file:line:column``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+Path_ = tuple[str | int, ...]
+
+
+class SourceError(ValueError):
+    """The file is not valid YAML/JSON. ``line``/``column`` are 1-based."""
+
+    def __init__(self, file: str, line: int, column: int, message: str):
+        super().__init__(f"{file}:{line}:{column}: {message}")
+        self.file, self.line, self.column, self.message = file, line, column, message
+
+
+@dataclasses.dataclass
+class Document:
+    """A parsed file: ``data`` keeps ruamel's positioned containers; :meth:`plain` converts them."""
+
+    file: str
+    data: Any
+    text: str
+
+    def position(self, path: Sequence[str | int]) -> tuple[int, int]:
+        """1-based (line, column) of the value at ``path``, or of its nearest existing ancestor.
+
+        For a mapping key the position is the key's own position (where a reader looks for it).
+        """
+        node, best = self.data, (1, 1)
+        for segment in path:
+            if isinstance(node, CommentedMap) and segment in node:
+                line, col = node.lc.key(segment)
+                best = (line + 1, col + 1)
+                node = node[segment]
+            elif isinstance(node, CommentedSeq) and isinstance(segment, int) and 0 <= segment < len(node):
+                line, col = node.lc.item(segment)
+                best = (line + 1, col + 1)
+                node = node[segment]
+            else:
+                if isinstance(node, (CommentedMap, CommentedSeq)) and best == (1, 1):
+                    best = (node.lc.line + 1, node.lc.col + 1)
+                break
+        return best
+
+    def value_position(self, path: Sequence[str | int]) -> tuple[int, int]:
+        """1-based (line, column) of the *value* at ``path`` (for a mapping entry: after the colon)."""
+        if not path:
+            return self.position(path)
+        parent = self.get(path[:-1])
+        key = path[-1]
+        if isinstance(parent, CommentedMap) and key in parent:
+            line, col = parent.lc.value(key)
+            return line + 1, col + 1
+        return self.position(path)
+
+    def get(self, path: Sequence[str | int]) -> Any:
+        node = self.data
+        for segment in path:
+            try:
+                node = node[segment]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return node
+
+
+def load_text(text: str, file: str) -> Document:
+    """Parse YAML or JSON text.
+
+    Raises:
+        SourceError: syntax error or duplicate key, with the 1-based position of the problem.
+    """
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        data = yaml.load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        message = " ".join(part for part in (error.context, error.problem) if part)
+        if "duplicate key" in str(error):
+            message = f"duplicate key: {error.problem}"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise SourceError(file, line, col, message.replace("\n", " ")) from None
+    return Document(file=file, data=data, text=text)
+
+
+def load_file(path: str | Path) -> Document:
+    """Read and parse one file (UTF-8). Raises :class:`SourceError` (also for unreadable files)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SourceError(str(path), 1, 1, f"cannot read file: {error}") from None
+    return load_text(text, str(path))
+
+
+def plain(value: Any) -> Any:
+    """Convert ruamel containers and scalar subclasses to plain dict/list/str/int/float/bool/None."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value

@@ -1,0 +1,1 @@
+"""Execution of one watch at one time → a watch record (Watcher's observable behaviour)."""

@@ -1,0 +1,86 @@
+"""The execution context of one run of one watch, and the services a run may use.
+
+``ctx`` as templates and scripts see it has Watcher's names and shapes (watcher-semantics §2):
+``ctx.watch_id``, ``ctx.id``, ``ctx.execution_time``, ``ctx.trigger.triggered_time``,
+``ctx.trigger.scheduled_time``, ``ctx.metadata``, ``ctx.payload``, ``ctx.vars``. Times are aware UTC
+``datetime`` objects in the model (Mustache prints them the way Watcher 8.x does; ``toJson`` and
+records use ISO-8601 with milliseconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from typing import Any, Callable
+
+from watcher.definitions.model import Watch
+
+
+def utcnow() -> dt.datetime:
+    """The current time, aware UTC (microsecond precision)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclasses.dataclass
+class Services:
+    """What a run may talk to. Anything not given is unavailable (a type that needs it fails clearly).
+
+    Attributes:
+        es: a synchronous ``elasticsearch.Elasticsearch`` client (search inputs, index actions,
+            Painless through the cluster).
+        http: an ``httpx.Client`` for http inputs (actions never send directly: see delivery).
+        connectors: the loaded connectors by name (``watcher.definitions.connectors``).
+        clock: returns "now" (aware UTC); tests pin it. Date math ``now`` uses it.
+        history_prefix: index prefix for state and history (``watcher`` → ``watcher-history``).
+    """
+
+    es: Any = None
+    http: Any = None
+    connectors: dict = dataclasses.field(default_factory=dict)
+    clock: Callable[[], dt.datetime] = utcnow
+    history_prefix: str = "watcher"
+
+
+@dataclasses.dataclass
+class Run:
+    """One execution of ``watch``. ``payload`` and ``vars`` change as the run proceeds.
+
+    Attributes:
+        watch: the watch being executed.
+        execution_time: when this execution started (aware UTC).
+        triggered_time: when the scheduler fired (aware UTC).
+        scheduled_time: when it was due (aware UTC).
+        services: clients and settings (see :class:`Services`).
+        record_id: ``<watch_id>_<uuid>-<ISO execution time>``, Watcher's record id form.
+    """
+
+    watch: Watch
+    execution_time: dt.datetime
+    triggered_time: dt.datetime
+    scheduled_time: dt.datetime
+    services: Services
+    payload: dict = dataclasses.field(default_factory=dict)
+    vars: dict = dataclasses.field(default_factory=dict)
+    record_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.record_id:
+            stamp = self.execution_time.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
+            self.record_id = f"{self.watch.id}_{uuid.uuid4()}-{stamp.replace('+00:00', 'Z')}"
+
+    def ctx(self, payload: Any = None) -> dict:
+        """The ``ctx`` object (``payload`` overrides the run's payload, e.g. for a foreach item)."""
+        return {
+            "watch_id": self.watch.id,
+            "id": self.record_id,
+            "execution_time": self.execution_time,
+            "trigger": {"triggered_time": self.triggered_time, "scheduled_time": self.scheduled_time},
+            "metadata": self.watch.metadata,
+            "payload": self.payload if payload is None else payload,
+            "vars": self.vars,
+        }
+
+    def model(self, payload: Any = None) -> dict:
+        """``{"ctx": ctx}``: the model that Mustache templates, compare paths and scripts see."""
+        return {"ctx": self.ctx(payload)}

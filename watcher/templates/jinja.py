@@ -1,0 +1,187 @@
+"""Sandboxed Jinja2 for rule templates (``title``, ``message`` and action overrides of YAML rules).
+
+One environment for the whole process: :class:`jinja2.sandbox.SandboxedEnvironment` (templates
+cannot reach Python internals), :class:`jinja2.StrictUndefined` (a misspelt variable is an error
+naming it, not an empty string; ``{{ x | default('n/a') }}`` still works), no autoescaping (the
+connector decides how a rendered string is embedded). Extra filters:
+
+* ``tojson`` — always valid JSON, whatever the data holds (datetimes as ISO-8601, sets as lists,
+  anything else as its text); unlike Jinja's built-in it does not HTML-escape ``<>&'``.
+* ``datetimeformat(value, format="%Y-%m-%dT%H:%M:%SZ", tz="UTC")`` — formats a datetime, an
+  ISO-8601 string or epoch milliseconds with :func:`datetime.strftime`, in the given IANA zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+__all__ = ["TemplateRenderError", "check_syntax", "environment", "render_jinja"]
+
+TEMPLATE_NAME = "<template>"
+
+
+class TemplateRenderError(ValueError):
+    """A Jinja2 template failed to render.
+
+    Attributes:
+        variable: the undefined variable or attribute name, when that is the cause (else None).
+        line: 1-based template line where it failed, when known (else None).
+    """
+
+    def __init__(self, message: str, *, variable: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.variable, self.line = variable, line
+
+
+class _NamedStrictUndefined(jinja2.StrictUndefined):
+    """StrictUndefined whose message always names the missing variable or attribute."""
+
+    __slots__ = ()
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any):
+        name = self._undefined_name
+        if self._undefined_hint:
+            message = self._undefined_hint
+        elif self._undefined_obj is jinja2.utils.missing:
+            message = f"undefined variable {name!r}"
+        elif isinstance(self._undefined_obj, dict):
+            keys = ", ".join(map(str, list(self._undefined_obj)[:10])) or "none"
+            message = f"undefined attribute {name!r} (the mapping has keys: {keys})"
+        else:
+            message = f"undefined attribute {name!r} of {type(self._undefined_obj).__name__}"
+        raise _Undefined(message, name)
+
+
+# Jinja binds the failing dunders (__str__, __iter__, __add__…) to the base class's function object,
+# so rebind every one of them to the override above.
+for _name in dir(jinja2.StrictUndefined):
+    if getattr(jinja2.StrictUndefined, _name, None) is jinja2.Undefined._fail_with_undefined_error:
+        setattr(_NamedStrictUndefined, _name, _NamedStrictUndefined._fail_with_undefined_error)
+
+
+class _Undefined(jinja2.UndefinedError):
+    def __init__(self, message: str, name: Any):
+        super().__init__(message)
+        self.name = None if name is None else str(name)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+            return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return value.isoformat(timespec="milliseconds")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        from watcher.support.durations import format_duration
+
+        return format_duration(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def tojson(value: Any, indent: int | None = None) -> str:
+    """JSON text of ``value`` (never fails on datetimes or other non-JSON types; NaN → null)."""
+    return json.dumps(_finite(value), default=_json_default, ensure_ascii=False, indent=indent)
+
+
+def _finite(value: Any) -> Any:
+    # json.dumps would write NaN/Infinity, which is not JSON.
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def datetimeformat(value: Any, format: str = "%Y-%m-%dT%H:%M:%SZ", tz: str = "UTC") -> str:
+    """Format a datetime, ISO-8601 string or epoch milliseconds in zone ``tz`` with ``strftime``."""
+    from watcher.support.datemath import parse_instant
+
+    if isinstance(value, dt.datetime):
+        instant = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    else:
+        instant = parse_instant(value)
+    return instant.astimezone(ZoneInfo(tz)).strftime(format)
+
+
+@functools.cache
+def environment() -> SandboxedEnvironment:
+    """The shared sandboxed environment (StrictUndefined, no autoescape, ``tojson``, ``datetimeformat``)."""
+    env = SandboxedEnvironment(undefined=_NamedStrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.filters["tojson"] = tojson
+    env.filters["datetimeformat"] = datetimeformat
+    env.policies["json.dumps_function"] = tojson
+    return env
+
+
+def check_syntax(source: str) -> tuple[int, str] | None:
+    """None when ``source`` is a valid Jinja2 template, else ``(line, message)`` (line 1-based)."""
+    try:
+        environment().parse(source)
+    except jinja2.TemplateSyntaxError as error:
+        return (error.lineno or 1), f"template syntax error: {error.message}"
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(source: str) -> jinja2.Template:
+    return environment().from_string(source)
+
+
+def render_jinja(source: str, variables: dict) -> str:
+    """Render ``source`` with ``variables`` in the sandbox.
+
+    Raises:
+        TemplateRenderError: syntax error, undefined variable (``variable`` names it), sandbox
+            violation or any error raised while rendering; the message gives the template line.
+    """
+    try:
+        template = _compile(source)
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateRenderError(f"template syntax error at line {error.lineno}: {error.message}",
+                                  line=error.lineno) from None
+    try:
+        return template.render(variables)
+    except _Undefined as error:
+        line = _template_line(error)
+        raise TemplateRenderError(f"{error.message}{_at(line)}", variable=error.name, line=line) from None
+    except jinja2.UndefinedError as error:  # raised by Jinja itself (e.g. attribute of undefined)
+        line = _template_line(error)
+        raise TemplateRenderError(f"{error.message}{_at(line)}", line=line) from None
+    except jinja2.exceptions.SecurityError as error:
+        line = _template_line(error)
+        raise TemplateRenderError(f"not allowed in templates: {error}{_at(line)}", line=line) from None
+    except Exception as error:  # anything a filter or test raised
+        line = _template_line(error)
+        raise TemplateRenderError(f"template error: {error}{_at(line)}", line=line) from None
+
+
+def _at(line: int | None) -> str:
+    return f" (template line {line})" if line else ""
+
+
+def _template_line(error: BaseException) -> int | None:
+    """The template line of the innermost template frame (Jinja rewrites tracebacks to show them)."""
+    line, tb = None, error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == TEMPLATE_NAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
