@@ -134,7 +134,8 @@ def parse_request(reader: Reader, value: Any, path) -> HttpRequestTemplate | Non
         elif key in ("path", "body"):
             fields[key] = _parse_text(reader, item, at)
         elif key in ("params", "headers"):
-            fields[key] = _parse_text_map(reader, item, at)
+            # Watcher merges params/headers into what a ``url`` shortcut already set (putParams).
+            fields[key] = {**fields.get(key, {}), **_parse_text_map(reader, item, at)}
         elif key == "auth":
             fields["auth"] = _parse_auth(reader, item, at)
         elif key == "proxy":

@@ -1,0 +1,281 @@
+"""Webhook connector: a named HTTP destination (URL, method, headers, body template, auth, TLS).
+
+Configuration (connectors.yaml)::
+
+    my-hook:
+      type: webhook
+      url: https://hooks.example.com/alerts?team=sre   # or scheme/host/port/path/params
+      method: post                                     # head|get|post|put|patch|delete, default post
+      headers: {Content-Type: application/json}
+      body: '{{#toJson}}ctx.payload{{/toJson}}'        # Mustache template (Watcher's engine), optional
+      auth: {basic: {username: u, password: '${HOOK_PASSWORD}'}}   # or bearer: {token}
+                                                       # or api_key: {key, header: X-API-Key}
+      timeout: 10s          # connect timeout        read_timeout: 10s
+      verify: true          # TLS verification       ca_file: /etc/ssl/my-ca.pem
+      proxy: http://proxy:3128
+
+Follows Kibana's ``.webhook`` connector (watcher-semantics §6.5: method default post, basic auth,
+CA and verification mode) with Watcher's HTTP defaults (10 s timeouts, §1.7). This module also holds
+the pieces the other HTTP connectors share (:class:`HttpSettings`, :func:`build_url`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+import pydantic
+from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
+
+from watcher.definitions.problems import Reader
+from watcher.definitions.secrets import Secret, secret_values
+from watcher.engine.delivery import HttpRequest, HttpResponse, Outcome, basic_auth_header, http_outcome
+
+TYPE = "webhook"
+METHODS = ("head", "get", "post", "put", "patch", "delete")
+# Header names whose values are credentials: masked wherever the request is shown.
+SECRET_HEADER_WORDS = ("authorization", "token", "secret", "api-key", "apikey", "api_key", "cookie", "password")
+
+
+def _seconds(value: Any) -> float:
+    from watcher.support.durations import DurationError, parse_time_value
+
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration such as 10s or 1500ms, found {value!r}")
+    try:
+        parsed = parse_time_value(value)
+    except DurationError as error:
+        raise ValueError(str(error)) from None
+    if parsed is None:
+        raise ValueError(f"expected a duration such as 10s or 1500ms, found {value!r}")
+    return parsed.total_seconds()
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds),
+                    WithJsonSchema({"type": "string", "description": "a duration such as 10s, 1500ms, 1m"})]
+"""A duration written ``10s`` / ``1500ms`` / ``1m`` in the file, held as float seconds."""
+
+
+class StrictModel(pydantic.BaseModel):
+    """Base of connector schemas: unknown keys are errors (with a did-you-mean)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpSettings(StrictModel):
+    """Transport settings every HTTP connector accepts.
+
+    Attributes:
+        timeout: connect timeout, seconds (file: ``10s``); Watcher's default 10 s.
+        read_timeout: read timeout, seconds; default 10 s.
+        verify: verify TLS certificates (default true).
+        ca_file: PEM CA bundle to verify against.
+        proxy: proxy URL such as ``http://proxy:3128``.
+    """
+
+    timeout: Seconds = 10.0
+    read_timeout: Seconds = 10.0
+    verify: bool = True
+    ca_file: str | None = None
+    proxy: str | None = None
+
+    @pydantic.field_validator("ca_file")
+    @classmethod
+    def _ca_file_readable(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ValueError(f"cannot read CA file {value}: no such file")
+        return value
+
+    @pydantic.field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https", "socks5") or not parts.hostname:
+                raise ValueError(f"expected a proxy URL such as http://proxy:3128, found {value!r}")
+        return value
+
+
+class BasicAuth(StrictModel):
+    username: str
+    password: Secret
+
+
+class BearerAuth(StrictModel):
+    token: Secret
+
+
+class ApiKeyAuth(StrictModel):
+    """``header: key`` (default header ``X-API-Key``); ``prefix`` is put before the key (``ApiKey ``)."""
+
+    key: Secret
+    header: str = "X-API-Key"
+    prefix: str = ""
+
+
+class Auth(StrictModel):
+    """Exactly one of ``basic``, ``bearer``, ``api_key``."""
+
+    basic: BasicAuth | None = None
+    bearer: BearerAuth | None = None
+    api_key: ApiKeyAuth | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _exactly_one(self) -> "Auth":
+        given = [name for name in ("basic", "bearer", "api_key") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"expected exactly one of basic, bearer, api_key, found "
+                             f"{', '.join(given) if given else 'none'}")
+        return self
+
+    def header(self) -> tuple[str, str]:
+        """The (name, value) header this authentication sends."""
+        if self.basic is not None:
+            return "Authorization", basic_auth_header(self.basic.username, self.basic.password.reveal())
+        if self.bearer is not None:
+            return "Authorization", f"Bearer {self.bearer.token.reveal()}"
+        assert self.api_key is not None
+        return self.api_key.header, f"{self.api_key.prefix}{self.api_key.key.reveal()}"
+
+
+class Config(HttpSettings):
+    """A webhook connector. Give ``url`` or ``host`` (with optional scheme/port/path/params)."""
+
+    type: Literal["webhook"]
+    url: str | None = None
+    scheme: Literal["http", "https"] | None = None
+    host: str | None = None
+    port: int | None = pydantic.Field(default=None, gt=0, lt=65536)
+    path: str | None = None
+    params: dict[str, str] = {}
+    method: str = "post"
+    headers: dict[str, str] = {}
+    body: str | None = None
+    auth: Auth | None = None
+
+    @pydantic.field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        if value.lower() not in METHODS:
+            raise ValueError(f"expected one of {', '.join(METHODS)}, found {value!r}")
+        return value.lower()
+
+    @pydantic.field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"expected an http(s) URL such as https://hooks.example.com/path, found {value!r}")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _url_or_host(self) -> "Config":
+        if (self.url is None) == (self.host is None):
+            raise ValueError("give either url or host (with scheme, port, path, params), not "
+                             + ("both" if self.url else "neither"))
+        if self.url is not None and any(v is not None for v in (self.scheme, self.port, self.path)):
+            raise ValueError("scheme, port and path cannot be combined with url")
+        return self
+
+    def base(self) -> dict:
+        """``{"scheme", "host", "port", "path", "params"}`` of the destination (port defaulted)."""
+        if self.url is not None:
+            return parse_url(self.url)
+        scheme = self.scheme or "http"
+        return {"scheme": scheme, "host": self.host, "port": self.port or default_port(scheme),
+                "path": self.path or "", "params": dict(self.params)}
+
+
+def parse(reader: Reader, body: Any, path) -> Config | None:
+    """Validate a ``type: webhook`` connector body (problems go to ``reader``)."""
+    return reader.validate(Config, body, path)
+
+
+def default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def parse_url(url: str) -> dict:
+    """Split an absolute URL into ``{"scheme", "host", "port", "path", "params"}``.
+
+    Mirrors Watcher's ``url`` shortcut (HttpRequestTemplate.fromUrl): port defaults from the
+    scheme; the query string becomes decoded ``params``; the path is kept decoded.
+    """
+    from urllib.parse import unquote
+
+    parts = urlsplit(url)
+    scheme = (parts.scheme or "http").lower()
+    return {"scheme": scheme, "host": parts.hostname or "", "port": parts.port or default_port(scheme),
+            "path": unquote(parts.path), "params": dict(parse_qsl(parts.query, keep_blank_values=True))}
+
+
+def build_url(scheme: str, host: str, port: int | None, path: str | None, params: Mapping[str, Any] | None) -> str:
+    """``scheme://host[:port]/path?query`` with the path percent-encoded (existing ``%XX`` kept) and
+    params form-encoded (space → ``+``, as Watcher's Apache client does). The port is left out
+    when it is the scheme's default."""
+    netloc = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    if port and port != default_port(scheme):
+        netloc += f":{port}"
+    path = path or ""
+    if path and not path.startswith("/"):
+        path = "/" + path
+    url = f"{scheme}://{netloc}{quote(path, safe='/%:@!$&()*+,;=-._~')}"
+    if params:
+        url += "?" + urlencode([(str(k), "" if v is None else str(v)) for k, v in params.items()])
+    return url
+
+
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """Values of credential-looking headers (Authorization, X-API-Key, *token*, Cookie…)."""
+    return [str(value) for name, value in headers.items()
+            if value and any(word in name.lower() for word in SECRET_HEADER_WORDS)]
+
+
+def build_request(config: Config, fields: Mapping[str, Any]) -> HttpRequest:
+    """The request for one use of the connector.
+
+    Args:
+        config: the connector.
+        fields: rendered values from the action, each optional: ``method``, ``path`` (replaces the
+            connector's), ``params`` and ``headers`` (merged over the connector's), ``body`` (text;
+            None = the caller rendered no body), ``basic_auth`` (``(user, password)``, replaces the
+            connector's auth), ``timeout_s``, ``read_timeout_s``, ``proxy``, ``secrets`` (extra values
+            to mask, e.g. the connector's substituted ``${…}`` values).
+
+    Returns:
+        An :class:`HttpRequest`; no Content-Type is added unless a header sets it (trap 16).
+    """
+    base = config.base()
+    params = {**base["params"], **dict(fields.get("params") or {})}
+    path = fields["path"] if fields.get("path") is not None else base["path"]
+    headers = {**config.headers, **dict(fields.get("headers") or {})}
+    secrets = [*secret_values(config), *header_secrets(headers), *(fields.get("secrets") or ())]
+    if fields.get("basic_auth"):
+        username, password = fields["basic_auth"]
+        headers["Authorization"] = basic_auth_header(username, password)
+        secrets.append(password)
+    elif config.auth is not None:
+        name, value = config.auth.header()
+        headers[name] = value
+    method = str(fields.get("method") or config.method).upper()
+    return HttpRequest(
+        method=method,
+        url=build_url(base["scheme"], base["host"], base["port"], path, params),
+        headers=headers,
+        body=fields.get("body"),
+        timeout_s=fields.get("timeout_s") or config.timeout,
+        read_timeout_s=fields.get("read_timeout_s") or config.read_timeout,
+        verify=config.verify,
+        ca_file=config.ca_file,
+        proxy=fields.get("proxy") or config.proxy,
+        secrets=tuple(dict.fromkeys(s for s in secrets if s)),
+        connector_type=TYPE,
+    )
+
+
+def interpret(response: HttpResponse) -> Outcome:
+    """HTTP status < 400 → success, else failure ``received [<status>] status code`` (Watcher)."""
+    return http_outcome(response)

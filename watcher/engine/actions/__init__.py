@@ -1,0 +1,160 @@
+"""Action types: each module has ``TYPE``, ``parse(reader, body, path)``, ``render(config, run, model)``
+and ``result(config, rendered, outcome)``.
+
+``render`` returns what would be sent (a request object of :mod:`watcher.engine.delivery`, which
+decides whether it is sent, simulated or queued); ``result`` gives the ``<type>`` part of Watcher's
+action result (``{"webhook": {"request": …, "response": …}}``). Rendering errors raise; the pipeline
+turns them into failure results (watcher-semantics §1.6, §1.7).
+
+Our extension to Watcher's bodies: ``connector: NAME`` on webhook, slack, opsgenie, index and logging
+actions takes the destination and its secrets from the named connector (``run.services.connectors``).
+
+The small parsing/rendering helpers shared by the type modules are defined here, before the type
+modules are imported (they import them from this package).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from watcher.definitions.problems import Reader
+from watcher.definitions.source import plain
+
+TEMPLATE_OBJECT_KEYS = ("source", "lang", "params", "options")
+
+
+def check_keys(reader: Reader, body: Any, path: Sequence, allowed: Iterable[str], what: str) -> Mapping | None:
+    """``body`` as a mapping whose keys are all in ``allowed`` (unknown keys are problems), or None."""
+    mapping = reader.mapping(path, body, what)
+    if mapping is None:
+        return None
+    allowed = tuple(allowed)
+    for key in mapping:
+        if key not in allowed:
+            reader.unknown_key(path, str(key), allowed)
+    return mapping
+
+
+def parse_text(reader: Reader, value: Any, path: Sequence) -> Any:
+    """A Watcher text template: a string (numbers are taken as their text) or a template object
+    ``{source, lang?: mustache|jinja, params?, options?}`` (TextTemplate.parse). Mustache syntax is
+    checked now, so a broken template is a definition problem with its line and column.
+
+    Returns:
+        The template as :func:`watcher.templates.text.render_text` takes it, or None on problems.
+    """
+    value = plain(value)
+    if isinstance(value, bool) or value is None:
+        reader.expected(path, "a template string or {source: '...', params: {...}}", value)
+        return None
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return value if _mustache_ok(reader, value, path) else None
+    if isinstance(value, dict) and isinstance(value.get("source"), str) and set(value) <= set(TEMPLATE_OBJECT_KEYS):
+        lang = value.get("lang", "mustache")
+        if lang not in ("mustache", "jinja"):
+            reader.expected((*path, "lang"), "mustache or jinja", lang)
+            return None
+        if not isinstance(value.get("params", {}), dict):
+            reader.expected((*path, "params"), "a mapping", value.get("params"))
+            return None
+        if lang == "mustache" and not _mustache_ok(reader, value["source"], (*path, "source")):
+            return None
+        return value
+    if isinstance(value, dict) and "id" in value and "source" not in value:
+        reader.problem(path, "stored templates (id) are not supported; give the template inline with 'source'")
+        return None
+    reader.expected(path, "a template string or {source: '...', params: {...}}", value)
+    return None
+
+
+def _mustache_ok(reader: Reader, source: str, path: Sequence) -> bool:
+    from watcher.templates.mustache import TemplateSyntaxError, compile_template
+    from watcher.templates.text import JSON_PREFIX
+
+    text = source[len(JSON_PREFIX):] if source.startswith(JSON_PREFIX) else source
+    if "{{" not in text:
+        return True
+    try:
+        compile_template(text)
+    except TemplateSyntaxError as error:
+        reader.problem(path, f"invalid Mustache template: {error.message} (template line {error.line}, "
+                             f"column {error.column})", at_value=True)
+        return False
+    return True
+
+
+def parse_text_map(reader: Reader, value: Any, path: Sequence) -> dict[str, Any]:
+    """``{name: template}`` (params, headers, details); problems for non-mappings and bad templates."""
+    mapping = reader.mapping(path, value, "a mapping of name to template string")
+    if mapping is None:
+        return {}
+    out = {}
+    for name, item in mapping.items():
+        template = parse_text(reader, item, (*path, name))
+        if template is not None:
+            out[str(name)] = template
+    return out
+
+
+def parse_text_list(reader: Reader, value: Any, path: Sequence) -> list[Any]:
+    """A template or a list of templates (Watcher accepts a single value where a list is expected)."""
+    value = plain(value)
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for index, item in enumerate(items):
+        template = parse_text(reader, item, (*path, index) if isinstance(value, list) else path)
+        if template is not None:
+            out.append(template)
+    return out
+
+
+def parse_connector_name(reader: Reader, body: Mapping, path: Sequence) -> str | None:
+    """The ``connector`` key's value (a non-empty string), or None when absent/invalid."""
+    if "connector" not in body:
+        return None
+    name = plain(body["connector"])
+    if not isinstance(name, str) or not name:
+        reader.expected((*path, "connector"), "a connector name from connectors.yaml", name)
+        return None
+    return name
+
+
+def render(template: Any, model: Mapping) -> str:
+    """Render a parsed text template without escaping (``__json__::`` switches to JSON escaping)."""
+    from watcher.templates.text import render_text
+
+    return render_text(template, model)
+
+
+def render_tree(value: Any, model: Mapping) -> Any:
+    """Render every string inside JSON-like ``value`` as a text template (Slack attachments)."""
+    if isinstance(value, str):
+        return render(value, model)
+    if isinstance(value, Mapping):
+        return {key: render_tree(item, model) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_tree(item, model) for item in value]
+    return value
+
+
+def connector_for(run: Any, name: str | None, action_type: str) -> Any:
+    """The connector ``name`` (None → None) of type ``action_type`` from ``run.services.connectors``.
+
+    Raises:
+        LookupError: unknown connector or wrong type (the action then fails with this message).
+    """
+    if name is None:
+        return None
+    from watcher.definitions.connectors import find_connector
+
+    return find_connector(getattr(run.services, "connectors", None) or {}, name, action_type)
+
+
+# Type modules import the helpers above, so they are imported last.
+from watcher.definitions.registry import Registry  # noqa: E402
+from watcher.engine.actions import index, logging, opsgenie, slack, webhook  # noqa: E402
+
+REGISTRY = Registry("action", [logging, webhook, index, slack, opsgenie])

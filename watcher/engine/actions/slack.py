@@ -1,0 +1,240 @@
+"""The ``slack`` action: Watcher's Slack message posted to a slack connector's incoming webhook.
+
+Body (watcher-semantics §1.7 slack; explore-analyze/alerts-cases/watcher/actions-slack.md)::
+
+    {"account"?: "<slack connector>", "connector"?: (same as account), "proxy"?: {host, port, scheme?},
+     "message": {"from"?, "to"?: "#chan" | ["#chan", "@user"], "icon"?, "text"?, "attachments"?: [...],
+                 "dynamic_attachments"?: {"list_path": "ctx.payload.items", "attachment_template": {...}}}}
+
+Watcher's account is our slack connector; with neither ``account`` nor ``connector`` the only slack
+connector is used (Watcher's default account). Rendering follows SlackMessage.Template.render:
+``from`` defaults to the connector's ``message_defaults.from`` then the watch id; ``to``, ``text``,
+``icon`` default to the connector's message defaults; every string of an attachment is a text
+template; a dynamic attachment template is rendered with each list item as the whole model; text
+and attachments cannot both be missing. One POST per recipient (none → one POST without channel).
+
+Result ``{"slack": {"account"?, "sent_messages": [{"status", "to"?, "message", "request"?, "response"?}]}}``
+(request/response only for failed messages, as SentMessages); simulated ``{"slack": {"message": …}}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from watcher.connectors import slack as slack_connector
+from watcher.definitions.connectors import find_connector
+from watcher.definitions.problems import Reader
+from watcher.definitions.source import plain
+from watcher.engine.actions import (check_keys, parse_connector_name, parse_text, parse_text_list,
+                                    render as render_text, render_tree)
+from watcher.engine.actions.webhook import request_record
+from watcher.engine.delivery import HttpRequest, Outcome
+from watcher.support.paths import resolve_path
+
+TYPE = "slack"
+KEYS = ("account", "connector", "proxy", "message")
+MESSAGE_KEYS = ("from", "to", "icon", "text", "attachments", "dynamic_attachments")
+
+
+@dataclasses.dataclass(frozen=True)
+class SlackConfig:
+    """A parsed slack action; templates kept as parsed (see :func:`watcher.engine.actions.parse_text`)."""
+
+    account: str | None
+    proxy: str | None
+    from_: Any = None
+    to: tuple | None = None
+    icon: Any = None
+    text: Any = None
+    attachments: tuple | None = None
+    dynamic_list_path: str | None = None
+    dynamic_template: Any = None
+
+
+def parse(reader: Reader, body: Any, path) -> SlackConfig | None:
+    holder = check_keys(reader, body, path, KEYS, "a slack action such as {message: {text: '…', to: ['#alerts']}}")
+    if holder is None:
+        return None
+    before = len(reader.problems)
+    account = parse_connector_name(reader, holder, path)
+    if "account" in holder:
+        named = plain(holder["account"])
+        if not isinstance(named, str) or not named:
+            reader.expected((*path, "account"), "a slack connector name", named)
+        elif account is not None and named != account:
+            reader.problem((*path, "account"), f"'account' ({named}) and 'connector' ({account}) name different connectors")
+        account = named if isinstance(named, str) and named else account
+    proxy = _proxy(reader, holder.get("proxy"), (*path, "proxy")) if "proxy" in holder else None
+    if "message" not in holder:
+        reader.problem(path, "missing required field 'message'")
+        return None
+    message = check_keys(reader, holder["message"], (*path, "message"), MESSAGE_KEYS,
+                         "a slack message such as {text: '…', to: ['#alerts']}")
+    if message is None:
+        return None
+    at = (*path, "message")
+    fields: dict[str, Any] = {}
+    for key, name in (("from", "from_"), ("icon", "icon"), ("text", "text")):
+        if key in message:
+            fields[name] = parse_text(reader, message[key], (*at, key))
+    if "to" in message:
+        fields["to"] = tuple(parse_text_list(reader, message["to"], (*at, "to")))
+    if "attachments" in message:
+        attachments = plain(message["attachments"])
+        attachments = attachments if isinstance(attachments, list) else [attachments]
+        for index, item in enumerate(attachments):
+            if not isinstance(item, dict):
+                reader.expected((*at, "attachments", index), "an attachment object such as {title: …, text: …}", item)
+        fields["attachments"] = tuple(attachments)
+    if "dynamic_attachments" in message:
+        dynamic = check_keys(reader, message["dynamic_attachments"], (*at, "dynamic_attachments"),
+                             ("list_path", "attachment_template"),
+                             "{list_path: ctx.payload.items, attachment_template: {…}}")
+        if dynamic is not None:
+            list_path, template = plain(dynamic.get("list_path")), plain(dynamic.get("attachment_template"))
+            if not isinstance(list_path, str) or not list_path:
+                reader.expected((*at, "dynamic_attachments", "list_path"), "a path such as ctx.payload.items", list_path)
+            if not isinstance(template, dict):
+                reader.expected((*at, "dynamic_attachments", "attachment_template"), "an attachment object", template)
+            fields["dynamic_list_path"], fields["dynamic_template"] = list_path, template
+    if len(reader.problems) > before:
+        return None
+    return SlackConfig(account=account, proxy=proxy, **fields)
+
+
+def _proxy(reader: Reader, value: Any, path) -> str | None:
+    value = plain(value)
+    if (isinstance(value, dict) and isinstance(value.get("host"), str) and isinstance(value.get("port"), int)
+            and value.get("scheme", "http") in ("http", "https") and set(value) <= {"host", "port", "scheme"}):
+        return f"{value.get('scheme', 'http')}://{value['host']}:{value['port']}"
+    reader.expected(path, "{host: ..., port: ..., scheme?: http|https}", value)
+    return None
+
+
+def _connector(run: Any, name: str | None):
+    connectors = getattr(run.services, "connectors", None) or {}
+    if name is not None:
+        return find_connector(connectors, name, TYPE)
+    slack = [c for c in connectors.values() if c.type == TYPE]
+    if len(slack) != 1:
+        raise LookupError(f"no slack account given and {len(slack)} slack connectors are defined; "
+                          "set 'account' (or 'connector') in the slack action")
+    return slack[0]
+
+
+def render(config: SlackConfig, run: Any, model: dict) -> tuple[HttpRequest, ...]:
+    """One request per recipient.
+
+    Raises:
+        LookupError: no usable connector. ValueError: neither text nor attachments; a dynamic
+        attachment list that is not a list of objects (Watcher's messages).
+    """
+    connector = _connector(run, config.account)
+    defaults = connector.config.message_defaults
+    message = _message(config, run, model, defaults)
+    recipients = message.get("to") or [None]
+    secrets = connector.secrets
+    requests = []
+    for to in recipients:
+        request = slack_connector.build_request(connector.config, {"payload": slack_connector.payload(message, to),
+                                                                   "secrets": secrets})
+        if config.proxy:
+            request = dataclasses.replace(request, proxy=config.proxy)
+        requests.append(request)
+    return tuple(requests)
+
+
+def _message(config: SlackConfig, run: Any, model: dict, defaults) -> dict:
+    def text(template: Any) -> str | None:
+        return render_text(template, model) if template is not None else None
+
+    sender = text(config.from_) if config.from_ is not None else (defaults.from_ or run.watch.id)
+    to = [text(t) for t in config.to] if config.to is not None else (list(defaults.to) if defaults.to else None)
+    body = text(config.text) if config.text is not None else defaults.text
+    icon = text(config.icon) if config.icon is not None else defaults.icon
+    attachments = None
+    if config.attachments is not None:
+        attachments = [render_tree(item, model) for item in config.attachments]
+    if config.dynamic_list_path is not None:
+        attachments = (attachments or []) + _dynamic(config, model)
+    if body is None and attachments is None:
+        raise ValueError("Both text and attachments cannot be null.")
+    message: dict[str, Any] = {"from": sender}
+    if to:
+        message["to"] = to
+    if icon is not None:
+        message["icon"] = icon
+    if body is not None:
+        message["text"] = body
+    if attachments is not None:
+        message["attachments"] = attachments
+    return message
+
+
+def _dynamic(config: SlackConfig, model: dict) -> list:
+    # DynamicAttachments.render: each item of the list is the model of one attachment
+    items = resolve_path(model, config.dynamic_list_path)
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"dynamic attachment could not be resolved. expected context [{config.dynamic_list_path}] "
+                         f"to be a list, but found [{items}] instead")
+    out = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise ValueError(f"dynamic attachment could not be resolved. expected [{config.dynamic_list_path}] "
+                             f"list to contain key/value pairs, but found [{item}] instead")
+        out.append(render_tree(config.dynamic_template, item))
+    return out
+
+
+def _sent_message(request: HttpRequest) -> tuple[str | None, dict]:
+    """(recipient, message without ``to``) read back from the JSON body Slack receives."""
+    body = json.loads(request.body or "{}")
+    message: dict[str, Any] = {}
+    if "username" in body:
+        message["from"] = body["username"]
+    icon = body.get("icon_url", body.get("icon_emoji"))
+    if icon is not None:
+        message["icon"] = icon
+    if "text" in body:
+        message["text"] = body["text"]
+    if "attachments" in body:
+        message["attachments"] = body["attachments"]
+    return body.get("channel"), message
+
+
+def result(config: SlackConfig, rendered: tuple[HttpRequest, ...], outcome: Outcome) -> dict:
+    """Watcher's slack result (module docstring); the webhook URL's path is masked in requests."""
+    recipients, message = [], {}
+    for request in rendered:
+        to, message = _sent_message(request)
+        if to is not None:
+            recipients.append(to)
+    if outcome.status == "simulated":
+        shown = dict(message)
+        if recipients:
+            shown = {"from": shown.pop("from", None), "to": recipients, **shown}
+            if shown["from"] is None:
+                del shown["from"]
+        return {"slack": {"message": shown}}
+    parts = outcome.parts or (outcome,)
+    sent = []
+    for request, part in zip(rendered, parts):
+        to, text = _sent_message(request)
+        entry: dict[str, Any] = {"status": "success" if part.status == "success" else "failure"}
+        if part.status != "success":
+            entry["request"] = request_record(request)
+            if part.response is not None:
+                entry["response"] = part.response
+            if part.error is not None:
+                entry["error"] = part.error
+        if to is not None:
+            entry["to"] = to
+        entry["message"] = text
+        sent.append(entry)
+    out: dict[str, Any] = {"sent_messages": sent}
+    if config.account:
+        out = {"account": config.account, **out}
+    return {"slack": out}
