@@ -1,0 +1,309 @@
+"""Execute one watch once → a watch record (Watcher's ExecutionService, in our words).
+
+Order (watcher-semantics §0, §1.6): input → condition (updates ``last_checked`` /
+``last_met_condition``; not met resets acks and ends with ``execution_not_needed``) → watch-level
+transform (only when met and the watch has actions) → each action independently: mode ``skip`` →
+throttle (period, then ack; not in ``force_*`` modes) → action condition → action transform →
+foreach fan-out → render → deliver. Record ``state``: no condition result ⇒ ``failed``; not met ⇒
+``execution_not_needed``; else ``acknowledged`` if any action was, else ``throttled`` if any was,
+else ``executed`` — even when every action failed (trap 10).
+
+Rules compiled from YAML (``watch.rule`` set) add the rule steps of :mod:`watcher.engine.rules`:
+one alert per group key, the filter step, per-group throttle and Jinja2 variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from typing import Any
+
+from watcher.definitions.model import Action, Watch
+from watcher.engine.context import Run
+from watcher.engine.throttle import DEFAULT_THROTTLE, WatchStatus
+from watcher.support.datemath import format_iso_millis
+from watcher.support.paths import resolve_path
+
+ACTION_MODES = ("simulate", "force_simulate", "execute", "force_execute", "skip")
+
+
+@dataclasses.dataclass
+class ExecuteOptions:
+    """Options of one execution (Watcher's execute API body, §4).
+
+    Attributes:
+        action_modes: ``{action_id or "_all": mode}``; modes simulate, force_simulate, execute,
+            force_execute, skip. Unlisted actions run in ``default_mode``.
+        default_mode: ``execute`` (Watcher's default) or ``simulate`` (dry-run).
+        ignore_condition: use an ``always`` condition result.
+        alternative_input: a payload used instead of running the input.
+        trigger_type: ``schedule`` (daemon) or ``manual`` (dry-run, execute by hand).
+    """
+
+    action_modes: dict[str, str] = dataclasses.field(default_factory=dict)
+    default_mode: str = "execute"
+    ignore_condition: bool = False
+    alternative_input: dict | None = None
+    trigger_type: str = "schedule"
+
+    def mode_for(self, action_id: str) -> str:
+        if "_all" in self.action_modes:
+            return self.action_modes["_all"]
+        return self.action_modes.get(action_id, self.default_mode)
+
+
+def error_json(error: BaseException) -> dict:
+    """``{"type", "reason"}`` for an exception, Elasticsearch-style (snake_case type)."""
+    import re
+
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
+    reason = getattr(error, "reason", None) or str(error) or type(error).__name__
+    out = {"type": name, "reason": str(reason)}
+    info = getattr(error, "info", None)
+    if isinstance(info, dict) and "error" in info:
+        out["caused_by"] = info["error"]
+    return out
+
+
+def execute_watch(watch: Watch, run: Run, status: WatchStatus, deliveries: dict, options: ExecuteOptions | None = None) -> dict:
+    """Run ``watch`` once and return its watch record; ``status`` is updated in place.
+
+    Args:
+        watch: the loaded watch (or compiled rule).
+        run: the execution context (times, services, payload).
+        status: the watch's status before the run (throttle/ack state); mutated.
+        deliveries: ``{"simulate": Delivery, "execute": Delivery}`` — the seam that sends (or not).
+        options: action modes and other execute-API options.
+
+    Returns:
+        The watch record as plain JSON values (Watcher's ``watch_record`` shape, §4).
+    """
+    options = options or ExecuteOptions()
+    started = time.monotonic()
+    now = run.execution_time
+    result: dict[str, Any] = {"execution_time": format_iso_millis(now)}
+    record: dict[str, Any] = {"messages": []}
+
+    input_result = _run_input(watch, run, options)
+    result["input"] = input_result
+    if input_result["status"] != "success":
+        record["messages"].append("failed to execute watch input")
+        return _finish(watch, run, status, record, result, None, started, options)
+
+    try:
+        condition = _run_condition(watch, run, options)
+    except Exception as error:  # a throwing condition fails the run (Watcher: "exception" field)
+        record["exception"] = error_json(error)
+        return _finish(watch, run, status, record, result, None, started, options)
+    result["condition"] = condition
+    status.last_checked = now
+    if not condition["met"]:
+        status.reset_acks(now)
+        result["actions"] = []
+        return _finish(watch, run, status, record, result, condition, started, options)
+    status.last_met_condition = now
+
+    alerts = None
+    if watch.rule is not None:
+        from watcher.engine import rules
+
+        try:
+            alerts = rules.prepare(watch, run, input_result)
+        except Exception as error:
+            record["exception"] = error_json(error)
+            return _finish(watch, run, status, record, result, None, started, options)
+
+    if watch.transform is not None and watch.actions:
+        transform = _run_transform(watch.transform, run, run.model())
+        result["transform"] = transform
+        if transform["status"] != "success":
+            record["messages"].append("failed to execute watch transform")
+            result["actions"] = []
+            return _finish(watch, run, status, record, result, condition, started, options)
+        run.payload = transform["payload"]
+
+    if alerts is not None:
+        result["rule"] = alerts.summary()
+    result["actions"] = [
+        _run_action(watch, action, run, status, deliveries, options, alerts) for action in watch.actions
+    ]
+    return _finish(watch, run, status, record, result, condition, started, options)
+
+
+def _run_input(watch: Watch, run: Run, options: ExecuteOptions) -> dict:
+    if options.alternative_input is not None:
+        run.payload = dict(options.alternative_input)
+        return {"type": "simple", "status": "success", "payload": run.payload}
+    from watcher.engine.inputs import REGISTRY
+
+    try:
+        output = REGISTRY.get(watch.input.type).execute(watch.input.config, run)
+    except Exception as error:
+        return {"type": watch.input.type, "status": "failure", "error": error_json(error)}
+    run.payload = output.get("payload", {})
+    return output
+
+
+def _run_condition(watch: Watch, run: Run, options: ExecuteOptions) -> dict:
+    if options.ignore_condition:
+        return {"type": "always", "status": "success", "met": True}
+    from watcher.engine.conditions import REGISTRY
+
+    return REGISTRY.get(watch.condition.type).execute(watch.condition.config, run, run.model())
+
+
+def _run_transform(component, run: Run, model: dict) -> dict:
+    from watcher.engine.transforms import REGISTRY
+
+    try:
+        return REGISTRY.get(component.type).execute(component.config, run, model)
+    except Exception as error:
+        return {"type": component.type, "status": "failure", "reason": str(error), "error": error_json(error)}
+
+
+def _run_action(watch: Watch, action: Action, run: Run, status: WatchStatus, deliveries: dict,
+                options: ExecuteOptions, alerts) -> dict:
+    now = run.execution_time
+    base = {"id": action.id, "type": action.type}
+    mode = options.mode_for(action.id)
+    if mode == "skip":
+        return {**base, "status": "throttled", "reason": "manually skipped"}
+    action_status = status.action(action.id)
+    forced = mode.startswith("force_")
+    period = action.throttle_period or watch.throttle_period or DEFAULT_THROTTLE
+    grouped = alerts is not None and alerts.grouped
+
+    if not forced:
+        if not grouped:  # rules with group_by throttle each group key inside the fan-out
+            reason = action_status.throttled_reason(period, now)
+            if reason:
+                action_status.record_throttle(now, reason)
+                return {**base, "status": "throttled", "reason": reason}
+        if action_status.ack_state == "acked":
+            stamp = format_iso_millis(action_status.ack_timestamp) if action_status.ack_timestamp else ""
+            return {**base, "status": "acknowledged", "reason": f"action [{action.id}] was acked at [{stamp}]"}
+
+    model = run.model()
+    out = dict(base)
+    if action.condition is not None:
+        from watcher.engine.conditions import REGISTRY as CONDITIONS
+
+        try:
+            condition = CONDITIONS.get(action.condition.type).execute(action.condition.config, run, model)
+        except Exception as error:
+            action_status.reset_ack(now)
+            return {**base, "status": "condition_failed", "reason": f"condition failed. skipping: {error}"}
+        out["condition"] = condition
+        if not condition["met"]:
+            action_status.reset_ack(now)
+            return {**out, "status": "condition_failed", "reason": "condition not met. skipping"}
+
+    payload = run.payload
+    if action.transform is not None:
+        transform = _run_transform(action.transform, run, model)
+        out["transform"] = transform
+        if transform["status"] != "success":
+            return {**out, "status": "failure", "reason": "Failed to transform payload"}
+        payload = transform["payload"]
+
+    delivery = deliveries["simulate" if mode.endswith("simulate") else "execute"]
+    if alerts is not None and not alerts.alerts:
+        return {**out, "status": "condition_failed",
+                "reason": "the rule's filter step dropped every matching document"}
+    if grouped:
+        return alerts.run_action(action, run, action_status, period, forced, payload, delivery, out)
+    if action.foreach:
+        return _run_foreach(action, run, action_status, payload, delivery, out)
+    extra = alerts.variables(alerts.alerts[0]) if alerts is not None and alerts.alerts else None
+    single = perform(action, run, payload, delivery, extra_vars=extra)
+    action_status.record_result(single["status"], now, single.get("reason"))
+    return {**out, **single}
+
+
+def _run_foreach(action: Action, run: Run, action_status, payload, delivery, out: dict) -> dict:
+    items = resolve_path(run.model(payload), action.foreach)
+    if not isinstance(items, list) or not items:
+        found = "an empty list" if isinstance(items, list) else ("nothing" if items is None else type(items).__name__)
+        return {**out, "status": "failure",
+                "reason": f"foreach object [{action.foreach}] was {found}; expected a non-empty list"}
+    results = []
+    for item in items[: action.max_iterations]:
+        item_payload = item if isinstance(item, dict) else {"_value": item}
+        results.append(perform(action, run, item_payload, delivery))
+    statuses = {r["status"] for r in results}
+    combined = statuses.pop() if len(statuses) == 1 else "partial_failure"
+    action_status.record_result(combined, run.execution_time,
+                                next((r.get("reason") for r in results if r.get("reason")), None))
+    return {**out, "status": combined, "number_of_actions_executed": len(results),
+            "foreach": [{k: v for k, v in r.items()} for r in results], "max_iterations": action.max_iterations}
+
+
+def perform(action: Action, run: Run, payload: Any, delivery, extra_vars: dict | None = None) -> dict:
+    """Render one action for ``payload`` and hand it to ``delivery``.
+
+    Returns:
+        ``{"status", "<type>": {...}, "reason"?, "error"?}`` — the type part of the action result.
+    """
+    from watcher.engine.actions import REGISTRY
+
+    module = REGISTRY.get(action.type)
+    model = run.model(payload)
+    if extra_vars:
+        model = {**model, **extra_vars}
+    try:
+        rendered = module.render(action.config, run, model)
+        outcome = delivery.deliver(rendered, run.services)
+    except Exception as error:
+        return {"status": "failure", "reason": str(error), "error": error_json(error)}
+    out = {"status": outcome.status, **module.result(action.config, rendered, outcome)}
+    if outcome.reason:
+        out["reason"] = outcome.reason
+    if outcome.error:
+        out["error"] = outcome.error
+    return out
+
+
+def record_state(condition: dict | None, actions: list[dict]) -> str:
+    """Watcher's WatchRecord.getState (§0)."""
+    if condition is None:
+        return "failed"
+    if not condition.get("met"):
+        return "execution_not_needed"
+    statuses = {a.get("status") for a in actions}
+    if "acknowledged" in statuses:
+        return "acknowledged"
+    if "throttled" in statuses:
+        return "throttled"
+    return "executed"
+
+
+def _finish(watch: Watch, run: Run, status: WatchStatus, record: dict, result: dict, condition,
+            started: float, options: ExecuteOptions) -> dict:
+    result["execution_duration"] = int((time.monotonic() - started) * 1000)
+    state = record_state(condition, result.get("actions", []))
+    status.execution_state = state
+    status.version += 1
+    triggered = format_iso_millis(run.triggered_time)
+    scheduled = {"scheduled_time": format_iso_millis(run.scheduled_time)}
+    trigger_event = ({"type": "schedule", "triggered_time": triggered, "schedule": scheduled}
+                     if options.trigger_type == "schedule" else
+                     {"type": "manual", "triggered_time": triggered, "manual": {"schedule": scheduled}})
+    out = {
+        "_id": run.record_id,
+        "watch_id": watch.id,
+        "node": "watcher",
+        "state": state,
+        "@timestamp": triggered,
+        "status": status.to_json(),
+        "trigger_event": trigger_event,
+        "input": watch.input.definition(),
+        "condition": watch.condition.definition(),
+        "metadata": watch.metadata,
+        "result": result,
+    }
+    if "exception" in record:
+        out["exception"] = record["exception"]
+    else:
+        out["messages"] = record["messages"]
+    return out

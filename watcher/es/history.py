@@ -1,0 +1,88 @@
+"""The history index: one watch record per execution (Watcher's ``.watcher-history-*``, §5.1).
+
+Records go to daily indices ``<prefix>-history-YYYY.MM.DD`` created from an index template with an
+explicit mapping: ids, states and action statuses are keywords (term queries work), times are dates,
+and payloads, request bodies and status objects are stored but not indexed (``enabled: false``), as
+Watcher's own history mapping does. Records contain no secret: action results carry masked requests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from watcher.support.datemath import parse_instant
+
+_STORED_ONLY = {"type": "object", "enabled": False}
+
+MAPPINGS = {
+    "dynamic": False,
+    "properties": {
+        "watch_id": {"type": "keyword"},
+        "node": {"type": "keyword"},
+        "state": {"type": "keyword"},
+        "@timestamp": {"type": "date"},
+        "trigger_event": {"properties": {
+            "type": {"type": "keyword"},
+            "triggered_time": {"type": "date"},
+            "schedule": {"properties": {"scheduled_time": {"type": "date"}}},
+            "manual": {"properties": {"schedule": {"properties": {"scheduled_time": {"type": "date"}}}}},
+        }},
+        "status": _STORED_ONLY,
+        "input": _STORED_ONLY,
+        "condition": _STORED_ONLY,
+        "metadata": _STORED_ONLY,
+        "exception": _STORED_ONLY,
+        "messages": {"type": "text"},
+        "result": {"properties": {
+            "execution_time": {"type": "date"},
+            "execution_duration": {"type": "long"},
+            "input": {"properties": {"type": {"type": "keyword"}, "status": {"type": "keyword"},
+                                     "payload": _STORED_ONLY, "search": _STORED_ONLY, "http": _STORED_ONLY,
+                                     "error": _STORED_ONLY}},
+            "condition": {"properties": {"type": {"type": "keyword"}, "status": {"type": "keyword"},
+                                         "met": {"type": "boolean"}}},
+            "transform": _STORED_ONLY,
+            "rule": _STORED_ONLY,
+            "actions": {"type": "nested", "include_in_parent": True, "properties": {
+                "id": {"type": "keyword"}, "type": {"type": "keyword"},
+                "status": {"type": "keyword"}, "reason": {"type": "text"},
+            }},
+        }},
+    },
+}
+
+
+def index_pattern(prefix: str) -> str:
+    return f"{prefix}-history-*"
+
+
+def index_for(prefix: str, when: dt.datetime) -> str:
+    """The daily history index for a record triggered at ``when`` (UTC)."""
+    return f"{prefix}-history-{when.astimezone(dt.timezone.utc):%Y.%m.%d}"
+
+
+def ensure_template(es, prefix: str) -> None:
+    """Create or update the index template of the history indices (idempotent)."""
+    es.indices.put_index_template(
+        name=f"{prefix}-history", index_patterns=[index_pattern(prefix)], priority=500,
+        template={"settings": {"number_of_shards": 1, "auto_expand_replicas": "0-1"}, "mappings": MAPPINGS})
+
+
+def write_record(es, prefix: str, record: dict, refresh: bool | str = False) -> str:
+    """Index one watch record (its ``_id`` is the record id). Returns the index written to.
+
+    Raises:
+        elasticsearch.ApiError / TransportError on cluster errors.
+    """
+    document = {k: v for k, v in record.items() if k != "_id"}
+    index = index_for(prefix, parse_instant(record["@timestamp"]))
+    es.index(index=index, id=record["_id"], document=document, refresh=refresh)
+    return index
+
+
+def recent_records(es, prefix: str, watch_id: str, size: int = 20) -> list[dict]:
+    """The latest records of ``watch_id``, newest first."""
+    response = es.options(ignore_status=404).search(
+        index=index_pattern(prefix), size=size, query={"term": {"watch_id": watch_id}},
+        sort=[{"result.execution_time": "desc"}], ignore_unavailable=True, allow_no_indices=True)
+    return [{"_id": h["_id"], **h["_source"]} for h in response.get("hits", {}).get("hits", [])]
