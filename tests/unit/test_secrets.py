@@ -81,7 +81,15 @@ def test_unreadable_file_is_a_problem(tmp_path):
 
 def test_malformed_reference():
     _, _, problems = resolve("k: ${not valid}\n")
-    assert problems == ["c.yaml:1:4: k: expected ${ENV_VAR} or ${file:/path}, found ${not valid}"]
+    assert problems == ["c.yaml:1:4: k: expected ${ENV_VAR}, ${ENV_VAR:-default} or ${file:/path}, found ${not valid}"]
+
+
+def test_default_applies_when_the_variable_is_unset_or_empty():
+    value, found, problems = resolve("a: ${KEY:-local-key}\nb: ${KEY2:-x}\nc: ${EMPTY:-d}\n",
+                                     {"KEY2": "from-env", "EMPTY": ""})
+    assert problems == []
+    assert value == {"a": "local-key", "b": "from-env", "c": "d"}
+    assert found == ["local-key", "from-env", "d"]
 
 
 def test_mask_replaces_plain_url_encoded_and_json_escaped_forms():

@@ -82,7 +82,7 @@ def reveal(value: Any) -> Any:
 def resolve_secrets(value: Any, reader: Reader, path: Sequence[str | int], *,
                     environ: Mapping[str, str] | None = None,
                     base_dir: str | Path | None = None) -> tuple[Any, list[str]]:
-    """Expand ``${ENV}`` and ``${file:/path}`` in every string inside ``value``.
+    """Expand ``${ENV}``, ``${ENV:-default}`` and ``${file:/path}`` in every string inside ``value``.
 
     Args:
         value: plain JSON-like data (mappings, lists, scalars) of one connector's configuration.
@@ -144,11 +144,17 @@ def _lookup(reference: str, environ: Mapping[str, str], base_dir: str | Path | N
         except (OSError, UnicodeDecodeError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             return _Failure(f"cannot read secret file {file}: {reason}")
-    if not _ENV_NAME.fullmatch(reference):
-        return _Failure(f"expected ${{ENV_VAR}} or ${{file:/path}}, found ${{{reference}}}")
-    if reference not in environ:
-        return _Failure(f"undefined environment variable {reference}")
-    return environ[reference]
+    name, has_default, default = reference.partition(":-")  # shell-style ${VAR:-default}
+    name = name.strip()
+    if not _ENV_NAME.fullmatch(name):
+        return _Failure(f"expected ${{ENV_VAR}}, ${{ENV_VAR:-default}} or ${{file:/path}}, found ${{{reference}}}")
+    if environ.get(name):
+        return environ[name]
+    if has_default:
+        return default
+    if name not in environ:
+        return _Failure(f"undefined environment variable {name}")
+    return environ[name]
 
 
 def secret_values(value: Any) -> list[str]:
