@@ -40,10 +40,11 @@ REQUEST_KEYS = ("scheme", "host", "port", "method", "path", "params", "headers",
 
 @dataclasses.dataclass(frozen=True)
 class Text:
-    """A text template: Mustache ``source`` rendered without escaping; ``params`` merged over the model."""
+    """A text template rendered without escaping: ``lang`` mustache (Watcher's) or jinja (rules)."""
 
     source: str
     params: dict = dataclasses.field(default_factory=dict)
+    lang: str = "mustache"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,8 +176,9 @@ def _parse_text(reader: Reader, value: Any, path) -> Text | None:
         return Text(str(value))
     if isinstance(value, dict) and isinstance(value.get("source"), str) and set(value) <= {"source", "params", "lang", "options"}:
         params = value.get("params") or {}
-        if isinstance(params, dict):
-            return Text(value["source"], params)
+        lang = value.get("lang") or "mustache"
+        if isinstance(params, dict) and lang in ("mustache", "jinja"):
+            return Text(value["source"], params, lang)
     reader.expected(path, "a template string or {source: '...', params: {...}}", value)
     return None
 
@@ -221,9 +223,11 @@ def render_request(template: HttpRequestTemplate, model: dict) -> dict:
         "proxy"?}`` — Watcher's ``HttpRequest`` JSON.
     """
     def text(t: Text) -> str:
-        from watcher.templates.mustache import render
+        from watcher.templates.text import render_text
 
-        return render(t.source, {**model, **t.params}, escape="none") if "{{" in t.source else t.source
+        if t.lang == "mustache" and not t.params and "{{" not in t.source:
+            return t.source
+        return render_text({"source": t.source, "params": t.params, "lang": t.lang}, model)
 
     request: dict[str, Any] = {"host": template.host, "port": template.port, "scheme": template.scheme,
                                "method": template.method}
