@@ -94,13 +94,17 @@ def test_compiled_rule_is_the_watch_model(loaded):
                             "aggs": {"sample": {"top_hits": {"size": 5, "sort": sort}}}}}}}}}
     assert watch.body["condition"] == {"array_compare": {"ctx.payload.aggregations.groups.buckets": {
         "path": "doc_count", "gte": {"value": 10, "quantifier": "some"}}}}
+    # An alert_v2 OpsGenie connector gets the rule's title and message unless the rule overrides them.
+    defaults = {"message": {"source": "{{ title }}", "lang": "jinja"},
+                "description": {"source": "{{ message }}", "lang": "jinja"},
+                "alias": {"source": "{{ rule.name }}{% if group is not none %}:{{ group }}{% endif %}", "lang": "jinja"}}
     assert watch.body["actions"] == {
-        "ops": {"opsgenie": {"connector": "ops", "priority": "P1"}, "throttle_period": "10m"},
+        "ops": {"opsgenie": {"connector": "ops", **defaults, "priority": "P1"}, "throttle_period": "10m"},
         "team-hook": {"webhook": {
             "connector": "team-hook",
             "body": {"source": '{"title": {{ title | tojson }}, "count": {{ count }}}', "lang": "jinja"},
             "headers": {"X-Group": {"source": "{{ group }}", "lang": "jinja"}}}, "throttle_period": "10m"},
-        "ops-2": {"opsgenie": {"connector": "ops"}, "throttle_period": "10m"}}
+        "ops-2": {"opsgenie": {"connector": "ops", **defaults}, "throttle_period": "10m"}}
     assert watch.body["metadata"] == {"runbook": "https://runbooks.example.com/ssh"}
 
 

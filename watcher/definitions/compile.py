@@ -190,13 +190,55 @@ def actions_json(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None
             continue
         seen[name] = seen.get(name, 0) + 1
         action_id = name if seen[name] == 1 else f"{name}-{seen[name]}"
-        body = {"connector": name, **{k: jinja_template(v) for k, v in action.overrides.items()}}
+        overrides = {**rule_action_defaults(connector, action.overrides), **action.overrides}
+        body = {"connector": name, **{k: jinja_template(v) for k, v in overrides.items()}}
         wrapper: dict[str, Any] = {connector.type: body}
         if spec.throttle is not None:
             wrapper["throttle_period"] = format_duration(spec.throttle)
         out[action_id] = wrapper
     if problems:
         raise DefinitionError(problems)
+    return out
+
+
+# What a rule's action sends when the rule gives no override (Jinja2 sources; see rule_action_defaults).
+DEFAULT_LOG_TEXT = "{{ title }}: {{ message }}"
+DEFAULT_SLACK_TEXT = "*{{ title }}*\n{{ message }}"
+DEFAULT_OPSGENIE_ALERT = {"message": "{{ title }}", "description": "{{ message }}",
+                          "alias": "{{ rule.name }}{% if group is not none %}:{{ group }}{% endif %}"}
+DEFAULT_WEBHOOK_BODY = "{{ alert | tojson }}"
+
+
+def rule_action_defaults(connector: Any, overrides: Mapping[str, Any]) -> dict:
+    """What a rule's action sends when the rule gives no override: the rendered title and message.
+
+    ``title``/``message``/``alert`` are the rule's Jinja2 variables (see ``watcher.engine.rules``).
+    OpsGenie's Watcher integration needs nothing: its body is the JSON of ctx, which carries the
+    alert as ``ctx.vars.alert``. A webhook connector's own body wins over the default.
+    """
+    kind = connector.type
+    config = getattr(connector, "config", None)
+    if kind == "logging":
+        return {"text": DEFAULT_LOG_TEXT}
+    if kind == "slack":
+        message = dict(overrides.get("message") or {})
+        message.setdefault("text", DEFAULT_SLACK_TEXT)
+        return {"message": message}
+    if kind == "opsgenie" and getattr(config, "mode", None) == "alert_v2":
+        return dict(DEFAULT_OPSGENIE_ALERT)
+    if kind == "webhook" and not getattr(config, "body", None):
+        return {"body": DEFAULT_WEBHOOK_BODY}
+    return {}
+
+
+def _without_defaults(kind: str, action: dict) -> dict:
+    """The inverse of :func:`rule_action_defaults`, for converting a compiled watch back to a rule."""
+    defaults = {"logging": {"text": DEFAULT_LOG_TEXT}, "webhook": {"body": DEFAULT_WEBHOOK_BODY},
+                "opsgenie": DEFAULT_OPSGENIE_ALERT}.get(kind, {})
+    out = {k: v for k, v in action.items() if defaults.get(k) != v}
+    if kind == "slack" and isinstance(out.get("message"), dict):
+        message = {k: v for k, v in out["message"].items() if not (k == "text" and v == DEFAULT_SLACK_TEXT)}
+        out = {k: v for k, v in out.items() if k != "message"} | ({"message": message} if message else {})
     return out
 
 
@@ -507,7 +549,7 @@ def _actions_to_rule(body: Mapping) -> tuple[list[dict], str | None]:
         for key, value in action_body.items():
             if key != "connector":
                 converted[key] = _template_to_rule(value, f"{where}.{kind}.{key}")
-        actions.append(converted)
+        actions.append(_without_defaults(kind, converted))
     if len(periods) > 1:
         raise NotConvertible("actions: the rule form has one throttle for all actions; these actions differ")
     millis = periods.pop() if periods else None

@@ -251,6 +251,8 @@ def perform(action: Action, run: Run, payload: Any, delivery, extra_vars: dict |
     model = run.model(payload)
     if extra_vars:
         model = {**model, **extra_vars}
+        if "alert" in extra_vars:  # rule alerts: Mustache templates reach them as ctx.vars.alert
+            model["ctx"] = {**model["ctx"], "vars": {**model["ctx"]["vars"], "alert": extra_vars["alert"]}}
     try:
         rendered = module.render(action.config, run, model)
         outcome = delivery.deliver(rendered, run.services)

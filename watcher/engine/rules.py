@@ -7,7 +7,10 @@
   from the filtered search, and the record says how many documents were dropped.
 * **Per-group throttle**: each group key is throttled on its own (ElastAlert's ``realert`` per key).
 * **Jinja2 variables** for rule templates: ``rule``, ``group``, ``count``, ``value``, ``hits``,
-  ``dropped``, ``window`` (``start``/``end``, ISO-8601 UTC) and ``ctx``.
+  ``dropped``, ``window`` (``start``/``end``, ISO-8601 UTC), ``ctx``, and the rendered ``title`` and
+  ``message``; ``alert`` gathers them, and actions also see it as ``ctx.vars.alert`` (so a Mustache
+  ``{{#toJson}}ctx{{/toJson}}`` body, such as OpsGenie's Watcher integration, carries the message).
+  Without ``title``/``message`` the rule uses Kibana's ES-query wording (watcher-semantics §6.1).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from watcher.support.paths import resolve_path
 
 GROUPS_AGG = "groups"
 METRIC_AGG = "metric"
+DEFAULT_TITLE = "rule '{{ rule.name }}' matched query{% if group is not none %} for group {{ group }}{% endif %}"
+DEFAULT_MESSAGE = ("Document count is {{ count }} in the last {{ rule.window }}"
+                   "{% if group is not none %} for {{ group }}{% endif %} in {{ rule.index }}.")
 
 
 @dataclasses.dataclass
@@ -56,10 +62,17 @@ class RuleAlerts:
                 "filter": {"dropped": self.dropped, "kept": self.kept}}
 
     def variables(self, alert: Alert) -> dict:
-        """Jinja2 variables for ``alert`` (see module docstring)."""
+        """Jinja2 variables for ``alert`` (see module docstring).
+
+        Raises:
+            watcher.templates.jinja.TemplateRenderError: the title or message template failed
+                (e.g. an undefined variable without a default); the action reports it as a failure.
+        """
+        from watcher.templates.jinja import render_jinja
+
         spec = self.watch.rule
         window_end = self.run.scheduled_time - _delay(spec)
-        return {
+        variables = {
             "rule": {"name": spec.name, "description": getattr(spec, "description", None),
                      "tags": list(getattr(spec, "tags", None) or []), "index": getattr(spec, "index", None),
                      "window": _text(getattr(spec, "window", None)), "group_by": getattr(spec, "group_by", None)},
@@ -70,6 +83,13 @@ class RuleAlerts:
             "dropped": self.dropped,
             "window": {"start": format_iso_millis(window_end - _window(spec)), "end": format_iso_millis(window_end)},
         }
+        scope = {**variables, "ctx": self.run.ctx(alert.payload)}
+        variables["title"] = render_jinja(getattr(spec, "title", None) or DEFAULT_TITLE, scope).strip()
+        variables["message"] = render_jinja(getattr(spec, "message", None) or DEFAULT_MESSAGE, scope).rstrip()
+        variables["alert"] = {key: variables[key] for key in
+                              ("title", "message", "group", "count", "value", "dropped", "window")}
+        variables["alert"]["rule"] = spec.name
+        return variables
 
     def run_action(self, action: Action, run: Run, action_status, period, forced: bool, payload,
                    delivery, out: dict) -> dict:
