@@ -215,7 +215,7 @@ def _run_action(watch: Watch, action: Action, run: Run, status: WatchStatus, del
         return alerts.run_action(action, run, action_status, period, forced, payload, delivery, out)
     if action.foreach:
         return _run_foreach(action, run, action_status, payload, delivery, out)
-    extra = alerts.variables(alerts.alerts[0]) if alerts is not None and alerts.alerts else None
+    extra = (lambda: alerts.variables(alerts.alerts[0])) if alerts is not None else None
     single = perform(action, run, payload, delivery, extra_vars=extra)
     action_status.record_result(single["status"], now, single.get("reason"))
     return {**out, **single}
@@ -239,8 +239,12 @@ def _run_foreach(action: Action, run: Run, action_status, payload, delivery, out
             "foreach": [{k: v for k, v in r.items()} for r in results], "max_iterations": action.max_iterations}
 
 
-def perform(action: Action, run: Run, payload: Any, delivery, extra_vars: dict | None = None) -> dict:
+def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None) -> dict:
     """Render one action for ``payload`` and hand it to ``delivery``.
+
+    Args:
+        extra_vars: a callable returning variables added to the template model (a rule alert's
+            Jinja2 variables); called here so that a template error becomes this action's failure.
 
     Returns:
         ``{"status", "<type>": {...}, "reason"?, "error"?}`` — the type part of the action result.
@@ -249,11 +253,12 @@ def perform(action: Action, run: Run, payload: Any, delivery, extra_vars: dict |
 
     module = REGISTRY.get(action.type)
     model = run.model(payload)
-    if extra_vars:
-        model = {**model, **extra_vars}
-        if "alert" in extra_vars:  # rule alerts: Mustache templates reach them as ctx.vars.alert
-            model["ctx"] = {**model["ctx"], "vars": {**model["ctx"]["vars"], "alert": extra_vars["alert"]}}
     try:
+        if extra_vars is not None:
+            variables = extra_vars()
+            model = {**model, **variables}
+            if "alert" in variables:  # rule alerts: Mustache templates reach them as ctx.vars.alert
+                model["ctx"] = {**model["ctx"], "vars": {**model["ctx"]["vars"], "alert": variables["alert"]}}
         rendered = module.render(action.config, run, model)
         outcome = delivery.deliver(rendered, run.services)
     except Exception as error:
