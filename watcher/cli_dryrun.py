@@ -51,7 +51,11 @@ def _pick_watch(result, path: str, watch_id: str | None):
 @click.option("--action-mode", type=click.Choice(["simulate", "execute", "skip"]), default="simulate", show_default=True,
               help="simulate renders requests without sending; execute sends them; skip runs no action.")
 @click.option("--json", "as_json", is_flag=True, help="Print the watch record(s) as JSON.")
-def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_json) -> None:
+@click.option("--record", is_flag=True,
+              help="Also write the watch record(s) to the history index (Watcher's record_execution).")
+@click.option("--index-prefix", default="watcher", show_default=True, envvar="WATCHER_INDEX_PREFIX",
+              help="Prefix of the history index (<prefix>-history-YYYY.MM.DD).")
+def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_json, record, index_prefix) -> None:
     """Execute a rule or watch against the cluster (ES_URL) without side effects, and show the result."""
     from watcher.definitions.load import load_paths
 
@@ -69,6 +73,13 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
     services = _services(loaded.connectors)
     times = _schedule_times(watch, first, last or now) if first else [at_time]
     records = _execute_all(watch, services, times, action_mode, show_progress=len(times) > 20 and not as_json)
+    if record:
+        from watcher.es import history
+
+        history.ensure_template(services.es, index_prefix)
+        for item in records:
+            history.write_record(services.es, index_prefix, item, refresh="wait_for")
+        click.echo(f"recorded {len(records)} watch record(s) in {history.index_pattern(index_prefix)}", err=True)
     if as_json:
         click.echo(json.dumps(records if first else records[0], indent=2, ensure_ascii=False, default=str))
     elif first:

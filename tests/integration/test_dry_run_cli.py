@@ -161,3 +161,23 @@ def test_cluster_down_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["dry-run", str(path)], env={"ES_URL": "http://127.0.0.1:9"})
     assert result.exit_code == 1
     assert "cannot reach Elasticsearch at http://127.0.0.1:9" in result.output
+
+
+def test_record_writes_watch_records_to_the_history_index(es_cluster, es, logs, tmp_path):
+    path = example("errors-in-logs.json", tmp_path, **{'"logs-*"': f'"{logs}"'})
+    prefix = f"t{logs[-8:]}"
+    code, out = dry_run(es_cluster, path, "--at", AT, "--record", "--index-prefix", prefix)
+    assert code == 0, out
+    hits = es.search(index=f"{prefix}-history-*", query={"bool": {"filter": [
+        {"term": {"watch_id": "errors-in-logs"}}, {"term": {"state": "executed"}},
+        {"nested": {"path": "result.actions", "query": {"term": {"result.actions.status": "simulated"}}}},
+        {"range": {"result.execution_time": {"gte": "2026-11-29T10:05:00Z"}}}]}})["hits"]["hits"]
+    assert len(hits) == 1
+    assert hits[0]["_index"] == f"{prefix}-history-2026.11.29"
+    source = hits[0]["_source"]
+    assert source["result"]["actions"][0]["logging"]["logged_text"].startswith("4 errors in the last 5 minutes")
+    assert source["trigger_event"]["manual"]["schedule"]["scheduled_time"] == "2026-11-29T10:05:00.000Z"
+    mapping = es.indices.get_mapping(index=f"{prefix}-history-*")[hits[0]["_index"]]["mappings"]
+    assert mapping["properties"]["result"]["properties"]["input"]["properties"]["payload"]["enabled"] is False
+    es.indices.delete(index=f"{prefix}-history-*")
+    es.indices.delete_index_template(name=f"{prefix}-history")
