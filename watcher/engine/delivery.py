@@ -33,6 +33,30 @@ TRACE = 5  # Python has no TRACE level; Watcher's logging action has one
 
 
 @dataclasses.dataclass(frozen=True)
+class Origin:
+    """Where a rendered request comes from; the outbox derives the delivery id from it.
+
+    Attributes:
+        watch_id, record_id (``Run.record_id``), action_id: the execution and action.
+        sequence: ``"0"``, ``"foreach:<i>"`` or ``"group:<key>"`` — stable across re-runs of a record.
+        connector: the connector name (per-connector limits), or None.
+    """
+
+    watch_id: str
+    record_id: str
+    action_id: str
+    sequence: str = "0"
+    connector: str | None = None
+
+
+def with_origin(rendered, origin: Origin):
+    """``rendered`` with ``origin`` set on every :class:`HttpRequest` in it (tuples keep their order)."""
+    if isinstance(rendered, tuple):
+        return tuple(with_origin(item, origin) for item in rendered)
+    return dataclasses.replace(rendered, origin=origin) if isinstance(rendered, HttpRequest) else rendered
+
+
+@dataclasses.dataclass(frozen=True)
 class HttpRequest:
     """One HTTP request, fully rendered, ready to send.
 
@@ -65,6 +89,7 @@ class HttpRequest:
     secrets: tuple[str, ...] = ()
     connector_type: str = "webhook"
     record: dict | None = dataclasses.field(default=None, compare=False)
+    origin: "Origin | None" = dataclasses.field(default=None, compare=False)
 
     def masked(self) -> dict:
         """``{"method", "url", "headers", "body"}`` safe to print or store.

@@ -21,6 +21,7 @@ from typing import Any
 
 from watcher.definitions.model import Action, Watch
 from watcher.engine.context import Run
+from watcher.engine.delivery import Origin, with_origin
 from watcher.engine.throttle import DEFAULT_THROTTLE, WatchStatus
 from watcher.support.datemath import format_iso_millis
 from watcher.support.paths import resolve_path
@@ -228,9 +229,9 @@ def _run_foreach(action: Action, run: Run, action_status, payload, delivery, out
         return {**out, "status": "failure",
                 "reason": f"foreach object [{action.foreach}] was {found}; expected a non-empty list"}
     results = []
-    for item in items[: action.max_iterations]:
+    for index, item in enumerate(items[: action.max_iterations]):
         item_payload = item if isinstance(item, dict) else {"_value": item}
-        results.append(perform(action, run, item_payload, delivery))
+        results.append(perform(action, run, item_payload, delivery, sequence=f"foreach:{index}"))
     statuses = {r["status"] for r in results}
     combined = statuses.pop() if len(statuses) == 1 else "partial_failure"
     action_status.record_result(combined, run.execution_time,
@@ -239,12 +240,14 @@ def _run_foreach(action: Action, run: Run, action_status, payload, delivery, out
             "foreach": [{k: v for k, v in r.items()} for r in results], "max_iterations": action.max_iterations}
 
 
-def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None) -> dict:
+def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None, sequence: str = "0") -> dict:
     """Render one action for ``payload`` and hand it to ``delivery``.
 
     Args:
         extra_vars: a callable returning variables added to the template model (a rule alert's
             Jinja2 variables); called here so that a template error becomes this action's failure.
+        sequence: which item of the action this is (``foreach:<i>``, ``group:<key>``); with the
+            record id it makes the outbox's delivery id, so re-running a record sends nothing twice.
 
     Returns:
         ``{"status", "<type>": {...}, "reason"?, "error"?}`` — the type part of the action result.
@@ -260,6 +263,8 @@ def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None) -
             if "alert" in variables:  # rule alerts: Mustache templates reach them as ctx.vars.alert
                 model["ctx"] = {**model["ctx"], "vars": {**model["ctx"]["vars"], "alert": variables["alert"]}}
         rendered = module.render(action.config, run, model)
+        rendered = with_origin(rendered, Origin(run.watch.id, run.record_id, action.id, sequence,
+                                                getattr(action.config, "connector", None)))
         outcome = delivery.deliver(rendered, run.services)
     except Exception as error:
         return {"status": "failure", "reason": str(error), "error": error_json(error)}

@@ -106,7 +106,8 @@ class RuleAlerts:
                     action_status.record_throttle(now, reason)
                     results.append({"group": alert.group, "status": "throttled", "reason": reason})
                     continue
-            single = perform(action, run, alert.payload, delivery, extra_vars=lambda alert=alert: self.variables(alert))
+            single = perform(action, run, alert.payload, delivery, extra_vars=lambda alert=alert: self.variables(alert),
+                             sequence=f"group:{key}")
             action_status.record_result(single["status"], now, single.get("reason"), group=key)
             results.append({"group": alert.group, **single})
         statuses = {r["status"] for r in results}

@@ -1,0 +1,454 @@
+"""The durable outbox on the real Elasticsearch, delivering to real HTTP receivers on 127.0.0.1.
+
+Every test stops its workers in teardown and is bounded in time (waits poll with deadlines).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from watcher.daemon.outbox import (DEAD, DELIVERED, DELIVERING, PENDING, SECRET_GONE, Outbox, OutboxStore,
+                                   delivery_id, seal_request)
+from watcher.daemon.ratelimit import ConnectorLimits
+from watcher.daemon.retry import RetryPolicy
+from watcher.engine.delivery import HttpRequest, LogMessage, basic_auth_header
+
+pytestmark = pytest.mark.es
+
+FAST = RetryPolicy(base_s=0.05, factor=2.0, max_delay_s=0.2, max_attempts=5)
+
+
+@dataclasses.dataclass(frozen=True)
+class Origin:
+    """What the engine is to attach to a rendered request (see the proposed execute.py change)."""
+
+    watch_id: str
+    record_id: str
+    action_id: str
+    sequence: str = "0"
+    connector: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class OriginRequest(HttpRequest):
+    """An HttpRequest carrying ``origin``, as the proposed ``HttpRequest.origin`` field would."""
+
+    origin: Any = dataclasses.field(default=None, compare=False)
+
+
+class Receiver:
+    """Records (arrival time, headers, body) of every request; answers with ``responses`` in order
+    (the last one repeats)."""
+
+    def __init__(self, *responses: Response | int, delay_s: float = 0.0):
+        self.responses = [r if isinstance(r, Response) else Response("", status=r) for r in responses] or [Response("ok")]
+        self.delay_s = delay_s
+        self.calls: list[tuple[float, dict, str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            self.calls.append((time.monotonic(), dict(request.headers), request.get_data(as_text=True)))
+            index = min(len(self.calls) - 1, len(self.responses) - 1)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        response = self.responses[index]
+        return Response(response.get_data(), status=response.status_code, headers=dict(response.headers))
+
+    @property
+    def keys(self) -> list[str]:
+        return [headers.get("Idempotency-Key") for _, headers, _ in self.calls]
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def local(server, path: str) -> str:
+    """The receiver's URL on 127.0.0.1 (the fixture's own url_for says ``localhost``)."""
+    return f"http://127.0.0.1:{server.port}{path}"
+
+
+def post(url: str, body: str = '{"alert": "cpu high"}', **kwargs) -> HttpRequest:
+    return HttpRequest(method="POST", url=url, headers={"Content-Type": "application/json"}, body=body,
+                       timeout_s=2.0, read_timeout_s=5.0, connector_type="webhook", **kwargs)
+
+
+@pytest.fixture
+def prefix(es):
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    with contextlib.suppress(Exception):
+        es.options(ignore_status=404).indices.delete(index=f"{prefix}-outbox")
+
+
+@pytest.fixture
+def make_outbox(es, prefix):
+    """``make_outbox(**kwargs)`` → an Outbox on the test's prefix; every one is stopped afterwards."""
+    made: list[Outbox] = []
+
+    def make(**kwargs) -> Outbox:
+        kwargs.setdefault("policy", FAST)
+        kwargs.setdefault("poll_interval_s", 0.2)
+        outbox = Outbox(es, prefix, **kwargs)
+        made.append(outbox)
+        return outbox
+
+    yield make
+    for outbox in made:
+        outbox.stop(grace_s=0.5)
+
+
+def state_of(outbox: Outbox, identifier: str) -> str | None:
+    item = outbox.store.get(identifier)
+    return item.state if item else None
+
+
+def enqueue(outbox: Outbox, request: HttpRequest, record: str = "rec-1", action: str = "notify",
+            sequence: str = "0", connector: str | None = None) -> str:
+    outcome = outbox.enqueue(request, record_id=record, action_id=action, sequence=sequence,
+                             watch_id="cpu", connector=connector)
+    assert outcome.status == "success", outcome
+    return outcome.response["outbox"]["id"]
+
+
+# -- retries -------------------------------------------------------------------------------------------
+
+def test_500_then_200_is_delivered_once_with_the_same_idempotency_key(httpserver, make_outbox):
+    receiver = Receiver(500, 200)
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(receiver)
+    events: list[tuple[str, dict]] = []
+    outbox = make_outbox(on_event=lambda kind, **fields: events.append((kind, fields)))
+    outbox.start()
+
+    identifier = enqueue(outbox, post(local(httpserver, "/hook")))
+    assert identifier == delivery_id("rec-1", "notify", "0")
+    wait_until(lambda: state_of(outbox, identifier) == DELIVERED)
+    wait_until(lambda: any(kind == "delivered" for kind, _ in events))  # emitted after the write
+
+    assert receiver.keys == [identifier, identifier]          # the same key on both attempts
+    assert len(set(receiver.keys)) == 1                       # a deduplicating receiver saw it once
+    assert [body for _, _, body in receiver.calls] == ['{"alert": "cpu high"}'] * 2
+    stored = outbox.store.get(identifier).source
+    assert stored["attempts"] == 2 and stored["last_status"] == 200 and stored["last_error"] is None
+    kinds = [kind for kind, _ in events if kind != "depth"]
+    assert kinds == ["enqueued", "retried", "delivered"]
+    retried = dict(events)["retried"]
+    assert retried["reason"] == "received [500] status code" and 0 <= retried["delay_s"] <= 0.05
+    delivered = dict(events)["delivered"]
+    assert delivered["attempts"] == 2 and delivered["latency_s"] > 0 and delivered["connector"].startswith("webhook@127.0.0.1:")
+
+    # the same record executed again: same id, nothing new written or sent
+    assert enqueue(outbox, post(local(httpserver, "/hook"))) == identifier
+    time.sleep(0.5)
+    assert len(receiver.calls) == 2
+
+
+def test_400_is_dead_at_once_and_not_retried(httpserver, make_outbox):
+    receiver = Receiver(Response('{"error": "bad"}', status=400))
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    outbox = make_outbox()
+    outbox.start()
+
+    identifier = enqueue(outbox, post(local(httpserver, "/hook")))
+    wait_until(lambda: state_of(outbox, identifier) == DEAD)
+    time.sleep(0.6)  # several poll intervals: still one request
+    assert len(receiver.calls) == 1
+    stored = outbox.store.get(identifier).source
+    assert stored["attempts"] == 1 and stored["last_status"] == 400
+    assert stored["last_error"] == "received [400] status code (not retried)"
+
+
+def test_retry_after_is_honoured(httpserver, make_outbox):
+    receiver = Receiver(Response("busy", status=503, headers={"Retry-After": "1"}), 200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    outbox = make_outbox()
+    outbox.start()
+
+    identifier = enqueue(outbox, post(local(httpserver, "/hook")))
+    wait_until(lambda: state_of(outbox, identifier) == DELIVERED, timeout=10)
+    (first, _, _), (second, _, _) = receiver.calls
+    assert second - first >= 1.0
+
+
+def test_attempts_are_capped_then_dead(httpserver, make_outbox):
+    receiver = Receiver(503)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    outbox = make_outbox(policy=RetryPolicy(base_s=0.02, max_delay_s=0.05, max_attempts=3))
+    outbox.start()
+
+    identifier = enqueue(outbox, post(local(httpserver, "/hook")))
+    wait_until(lambda: state_of(outbox, identifier) == DEAD)
+    assert len(receiver.calls) == 3
+    assert outbox.store.get(identifier).source["last_error"] == (
+        "gave up after 3 attempts (max_attempts 3); last error: received [503] status code")
+
+
+def test_connection_refused_is_retried(make_outbox):
+    # a port nobody listens on: bind, note the port, close
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    outbox = make_outbox(policy=RetryPolicy(base_s=0.02, max_delay_s=0.05, max_attempts=2))
+    outbox.start()
+    identifier = enqueue(outbox, post(f"http://127.0.0.1:{port}/hook"))
+    wait_until(lambda: state_of(outbox, identifier) == DEAD)
+    stored = outbox.store.get(identifier).source
+    assert stored["attempts"] == 2
+    assert stored["last_error"].startswith("gave up after 2 attempts (max_attempts 2); last error: ConnectError:")
+
+
+# -- durability ---------------------------------------------------------------------------------------------
+
+def test_a_delivery_enqueued_without_worker_is_sent_by_a_new_outbox_after_restart(httpserver, make_outbox):
+    receiver = Receiver(200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    before = make_outbox()  # never started: the process "dies" right after enqueueing
+    identifier = enqueue(before, post(local(httpserver, "/hook")))
+    assert state_of(before, identifier) == PENDING
+    time.sleep(0.3)
+    assert receiver.calls == []
+
+    after = make_outbox()
+    after.start()
+    wait_until(lambda: state_of(after, identifier) == DELIVERED)
+    assert receiver.keys == [identifier]
+
+
+def test_a_delivering_row_with_an_expired_lease_is_sent_again_after_restart(es, prefix, httpserver, make_outbox):
+    receiver = Receiver(200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    store = OutboxStore(es, prefix)
+    store.ensure()
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def row(identifier: str, lease_until: dt.datetime) -> dict:
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return {"delivery_id": identifier, "watch_id": "cpu", "action_id": "notify", "record_id": "r",
+                "connector": "hook", "state": DELIVERING, "attempts": 1, "created_at": stamp,
+                "next_attempt_at": stamp, "updated_at": stamp,
+                "lease_until": lease_until.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "last_error": None, "last_status": None, "request": seal_request(post(local(httpserver, "/hook")))}
+
+    # killed mid-send (SIGKILL): its lease ran out a minute ago
+    orphan = delivery_id("r", "notify", "orphan")
+    store.create(orphan, row(orphan, now - dt.timedelta(minutes=1)))
+    # claimed by a live process right now: must not be sent by us
+    busy = delivery_id("r", "notify", "busy")
+    store.create(busy, row(busy, now + dt.timedelta(minutes=5)))
+
+    outbox = make_outbox()
+    outbox.start()
+    wait_until(lambda: state_of(outbox, orphan) == DELIVERED)
+    time.sleep(0.5)
+    assert receiver.keys == [orphan]
+    assert outbox.store.get(orphan).source["attempts"] == 2
+    assert state_of(outbox, busy) == DELIVERING
+
+
+def test_two_outboxes_on_one_store_never_send_the_same_delivery_twice(httpserver, make_outbox):
+    receiver = Receiver(200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    writer = make_outbox()
+    ids = [enqueue(writer, post(local(httpserver, "/hook")), record=f"rec-{n}") for n in range(10)]
+    first, second = make_outbox(), make_outbox()
+    first.start()
+    second.start()
+    wait_until(lambda: all(state_of(first, identifier) == DELIVERED for identifier in ids), timeout=15)
+    assert sorted(receiver.keys) == sorted(ids)  # each exactly once
+
+
+# -- lanes and backpressure ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def two_receivers():
+    servers = [HTTPServer(host="127.0.0.1", port=0, threaded=True) for _ in range(2)]
+    for server in servers:
+        server.start()
+    yield servers
+    for server in servers:
+        server.clear()
+        server.stop()
+
+
+def test_a_slow_receiver_does_not_delay_another_connector(two_receivers, make_outbox):
+    slow_server, fast_server = two_receivers
+    slow, fast = Receiver(200, delay_s=1.5), Receiver(200)
+    slow_server.expect_request("/a").respond_with_handler(slow)
+    fast_server.expect_request("/b").respond_with_handler(fast)
+    outbox = make_outbox(limits=ConnectorLimits({"A": {"concurrency": 1}}))
+    outbox.start()
+
+    started = time.monotonic()
+    slow_ids = [enqueue(outbox, post(slow_server.url_for("/a")), record=f"a-{n}", connector="A") for n in range(3)]
+    fast_id = enqueue(outbox, post(fast_server.url_for("/b")), record="b-0", connector="B")
+    assert time.monotonic() - started < 1.0  # enqueueing (rule evaluation's part) never waits for A
+    wait_until(lambda: state_of(outbox, fast_id) == DELIVERED, timeout=5)
+    assert fast.calls[0][0] - started < 1.0   # B went out while A's first request was still sleeping
+    assert len(slow.calls) == 1               # A: one at a time
+    outbox.stop(grace_s=0.2)                  # A's in-flight send is cut short…
+    states = [state_of(outbox, identifier) for identifier in slow_ids]
+    assert DELIVERING not in states           # …and put back: nothing is left half-done
+    assert states.count(PENDING) == 3
+
+
+def test_a_queue_of_one_still_delivers_all_twenty(httpserver, make_outbox):
+    receiver = Receiver(200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    outbox = make_outbox(queue_size=1)
+    outbox.start()
+    ids = [enqueue(outbox, post(local(httpserver, "/hook"), body=f'{{"n": {n}}}'), record=f"rec-{n}")
+           for n in range(20)]
+    wait_until(lambda: outbox.depth()[DELIVERED] == 20, timeout=20, interval=0.2)
+    assert sorted(receiver.keys) == sorted(ids)
+    assert sorted(json.loads(body)["n"] for _, _, body in receiver.calls) == list(range(20))
+
+
+def test_stop_lets_an_in_flight_send_finish_within_the_grace_period(httpserver, make_outbox):
+    receiver = Receiver(200, delay_s=0.5)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    outbox = make_outbox()
+    outbox.start()
+    identifier = enqueue(outbox, post(local(httpserver, "/hook")))
+    wait_until(lambda: receiver.calls)
+    outbox.stop(grace_s=3.0)
+    assert state_of(outbox, identifier) == DELIVERED
+
+
+# -- secrets ---------------------------------------------------------------------------------------------------
+
+SECRET = "s3cr3t/p@ss w0rd"
+TOKEN = "tok-0123456789abcdef"
+
+
+def secret_request(url: str) -> HttpRequest:
+    return HttpRequest(
+        method="POST", url=f"{url}?key={quote(SECRET, safe='')}",
+        headers={"Authorization": f"Bearer {TOKEN}", "Proxy-Authorization": basic_auth_header("alice", SECRET),
+                 "Content-Type": "application/json"},
+        body=json.dumps({"password": SECRET, "form": quote_plus(SECRET)}),
+        timeout_s=2.0, read_timeout_s=5.0, secrets=(SECRET, TOKEN), connector_type="webhook")
+
+
+def test_secrets_are_never_stored_and_are_resolved_at_send_time(es, httpserver, make_outbox):
+    receiver = Receiver(200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    writer = make_outbox()
+    identifier = enqueue(writer, secret_request(local(httpserver, "/hook")))
+
+    raw = json.dumps(es.get(index=writer.store.index, id=identifier)["_source"])
+    forbidden = [SECRET, TOKEN, quote(SECRET, safe=""), quote_plus(SECRET), json.dumps(SECRET)[1:-1],
+                 base64.b64encode(f"alice:{SECRET}".encode()).decode()]
+    assert [form for form in forbidden if form in raw] == []
+    es.indices.refresh(index=writer.store.index)
+    for form in (SECRET, TOKEN, "s3cr3t", "0123456789abcdef"):
+        assert es.search(index=writer.store.index, q=f'"{form}"')["hits"]["total"]["value"] == 0
+    assert "${secret:" in raw and "${secret-basic:" in raw
+
+    outbox = make_outbox(secrets_provider=lambda: ["unrelated", SECRET, TOKEN])
+    outbox.start()
+    wait_until(lambda: state_of(outbox, identifier) == DELIVERED)
+    (_, headers, body), = receiver.calls
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    assert headers["Proxy-Authorization"] == basic_auth_header("alice", SECRET)
+    assert json.loads(body) == {"password": SECRET, "form": quote_plus(SECRET)}
+    assert httpserver.log[0][0].args["key"] == SECRET
+
+
+def test_a_rotated_secret_makes_the_delivery_dead(httpserver, make_outbox):
+    receiver = Receiver(200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    outbox = make_outbox(secrets_provider=lambda: [TOKEN])  # SECRET was rotated away
+    outbox.start()
+    identifier = enqueue(outbox, secret_request(local(httpserver, "/hook")))
+    wait_until(lambda: state_of(outbox, identifier) == DEAD)
+    assert outbox.store.get(identifier).source["last_error"] == SECRET_GONE
+    assert receiver.calls == []
+
+
+# -- the seam and the admin helpers ---------------------------------------------------------------------------
+
+def test_deliver_writes_http_requests_and_sends_log_lines_now(es, httpserver, make_outbox, caplog):
+    receiver = Receiver(200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    outbox = make_outbox()
+    origin = Origin(watch_id="cpu", record_id="cpu_1-2024", action_id="slack", connector="ops")
+    pair = tuple(OriginRequest(method="POST", url=local(httpserver, "/hook"), body=f"to {who}", origin=origin)
+                 for who in ("#a", "#b"))
+
+    outcome = outbox.deliver(pair, None)
+    assert outcome.status == "success"
+    ids = [part.response["outbox"]["id"] for part in outcome.parts]
+    assert ids == [delivery_id("cpu_1-2024", "slack", "0", 0), delivery_id("cpu_1-2024", "slack", "0", 1)]
+    assert [part.response["outbox"]["state"] for part in outcome.parts] == [PENDING, PENDING]
+    assert outbox.deliver(pair, None).parts[0].response["outbox"]["id"] == ids[0]  # re-execution: same ids
+    assert outbox.store.get(ids[0]).source["connector"] == "ops"
+    assert outbox.depth()[PENDING] == 2
+
+    with caplog.at_level("INFO", logger="watcher.test.outbox"):
+        logged = outbox.deliver(LogMessage(level="info", category="watcher.test.outbox", text="hello"), None)
+    assert logged.status == "success"
+    assert [r.getMessage() for r in caplog.records if r.name == "watcher.test.outbox"] == ["hello"]
+    assert outbox.depth()[PENDING] == 2  # nothing written for the log line
+
+    outbox.start()
+    wait_until(lambda: outbox.depth()[DELIVERED] == 2)
+    assert sorted(body for _, _, body in receiver.calls) == ["to #a", "to #b"]
+
+
+def test_list_retry_and_depth(httpserver, make_outbox):
+    receiver = Receiver(404, 200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    outbox = make_outbox()
+    outbox.start()
+    identifier = enqueue(outbox, post(local(httpserver, "/hook")))
+    wait_until(lambda: state_of(outbox, identifier) == DEAD)
+
+    dead = outbox.list_deliveries(state=DEAD)
+    assert [(d["id"], d["attempts"], d["last_status"]) for d in dead] == [(identifier, 1, 404)]
+    assert outbox.list_deliveries(state=PENDING) == []
+    assert outbox.depth() == {PENDING: 0, DELIVERING: 0, DELIVERED: 0, DEAD: 1}
+
+    assert outbox.retry(identifier) is True  # dead → pending, attempts reset; the receiver now says 200
+    wait_until(lambda: state_of(outbox, identifier) == DELIVERED)
+    assert outbox.store.get(identifier).source["attempts"] == 1
+    assert outbox.retry(identifier) is False  # not dead: nothing to do
+    with pytest.raises(KeyError):
+        outbox.retry("no-such-delivery")
+    with pytest.raises(ValueError):
+        outbox.list_deliveries(state="lost")
+
+
+def test_an_unreachable_cluster_gives_a_failure_outcome_not_an_exception():
+    import socket
+
+    from elasticsearch import Elasticsearch
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    es = Elasticsearch(f"http://127.0.0.1:{port}", request_timeout=1, max_retries=0)
+    outcome = Outbox(es, "nowhere").enqueue(post("http://127.0.0.1:1/x"), record_id="r", action_id="a")
+    assert outcome.status == "failure"
+    assert outcome.reason.startswith("could not write the delivery to the outbox: ")

@@ -1,0 +1,859 @@
+"""The durable outbox: every HTTP request an action renders is written to Elasticsearch before it is
+sent, then sent with retries until it is delivered or dead (issue 5, item 4). At-least-once: each
+delivery carries ``Idempotency-Key: <delivery id>`` — the same on every try — so receivers can drop
+duplicates.
+
+Life of a delivery (index ``<prefix>-outbox``, one document per delivery, ``_id`` = delivery id)::
+
+    deliver() ──► pending ──claim──► delivering ──► delivered
+                     ▲                  │  └──────► dead  (4xx, too many attempts / too old,
+                     └── retry (429, 5xx, network; next_attempt_at = now + backoff)   secret gone)
+
+* **Write first.** :meth:`Outbox.deliver` writes the delivery ``pending`` (``op_type=create``: a
+  re-execution of the same record creates nothing new) and only then offers it to the worker.
+* **Bounded memory, nothing dropped.** Each connector has a bounded in-memory queue; when it is full
+  the delivery stays only in the store ("spill") and the poller picks it up later.
+* **Claims.** A worker claims a delivery (``pending`` → ``delivering`` with ``lease_until``) with
+  optimistic concurrency (``if_seq_no``/``if_primary_term``), so two processes never send the same
+  version. A ``delivering`` row whose lease expired (process killed mid-send) is claimed again.
+* **Lanes.** Per-connector concurrency and rate limits (:mod:`watcher.daemon.ratelimit`): a slow
+  receiver stalls only its own connector, never others nor rule evaluation (which only writes a row).
+* **Retries** follow :class:`~watcher.daemon.retry.RetryPolicy` (backoff with full jitter,
+  ``Retry-After`` honoured, dead after ``max_attempts`` or ``max_age_s``).
+* **Secrets are never stored.** Each secret of the request (``HttpRequest.secrets``) is replaced by
+  ``${secret:<first 16 hex of sha256(value)>}`` before writing (``:url``, ``:urlplus``, ``:json``
+  suffixes for the URL-encoded and JSON-escaped forms; ``${secret-basic:…}`` for a Basic
+  Authorization token, which hides the password in base64). Placeholders are resolved at send time
+  from ``secrets_provider()``; one that cannot be resolved (the secret was rotated) makes the
+  delivery dead with reason "secret for this delivery is no longer configured".
+
+Durability and speed: writes use the default ``refresh=false``. A write is durable once acknowledged
+(Elasticsearch fsyncs the translog before answering, ``index.translog.durability: request``), and
+gets by ``_id`` are real-time, so neither the enqueue nor the claim waits for a refresh. Only the
+poller *searches*; it sees a new row after the next refresh (≤ 1 s), which is fine for spilled and
+recovered deliveries, while the fast path (queue → claim → send) never searches. Admin views
+(:meth:`Outbox.list_deliveries`, :meth:`Outbox.depth`) refresh first so they are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import dataclasses
+import datetime as dt
+import functools
+import hashlib
+import json
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus, urlsplit
+
+from elasticsearch import ConflictError, NotFoundError
+
+from watcher.daemon.ratelimit import ConnectorLimits
+from watcher.daemon.retry import RetryPolicy, classify, parse_retry_after
+from watcher.definitions.secrets import mask
+from watcher.engine.delivery import (HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, SendNow,
+                                     combine)
+from watcher.support.datemath import format_iso_millis, parse_instant
+
+log = logging.getLogger(__name__)
+
+PENDING, DELIVERING, DELIVERED, DEAD = "pending", "delivering", "delivered", "dead"
+STATES = (PENDING, DELIVERING, DELIVERED, DEAD)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+SECRET_GONE = "secret for this delivery is no longer configured"
+# Fixed namespace of delivery ids (uuid5): the same record, action and sequence give the same id.
+DELIVERY_NAMESPACE = uuid.UUID("5b0f8e4e-6a53-4c1e-9a59-2f7f3f3c2d10")
+
+_STORED_ONLY = {"type": "object", "enabled": False}
+MAPPINGS = {
+    "dynamic": False,
+    "properties": {
+        "delivery_id": {"type": "keyword"},
+        "watch_id": {"type": "keyword"},
+        "action_id": {"type": "keyword"},
+        "record_id": {"type": "keyword"},
+        "connector": {"type": "keyword"},
+        "state": {"type": "keyword"},
+        "attempts": {"type": "integer"},
+        "created_at": {"type": "date"},
+        "next_attempt_at": {"type": "date"},
+        "updated_at": {"type": "date"},
+        "lease_until": {"type": "date"},
+        "delivered_at": {"type": "date"},
+        "last_error": {"type": "text"},
+        "last_status": {"type": "integer"},
+        "request": _STORED_ONLY,
+    },
+}
+SETTINGS = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _iso(value: dt.datetime) -> str:
+    return format_iso_millis(value)
+
+
+def _iso_ceil(value: dt.datetime) -> str:
+    # Round *up* to the millisecond: a stored "not before" time must never be earlier than computed.
+    return format_iso_millis(value + dt.timedelta(microseconds=999))
+
+
+def delivery_id(record_id: str, action_id: str, sequence: str | int = 0, part: int = 0) -> str:
+    """The deterministic id of one delivery: uuid5 over record id, action id, sequence and part.
+
+    Args:
+        record_id: the watch record id (``Run.record_id``).
+        action_id: the action's id in the watch.
+        sequence: which request of this action in this record (foreach index, group key; "0" if one).
+        part: index inside a tuple of requests (one Slack message per recipient).
+    """
+    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{record_id}\x1f{action_id}\x1f{sequence}\x1f{part}"))
+
+
+# -- secrets ----------------------------------------------------------------------------------------
+
+class UnresolvedSecret(Exception):
+    """A stored placeholder names a secret that ``secrets_provider`` no longer gives."""
+
+
+_PLACEHOLDER = re.compile(r"\$\{secret:([0-9a-f]{16})(?::(url|urlplus|json))?\}|\$\{secret-basic:([A-Za-z0-9+/=]*)\}")
+_BASIC = re.compile(r"^(\s*basic\s+)([A-Za-z0-9+/=]+)(\s*)$", re.IGNORECASE)
+_FORMS: dict[str | None, Callable[[str], str]] = {
+    None: lambda s: s,
+    "url": lambda s: quote(s, safe=""),
+    "urlplus": quote_plus,
+    "json": lambda s: json.dumps(s)[1:-1],
+}
+
+
+def secret_digest(value: str) -> str:
+    """First 16 hex digits of sha256(value): how a placeholder names a secret."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
+
+
+def _replacer(secrets: Iterable[str]) -> Callable[[str], str]:
+    """A function replacing every form of every secret with its placeholder, in one pass (so a
+    placeholder's own text is never rescanned), longest form first."""
+    table: dict[str, str] = {}
+    for secret in dict.fromkeys(s for s in secrets if s):
+        digest = secret_digest(secret)
+        for form, encode in _FORMS.items():
+            text = encode(secret)
+            if text and text not in table:  # the plain form wins when encodings coincide
+                table[text] = f"${{secret:{digest}}}" if form is None else f"${{secret:{digest}:{form}}}"
+    if not table:
+        return lambda text: text
+    pattern = re.compile("|".join(re.escape(text) for text in sorted(table, key=len, reverse=True)))
+    return lambda text: pattern.sub(lambda match: table[match.group(0)], text) if text else text
+
+
+def seal_request(request: HttpRequest) -> dict:
+    """The request as stored in the outbox: secrets replaced by placeholders, nothing else lost.
+
+    Returns:
+        ``{"method", "url", "headers": {name: value}, "body", "timeout_s", "read_timeout_s", "verify",
+        "ca_file", "proxy", "connector_type"}``.
+    """
+    replace = _replacer(request.secrets)
+    headers = {}
+    for name, value in request.headers.items():
+        text = str(value)
+        basic = _BASIC.match(text)
+        if basic and request.secrets:
+            try:
+                decoded = base64.b64decode(basic.group(2), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = None
+            if decoded is not None and replace(decoded) != decoded:
+                token = base64.b64encode(replace(decoded).encode("utf-8")).decode("ascii")
+                text = f"{basic.group(1)}${{secret-basic:{token}}}{basic.group(3)}"
+        headers[replace(str(name))] = replace(text)
+    return {
+        "method": request.method,
+        "url": replace(request.url),
+        "headers": headers,
+        "body": replace(request.body) if request.body is not None else None,
+        "timeout_s": request.timeout_s,
+        "read_timeout_s": request.read_timeout_s,
+        "verify": request.verify,
+        "ca_file": request.ca_file,
+        "proxy": replace(request.proxy) if request.proxy else request.proxy,
+        "connector_type": request.connector_type,
+    }
+
+
+def unseal_request(stored: dict, secrets: Iterable[str]) -> tuple[dict, list[str]]:
+    """Resolve the placeholders of a stored request.
+
+    Returns:
+        ``(request dict ready to send, the secret values used)`` (the latter to mask error texts).
+
+    Raises:
+        UnresolvedSecret: a placeholder names a secret not in ``secrets``.
+    """
+    by_digest = {secret_digest(s): s for s in secrets if s}
+    used: list[str] = []
+
+    def resolve(text: str | None) -> str | None:
+        if not text or "${secret" not in text:
+            return text
+
+        def substitute(match: re.Match) -> str:
+            if match.group(3) is not None:  # a Basic token: decode, resolve inside, encode again
+                inner = base64.b64decode(match.group(3)).decode("utf-8")
+                return base64.b64encode(resolve(inner).encode("utf-8")).decode("ascii")
+            secret = by_digest.get(match.group(1))
+            if secret is None:
+                raise UnresolvedSecret(SECRET_GONE)
+            used.append(secret)
+            return _FORMS[match.group(2)](secret)
+
+        return _PLACEHOLDER.sub(substitute, text)
+
+    request = dict(stored)
+    request["url"] = resolve(stored["url"])
+    request["headers"] = {resolve(name): resolve(str(value)) for name, value in (stored.get("headers") or {}).items()}
+    request["body"] = resolve(stored.get("body"))
+    request["proxy"] = resolve(stored.get("proxy"))
+    return request, used
+
+
+# -- the store ----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class StoredDelivery:
+    """One outbox document at one version (``seq_no``/``primary_term`` for optimistic concurrency)."""
+
+    id: str
+    source: dict
+    seq_no: int
+    primary_term: int
+
+    @property
+    def state(self) -> str:
+        return self.source.get("state", PENDING)
+
+    @property
+    def connector(self) -> str:
+        return self.source.get("connector") or "default"
+
+    @property
+    def attempts(self) -> int:
+        return int(self.source.get("attempts") or 0)
+
+    def as_dict(self) -> dict:
+        """``{"id", **source}``: safe to print (the request holds placeholders, no secret)."""
+        return {"id": self.id, **self.source}
+
+
+class OutboxStore:
+    """The outbox index ``<prefix>-outbox`` (synchronous Elasticsearch client).
+
+    Args:
+        es: ``elasticsearch.Elasticsearch``.
+        prefix: index prefix (``watcher`` → ``watcher-outbox``).
+
+    Every method raises the client's errors (``ApiError``, ``TransportError``) except the documented
+    "not found" / "conflict" results.
+    """
+
+    def __init__(self, es, prefix: str = "watcher"):
+        self.es = es
+        self.index = f"{prefix}-outbox"
+
+    def ensure(self) -> None:
+        """Create the index with its explicit mapping if missing (idempotent)."""
+        if self.es.indices.exists(index=self.index):
+            self.es.indices.put_mapping(index=self.index, **MAPPINGS)
+            return
+        self.es.options(ignore_status=400).indices.create(index=self.index, settings=SETTINGS, mappings=MAPPINGS)
+
+    def create(self, delivery_id_: str, document: dict) -> tuple[StoredDelivery, bool]:
+        """Write a new delivery. Returns ``(stored, True)``, or ``(existing, False)`` if the id exists."""
+        try:
+            response = self.es.index(index=self.index, id=delivery_id_, document=document, op_type="create")
+        except ConflictError:
+            existing = self.get(delivery_id_)
+            if existing is None:  # deleted in between: try once more
+                return self.create(delivery_id_, document)
+            return existing, False
+        return StoredDelivery(delivery_id_, document, response["_seq_no"], response["_primary_term"]), True
+
+    def get(self, delivery_id_: str) -> StoredDelivery | None:
+        """The delivery (real-time get), or None."""
+        try:
+            response = self.es.get(index=self.index, id=delivery_id_)
+        except NotFoundError:
+            return None
+        return StoredDelivery(response["_id"], response["_source"], response["_seq_no"], response["_primary_term"])
+
+    def update(self, item: StoredDelivery, changes: dict) -> StoredDelivery | None:
+        """Apply ``changes`` if the stored version is still ``item``'s; None on conflict or if gone."""
+        try:
+            response = self.es.update(index=self.index, id=item.id, doc=changes,
+                                      if_seq_no=item.seq_no, if_primary_term=item.primary_term)
+        except (ConflictError, NotFoundError):
+            return None
+        return StoredDelivery(item.id, {**item.source, **changes}, response["_seq_no"], response["_primary_term"])
+
+    def due(self, now: dt.datetime, size: int = 100, *, exclude_connectors: Iterable[str] = (),
+            exclude_ids: Iterable[str] = ()) -> list[StoredDelivery]:
+        """Deliveries to claim now: ``pending`` with ``next_attempt_at`` ≤ now, and ``delivering``
+        with ``lease_until`` ≤ now (their process died). Oldest due first. Sees writes after refresh."""
+        stamp = _iso(now)
+        must_not: list[dict] = []
+        if exclude_connectors:
+            must_not.append({"terms": {"connector": list(exclude_connectors)}})
+        if exclude_ids:
+            must_not.append({"ids": {"values": list(exclude_ids)}})
+        query = {"bool": {
+            "should": [
+                {"bool": {"filter": [{"term": {"state": PENDING}}, {"range": {"next_attempt_at": {"lte": stamp}}}]}},
+                {"bool": {"filter": [{"term": {"state": DELIVERING}}, {"range": {"lease_until": {"lte": stamp}}}]}},
+            ],
+            "minimum_should_match": 1,
+            "must_not": must_not,
+        }}
+        response = self.es.options(ignore_status=404).search(
+            index=self.index, size=size, query=query, sort=[{"next_attempt_at": "asc"}], seq_no_primary_term=True)
+        return [StoredDelivery(hit["_id"], hit["_source"], hit["_seq_no"], hit["_primary_term"])
+                for hit in response.get("hits", {}).get("hits", [])]
+
+    def list(self, state: str | None = None, size: int = 50, refresh: bool = True) -> list[StoredDelivery]:
+        """Deliveries, most recently updated first, optionally only in ``state``."""
+        if refresh:
+            self.refresh()
+        query = {"term": {"state": state}} if state else {"match_all": {}}
+        response = self.es.options(ignore_status=404).search(
+            index=self.index, size=size, query=query, sort=[{"updated_at": "desc"}], seq_no_primary_term=True)
+        return [StoredDelivery(hit["_id"], hit["_source"], hit["_seq_no"], hit["_primary_term"])
+                for hit in response.get("hits", {}).get("hits", [])]
+
+    def depth(self, refresh: bool = True) -> dict[str, int]:
+        """``{state: count}`` for every state (0 when none)."""
+        if refresh:
+            self.refresh()
+        response = self.es.options(ignore_status=404).search(
+            index=self.index, size=0, aggs={"states": {"terms": {"field": "state", "size": 10}}})
+        counts = {state: 0 for state in STATES}
+        for bucket in response.get("aggregations", {}).get("states", {}).get("buckets", []):
+            counts[bucket["key"]] = bucket["doc_count"]
+        return counts
+
+    def refresh(self) -> None:
+        self.es.options(ignore_status=404).indices.refresh(index=self.index)
+
+
+# -- the outbox ---------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _Lane:
+    name: str
+    queue: asyncio.Queue
+    semaphore: asyncio.Semaphore
+    bucket: Any
+    dispatcher: asyncio.Task | None = None
+
+
+def _default_client(*, verify: Any, proxy: str | None):
+    import httpx
+
+    return httpx.AsyncClient(verify=verify, proxy=proxy, follow_redirects=False, trust_env=False,
+                             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+
+
+class Outbox:
+    """The daemon's delivery: implements the seam (``deliver(rendered, services) -> Outcome``).
+
+    Args:
+        es: synchronous ``elasticsearch.Elasticsearch`` client (thread-safe; used from the caller's
+            thread by :meth:`deliver` and from the worker's threads).
+        prefix: index prefix (``<prefix>-outbox``).
+        policy: retry policy (default :class:`RetryPolicy`).
+        limits: per-connector limits (default :class:`ConnectorLimits` with its defaults); lanes are
+            keyed by connector name (``origin.connector``, else ``<connector_type>@<host:port>``).
+            Give each running Outbox its own instance (asyncio primitives belong to one loop).
+        secrets_provider: ``() -> iterable of secret strings`` of the currently loaded connectors;
+            called at send time to resolve placeholders.
+        queue_size: capacity of each connector's in-memory queue; beyond it deliveries wait in the store.
+        poll_interval_s: seconds between polls of the store for due, spilled and orphaned deliveries.
+        lease_s: seconds a claim lasts (extended to the request's timeouts + 5 s when longer); a
+            ``delivering`` row older than its lease is claimed again.
+        http_client_factory: ``(verify=…, proxy=…) -> httpx.AsyncClient`` (default: pooled client, no
+            redirects, no proxy from the environment).
+        on_event: ``on_event(kind, **fields)`` for metrics; kinds ``enqueued`` (id, connector),
+            ``delivered`` (id, connector, attempts, latency_s = creation → delivery, send_s),
+            ``retried`` (id, connector, attempts, delay_s, reason), ``dead`` (id, connector, attempts,
+            reason), ``depth`` (counts: {state: n} from the store, queued: n in memory). Exceptions
+            raised by the callback are logged and ignored.
+        clock: now, aware UTC (tests). rng: random source for jitter (tests pass a seeded one).
+    """
+
+    def __init__(self, es, prefix: str = "watcher", *, policy: RetryPolicy | None = None,
+                 limits: ConnectorLimits | None = None,
+                 secrets_provider: Callable[[], Iterable[str]] | None = None, queue_size: int = 1000,
+                 poll_interval_s: float = 1.0, lease_s: float = 60.0, http_client_factory=None,
+                 on_event: Callable[..., Any] | None = None, clock: Callable[[], dt.datetime] = utcnow,
+                 rng: random.Random | None = None):
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be ≥ 1, found {queue_size}")
+        self.store = OutboxStore(es, prefix)
+        self.policy = policy or RetryPolicy()
+        self.limits = limits or ConnectorLimits()
+        self._secrets_provider = secrets_provider or (lambda: ())
+        self.queue_size = queue_size
+        self.poll_interval_s = poll_interval_s
+        self.lease_s = lease_s
+        self._client_factory = http_client_factory or _default_client
+        self._on_event = on_event
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._send_now = SendNow()
+        self._ensured = False
+        self._ensure_lock = threading.Lock()
+        # worker state (lives in the worker's event loop)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._grace_s = 10.0
+        self._closing = False
+        self._lanes: dict[str, _Lane] = {}
+        self._in_memory: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._active: set[asyncio.Task] = set()          # claiming, sending or recording
+        self._claims: dict[str, StoredDelivery] = {}     # claimed, result not yet recorded
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._clients: dict[tuple, Any] = {}
+        self._spilled = False  # a delivery waits in the store only: poll again as soon as there is room
+
+    # -- the seam ------------------------------------------------------------------------------------
+    def deliver(self, rendered, services: Any = None) -> Outcome:
+        """Accept ``rendered`` for delivery.
+
+        HTTP requests (alone or in a tuple) are written to the outbox and queued; the outcome is
+        ``success`` with ``response = {"outbox": {"id", "state"}}`` ("accepted for delivery"), or
+        ``failure`` when the outbox cannot be written. Log lines and index requests are not network
+        deliveries to a receiver and go straight through :class:`SendNow`.
+
+        The delivery id comes from ``rendered.origin`` (``record_id``, ``action_id``, ``sequence``,
+        ``watch_id``, ``connector``) when the request carries one; without it every call gets a
+        fresh id (no de-duplication across re-executions).
+        """
+        if isinstance(rendered, tuple):
+            return combine(tuple(self._deliver_one(item, services, part) for part, item in enumerate(rendered)))
+        return self._deliver_one(rendered, services, 0)
+
+    def _deliver_one(self, item, services, part: int) -> Outcome:
+        if isinstance(item, HttpRequest):
+            origin = getattr(item, "origin", None)
+            if origin is None:
+                return self.enqueue(item, watch_id=None, record_id=f"unkeyed-{uuid.uuid4()}", action_id="", part=part)
+            return self.enqueue(item, watch_id=getattr(origin, "watch_id", None),
+                                record_id=origin.record_id, action_id=origin.action_id,
+                                sequence=getattr(origin, "sequence", 0), part=part,
+                                connector=getattr(origin, "connector", None))
+        if isinstance(item, (LogMessage, IndexRequest)):
+            return self._send_now.deliver(item, services)
+        raise TypeError(f"cannot deliver {type(item).__name__}")
+
+    def enqueue(self, request: HttpRequest, *, record_id: str, action_id: str, sequence: str | int = 0,
+                part: int = 0, watch_id: str | None = None, connector: str | None = None) -> Outcome:
+        """Write one HTTP request to the outbox (``pending``) and offer it to the running worker.
+
+        Args:
+            request: the rendered request (its secrets are replaced by placeholders before writing).
+            record_id, action_id, sequence, part: identify the delivery (see :func:`delivery_id`);
+                the same values give the same id, and an existing id is not written again.
+            watch_id: for listing and metrics.
+            connector: the connector name, which selects the lane (limits); default
+                ``<connector_type>@<host:port>``.
+
+        Returns:
+            ``Outcome("success", response={"outbox": {"id", "state"}})`` (``state`` is the stored
+            one when the delivery already existed), or ``Outcome("failure", reason=…)`` when the
+            store cannot be written (the action then fails and nothing was accepted).
+        """
+        identifier = delivery_id(record_id, action_id, sequence, part)
+        lane = connector or _lane_name(request)
+        try:
+            self._ensure_once()
+        except Exception as error:
+            return self._not_accepted(error, request)
+        now = self._clock()
+        document = {
+            "delivery_id": identifier, "watch_id": watch_id, "action_id": action_id, "record_id": record_id,
+            "connector": lane, "state": PENDING, "attempts": 0,
+            "created_at": _iso(now), "next_attempt_at": _iso(now), "updated_at": _iso(now),
+            "lease_until": None, "last_error": None, "last_status": None,
+            "request": seal_request(request),
+        }
+        try:
+            stored, created = self.store.create(identifier, document)
+        except Exception as error:  # the client raises many types; all mean "not accepted"
+            return self._not_accepted(error, request)
+        if created:
+            self._emit("enqueued", id=identifier, connector=lane)
+            self._offer_threadsafe(stored)
+        return Outcome("success", response={"outbox": {"id": identifier, "state": stored.state}})
+
+    @staticmethod
+    def _not_accepted(error: Exception, request: HttpRequest) -> Outcome:
+        reason = f"could not write the delivery to the outbox: {mask(str(error), request.secrets) or type(error).__name__}"
+        log.warning("%s", reason)
+        return Outcome("failure", reason=reason, error={"type": "outbox_unavailable", "reason": reason})
+
+    def _ensure_once(self) -> None:
+        if not self._ensured:
+            with self._ensure_lock:
+                if not self._ensured:
+                    self.store.ensure()
+                    self._ensured = True
+
+    # -- admin -----------------------------------------------------------------------------------------
+    def list_deliveries(self, state: str | None = None, size: int = 50) -> list[dict]:
+        """Deliveries (``{"id", "state", "attempts", "last_error", …, "request"}`` with placeholders
+        instead of secrets), most recently updated first; ``state`` filters (pending, dead…)."""
+        if state is not None and state not in STATES:
+            raise ValueError(f"expected a state among {', '.join(STATES)}, found {state!r}")
+        return [item.as_dict() for item in self.store.list(state, size)]
+
+    def retry(self, delivery_id_: str) -> bool:
+        """Send a dead delivery again: ``dead`` → ``pending`` now, attempts reset to 0.
+
+        Returns:
+            True if it was dead and is now pending; False if it is not dead (nothing changed).
+
+        Raises:
+            KeyError: no delivery has this id.
+        """
+        item = self.store.get(delivery_id_)
+        if item is None:
+            raise KeyError(f"no delivery [{delivery_id_}] in {self.store.index}")
+        if item.state != DEAD:
+            return False
+        now = self._clock()
+        updated = self.store.update(item, {"state": PENDING, "attempts": 0, "next_attempt_at": _iso(now),
+                                           "updated_at": _iso(now), "lease_until": None, "last_error": None})
+        if updated is None:
+            return False
+        self._offer_threadsafe(updated)
+        return True
+
+    def depth(self) -> dict[str, int]:
+        """``{state: count}`` of every state in the store (refreshed first, so exact)."""
+        return self.store.depth(refresh=True)
+
+    # -- worker lifecycle --------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Create the index if needed and start the worker (an event loop in a daemon thread).
+
+        Raises:
+            RuntimeError: already running. Elasticsearch errors from creating the index.
+        """
+        if self.running:
+            raise RuntimeError("the outbox worker is already running")
+        self._ensure_once()
+        self.limits.reset()
+        self._closing = False
+        self._ready.clear()
+        self._lanes, self._in_memory, self._tasks = {}, set(), set()
+        self._active, self._claims, self._timers, self._clients = set(), {}, set(), {}
+        self._spilled = False
+        self._thread = threading.Thread(target=self._run_loop, name="watcher-outbox", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=10)
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Stop the worker: no new sends; sends in flight get ``grace_s`` seconds to finish; the rest
+        stays ``pending`` in the store (a send cut short is put back to ``pending``). Blocks until done."""
+        if not self.running or self._loop is None:
+            return
+        self._grace_s = grace_s
+        with contextlib.suppress(RuntimeError):  # loop already closed
+            self._loop.call_soon_threadsafe(self._stop_requested.set)
+        self._thread.join(timeout=grace_s + 30)
+        self._thread = None
+
+    def _run_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+            self._loop = None
+
+    async def _main(self) -> None:
+        self._stop_requested = asyncio.Event()
+        self._wake = asyncio.Event()
+        poller = asyncio.create_task(self._poll(), name="outbox-poller")
+        self._ready.set()
+        await self._stop_requested.wait()
+        await self._shutdown(poller)
+
+    async def _shutdown(self, poller: asyncio.Task) -> None:
+        self._closing = True
+        for timer in self._timers:
+            timer.cancel()
+        background = [poller, *(lane.dispatcher for lane in self._lanes.values() if lane.dispatcher)]
+        waiting = [task for task in self._tasks if task not in self._active]  # hold no claim yet
+        for task in (*background, *waiting):
+            task.cancel()
+        await asyncio.gather(*background, *waiting, return_exceptions=True)
+        active = list(self._active)
+        if active:
+            _, late = await asyncio.wait(active, timeout=self._grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        # sends cut short: back to pending now (the receiver may have got it; at-least-once)
+        now = self._clock()
+        for item in list(self._claims.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.update, item, {
+                    "state": PENDING, "lease_until": None, "next_attempt_at": _iso(now), "updated_at": _iso(now)})
+        self._claims.clear()
+        for client in self._clients.values():
+            with contextlib.suppress(Exception):
+                await client.aclose()
+        self._clients.clear()
+
+    # -- queueing ---------------------------------------------------------------------------------------
+    def _offer_threadsafe(self, item: StoredDelivery) -> None:
+        loop = self._loop
+        if loop is None or self._closing:
+            return  # no worker here: the row waits in the store for a poller
+        with contextlib.suppress(RuntimeError):  # loop closing
+            loop.call_soon_threadsafe(self._offer, item)
+
+    def _lane(self, name: str) -> _Lane:
+        lane = self._lanes.get(name)
+        if lane is None:
+            limits = self.limits.lane(name)
+            lane = _Lane(name, asyncio.Queue(maxsize=self.queue_size), limits.semaphore, limits.bucket)
+            lane.dispatcher = asyncio.get_running_loop().create_task(self._dispatch(lane), name=f"outbox-{name}")
+            self._lanes[name] = lane
+        return lane
+
+    def _offer(self, item: StoredDelivery) -> bool:
+        """Put ``item`` on its lane's queue (in the loop). False = spilled: it stays in the store."""
+        if self._closing or item.id in self._in_memory:
+            return False
+        lane = self._lane(item.connector)
+        try:
+            lane.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self._spilled = True
+            return False
+        self._in_memory.add(item.id)
+        return True
+
+    async def _dispatch(self, lane: _Lane) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await lane.semaphore.acquire()
+            try:
+                item = await lane.queue.get()
+            except BaseException:
+                lane.semaphore.release()
+                raise
+            task = loop.create_task(self._process(lane, item))
+            self._tasks.add(task)
+            task.add_done_callback(functools.partial(self._finished, lane, item))
+
+    def _finished(self, lane: _Lane, item: StoredDelivery, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        self._active.discard(task)
+        self._in_memory.discard(item.id)
+        lane.semaphore.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("outbox delivery %s: %s", item.id, task.exception())
+        if self._spilled:
+            self._wake.set()  # room in memory again: spilled rows can come in now
+
+    async def _poll(self) -> None:
+        while True:
+            self._wake.clear()
+            self._spilled = False
+            try:
+                await self._poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # cluster down: keep polling, nothing is lost
+                log.warning("outbox poll failed: %s", error)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+            if self._wake.is_set():
+                await asyncio.sleep(min(0.05, self.poll_interval_s))  # coalesce bursts of wake-ups
+
+    async def _poll_once(self) -> None:
+        full = [name for name, lane in self._lanes.items() if lane.queue.full()]
+        in_memory = list(self._in_memory)[:10000]
+        items = await asyncio.to_thread(self.store.due, self._clock(), 100,
+                                        exclude_connectors=full, exclude_ids=in_memory)
+        for item in items:
+            self._offer(item)
+            await asyncio.sleep(0)  # let dispatchers take items so the queue makes room
+        counts = await asyncio.to_thread(self.store.depth, False)
+        self._emit("depth", counts=counts, queued=sum(lane.queue.qsize() for lane in self._lanes.values()))
+
+    # -- one delivery -------------------------------------------------------------------------------------
+    async def _process(self, lane: _Lane, item: StoredDelivery) -> None:
+        await lane.bucket.acquire()
+        if self._closing:
+            return
+        self._active.add(asyncio.current_task())
+        now = self._clock()
+        if not _claimable(item, now):
+            return
+        request = item.source.get("request") or {}
+        lease = max(self.lease_s, float(request.get("timeout_s") or 10) + float(request.get("read_timeout_s") or 10) + 5)
+        claimed = await asyncio.to_thread(self.store.update, item, {
+            "state": DELIVERING, "lease_until": _iso(now + dt.timedelta(seconds=lease)), "updated_at": _iso(now)})
+        if claimed is None:
+            return  # another process claimed it, or our copy was stale
+        self._claims[item.id] = claimed
+        await self._send(claimed)
+
+    async def _send(self, item: StoredDelivery) -> None:
+        from watcher.connectors import REGISTRY
+
+        try:
+            request, used = unseal_request(item.source["request"], self._secrets_provider())
+        except UnresolvedSecret:
+            await self._record(item, "dead", SECRET_GONE, status=None)
+            return
+        connector_type = request.get("connector_type") or "webhook"
+        started = time.monotonic()
+        status = retry_after = None
+        try:
+            response = await self._request(item.id, request)
+            received = HttpResponse(status=response.status_code, headers=tuple(response.headers.multi_items()),
+                                    body=response.text)
+            module = REGISTRY.get(connector_type)
+            outcome = module.interpret(received)
+            verdict = classify(outcome, retryable=getattr(module, "retryable", None))
+            status = received.status
+            reason = outcome.reason or (f"received [{status}] status code" if verdict != "delivered" else None)
+            if verdict == "retry":
+                retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # transport errors, bad URLs: classified below
+            verdict = classify(error)
+            reason = f"{type(error).__name__}: {mask(str(error), used) or 'no detail'}"
+        send_s = time.monotonic() - started
+        await self._record(item, verdict, reason, status=status, retry_after=retry_after, send_s=send_s)
+
+    async def _request(self, identifier: str, request: dict):
+        import httpx
+
+        key = (request.get("verify", True), request.get("ca_file"), request.get("proxy"))
+        client = self._clients.get(key)
+        if client is None:
+            verify: Any = key[0]
+            if key[0] and key[1]:
+                import ssl
+
+                verify = ssl.create_default_context(cafile=key[1])
+            client = self._clients[key] = self._client_factory(verify=verify, proxy=key[2])
+        headers = [(name, value) for name, value in request["headers"].items()
+                   if name.lower() != IDEMPOTENCY_HEADER.lower()]
+        headers.append((IDEMPOTENCY_HEADER, identifier))
+        connect = float(request.get("timeout_s") or 10.0)
+        read = float(request.get("read_timeout_s") or 10.0)
+        body = request["body"].encode("utf-8") if request.get("body") is not None else None
+        return await client.request(request["method"], request["url"], headers=headers, content=body,
+                                    timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect))
+
+    async def _record(self, item: StoredDelivery, verdict: str, reason: str | None, *, status: int | None,
+                      retry_after: float | None = None, send_s: float | None = None) -> None:
+        now = self._clock()
+        attempts = item.attempts + 1
+        changes: dict[str, Any] = {"attempts": attempts, "updated_at": _iso(now), "lease_until": None,
+                                   "last_status": status}
+        delay = None
+        fields = {"id": item.id, "connector": item.connector, "attempts": attempts}
+        if verdict == "delivered":
+            changes.update(state=DELIVERED, delivered_at=_iso(now), last_error=None)
+            created = parse_instant(item.source["created_at"])
+            event = ("delivered", {**fields, "latency_s": (now - created).total_seconds(), "send_s": send_s})
+        elif verdict == "retry":
+            age = (now - parse_instant(item.source["created_at"])).total_seconds()
+            delay = self.policy.next_delay(attempts, retry_after, self._rng)
+            give_up = self.policy.give_up_reason(attempts, age, delay)
+            if give_up:
+                reason = f"{give_up}; last error: {reason}"
+                changes.update(state=DEAD, last_error=reason)
+                event = ("dead", {**fields, "reason": reason})
+                delay = None
+            else:
+                changes.update(state=PENDING, last_error=reason,
+                               next_attempt_at=_iso_ceil(now + dt.timedelta(seconds=delay)))
+                event = ("retried", {**fields, "delay_s": delay, "reason": reason})
+        else:
+            if reason != SECRET_GONE:
+                reason = f"{reason} (not retried)"
+            changes.update(state=DEAD, last_error=reason)
+            event = ("dead", {**fields, "reason": reason})
+        updated = await asyncio.to_thread(self.store.update, item, changes)
+        self._claims.pop(item.id, None)
+        if updated is None:
+            log.warning("outbox delivery %s: its claim was lost (lease expired?); another worker owns it", item.id)
+            return
+        self._emit(event[0], **event[1])
+        if delay is not None and not self._closing:
+            # Retry from memory at the due time (+2 ms: never before the stored next_attempt_at);
+            # the row is pending in the store too, so a restart loses nothing.
+            loop = asyncio.get_running_loop()
+            handle = loop.call_later(delay + 0.002, self._retry_due, updated)
+            self._timers.add(handle)
+
+    def _retry_due(self, item: StoredDelivery) -> None:
+        self._timers = {timer for timer in self._timers if not timer.cancelled() and timer.when() > time.monotonic()}
+        self._offer(item)
+
+    def _emit(self, kind: str, **fields) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(kind, **fields)
+        except Exception:  # metrics must never break delivery
+            log.exception("outbox on_event callback failed for %s", kind)
+
+
+def _claimable(item: StoredDelivery, now: dt.datetime) -> bool:
+    if item.state == PENDING:
+        due = item.source.get("next_attempt_at")
+        return not due or parse_instant(due) <= now
+    if item.state == DELIVERING:
+        lease = item.source.get("lease_until")
+        return not lease or parse_instant(lease) <= now
+    return False
+
+
+def _lane_name(request: HttpRequest) -> str:
+    """``<connector_type>@<host[:port]>`` for a request without a connector name (secrets sealed)."""
+    parts = urlsplit(request.url)
+    host = parts.hostname or "unknown"
+    name = f"{request.connector_type}@{host}:{parts.port}" if parts.port else f"{request.connector_type}@{host}"
+    return _replacer(request.secrets)(name)

@@ -1,0 +1,165 @@
+"""The state index: one document per watch, so a restart continues where the last process stopped.
+
+Index ``<prefix>-state`` (explicit mapping, ``dynamic: false``); the document ``_id`` is the watch id:
+
+* ``watch_id`` (keyword), ``updated_at`` (date);
+* ``active`` (boolean): the watch is active (``watcher activate|deactivate``); authoritative over
+  ``status.state.active``, which is written equal to it;
+* ``last_window_end`` (date): for rules, the end of the last time window fully evaluated — the next
+  run starts there, so no range is left unchecked and none is checked twice (issue 5, item 2);
+* ``status``: Watcher's status object (:class:`~watcher.engine.throttle.WatchStatus` JSON), stored
+  but not indexed.
+
+Writes use optimistic concurrency (``if_seq_no``/``if_primary_term``, Elasticsearch
+"Optimistic concurrency control"): two processes that loaded the same version cannot both save it;
+the second gets :class:`StateConflict`. Reads by id are real-time; :meth:`StateStore.load_all`
+refreshes first so it sees every acknowledged write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from elasticsearch import ConflictError, NotFoundError
+
+from watcher.engine.throttle import WatchStatus
+from watcher.support.datemath import format_iso_millis, parse_instant
+
+MAPPINGS = {
+    "dynamic": False,
+    "properties": {
+        "watch_id": {"type": "keyword"},
+        "updated_at": {"type": "date"},
+        "active": {"type": "boolean"},
+        "last_window_end": {"type": "date"},
+        "status": {"type": "object", "enabled": False},
+    },
+}
+SETTINGS = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
+
+
+class StateConflict(Exception):
+    """The state document changed since it was loaded (another process saved it); reload and retry."""
+
+
+@dataclasses.dataclass
+class WatchState:
+    """One watch's persisted state.
+
+    Attributes:
+        watch_id: the watch id (the document ``_id``).
+        status: Watcher's status (throttle/ack per action, last checked/met).
+        last_window_end: end of the last fully evaluated rule window (aware UTC), or None.
+        active: the watch runs on its schedule.
+        seq_no, primary_term: the version loaded or saved (None = never saved).
+    """
+
+    watch_id: str
+    status: WatchStatus = dataclasses.field(default_factory=WatchStatus)
+    last_window_end: dt.datetime | None = None
+    active: bool = True
+    seq_no: int | None = None
+    primary_term: int | None = None
+
+
+class StateStore:
+    """Watch state in ``<prefix>-state``.
+
+    Args:
+        es: a synchronous ``elasticsearch.Elasticsearch`` client.
+        prefix: index prefix (``watcher`` → ``watcher-state``).
+        clock: returns now (aware UTC) for ``updated_at``.
+    """
+
+    def __init__(self, es, prefix: str = "watcher", clock=None):
+        self.es = es
+        self.index = f"{prefix}-state"
+        self._clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+
+    def ensure(self) -> None:
+        """Create the index with its mapping if it does not exist (idempotent; mapping updated if it does)."""
+        if self.es.indices.exists(index=self.index):
+            self.es.indices.put_mapping(index=self.index, **MAPPINGS)
+            return
+        self.es.options(ignore_status=400).indices.create(index=self.index, settings=SETTINGS, mappings=MAPPINGS)
+
+    def load(self, watch_id: str) -> WatchState | None:
+        """The state of ``watch_id`` (real-time get), or None if never saved."""
+        try:
+            response = self.es.get(index=self.index, id=watch_id)
+        except NotFoundError:
+            return None
+        return _from_doc(response["_id"], response["_source"], response["_seq_no"], response["_primary_term"])
+
+    def load_all(self) -> dict[str, WatchState]:
+        """Every saved state by watch id (refreshes the index first; pages through all documents).
+
+        Returns an empty dict when the index does not exist.
+        """
+        if not self.es.indices.exists(index=self.index):
+            return {}
+        self.es.indices.refresh(index=self.index)
+        out: dict[str, WatchState] = {}
+        after = None
+        while True:
+            kwargs = {"search_after": after} if after is not None else {}
+            response = self.es.search(index=self.index, size=1000, sort=[{"watch_id": "asc"}],
+                                      seq_no_primary_term=True, query={"match_all": {}}, **kwargs)
+            hits = response["hits"]["hits"]
+            for hit in hits:
+                out[hit["_id"]] = _from_doc(hit["_id"], hit["_source"], hit["_seq_no"], hit["_primary_term"])
+            if len(hits) < 1000:
+                return out
+            after = hits[-1]["sort"]
+
+    def save(self, state: WatchState) -> WatchState:
+        """Write ``state``; returns a copy carrying the new ``seq_no``/``primary_term``.
+
+        A state never saved (``seq_no`` None) is created; it conflicts if another process created it
+        meanwhile. Otherwise the write succeeds only if the stored version is still the loaded one.
+
+        Raises:
+            StateConflict: the document was created or changed by someone else.
+        """
+        document = _to_doc(state, self._clock())
+        try:
+            if state.seq_no is None or state.primary_term is None:
+                response = self.es.index(index=self.index, id=state.watch_id, document=document, op_type="create")
+            else:
+                response = self.es.index(index=self.index, id=state.watch_id, document=document,
+                                         if_seq_no=state.seq_no, if_primary_term=state.primary_term)
+        except ConflictError as error:
+            raise StateConflict(f"state of watch [{state.watch_id}] was changed by another process; "
+                                f"reload it and try again") from error
+        return dataclasses.replace(state, seq_no=response["_seq_no"], primary_term=response["_primary_term"])
+
+    def delete(self, watch_id: str) -> bool:
+        """Delete the state of ``watch_id``; returns False if there was none."""
+        try:
+            self.es.delete(index=self.index, id=watch_id)
+        except NotFoundError:
+            return False
+        return True
+
+
+def _to_doc(state: WatchState, now: dt.datetime) -> dict:
+    status = state.status.to_json()
+    status.setdefault("state", {})["active"] = state.active
+    return {
+        "watch_id": state.watch_id,
+        "updated_at": format_iso_millis(now),
+        "active": state.active,
+        "last_window_end": format_iso_millis(state.last_window_end) if state.last_window_end else None,
+        "status": status,
+    }
+
+
+def _from_doc(watch_id: str, source: dict, seq_no: int, primary_term: int) -> WatchState:
+    status = WatchStatus.from_json(source.get("status"))
+    active = bool(source.get("active", status.active))
+    status.active = active
+    window = source.get("last_window_end")
+    return WatchState(watch_id=source.get("watch_id", watch_id), status=status,
+                      last_window_end=parse_instant(window) if window else None, active=active,
+                      seq_no=seq_no, primary_term=primary_term)
