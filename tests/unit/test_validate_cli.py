@@ -164,3 +164,10 @@ def test_convert_rule_to_rule_normalises():
     assert result.exit_code == 0
     assert result.output.startswith("name: slow-checkout\ndescription: The checkout service answers slowly.\n")
     assert "window: 15m\n" in result.output
+
+
+@pytest.mark.parametrize("kind", ["rule", "watch", "connectors"])
+def test_committed_schemas_are_up_to_date(kind):
+    """schemas/*.schema.json (referenced by the shipped rules for editors) match `watcher schema`."""
+    committed = Path(__file__).resolve().parents[2] / "schemas" / f"{kind}.schema.json"
+    assert json.loads(committed.read_text()) == schema(kind), "run: watcher schema --out schemas/"
