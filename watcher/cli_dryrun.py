@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import click
 
-from watcher.support.datemath import DateMathError, format_iso_millis, resolve
+from watcher.support.datemath import DateMathError, resolve
 
 
 def _parse_time(value: str | None, now: dt.datetime, name: str) -> dt.datetime | None:

@@ -6,7 +6,6 @@ webhooks, at a real HTTP server on 127.0.0.1).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from urllib.parse import urlsplit

@@ -15,7 +15,6 @@ one alert per group key, the filter step, per-group throttle and Jinja2 variable
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import time
 from typing import Any
 

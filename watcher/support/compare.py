@@ -19,9 +19,9 @@ import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from watcher.support import datemath
+from watcher.support.javatext import java_string
 from watcher.support.paths import resolve_path
 
 __all__ = [
@@ -83,77 +83,6 @@ def _to_float(value: int | float | Decimal) -> float:
         return float(value)
     except OverflowError:
         return math.inf if value > 0 else -math.inf
-
-
-def _java_double(value: float) -> str:
-    """``Double.toString``: ``3.0``, ``0.001``, ``1.0E7``, ``1.5E-4``, ``NaN``, ``-Infinity``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value == 0:
-        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
-    sign = "-" if value < 0 else ""
-    decimal = Decimal(repr(abs(value))).as_tuple()  # repr: the shortest round-tripping digits
-    exponent = len(decimal.digits) + decimal.exponent - 1  # scientific exponent of the first digit
-    digits = "".join(map(str, decimal.digits)).rstrip("0") or "0"
-    if 1e-3 <= abs(value) < 1e7:
-        if exponent >= 0:
-            whole = digits[: exponent + 1].ljust(exponent + 1, "0")
-            fraction = digits[exponent + 1:] or "0"
-        else:
-            whole, fraction = "0", "0" * (-exponent - 1) + digits
-        return f"{sign}{whole}.{fraction}"
-    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{exponent}"
-
-
-def _java_zoned(value: _dt.datetime) -> str:
-    """``ZonedDateTime.toString``: ``2024-05-01T10:15:30.123Z``, seconds/fraction only when non-zero."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    text = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}"
-    if value.second or value.microsecond:
-        text += f":{value.second:02d}"
-        if value.microsecond:
-            micros = value.microsecond
-            text += f".{micros // 1000:03d}" if micros % 1000 == 0 else f".{micros:06d}"
-    offset = value.utcoffset()
-    if not offset:
-        text += "Z"
-    else:
-        seconds = int(offset.total_seconds())
-        sign = "-" if seconds < 0 else "+"
-        hours, rest = divmod(abs(seconds), 3600)
-        minutes, secs = divmod(rest, 60)
-        text += f"{sign}{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
-    if isinstance(value.tzinfo, ZoneInfo):
-        text += f"[{value.tzinfo.key}]"
-    return text
-
-
-def _java_string(value: Any) -> str:
-    """``String.valueOf`` of the Java object Watcher would hold for ``value``.
-
-    ``None`` → ``null``, ``True`` → ``true``, ``3`` → ``3``, ``3.0`` → ``3.0``, ``1e20`` → ``1.0E20``,
-    lists → ``[a, b]``, mappings → ``{k=v, k2=v2}``, datetimes as ``ZonedDateTime.toString``.
-    """
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float):
-        return _java_double(value)
-    if isinstance(value, _dt.datetime):
-        return _java_zoned(value)
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_java_string(k)}={_java_string(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_java_string(item) for item in value) + "]"
-    return str(value)
 
 
 def _java_parse_double(text: str) -> float | None:
@@ -249,13 +178,13 @@ def lenient_compare(left: Any, right: Any) -> int | None:
         if _is_number(left):
             number = _to_float(left)
         else:
-            number = _java_parse_double(_java_string(left))
+            number = _java_parse_double(java_string(left))
             if number is None or math.isnan(number):
                 return None
         return _sign(number, _to_float(right))
 
     if isinstance(right, str):
-        return _utf16_compare(_java_string(left), right)
+        return _utf16_compare(java_string(left), right)
 
     if isinstance(right, _dt.datetime):
         if isinstance(left, _dt.datetime):

@@ -54,6 +54,8 @@ from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 from urllib.parse import quote_plus
 
+from watcher.support.javatext import SelfReferenceError, java_double, java_string
+
 __all__ = [
     "MAX_OUTPUT_SIZE",
     "Template",
@@ -417,74 +419,13 @@ def _is_falsey(value: Any) -> bool:
 # Stringification
 
 
-def _java_double(value: float) -> str:
-    """Java's ``Double.toString``: shortest round-trip digits, ``E`` notation outside [1e-3, 1e7)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value == 0:
-        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
-    sign = "-" if value < 0 else ""
-    _, digit_tuple, exponent = Decimal(repr(abs(value))).as_tuple()
-    digits = "".join(map(str, digit_tuple)).lstrip("0")
-    stripped = digits.rstrip("0")
-    exponent = int(exponent) + len(digits) - len(stripped)
-    digits = stripped
-    sci = len(digits) - 1 + exponent  # value == d.ddd x 10**sci
-    if 1e-3 <= abs(value) < 1e7:
-        if sci >= 0:
-            whole = digits[: sci + 1].ljust(sci + 1, "0")
-            fraction = digits[sci + 1 :] or "0"
-            return f"{sign}{whole}.{fraction}"
-        return f"{sign}0.{'0' * (-sci - 1)}{digits}"
-    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{sci}"
-
-
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(timezone.utc).replace(tzinfo=None)
-
-
-def _java_datetime(value: datetime) -> str:
-    """``ZonedDateTime.toString()`` in UTC: seconds and fraction only when non-zero, ms or µs."""
-    value = _utc(value)
-    text = f"{value.date().isoformat()}T{value.hour:02d}:{value.minute:02d}"
-    if value.second or value.microsecond:
-        text += f":{value.second:02d}"
-    if value.microsecond:
-        text += f".{value.microsecond // 1000:03d}" if value.microsecond % 1000 == 0 else f".{value.microsecond:06d}"
-    return text + "Z"
 
 
 def _json_datetime(value: datetime) -> str:
     value = _utc(value)
     return f"{value.date().isoformat()}T{value:%H:%M:%S}.{value.microsecond // 1000:03d}Z"
-
-
-def _java_string(value: Any, path: tuple[int, ...]) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _java_double(value)
-    if isinstance(value, datetime):
-        return _java_datetime(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if _is_map(value) or _is_list(value):
-        if id(value) in path:
-            raise TemplateRenderError("Iterable object is self-referencing itself")
-        path = (*path, id(value))
-        if _is_map(value):
-            items = (f"{_java_string(k, path)}={_java_string(v, path)}" for k, v in value.items())
-            return "{" + ", ".join(items) + "}"
-        return "[" + ", ".join(_java_string(item, path) for item in value) + "]"
-    return str(value)
 
 
 def to_text(value: Any) -> str:
@@ -507,14 +448,18 @@ def to_text(value: Any) -> str:
     Raises:
         TemplateRenderError: the value contains itself.
     """
-    return "" if value is None else _java_string(value, ())
+    if value is None:
+        return ""
+    try:
+        return java_string(value, utc=True)
+    except SelfReferenceError as error:
+        raise TemplateRenderError(str(error)) from None
 
 
 def _tag_text(value: Any) -> str:
     """What ``{{x}}`` prints: :func:`to_text`, except that a list goes through ES's ``CollectionMap``."""
     if _is_list(value):
-        path = (id(value),)
-        return "{" + ", ".join(f"{i}={_java_string(item, path)}" for i, item in enumerate(value)) + "}"
+        return to_text(dict(enumerate(value)))
     return to_text(value)
 
 
@@ -550,7 +495,7 @@ def _json(value: Any, path: tuple[int, ...]) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        text = _java_double(value)
+        text = java_double(value)
         return text if math.isfinite(value) else f'"{text}"'
     if isinstance(value, Decimal):
         return str(value) if value.is_finite() else f'"{value}"'

@@ -104,8 +104,8 @@ def parse_text_list(reader: Reader, value: Any, path: Sequence) -> list[Any]:
     value = plain(value)
     items = value if isinstance(value, list) else [value]
     out = []
-    for index, item in enumerate(items):
-        template = parse_text(reader, item, (*path, index) if isinstance(value, list) else path)
+    for position, item in enumerate(items):
+        template = parse_text(reader, item, (*path, position) if isinstance(value, list) else path)
         if template is not None:
             out.append(template)
     return out
