@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from urllib.parse import urlencode
 
@@ -164,8 +165,10 @@ def _print_record(watch, record: dict) -> None:
     condition = result.get("condition")
     if condition:
         met = click.style("met", fg="red", bold=True) if condition.get("met") else click.style("not met", fg="green")
-        extra = condition.get(condition.get("type"), {})
-        echo(f"condition {condition.get('type')}: {met}" + (f"  {json.dumps(extra, default=str)}" if extra else ""))
+        extra = json.dumps(condition.get(condition.get("type"), {}), default=str, ensure_ascii=False)
+        if len(extra) > 240:  # a grouped rule resolves whole bucket lists; --json shows them
+            extra = extra[:200] + f"… ({len(extra)} characters; --json shows all)"
+        echo(f"condition {condition.get('type')}: {met}" + (f"  {extra}" if extra != "{}" else ""))
     if record.get("exception"):
         echo(click.style(f"error: {record['exception'].get('reason')}", fg="red"))
     for message in record.get("messages", []):
@@ -183,7 +186,12 @@ def _print_input(input_result: dict) -> None:
     echo = click.echo
     kind = input_result.get("type")
     if input_result.get("status") != "success":
-        echo(click.style(f"input {kind} failed: {input_result.get('error', {}).get('reason')}", fg="red"))
+        reason = str(input_result.get("error", {}).get("reason"))
+        echo(click.style(f"input {kind} failed: {reason}", fg="red"))
+        field = re.search(r"Fielddata is disabled on \[([^\]]+)\]", reason)
+        if field:  # the most common first-rule mistake: grouping or sorting on a dynamically mapped text field
+            echo(f"hint: [{field[1]}] is a text field; group by a keyword field instead (with dynamic mappings: "
+                 f"{field[1]}.keyword), or map {field[1]} as keyword or ip in an index template")
         return
     request = (input_result.get("search") or {}).get("request")
     if request:
@@ -219,6 +227,13 @@ def _print_action(action: dict) -> None:
         detail = item.get(action["type"]) or {}
         if "logged_text" in detail:
             echo("    " + detail["logged_text"].replace("\n", "\n    "))
+        message = detail.get("message") if isinstance(detail, dict) else None
+        if isinstance(message, dict):  # slack: the message that would be posted
+            for key in ("to", "from"):
+                if message.get(key):
+                    echo(f"    {key}: {message[key]}")
+            if message.get("text"):
+                echo("    " + str(message["text"]).replace("\n", "\n    "))
         request = detail.get("request") if isinstance(detail, dict) else None
         if isinstance(request, dict):
             for line in _request_lines(request):

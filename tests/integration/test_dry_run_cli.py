@@ -69,7 +69,7 @@ def metrics(es, index_name):
 
 
 def test_errors_in_logs_with_a_logging_action(es_cluster, logs, tmp_path):
-    path = example("errors-in-logs.json", tmp_path, **{'"logs-*"': f'"{logs}"'})
+    path = example("log-errors.json", tmp_path, **{'"logs-*"': f'"{logs}"'})
     code, out = dry_run(es_cluster, path, "--at", AT)
     assert code == 0, out
     assert f"input search on {logs}" in out
@@ -146,29 +146,29 @@ def test_foreach_action_sends_one_request_per_hit(es_cluster, logs, tmp_path, ht
 
 
 def test_backtest_prints_when_the_watch_would_have_fired(es_cluster, logs, tmp_path):
-    path = example("errors-in-logs.json", tmp_path, **{'"logs-*"': f'"{logs}"'})
+    path = example("log-errors.json", tmp_path, **{'"logs-*"': f'"{logs}"'})
     code, out = dry_run(es_cluster, path, "--from", "2026-11-29T09:55:00Z", "--to", "2026-11-29T10:15:00Z")
     assert code == 0, out
     lines = out.splitlines()
-    assert lines[0] == "errors-in-logs: 5 scheduled times, fired at 2, failed at 0"
+    assert lines[0] == "log-errors: 5 scheduled times, fired at 2, failed at 0"
     fired = [line.split()[0] for line in lines[2:]]
     assert fired == ["2026-11-29T10:00:00.000Z", "2026-11-29T10:05:00.000Z"]
 
 
 def test_cluster_down_is_a_clear_error(tmp_path):
-    path = example("errors-in-logs.json", tmp_path)
+    path = example("log-errors.json", tmp_path)
     result = CliRunner().invoke(main, ["dry-run", str(path)], env={"ES_URL": "http://127.0.0.1:9"})
     assert result.exit_code == 1
     assert "cannot reach Elasticsearch at http://127.0.0.1:9" in result.output
 
 
 def test_record_writes_watch_records_to_the_history_index(es_cluster, es, logs, tmp_path):
-    path = example("errors-in-logs.json", tmp_path, **{'"logs-*"': f'"{logs}"'})
+    path = example("log-errors.json", tmp_path, **{'"logs-*"': f'"{logs}"'})
     prefix = f"t{logs[-8:]}"
     code, out = dry_run(es_cluster, path, "--at", AT, "--record", "--index-prefix", prefix)
     assert code == 0, out
     hits = es.search(index=f"{prefix}-history-*", query={"bool": {"filter": [
-        {"term": {"watch_id": "errors-in-logs"}}, {"term": {"state": "executed"}},
+        {"term": {"watch_id": "log-errors"}}, {"term": {"state": "executed"}},
         {"nested": {"path": "result.actions", "query": {"term": {"result.actions.status": "simulated"}}}},
         {"range": {"result.execution_time": {"gte": "2026-11-29T10:05:00Z"}}}]}})["hits"]["hits"]
     assert len(hits) == 1

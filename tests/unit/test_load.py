@@ -239,3 +239,15 @@ def test_load_definition_of_a_yaml_watch():
     assert problems == []
     assert (watch.id, watch.trigger.kind, watch.input.type, watch.condition.type) == ("watch", "daily", "http", "never")
     assert [(a.id, a.type) for a in watch.actions] == [("index_it", "index")]
+
+
+def test_a_rule_using_an_invalid_connector_points_at_the_connector_problem(tmp_path, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    (tmp_path / "connectors.yaml").write_text("connectors:\n  ops:\n    type: opsgenie\n    api_key: ${NO_SUCH_KEY}\n")
+    (tmp_path / "r.yaml").write_text("name: r\nindex: logs\nwindow: 5m\nactions:\n  - connector: ops\n")
+    result = load_paths([tmp_path])
+    assert [str(p) for p in result.problems] == [
+        f"{tmp_path}/connectors.yaml:4:14: connectors.ops.api_key: undefined environment variable NO_SUCH_KEY",
+        f"{tmp_path}/r.yaml:5:16: actions[0].connector: connector 'ops' has problems in "
+        f"{tmp_path}/connectors.yaml (reported there)"]
+    assert result.connectors == {}

@@ -77,8 +77,19 @@ def default_connectors_path(paths: Iterable[str | Path]) -> Path | None:
     return None
 
 
+class _InvalidConnector:
+    """Stands for a connector written in the connectors file that failed validation."""
+
+    def __repr__(self) -> str:
+        return "<invalid connector>"
+
+
+INVALID_CONNECTOR = _InvalidConnector()
+
+
 def load_connectors_file(path: str | Path) -> tuple[dict[str, Any], list[Problem]]:
-    """Load a connectors file: ``({name: Connector}, problems)`` (the valid connectors even with problems)."""
+    """Load a connectors file: ``({name: Connector}, problems)``; a connector that has problems maps to
+    :data:`INVALID_CONNECTOR` (the valid ones load whatever the others hold)."""
     from watcher.definitions.connectors import load_connectors
 
     try:
@@ -86,8 +97,13 @@ def load_connectors_file(path: str | Path) -> tuple[dict[str, Any], list[Problem
     except SourceError as error:
         return {}, [Problem(error.file, error.line, error.column, "", error.message)]
     reader = Reader(document)
-    connectors = load_connectors(document, reader) or {}
-    return dict(connectors), list(reader.problems)
+    connectors = dict(load_connectors(document, reader) or {})
+    # Connectors that are written but invalid: rules that use them get "has problems", not "unknown".
+    written = document.data.get("connectors") if isinstance(document.data, dict) else None
+    if isinstance(written, dict):
+        for name in written:
+            connectors.setdefault(str(name), INVALID_CONNECTOR)
+    return connectors, list(reader.problems)
 
 
 def load_paths(paths: Iterable[str | Path], connectors_path: str | Path | None = None) -> LoadResult:
@@ -106,7 +122,7 @@ def load_paths(paths: Iterable[str | Path], connectors_path: str | Path | None =
     if connectors_file is not None:
         result.connectors_file = str(connectors_file)
         connectors, problems = load_connectors_file(connectors_file)
-        result.connectors = connectors
+        result.connectors = {name: c for name, c in connectors.items() if c is not INVALID_CONNECTOR}
         _account(result, str(connectors_file), problems)
     origins: dict[str, str] = {}
     for path in discover(paths):
@@ -114,7 +130,8 @@ def load_paths(paths: Iterable[str | Path], connectors_path: str | Path | None =
             continue
         if connectors_file is None and path.name == CONNECTORS_FILE:
             continue  # a connectors file given among the paths is not a rule
-        watch, problems = load_definition(path, result.connectors, connectors_file=result.connectors_file)
+        watch, problems = load_definition(path, connectors if connectors_file is not None else result.connectors,
+                                          connectors_file=result.connectors_file)
         if watch is not None and watch.id in origins:
             problems.append(_duplicate(watch, origins[watch.id]))
             watch = None

@@ -373,6 +373,12 @@ def _check_action(reader: Reader, action: Any, path: tuple, connectors: Mapping 
     name = action.get("connector")
     if connectors is None or not isinstance(name, str) or not name.strip():
         return
+    from watcher.definitions.load import INVALID_CONNECTOR
+
+    if connectors.get(name) is INVALID_CONNECTOR:
+        reader.problem((*path, "connector"), f"connector {name!r} has problems in "
+                                             f"{connectors_file or 'the connectors file'} (reported there)", at_value=True)
+        return
     if name not in connectors:
         where = f" in {connectors_file}" if connectors_file else ""
         if connectors:

@@ -176,8 +176,9 @@ def prepare(watch: Watch, run: Run, input_result: dict) -> RuleAlerts:
         hits = [h.get("_source", {}) for h in sample]
         value = resolve_path(kept_bucket, f"{METRIC_AGG}.value")
         count = kept_bucket.get("doc_count", 0)
+        bucket_fields = {k: v for k, v in kept_bucket.items() if k != "sample"}  # the sample is in "hits"
         payload = {"group": key, "count": count, "value": count if value is None else value,
-                   "hits": {"total": count, "hits": sample}, "bucket": kept_bucket}
+                   "hits": {"total": count, "hits": sample}, "bucket": bucket_fields}
         alerts.append(Alert(group=key, count=count, value=count if value is None else value, hits=hits, payload=payload))
     return RuleAlerts(watch, run, True, alerts, dropped=total - kept, kept=kept)
 
