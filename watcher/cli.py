@@ -42,8 +42,10 @@ def _register_commands() -> None:
     # Each verb group lives in its own module; the group stays a table of contents.
     from watcher.cli_definitions import convert, schema_command, validate
     from watcher.cli_dryrun import dry_run
+    from watcher.cli_ops import ack, activate, deactivate, history, outbox_command, status
 
-    for command in (validate, schema_command, convert, dry_run):
+    for command in (validate, schema_command, convert, dry_run, status, history, ack, activate, deactivate,
+                    outbox_command):
         main.add_command(command)
 
 

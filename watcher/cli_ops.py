@@ -1,0 +1,642 @@
+"""Operator verbs: ``watcher status``, ``history``, ``ack``, ``activate``, ``deactivate``, ``outbox``.
+
+They act on the state the daemon keeps in Elasticsearch (``<prefix>-state``, ``<prefix>-history-*``,
+``<prefix>-outbox``), so they work whether or not the daemon runs: the daemon re-reads a watch's
+state at every tick, so an ack or a deactivate takes effect at the watch's next execution.
+
+Registered on the main group in :mod:`watcher.cli` (``main.add_command(status)`` …); the commands are
+``status``, ``history``, ``ack``, ``activate``, ``deactivate`` and ``outbox_command`` (named
+``outbox``).
+
+Semantics copied from Watcher (watcher-semantics §1.8 and §5; docs/reference/watcher/apis/
+ack-watch.asciidoc, activate-watch.asciidoc, deactivate-watch.asciidoc): acking only moves an
+``ackable`` action to ``acked`` (any other action is left as it is), no action id or ``_all`` means
+every action; activate/deactivate set ``status.state.active`` and change ``status.state.timestamp``
+only when the state changes. Every change is saved with optimistic concurrency: when the daemon
+saved the watch in between, the change is applied again to the reloaded state.
+
+Every command reads the cluster from ``ES_URL`` (and ``ES_API_KEY``… see
+:meth:`watcher.es.client.ConnectionSettings.from_env`), exits 1 with a clear message when the
+cluster cannot be reached or a watch name is unknown (with "did you mean" suggestions taken from the
+saved states and, with ``--rules``, from the definition files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import difflib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+DEFAULT_RULES_DIR = "rules/"
+# Watcher's ExecutionState values (watcher-semantics §4): what `history --state` accepts.
+RECORD_STATES = ("execution_not_needed", "throttled", "acknowledged", "executed", "failed",
+                 "threadpool_rejection", "not_executed_watch_missing", "not_executed_already_queued",
+                 "executed_multiple_times")
+MAX_SAVE_ATTEMPTS = 5  # reload-and-retry rounds on StateConflict before giving up
+
+
+# ----------------------------------------------------------------------------------------------
+# shared plumbing
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _common_options(with_rules: bool = True) -> Callable:
+    """The options every verb shares: ``--index-prefix``, ``--json`` and (most verbs) ``--rules``."""
+
+    def decorate(function: Callable) -> Callable:
+        function = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(function)
+        function = click.option(
+            "--index-prefix", default="watcher", show_default=True, envvar="WATCHER_INDEX_PREFIX",
+            help="Prefix of the daemon's indices (<prefix>-state, <prefix>-history-*, <prefix>-outbox).")(function)
+        if with_rules:
+            function = click.option(
+                "--rules", "rules_dir", type=click.Path(exists=True, file_okay=False),
+                help=f"Rules directory, to know the defined watches and their actions "
+                     f"(default: {DEFAULT_RULES_DIR} if it exists).")(function)
+        return function
+
+    return decorate
+
+
+def _client():
+    """``(es client, settings)`` from the environment; ClickException when ES_URL is missing."""
+    from watcher.es.client import ConnectionSettings, make_client
+
+    try:
+        settings = ConnectionSettings.from_env()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    return make_client(settings), settings
+
+
+@contextlib.contextmanager
+def _cluster_errors(settings) -> Iterator[None]:
+    """Turn the client's errors into one clear line (exit 1): unreachable cluster, or its answer."""
+    from elasticsearch import ApiError, TransportError
+
+    where = ", ".join(settings.urls)
+    try:
+        yield
+    except TransportError as error:  # connection refused, timeout, TLS: the cluster was not reached
+        raise click.ClickException(f"cannot reach Elasticsearch at {where}: {error.message}") from None
+    except ApiError as error:  # reached, but it refused (auth, privileges, cluster errors)
+        raise click.ClickException(f"Elasticsearch at {where} answered {error.status_code}: {error.message}") from None
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(name, sorted(set(known)), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
+
+
+def _short(value: dt.datetime | None) -> str:
+    """A time for tables: ``2024-05-01T10:00:00Z`` (UTC, seconds), ``-`` for never."""
+    if value is None:
+        return "-"
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """Left-aligned columns, two spaces apart; the last column is not padded."""
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [str(cell).ljust(width) for cell, width in zip(row[:-1], widths)] + [str(row[-1])]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+# ----------------------------------------------------------------------------------------------
+# definitions (what --rules says exists)
+
+@dataclasses.dataclass
+class Definitions:
+    """The watches the rules directory defines.
+
+    Attributes:
+        directory: the directory read, or None when no directory was given and rules/ is absent.
+        watches: ``{watch id: Watch}`` of the files that load without problems.
+        invalid: ``{watch id: file}`` of files with problems (id from the file's ``name``/``_id``,
+            else the file name without extension).
+    """
+
+    directory: str | None = None
+    watches: dict[str, Any] = dataclasses.field(default_factory=dict)
+    invalid: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def loaded(self) -> bool:
+        return self.directory is not None
+
+    def ids(self) -> set[str]:
+        return set(self.watches) | set(self.invalid)
+
+    def marker(self, watch_id: str) -> str | None:
+        """``ok``, ``invalid`` (its file has problems) or ``missing`` (no file); None without --rules."""
+        if not self.loaded:
+            return None
+        if watch_id in self.watches:
+            return "ok"
+        return "invalid" if watch_id in self.invalid else "missing"
+
+    def action_ids(self, watch_id: str) -> list[str]:
+        watch = self.watches.get(watch_id)
+        return [action.id for action in watch.actions] if watch is not None else []
+
+
+def load_definitions(rules_dir: str | None) -> Definitions:
+    """Load the rules directory (``rules_dir``, else ``rules/`` when it exists); never raises for bad files.
+
+    Returns:
+        :class:`Definitions` (empty, ``directory`` None, when there is no directory to read).
+    """
+    from watcher.definitions.load import load_paths
+
+    directory = rules_dir or (DEFAULT_RULES_DIR if Path(DEFAULT_RULES_DIR).is_dir() else None)
+    if directory is None:
+        return Definitions()
+    result = load_paths([directory])
+    definitions = Definitions(directory=directory, watches=dict(result.watches))
+    for file in result.files_bad:
+        if result.connectors_file is not None and Path(file) == Path(result.connectors_file):
+            continue
+        watch_id = _declared_id(file)
+        if watch_id not in definitions.watches:
+            definitions.invalid[watch_id] = file
+    return definitions
+
+
+def _declared_id(file: str) -> str:
+    """The id a definition file declares (rule ``name``, watch ``_id``), else its stem."""
+    from watcher.definitions.source import SourceError, load_file
+
+    try:
+        data = load_file(file).data
+    except (SourceError, OSError):
+        data = None
+    if isinstance(data, dict):
+        for key in ("name", "_id"):
+            if isinstance(data.get(key), str) and data[key]:
+                return data[key]
+    return Path(file).stem
+
+
+# ----------------------------------------------------------------------------------------------
+# watch state helpers
+
+def _state_store(es, prefix: str):
+    from watcher.es.state import StateStore
+
+    return StateStore(es, prefix=prefix)
+
+
+def _unknown_watch(name: str, store, definitions: Definitions, extra_known: Iterable[str] = ()) -> click.ClickException:
+    known = set(store.load_all()) | definitions.ids() | set(extra_known)
+    where = f"no state in {store.index}"
+    if definitions.loaded:
+        where += f" and no definition in {definitions.directory}"
+    return click.ClickException(f"unknown watch [{name}]: {where}{_did_you_mean(name, known)}")
+
+
+def _load_or_new(store, name: str, definitions: Definitions):
+    """The saved state of ``name``, or a new one for a defined watch never saved (active as defined).
+
+    Returns None when the watch has neither state nor definition.
+    """
+    state = store.load(name)
+    if state is not None:
+        return state
+    if name not in definitions.ids():
+        return None
+    return _new_state(name, definitions.watches.get(name))
+
+
+def _new_state(watch_id: str, watch):
+    """A never-saved state for ``watch_id``: active as its definition says (``watch`` may be None)."""
+    from watcher.es.state import WatchState
+
+    active = watch.active if watch is not None else True
+    state = WatchState(watch_id, active=active)
+    state.status.active = active
+    return state
+
+
+def _save_with_retry(store, name: str, definitions: Definitions, change: Callable) -> tuple[Any, Any]:
+    """Load, apply ``change(state) -> (changed: bool, info)``, save if changed; on StateConflict reload
+    and apply again (the daemon saved meanwhile).
+
+    Returns:
+        ``(state as saved or loaded, info of the last application)``.
+
+    Raises:
+        click.ClickException: unknown watch, or still conflicting after MAX_SAVE_ATTEMPTS rounds.
+    """
+    from watcher.es.state import StateConflict
+
+    for _ in range(MAX_SAVE_ATTEMPTS):
+        state = _load_or_new(store, name, definitions)
+        if state is None:
+            raise _unknown_watch(name, store, definitions)
+        changed, info = change(state)
+        if not changed:
+            return state, info
+        if state.seq_no is None and not store.es.indices.exists(index=store.index):
+            store.ensure()  # never let a first write create the index with a dynamic mapping
+        try:
+            return store.save(state), info
+        except StateConflict:
+            continue
+    raise click.ClickException(f"the state of watch [{name}] kept changing while saving "
+                               f"({MAX_SAVE_ATTEMPTS} attempts); try again")
+
+
+def _status_json(state) -> dict:
+    """Watcher's status object of ``state`` (``status.state.active`` is the authoritative flag)."""
+    status = state.status.to_json()
+    status["state"]["active"] = state.active
+    return status
+
+
+def _action_cell(status) -> str:
+    parts = [status.ack_state]
+    if status.last_execution is not None:
+        outcome = "ok" if status.last_execution_successful else "failed"
+        parts.append(f"last {_short(status.last_execution)} {outcome}")
+        if status.last_execution_reason and not status.last_execution_successful:
+            parts.append(status.last_execution_reason)
+    else:
+        parts.append("never executed")
+    return "; ".join(parts)
+
+
+def _watch_lines(rows: list[tuple[str, Any, str | None, list[str]]]) -> list[str]:
+    """The status table: a line per watch, an indented line per action.
+
+    Args:
+        rows: ``(watch id, state or None, definition marker or None, defined action ids)``.
+    """
+    with_marker = any(marker is not None for _, _, marker, _ in rows)
+    headers = ["WATCH", "ACTIVE", "LAST CHECKED", "LAST MET", "EXECUTION STATE"] + (["DEFINITION"] if with_marker else [])
+    table_rows, actions_of = [], []
+    for watch_id, state, marker, defined_actions in rows:
+        status = state.status if state is not None else None
+        active = state.active if state is not None else True
+        cells = [watch_id, "yes" if active else "no",
+                 _short(status.last_checked) if status else "-", _short(status.last_met_condition) if status else "-",
+                 (status.execution_state or "-") if status and state.seq_no is not None else "never run"]
+        if with_marker:
+            cells.append(marker or "-")
+        table_rows.append(cells)
+        action_ids = list(dict.fromkeys([*defined_actions, *(status.actions if status else {})]))
+        actions_of.append([(action_id, status.actions.get(action_id) if status else None) for action_id in action_ids])
+    lines = _table(headers, table_rows)
+    out = [lines[0]]
+    for line, actions in zip(lines[1:], actions_of):
+        out.append(line)
+        width = max((len(action_id) for action_id, _ in actions), default=0)
+        for action_id, action_status in actions:
+            cell = _action_cell(action_status) if action_status else "awaits_successful_execution; never executed"
+            out.append(f"    action {action_id.ljust(width)}  {cell}")
+    return out
+
+
+def _one_watch_lines(state, definitions: Definitions) -> list[str]:
+    return _watch_lines([(state.watch_id, state, definitions.marker(state.watch_id),
+                          definitions.action_ids(state.watch_id))])
+
+
+# ----------------------------------------------------------------------------------------------
+# status
+
+@click.command("status")
+@click.argument("name", required=False)
+@_common_options()
+def status(name: str | None, index_prefix: str, as_json: bool, rules_dir: str | None) -> None:
+    """Show the watches' status (active, last checked, last met, per-action ack state).
+
+    Without NAME: a table of every watch that has a saved state or a definition; with --rules (default
+    rules/ when it exists) a DEFINITION column says ok, invalid (the file has problems) or missing
+    (the state remains but the file is gone). With NAME: that watch's status as Watcher's status JSON
+    ({"state": {"active", "timestamp"}, "last_checked", "last_met_condition", "actions", "execution_state",
+    "version"}).
+    """
+    es, settings = _client()
+    definitions = load_definitions(rules_dir)
+    store = _state_store(es, index_prefix)
+    with _cluster_errors(settings):
+        if name is not None:
+            state = _load_or_new(store, name, definitions)
+            if state is None:
+                raise _unknown_watch(name, store, definitions)
+            _print_json(_status_json(state))
+            return
+        states = store.load_all()
+    ids = sorted(set(states) | definitions.ids())
+    if as_json:
+        _print_json({"watches": [_watch_json(watch_id, states.get(watch_id), definitions) for watch_id in ids]})
+        return
+    if not ids:
+        click.echo(f"no watches: {store.index} holds no state" + (
+            f" and {definitions.directory} no definition" if definitions.loaded else ""))
+        return
+    rows = [(watch_id, states.get(watch_id), definitions.marker(watch_id), definitions.action_ids(watch_id))
+            for watch_id in ids]
+    for line in _watch_lines(rows):
+        click.echo(line)
+
+
+def _watch_json(watch_id: str, state, definitions: Definitions) -> dict:
+    watch = definitions.watches.get(watch_id)
+    if state is None:
+        state = _new_state(watch_id, watch)
+    return {"id": watch_id, "active": state.active, "saved": state.seq_no is not None,
+            "definition": definitions.marker(watch_id),
+            "file": watch.file if watch is not None else definitions.invalid.get(watch_id),
+            "last_window_end": _iso(state.last_window_end), "status": _status_json(state)}
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    from watcher.support.datemath import format_iso_millis
+
+    return format_iso_millis(value) if value is not None else None
+
+
+# ----------------------------------------------------------------------------------------------
+# history
+
+@click.command("history")
+@click.argument("name")
+@click.option("--size", default=20, show_default=True, type=click.IntRange(1, 10000), help="How many records.")
+@click.option("--state", "record_state", type=click.Choice(RECORD_STATES), help="Only records in this state.")
+@_common_options()
+def history(name: str, size: int, record_state: str | None, index_prefix: str, as_json: bool,
+            rules_dir: str | None) -> None:
+    """Show the latest watch records of NAME, newest first: time, state, condition met, actions.
+
+    Read from <prefix>-history-* (term query on watch_id, sorted by result.execution_time).
+    """
+    es, settings = _client()
+    definitions = load_definitions(rules_dir)
+    with _cluster_errors(settings):
+        records = recent_records(es, index_prefix, name, size, record_state)
+        if not records:
+            store = _state_store(es, index_prefix)
+            if store.load(name) is None and name not in definitions.ids() and not _has_history(es, index_prefix, name):
+                raise _unknown_watch(name, store, definitions, _history_watch_ids(es, index_prefix))
+    if as_json:
+        _print_json({"watch_id": name, "records": records})
+        return
+    if not records:
+        click.echo(f"no records of watch [{name}]" + (f" in state {record_state}" if record_state else ""))
+        return
+    rows = [[_record_time(r), r.get("state", "-"), _record_met(r), _record_actions(r)] for r in records]
+    for line in _table(["TIME", "STATE", "MET", "ACTIONS"], rows):
+        click.echo(line)
+
+
+def recent_records(es, prefix: str, watch_id: str, size: int = 20, state: str | None = None) -> list[dict]:
+    """The latest records of ``watch_id`` (optionally only in ``state``), newest first.
+
+    Like :func:`watcher.es.history.recent_records`, plus the state filter; records are
+    ``{"_id", **source}``. An absent history index gives an empty list.
+    """
+    from watcher.es.history import index_pattern
+
+    filters: list[dict] = [{"term": {"watch_id": watch_id}}]
+    if state:
+        filters.append({"term": {"state": state}})
+    response = es.options(ignore_status=404).search(
+        index=index_pattern(prefix), size=size, query={"bool": {"filter": filters}},
+        sort=[{"result.execution_time": {"order": "desc", "unmapped_type": "date"}}],
+        ignore_unavailable=True, allow_no_indices=True)
+    return [{"_id": hit["_id"], **hit["_source"]} for hit in response.get("hits", {}).get("hits", [])]
+
+
+def _has_history(es, prefix: str, watch_id: str) -> bool:
+    return bool(recent_records(es, prefix, watch_id, size=1))
+
+
+def _history_watch_ids(es, prefix: str) -> list[str]:
+    from watcher.es.history import index_pattern
+
+    response = es.options(ignore_status=404).search(
+        index=index_pattern(prefix), size=0, aggs={"ids": {"terms": {"field": "watch_id", "size": 1000}}},
+        ignore_unavailable=True, allow_no_indices=True)
+    return [b["key"] for b in response.get("aggregations", {}).get("ids", {}).get("buckets", [])]
+
+
+def _record_time(record: dict) -> str:
+    return ((record.get("result") or {}).get("execution_time") or record.get("@timestamp")
+            or (record.get("trigger_event") or {}).get("triggered_time") or "-")
+
+
+def _record_met(record: dict) -> str:
+    condition = (record.get("result") or {}).get("condition") or {}
+    if "met" not in condition:
+        return "-"
+    return "yes" if condition["met"] else "no"
+
+
+def _record_actions(record: dict) -> str:
+    parts = []
+    for action in (record.get("result") or {}).get("actions") or []:
+        text = f"{action.get('id')}:{action.get('status')}"
+        if action.get("reason"):
+            text += f"({action['reason']})"
+        parts.append(text)
+    return ", ".join(parts) or "-"
+
+
+# ----------------------------------------------------------------------------------------------
+# ack, activate, deactivate
+
+@click.command("ack")
+@click.argument("name")
+@click.argument("actions", nargs=-1)
+@_common_options()
+def ack(name: str, actions: tuple[str, ...], index_prefix: str, as_json: bool, rules_dir: str | None) -> None:
+    """Acknowledge actions of NAME (all of them when no ACTION or _all is given).
+
+    Watcher's ack API: an action in state ackable becomes acked, and its notifications stop until the
+    watch's condition is not met once; an action in any other state is left as it is. Prints, per
+    action, what happened, then the resulting status. Takes effect at the watch's next execution.
+    """
+    from watcher.engine.throttle import ACKED, AWAITS
+
+    es, settings = _client()
+    definitions = load_definitions(rules_dir)
+    store = _state_store(es, index_prefix)
+    requested = [a for a in actions if a != "_all"]
+    everything = not actions or "_all" in actions
+
+    def apply(state):
+        defined = definitions.action_ids(name)
+        known = list(dict.fromkeys([*defined, *state.status.actions]))
+        unknown = [a for a in requested if a not in known]
+        if unknown and not everything:
+            hint = _did_you_mean(unknown[0], known)
+            raise click.ClickException(f"watch [{name}] has no action [{unknown[0]}]"
+                                       f" (actions: {', '.join(known) or 'none'}){hint}")
+        targets = known if everything else requested
+        before = {a: state.status.actions[a].ack_state if a in state.status.actions else None for a in targets}
+        existing = [a for a in targets if a in state.status.actions]
+        changed = state.status.ack(existing, _utcnow()) if existing else []  # [] would mean "all"
+        if changed:
+            state.status.version += 1  # Watcher's ack updates the watch document
+        outcome = {}
+        for action_id in targets:
+            if action_id in changed:
+                outcome[action_id] = ("acked", "acked")
+            elif before[action_id] == ACKED:
+                outcome[action_id] = ("already_acked", ACKED)
+            else:
+                outcome[action_id] = ("not_ackable", before[action_id] or AWAITS)
+        return bool(changed), (outcome, {a: before[a] is None for a in targets})
+
+    with _cluster_errors(settings):
+        state, (outcome, never_run) = _save_with_retry(store, name, definitions, apply)
+    if as_json:
+        _print_json({"watch_id": name, "status": _status_json(state),
+                     "actions": {a: {"result": result, "ack_state": ack_state} for a, (result, ack_state) in outcome.items()}})
+        return
+    if not outcome:
+        click.echo(f"watch [{name}] has no action to acknowledge")
+    for action_id, (result, ack_state) in outcome.items():
+        click.echo(f"action {action_id}: " + _ack_message(result, ack_state, state, action_id, never_run[action_id]))
+    for line in _one_watch_lines(state, definitions):
+        click.echo(line)
+
+
+def _ack_message(result: str, ack_state: str, state, action_id: str, never_run: bool) -> str:
+    if result == "acked":
+        return "acked"
+    if result == "already_acked":
+        since = state.status.actions[action_id].ack_timestamp
+        return f"already acked (since {_short(since)}), unchanged"
+    if never_run:
+        return "not ackable (never executed), unchanged"
+    return (f"not ackable ({ack_state}: no successful execution since its condition was last not met), "
+            f"unchanged")
+
+
+def _set_active(name: str, active: bool, index_prefix: str, as_json: bool, rules_dir: str | None) -> None:
+    es, settings = _client()
+    definitions = load_definitions(rules_dir)
+    store = _state_store(es, index_prefix)
+
+    def apply(state):
+        if state.active == active:
+            return False, False
+        now = _utcnow()
+        state.active = state.status.active = active
+        state.status.state_timestamp = now  # only when the state changes, as Watcher's status.state
+        state.status.version += 1
+        return True, True
+
+    with _cluster_errors(settings):
+        state, changed = _save_with_retry(store, name, definitions, apply)
+    word = "active" if active else "inactive"
+    if as_json:
+        _print_json({"watch_id": name, "changed": changed, "status": _status_json(state)})
+        return
+    if changed:
+        click.echo(f"watch [{name}] is now {word} (takes effect at its next scheduled execution)")
+    else:
+        since = state.status.state_timestamp
+        click.echo(f"watch [{name}] is already {word}" + (f" (since {_short(since)})" if since else "") + ", unchanged")
+    for line in _one_watch_lines(state, definitions):
+        click.echo(line)
+
+
+@click.command("activate")
+@click.argument("name")
+@_common_options()
+def activate(name: str, index_prefix: str, as_json: bool, rules_dir: str | None) -> None:
+    """Activate NAME: the daemon runs it on its schedule again (Watcher's activate API)."""
+    _set_active(name, True, index_prefix, as_json, rules_dir)
+
+
+@click.command("deactivate")
+@click.argument("name")
+@_common_options()
+def deactivate(name: str, index_prefix: str, as_json: bool, rules_dir: str | None) -> None:
+    """Deactivate NAME: the daemon stops running it until it is activated (Watcher's deactivate API)."""
+    _set_active(name, False, index_prefix, as_json, rules_dir)
+
+
+# ----------------------------------------------------------------------------------------------
+# outbox
+
+@click.command("outbox")
+@click.option("--state", "delivery_state", type=click.Choice(["pending", "delivering", "delivered", "dead", "all"]),
+              help="Only deliveries in this state (default: pending, delivering and dead).")
+@click.option("--size", default=50, show_default=True, type=click.IntRange(1, 10000), help="How many deliveries.")
+@click.option("--retry", "retry_id", metavar="ID", help="Send the dead delivery ID again (dead → pending).")
+@_common_options(with_rules=False)
+def outbox_command(delivery_state: str | None, size: int, retry_id: str | None, index_prefix: str,
+                   as_json: bool) -> None:
+    """List the deliveries waiting in the outbox, and the outbox depth by state.
+
+    Columns: id, watch, action, connector, state, attempts, next attempt, last error. Stored requests
+    hold placeholders instead of secrets, so nothing secret is shown. --retry ID moves a dead delivery
+    back to pending with its attempts reset; a running daemon sends it at its next poll.
+    """
+    from watcher.daemon.outbox import DEAD, DELIVERING, PENDING, Outbox
+
+    es, settings = _client()
+    box = Outbox(es, index_prefix)  # admin use only: no worker is started
+    with _cluster_errors(settings):
+        if retry_id is not None:
+            _retry(box, retry_id, as_json)
+            return
+        if delivery_state == "all":
+            deliveries = box.list_deliveries(None, size)
+        elif delivery_state is not None:
+            deliveries = box.list_deliveries(delivery_state, size)
+        else:
+            deliveries = [d for s in (PENDING, DELIVERING, DEAD) for d in box.list_deliveries(s, size)]
+            deliveries.sort(key=lambda d: d.get("updated_at") or "", reverse=True)
+            deliveries = deliveries[:size]
+        depth = box.depth()
+    if as_json:
+        _print_json({"depth": depth, "deliveries": deliveries})
+        return
+    if deliveries:
+        rows = [[d["id"], d.get("watch_id") or "-", d.get("action_id") or "-", d.get("connector") or "-",
+                 d.get("state", "-"), str(d.get("attempts") or 0),
+                 d.get("next_attempt_at") if d.get("state") == PENDING else "-",
+                 d.get("last_error") or "-"] for d in deliveries]
+        for line in _table(["ID", "WATCH", "ACTION", "CONNECTOR", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"],
+                           rows):
+            click.echo(line)
+    else:
+        click.echo("no deliveries" + (f" in state {delivery_state}" if delivery_state and delivery_state != "all" else
+                                      " pending or dead" if delivery_state is None else ""))
+    click.echo("depth: " + ", ".join(f"{s} {n}" for s, n in depth.items()))
+
+
+def _retry(box, retry_id: str, as_json: bool) -> None:
+    try:
+        retried = box.retry(retry_id)
+    except KeyError:
+        raise click.ClickException(f"no delivery [{retry_id}] in {box.store.index}") from None
+    if not retried:
+        current = box.store.get(retry_id)
+        state = current.state if current is not None else "gone"
+        raise click.ClickException(f"delivery [{retry_id}] is {state}, not dead: nothing to retry")
+    if as_json:
+        _print_json({"id": retry_id, "state": "pending"})
+        return
+    click.echo(f"delivery [{retry_id}] is pending again (attempts reset); a running daemon sends it at its next poll")
