@@ -63,3 +63,9 @@ def test_watch_status_round_trips_through_json():
     assert status.to_json()["actions"]["og"]["ack"] == {"timestamp": "2024-05-01T10:00:00.000Z", "state": "ackable"}
     assert again.ack(["og"], T0 + MIN) == ["og"]
     assert again.ack(None, T0 + MIN) == ["log"]
+
+
+def test_zero_throttle_period_means_no_throttle():
+    status = ActionStatus()
+    status.record_result("success", T0)
+    assert status.throttled_reason(dt.timedelta(0), T0) is None

@@ -416,6 +416,21 @@ class Scheduler:
             raise KeyError(watch_id) from None
         self._executor.forget(watch_id)
 
+    def submit(self, watch_id: str, scheduled_time: dt.datetime) -> None:
+        """Queue one extra run of ``watch_id`` for ``scheduled_time`` (a catch-up tick, e.g. at
+        start-up for a tick missed while the daemon was down) on the watch's serial executor, so it
+        never runs in parallel with the watch's scheduled ticks. It starts as soon as a worker is
+        free (its planned start is ``scheduled_time`` plus the watch's offset, for lag).
+
+        Raises:
+            KeyError: ``watch_id`` is not scheduled.
+            ValueError: ``scheduled_time`` is naive.
+        """
+        if scheduled_time.utcoffset() is None:
+            raise ValueError("scheduled_time must be an aware datetime")
+        job = self._job(watch_id)
+        self._executor.submit_job(job, [scheduled_time.astimezone(UTC) + job.trigger.offset])
+
     def __contains__(self, watch_id: object) -> bool:
         return isinstance(watch_id, str) and self._aps.get_job(watch_id) is not None
 

@@ -171,7 +171,8 @@ def _run_action(watch: Watch, action: Action, run: Run, status: WatchStatus, del
         return {**base, "status": "throttled", "reason": "manually skipped"}
     action_status = status.action(action.id)
     forced = mode.startswith("force_")
-    period = action.throttle_period or watch.throttle_period or DEFAULT_THROTTLE
+    # "0s" is a real setting (no throttle), so only None falls through to the next level.
+    period = next((p for p in (action.throttle_period, watch.throttle_period) if p is not None), DEFAULT_THROTTLE)
     grouped = alerts is not None and alerts.grouped
 
     if not forced:

@@ -1,0 +1,73 @@
+"""``watcher run``: the daemon (:mod:`watcher.daemon.service`) as a command.
+
+The cluster comes from the environment (``ES_URL`` — several URLs comma-separated — ``ES_API_KEY``
+or ``ES_USERNAME``/``ES_PASSWORD``, ``ES_CA_CERTS``, ``ES_VERIFY_CERTS``). SIGTERM and SIGINT shut
+down gracefully (exit 0). Also runnable as ``python -m watcher.cli_run``.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import click
+
+DEFAULT_RULES = ("rules",)
+
+
+@click.command("run")
+@click.option("--rules", "rules", multiple=True, type=click.Path(), default=DEFAULT_RULES, show_default=True,
+              help="Rules directory or file (repeat for several). Hot-reloaded.")
+@click.option("--connectors", "connectors", type=click.Path(),
+              help="connectors.yaml (default: connectors.yaml in the first rules directory). Hot-reloaded.")
+@click.option("--index-prefix", default="watcher", show_default=True, envvar="WATCHER_INDEX_PREFIX",
+              help="Prefix of the history, state and outbox indices.")
+@click.option("--http-host", default="127.0.0.1", show_default=True, help="Address of /healthz and /metrics.")
+@click.option("--http-port", default=9095, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of /healthz and /metrics (0: any free port).")
+@click.option("--workers", default=8, show_default=True, type=click.IntRange(1), help="Threads running watches.")
+@click.option("--max-catch-up", default=100, show_default=True, type=click.IntRange(1),
+              help="Most missed ticks of one watch caught up after a restart or a cluster outage.")
+@click.option("--grace", default=30.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds in-flight executions and deliveries get at shutdown.")
+@click.option("--jitter", default=30.0, show_default=True, type=click.FloatRange(0),
+              help="Largest start offset in seconds spreading watches (at most 10% of their period).")
+@click.option("--max-attempts", default=10, show_default=True, type=click.IntRange(1),
+              help="Delivery attempts before a delivery is dead.")
+@click.option("--max-retry-delay", default=300.0, show_default=True, type=click.FloatRange(0.01),
+              help="Longest wait in seconds between two delivery attempts (a longer Retry-After wins).")
+@click.option("--max-delivery-age", default=86400.0, show_default=True, type=click.FloatRange(1),
+              help="Seconds after which a delivery still failing is dead.")
+@click.option("--delivery-lease", default=60.0, show_default=True, type=click.FloatRange(1),
+              help="Seconds a delivery being sent stays claimed (at least its timeouts + 5s); one left "
+                   "claimed by a killed process is sent again after it.")
+@click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True)
+@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
+def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catch_up, grace, jitter,
+        max_attempts, max_retry_delay, max_delivery_age, delivery_lease, log_format, log_level) -> None:
+    """Run the daemon: schedule every rule and watch, record executions, deliver alerts."""
+    from watcher import logs
+    from watcher.daemon.retry import RetryPolicy
+    from watcher.daemon.service import Daemon, DaemonSettings
+    from watcher.es.client import ConnectionSettings
+
+    try:
+        logs.configure(log_format, log_level)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--log-level") from None
+    try:
+        connection = ConnectionSettings.from_env()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    settings = DaemonSettings(
+        connection=connection, rules=tuple(rules), connectors=connectors, index_prefix=index_prefix,
+        http_host=http_host, http_port=http_port, workers=workers, max_catch_up=max_catch_up, grace_s=grace,
+        jitter_s=jitter, outbox_lease_s=delivery_lease,
+        retry=RetryPolicy(max_attempts=max_attempts, max_delay_s=max_retry_delay, max_age_s=max_delivery_age))
+    daemon = Daemon(settings)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: daemon.request_stop())
+    raise SystemExit(daemon.run())
+
+
+if __name__ == "__main__":  # python -m watcher.cli_run …
+    run()

@@ -1,0 +1,653 @@
+"""The daemon (``watcher run``): the finished pieces wired into one long-running service (issue 5).
+
+Start-up: connect (waiting for the cluster with backoff, never crashing) → history template,
+state index, outbox index → load the definitions (problems logged as ``file:line:column``; the good
+ones run) → outbox worker, operations server (``/healthz``, ``/metrics``), scheduler → hot reload.
+
+Each tick (:meth:`Daemon.on_tick`):
+
+1. Load the watch's state fresh from Elasticsearch, so ``watcher ack`` / ``deactivate`` done by the
+   CLI take effect at the next tick. Inactive → no execution, no record (progress moves on, so a
+   re-activated watch does not replay the time it was off).
+2. Work out the ticks missed since the last fully evaluated scheduled time (**progress**, kept in
+   the state's ``last_window_end``: ``scheduled − delay`` for rules, ``scheduled`` itself for
+   watches, which have no delay), at most ``max_catch_up`` of them, and run them oldest first
+   before the current one — so a restart or a cluster outage leaves no window unchecked and checks
+   none twice.
+3. Each execution gets a deterministic record id (:func:`record_id_for`: uuid5 of watch id and
+   scheduled time), so re-running a tick (after a crash or a cluster error) produces the same
+   outbox delivery ids, which the outbox writes only once.
+4. Execute with the outbox as the ``execute`` delivery, write the record to history, save status
+   and progress with optimistic concurrency (:func:`merge_state` on conflict: a CLI ack or
+   (de)activation made meanwhile is never lost), feed the metrics.
+
+A transient cluster error (connection refused, timeout, 429, 5xx, node restart — issue 5, item 6)
+never crashes the daemon, never disables a watch and never counts as a condition met: the record
+says ``failed`` with the reason (written if the cluster takes it), progress is **not** advanced, and
+the same window is run again at the next tick.
+
+Interval schedules are anchored on whole milliseconds (records and state keep milliseconds), and a
+watch with saved progress is re-anchored on it at start-up, so its ticks keep their phase across
+restarts and the catch-up windows join the previous ones exactly.
+
+Shutdown (:meth:`Daemon.shutdown`, on SIGTERM/SIGINT): stop hot reload and the scheduler (no new
+tick; running ones get the grace period), stop the outbox (sends in flight get the rest of the
+grace period; everything else stays ``pending`` in the outbox for the next start), stop the HTTP
+server.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from watcher.daemon.metrics import Metrics
+from watcher.daemon.retry import RetryPolicy
+from watcher.definitions.model import Watch
+from watcher.es.client import ConnectionSettings
+from watcher.es.state import StateConflict, WatchState
+from watcher.support.datemath import format_iso_millis
+
+__all__ = ["Daemon", "DaemonSettings", "RECORD_NAMESPACE", "TRANSIENT_ERROR_TYPES", "merge_state",
+           "progress_of", "record_id_for", "transient_reason", "window_end_of"]
+
+LOG = logging.getLogger("watcher.daemon")
+UTC = dt.timezone.utc
+
+# Fixed namespace of record ids (uuid5): the same watch and scheduled time give the same id.
+RECORD_NAMESPACE = uuid.UUID("0c7f5d8a-3b1e-5f42-9d6a-7a2e4c1b9e03")
+
+# error_json() types of exceptions meaning "the cluster could not answer now": elasticsearch-py's
+# ConnectionError, ConnectionTimeout, TransportError, and ApiError — which the client raises only for
+# statuses without their own class (400/401/403/404/409 have one), i.e. 429 and 5xx in practice.
+TRANSIENT_ERROR_TYPES = frozenset({"connection_error", "connection_timeout", "transport_error", "api_error",
+                                   "sniffing_error", "outbox_unavailable"})
+STATE_SAVE_ATTEMPTS = 5
+MILLISECOND = dt.timedelta(milliseconds=1)
+
+
+def _utc_now_ms() -> dt.datetime:
+    """Now, aware UTC, truncated to the millisecond (the precision of records and state)."""
+    now = dt.datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+# --- pure helpers -------------------------------------------------------------------------------------
+
+def record_id_for(watch_id: str, scheduled_time: dt.datetime) -> str:
+    """The record id of the run of ``watch_id`` for ``scheduled_time``, in Watcher's form
+    ``<watch_id>_<uuid>-<ISO time>``; deterministic (uuid5 over watch id and the time with
+    milliseconds), so re-running a tick gives the same record id and thus the same outbox delivery
+    ids. Watcher puts the execution time last; we put the scheduled time, which is what identifies
+    the tick."""
+    stamp = format_iso_millis(scheduled_time)
+    name = watch_id + "\x1f" + stamp
+    return f"{watch_id}_{uuid.uuid5(RECORD_NAMESPACE, name)}-{stamp}"
+
+
+def _delay(watch: Watch) -> dt.timedelta:
+    if watch.rule is None:
+        return dt.timedelta(0)
+    return getattr(watch.rule, "delay", None) or dt.timedelta(0)
+
+
+def window_end_of(watch: Watch, scheduled_time: dt.datetime) -> dt.datetime:
+    """What ``last_window_end`` stores after the run for ``scheduled_time``: ``scheduled − delay``
+    for rules (the end of the window searched, ``[scheduled − window − delay, scheduled − delay)``),
+    ``scheduled`` for watches."""
+    return scheduled_time - _delay(watch)
+
+
+def progress_of(watch: Watch, state: WatchState | None) -> dt.datetime | None:
+    """The last scheduled time fully evaluated for ``watch`` (aware UTC), or None when never run:
+    ``last_window_end + delay`` (the inverse of :func:`window_end_of`)."""
+    if state is None or state.last_window_end is None:
+        return None
+    return state.last_window_end + _delay(watch)
+
+
+def transient_reason(record: dict) -> str | None:
+    """Why ``record`` failed because of the cluster (and must be retried), or None.
+
+    Looks at the input's error, the record's ``exception`` and every action result (foreach and
+    group items included) for an error type in :data:`TRANSIENT_ERROR_TYPES` — an action whose
+    request could not be written to the outbox (``outbox_unavailable``) would otherwise lose its
+    alert.
+    """
+    result = record.get("result") or {}
+    candidates = [(result.get("input") or {}).get("error"), record.get("exception")]
+    stack = list(result.get("actions") or [])
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            candidates.append(item.get("error"))
+            stack.extend(item.get("foreach") or [])  # foreach items and rule groups
+    for error in candidates:
+        if isinstance(error, dict) and error.get("type") in TRANSIENT_ERROR_TYPES:
+            return f"{error.get('type')}: {error.get('reason')}"
+    return None
+
+
+def merge_state(before: WatchState, ours: WatchState, fresh: WatchState | None) -> WatchState:
+    """The state to save after a :class:`~watcher.es.state.StateConflict`.
+
+    Args:
+        before: the state as loaded before the run.
+        ours: the state the run wants to save (new status and progress).
+        fresh: the state stored now (reloaded after the conflict), or None if it was deleted.
+
+    Returns:
+        ``ours`` with, from ``fresh``: ``active``, and the ack state of every action whose ack
+        state changed between ``before`` and ``fresh`` (an ack or un-ack by the CLI is kept, even when
+        this run reset it); progress is the later of both; the version is ``fresh``'s so the save
+        can succeed.
+    """
+    if fresh is None:
+        return dataclasses.replace(ours, seq_no=None, primary_term=None)
+    status = copy.deepcopy(ours.status)
+    status.active = fresh.active
+    for action_id, stored in fresh.status.actions.items():
+        loaded = before.status.actions.get(action_id)
+        if loaded is None or (loaded.ack_state, loaded.ack_timestamp) != (stored.ack_state, stored.ack_timestamp):
+            mine = status.action(action_id)
+            mine.ack_state, mine.ack_timestamp = stored.ack_state, stored.ack_timestamp
+    ends = [end for end in (ours.last_window_end, fresh.last_window_end) if end is not None]
+    return dataclasses.replace(ours, status=status, active=fresh.active, last_window_end=max(ends) if ends else None,
+                               seq_no=fresh.seq_no, primary_term=fresh.primary_term)
+
+
+# --- settings -----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class DaemonSettings:
+    """How the daemon runs (``watcher run`` options).
+
+    Attributes:
+        connection: the cluster (``ConnectionSettings.from_env()``).
+        rules: rule/watch directories or files.
+        connectors: the connectors file (default ``connectors.yaml`` beside the first rules path).
+        index_prefix: prefix of the history, state and outbox indices.
+        http_host, http_port: where ``/healthz`` and ``/metrics`` listen (port 0 = any free port).
+        workers: threads running ticks.
+        max_catch_up: the most missed ticks of one watch run before its current one.
+        grace_s: seconds in-flight executions and deliveries get at shutdown.
+        jitter_s: largest start offset of a watch (:func:`watcher.daemon.scheduler.start_offset`).
+        reload_debounce_ms: file changes within this window reload once.
+        retry: the outbox's retry policy.
+        outbox_poll_s: seconds between outbox polls for due and recovered deliveries.
+        outbox_lease_s: seconds a claimed delivery stays claimed (at least the request's timeouts
+            + 5 s); a delivery claimed by a process that died is sent again after it.
+        health_interval_s: seconds between cluster probes (``/healthz``) and metric refreshes.
+    """
+
+    connection: ConnectionSettings
+    rules: tuple[str, ...] = ("rules",)
+    connectors: str | None = None
+    index_prefix: str = "watcher"
+    http_host: str = "127.0.0.1"
+    http_port: int = 9095
+    workers: int = 8
+    max_catch_up: int = 100
+    grace_s: float = 30.0
+    jitter_s: float = 30.0
+    reload_debounce_ms: int = 500
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    outbox_poll_s: float = 1.0
+    outbox_lease_s: float = 60.0
+    health_interval_s: float = 2.0
+
+
+# --- the daemon ---------------------------------------------------------------------------------------
+
+class Daemon:
+    """The long-running service; see the module docstring for what it does.
+
+    Use :meth:`run` (blocks until :meth:`request_stop`, returns the exit code 0), or :meth:`start`
+    / :meth:`shutdown` around your own wait. Thread-safe: ticks run on the scheduler's workers,
+    reloads on the file watcher's thread, deliveries on the outbox's loop.
+
+    Args:
+        settings: :class:`DaemonSettings`.
+        clock: now, aware UTC (records, state); truncated to milliseconds by default.
+    """
+
+    def __init__(self, settings: DaemonSettings, *, clock: Callable[[], dt.datetime] = _utc_now_ms):
+        self.settings = settings
+        self.metrics = Metrics()
+        self._clock = clock
+        self._stop = threading.Event()
+        self._reload_lock = threading.Lock()
+        self._watches: dict[str, Watch] = {}
+        self._connectors: dict[str, Any] = {}
+        self._problems: list[str] = []
+        self._files_bad: list[str] = []
+        self._cluster_ok = False
+        self._scheduler_running = False
+        self._outbox_depth: dict[str, int] = {}
+        self.es = None
+        self.services = None
+        self.state = None
+        self.outbox = None
+        self.scheduler = None
+        self.server = None
+        self.file_watcher = None
+        self._deliveries: dict[str, Any] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to shut down (signal handlers call this; safe from any thread)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> int:
+        """Start, serve until :meth:`request_stop`, shut down. Returns the exit code (0)."""
+        try:
+            if self.start():
+                while not self._stop.wait(self.settings.health_interval_s):
+                    self._maintain()
+        finally:
+            self.shutdown()
+        return 0
+
+    def start(self) -> bool:
+        """Start every part (module docstring). Returns False when a stop was requested before
+        the daemon was up (e.g. SIGTERM while waiting for the cluster)."""
+        from watcher.daemon.http import OperationsServer
+        from watcher.daemon.outbox import Outbox
+        from watcher.daemon.reload import FileWatcher, watched_folders
+        from watcher.daemon.scheduler import Scheduler
+        from watcher.definitions.load import default_connectors_path
+        from watcher.engine.context import Services
+        from watcher.engine.delivery import Simulate
+        from watcher.es.client import make_client
+        from watcher.es.state import StateStore
+
+        s = self.settings
+        self.es = make_client(s.connection)
+        self.services = Services(es=self.es, connectors={}, clock=self._clock, history_prefix=s.index_prefix)
+        self.state = StateStore(self.es, s.index_prefix, clock=self._clock)
+        self.server = OperationsServer(s.http_host, s.http_port, self.metrics, self.health)
+        self.server.start()
+        LOG.info("watcher daemon starting: cluster %s, index prefix %s, rules %s", ", ".join(s.connection.urls),
+                 s.index_prefix, ", ".join(s.rules))
+        if not self._with_cluster_retry("reach the cluster", self._probe_or_raise):
+            return False
+        if not self._with_cluster_retry("create the indices", self._ensure_indices):
+            return False
+        self._apply_load(self._load(), initial=True)
+        self.outbox = Outbox(self.es, s.index_prefix, policy=s.retry, secrets_provider=self._secrets,
+                             poll_interval_s=s.outbox_poll_s, lease_s=s.outbox_lease_s, on_event=self._on_outbox_event)
+        self._deliveries = {"simulate": Simulate(), "execute": self.outbox}
+        self.outbox.start()
+        self.scheduler = Scheduler(self.on_tick, workers=s.workers, jitter_s=s.jitter_s,
+                                   max_catch_up=s.max_catch_up, clock=self._clock)
+        states = self._with_cluster_retry("load the watch states", self.state.load_all) or {}
+        for watch in self._watches.values():
+            if watch.active:
+                self._schedule(watch, states.get(watch.id))
+        self.scheduler.start()
+        self._scheduler_running = True
+        for watch_id in self.scheduler.watch_ids():
+            self._catch_up_at_start(watch_id, states.get(watch_id))
+        connectors_path = s.connectors or default_connectors_path(s.rules)
+        self.file_watcher = FileWatcher(watched_folders(s.rules, connectors_path), self.reload,
+                                        debounce_ms=s.reload_debounce_ms)
+        self.file_watcher.start()
+        self._maintain()
+        LOG.info("watcher daemon running: %d watches scheduled, %d invalid files", len(self.scheduler.watch_ids()),
+                 len(self._files_bad))
+        return True
+
+    def shutdown(self) -> None:
+        """Stop taking ticks, let in-flight executions and deliveries finish within the grace
+        period, leave pending deliveries in the outbox, stop the HTTP server. Idempotent."""
+        deadline = time.monotonic() + self.settings.grace_s
+        LOG.info("watcher daemon stopping (grace %.0fs)", self.settings.grace_s)
+        if self.file_watcher is not None:
+            self.file_watcher.stop()
+            self.file_watcher = None
+        if self.scheduler is not None:
+            self._scheduler_running = False
+            idle = self.scheduler.shutdown(wait=True, grace_s=max(0.0, deadline - time.monotonic()))
+            if not idle:
+                LOG.warning("executions still running at the end of the grace period; their ticks run "
+                            "again at the next start")
+            self.scheduler = None
+        if self.outbox is not None:
+            self.outbox.stop(grace_s=max(0.5, deadline - time.monotonic()))
+            self.outbox = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.es is not None:
+            self.es.close()
+            self.es = None
+        LOG.info("watcher daemon stopped")
+
+    # -- cluster -------------------------------------------------------------------------------------
+
+    def _probe_or_raise(self) -> bool:
+        self.es.options(request_timeout=5, max_retries=0).cluster.health()
+        self._cluster_ok = True
+        return True
+
+    def _probe(self) -> bool:
+        try:
+            self._probe_or_raise()
+        except Exception:
+            self._cluster_ok = False
+        return self._cluster_ok
+
+    def _ensure_indices(self) -> bool:
+        from watcher.daemon.outbox import OutboxStore
+        from watcher.es import history
+
+        history.ensure_template(self.es, self.settings.index_prefix)
+        self.state.ensure()
+        OutboxStore(self.es, self.settings.index_prefix).ensure()
+        return True
+
+    def _with_cluster_retry(self, what: str, step: Callable[[], Any]) -> Any:
+        """Run ``step`` until it returns without raising (backoff 0.5 s doubling to 30 s) and return
+        its result; None when a stop was requested first."""
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                return step()
+            except Exception as error:
+                self._cluster_ok = False
+                LOG.warning("could not %s (%s: %s); retrying in %.1fs", what, type(error).__name__, error, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+        return None
+
+    # -- definitions ---------------------------------------------------------------------------------
+
+    def _load(self):
+        from watcher.definitions.load import load_paths
+
+        return load_paths(self.settings.rules, connectors_path=self.settings.connectors)
+
+    def _apply_load(self, result, initial: bool = False):
+        """Take a load result: log problems, update connectors and secrets; returns the reload plan."""
+        from watcher import logs
+        from watcher.daemon.reload import plan_reload
+
+        connectors = dict(result.connectors)
+        if result.connectors_file and result.connectors_file in result.files_bad:
+            connectors = {**self._connectors, **connectors}  # keep the last good version of each connector
+        for connector in connectors.values():
+            logs.add_secrets(getattr(connector, "secrets", ()))
+        for problem in result.problems:
+            LOG.error("%s", problem)
+        plan = plan_reload({} if initial else self._watches, result)
+        self._connectors = connectors
+        self.services.connectors = connectors
+        self._problems = [str(problem) for problem in result.problems]
+        self._files_bad = list(result.files_bad)
+        self._watches = plan.watches
+        self._set_watch_counts()
+        return plan
+
+    def reload(self, changed: Iterable[str] = ()) -> None:
+        """Reload every definition and apply the differences: added watches are scheduled, removed
+        ones unscheduled (their state is kept), changed ones swapped (the trigger replaced; the
+        anchor kept when the schedule is the same); a file that turned bad keeps the last good
+        version of its watches. Called by the file watcher; safe to call by hand."""
+        with self._reload_lock:
+            if self.scheduler is None or self._stop.is_set():
+                return
+            old = self._watches
+            plan = self._apply_load(self._load())
+            for watch_id in plan.removed:
+                self._unschedule(watch_id)
+            for watch_id in plan.changed:
+                watch = plan.watches[watch_id]
+                if watch_id in self.scheduler:
+                    if watch.active:
+                        self.scheduler.replace(watch_id, watch.trigger)
+                    else:
+                        self._unschedule(watch_id)
+                elif watch.active:
+                    self._schedule(watch, self._state_or_none(watch_id))
+            for watch_id in plan.added:
+                watch = plan.watches[watch_id]
+                if watch.active:
+                    self._schedule(watch, self._state_or_none(watch_id))
+            self._set_watch_counts()
+            LOG.info("definitions reloaded: %d added, %d changed, %d removed, %d kept at their last good version"
+                     " (files changed: %s)", len(plan.added), len(plan.changed), len(plan.removed), len(plan.kept),
+                     ", ".join(sorted(changed)) or "-",
+                     extra={"added": plan.added, "changed": plan.changed, "removed": plan.removed, "kept": plan.kept})
+            del old
+
+    def _state_or_none(self, watch_id: str) -> WatchState | None:
+        try:
+            return self.state.load(watch_id)
+        except Exception as error:
+            LOG.warning("could not load the state of %s (%s); scheduling it from now", watch_id, error)
+            return None
+
+    def _schedule(self, watch: Watch, state: WatchState | None) -> None:
+        progress = progress_of(watch, state)
+        # Re-anchor an interval on its last evaluated tick so ticks keep their phase across restarts.
+        anchor = progress if watch.trigger.kind == "interval" and progress is not None else None
+        self.scheduler.add(watch.id, watch.trigger, anchor)
+
+    def _unschedule(self, watch_id: str) -> None:
+        if self.scheduler is not None and watch_id in self.scheduler:
+            self.scheduler.remove(watch_id)
+
+    def _catch_up_at_start(self, watch_id: str, state: WatchState | None) -> None:
+        """Queue the latest tick missed while the daemon was down; its run catches up the older ones."""
+        from watcher.daemon.scheduler import missed_ticks
+
+        watch = self._watches.get(watch_id)
+        progress = progress_of(watch, state) if watch is not None else None
+        if progress is None or state is None or not state.active:
+            return
+        try:
+            missed = missed_ticks(watch.trigger, progress, self._clock(), self.scheduler.anchor(watch_id), limit=1)
+        except Exception as error:
+            LOG.warning("could not compute the missed ticks of %s: %s", watch_id, error)
+            return
+        if missed:
+            self.scheduler.submit(watch_id, missed[-1])
+
+    def _secrets(self) -> list[str]:
+        return [secret for connector in self._connectors.values() for secret in getattr(connector, "secrets", ())]
+
+    # -- ticks ---------------------------------------------------------------------------------------
+
+    def on_tick(self, watch_id: str, scheduled_time: dt.datetime, triggered_time: dt.datetime) -> None:
+        """Run ``watch_id`` for ``scheduled_time``, after the ticks it missed (module docstring).
+
+        Args:
+            watch_id: the watch.
+            scheduled_time, triggered_time: aware UTC (the nominal fire time; when the run started).
+        """
+        watch = self._watches.get(watch_id)
+        if watch is None or self._stop.is_set():
+            return
+        try:
+            state = self.state.load(watch_id) or WatchState(watch_id)
+        except Exception as error:
+            self._transient_failure(watch, scheduled_time, triggered_time, f"{type(error).__name__}: {error}")
+            return
+        if not state.active:
+            self._skip_inactive(watch, state, scheduled_time)
+            return
+        progress = progress_of(watch, state)
+        if progress is not None and scheduled_time - progress < MILLISECOND:
+            return  # already evaluated (a catch-up run covered it)
+        for tick in self._ticks_to_run(watch, progress, scheduled_time):
+            if self._stop.is_set():
+                return
+            state = self._execute(watch, state, tick, triggered_time)
+            if state is None:
+                return  # failed transiently: the rest waits for the next tick, in order
+
+    def _ticks_to_run(self, watch: Watch, progress: dt.datetime | None, scheduled: dt.datetime) -> list[dt.datetime]:
+        from watcher.daemon.scheduler import missed_ticks
+
+        if progress is None:
+            return [scheduled]
+        limit = self.settings.max_catch_up
+        try:
+            anchor = self.scheduler.anchor(watch.id) if self.scheduler is not None else scheduled
+            due = missed_ticks(watch.trigger, progress, scheduled, anchor, limit=limit + 1)
+        except Exception as error:
+            LOG.warning("could not compute the missed ticks of %s: %s", watch.id, error)
+            return [scheduled]
+        earlier = [tick for tick in due if tick < scheduled and tick - progress >= MILLISECOND][-limit:]
+        if len(earlier) == limit:
+            LOG.warning("watch %s missed %d or more ticks since %s; catching up on the latest %d", watch.id, limit,
+                        format_iso_millis(progress), limit, extra={"watch_id": watch.id})
+        elif earlier:
+            LOG.info("watch %s catching up %d missed ticks since %s", watch.id, len(earlier),
+                     format_iso_millis(progress), extra={"watch_id": watch.id})
+        return [*earlier, scheduled]
+
+    def _execute(self, watch: Watch, state: WatchState, scheduled: dt.datetime,
+                 triggered: dt.datetime) -> WatchState | None:
+        """One execution: run, record, save. Returns the saved state, or None when the cluster
+        failed (nothing advanced; the tick runs again later)."""
+        from watcher.engine.context import Run
+        from watcher.engine.execute import ExecuteOptions, execute_watch
+
+        status = copy.deepcopy(state.status)
+        run = Run(watch=watch, execution_time=self._clock(), triggered_time=triggered, scheduled_time=scheduled,
+                  services=self.services, record_id=record_id_for(watch.id, scheduled))
+        try:
+            record = execute_watch(watch, run, status, self._deliveries, ExecuteOptions())
+        except Exception as error:  # the pipeline turns errors into results; this is a bug guard
+            LOG.exception("execution of %s raised", watch.id, extra={"watch_id": watch.id})
+            self._transient_failure(watch, scheduled, triggered, f"{type(error).__name__}: {error}")
+            return None
+        reason = transient_reason(record)
+        if reason is None and record.get("state") == "failed" and not self._probe():
+            reason = "the cluster is unreachable"
+        if reason is not None:
+            self._mark_transient(record, reason)
+            self._write_record(record, best_effort=True)
+            self.metrics.executions.labels(watch=watch.id, state="failed").inc()
+            LOG.warning("watch %s at %s failed on a cluster error; the window will be retried: %s", watch.id,
+                        format_iso_millis(scheduled), reason, extra={"watch_id": watch.id, "record_id": run.record_id})
+            return None
+        self._write_record(record, best_effort=True)
+        try:
+            saved = self._save(watch, state, dataclasses.replace(state, status=status,
+                                                                 last_window_end=window_end_of(watch, scheduled)))
+        except Exception as error:
+            LOG.warning("could not save the state of %s after %s (%s); the tick runs again", watch.id,
+                        format_iso_millis(scheduled), error, extra={"watch_id": watch.id})
+            return None
+        self.metrics.observe_record(record)
+        LOG.info("watch %s at %s: %s", watch.id, format_iso_millis(scheduled), record.get("state"),
+                 extra={"watch_id": watch.id, "record_id": run.record_id})
+        return saved
+
+    def _save(self, watch: Watch, before: WatchState, ours: WatchState) -> WatchState:
+        for _ in range(STATE_SAVE_ATTEMPTS):
+            try:
+                return self.state.save(ours)
+            except StateConflict:
+                fresh = self.state.load(watch.id)
+                ours = merge_state(before, ours, fresh)
+                before = fresh or before
+        raise StateConflict(f"state of {watch.id} kept changing; gave up after {STATE_SAVE_ATTEMPTS} tries")
+
+    def _skip_inactive(self, watch: Watch, state: WatchState, scheduled: dt.datetime) -> None:
+        end = window_end_of(watch, scheduled)
+        if state.last_window_end is not None and state.last_window_end >= end:
+            return
+        try:  # a conflict means the CLI just changed it: that version wins, progress waits a tick
+            self.state.save(dataclasses.replace(state, last_window_end=end))
+        except Exception as error:
+            LOG.debug("progress of inactive watch %s not saved: %s", watch.id, error)
+
+    def _transient_failure(self, watch: Watch, scheduled: dt.datetime, triggered: dt.datetime, reason: str) -> None:
+        now = self._clock()
+        record = {
+            "_id": record_id_for(watch.id, scheduled), "watch_id": watch.id, "node": "watcher", "state": "failed",
+            "@timestamp": format_iso_millis(triggered),
+            "trigger_event": {"type": "schedule", "triggered_time": format_iso_millis(triggered),
+                              "schedule": {"scheduled_time": format_iso_millis(scheduled)}},
+            "input": watch.input.definition(), "condition": watch.condition.definition(),
+            "metadata": watch.metadata,
+            "result": {"execution_time": format_iso_millis(now), "execution_duration": 0},
+            "messages": [],
+        }
+        self._mark_transient(record, reason)
+        self._write_record(record, best_effort=True, quick=True)
+        self.metrics.executions.labels(watch=watch.id, state="failed").inc()
+        LOG.warning("watch %s at %s not run: cluster error (%s); the window will be retried", watch.id,
+                    format_iso_millis(scheduled), reason, extra={"watch_id": watch.id})
+
+    @staticmethod
+    def _mark_transient(record: dict, reason: str) -> None:
+        record["state"] = "failed"
+        record["messages"] = [*record.get("messages", []),
+                              f"cluster error, the window will be retried on the next tick: {reason}"]
+
+    def _write_record(self, record: dict, best_effort: bool, quick: bool = False) -> None:
+        from watcher.es import history
+
+        client = self.es.options(request_timeout=5, max_retries=0) if quick else self.es
+        try:
+            history.write_record(client, self.settings.index_prefix, record)
+        except Exception as error:
+            if not best_effort:
+                raise
+            LOG.warning("could not write record %s to history: %s", record.get("_id"), error,
+                        extra={"watch_id": record.get("watch_id")})
+
+    # -- operations ----------------------------------------------------------------------------------
+
+    def health(self) -> dict:
+        """The ``/healthz`` document: ``status`` ``ok`` when the cluster answers and the scheduler
+        runs (else ``unavailable``, HTTP 503), with ``cluster.reachable``, ``scheduler.running`` and
+        ``watches``, ``outbox.depth`` ({state: n}), ``definitions.invalid_files`` and ``problems``."""
+        ok = self._cluster_ok and self._scheduler_running
+        scheduled = len(self.scheduler.watch_ids()) if self.scheduler is not None else 0
+        return {
+            "status": "ok" if ok else "unavailable",
+            "cluster": {"reachable": self._cluster_ok},
+            "scheduler": {"running": self._scheduler_running, "watches": scheduled},
+            "outbox": {"depth": dict(self._outbox_depth)},
+            "definitions": {"watches": len(self._watches), "invalid_files": list(self._files_bad),
+                            "problems": list(self._problems)},
+        }
+
+    def _maintain(self) -> None:
+        """Periodic: probe the cluster, move schedule-lag samples into the histogram."""
+        self._probe()
+        if self.scheduler is not None:
+            for sample in self.scheduler.lag_samples():
+                self.metrics.observe_lag(sample)
+
+    def _set_watch_counts(self) -> None:
+        active = sum(1 for watch in self._watches.values() if watch.active)
+        self.metrics.set_watch_counts(active, len(self._watches) - active, len(self._files_bad))
+
+    def _on_outbox_event(self, kind: str, **fields: Any) -> None:
+        connector = str(fields.get("connector", ""))
+        if kind == "delivered":
+            self.metrics.observe_delivery(connector, float(fields.get("send_s") or 0.0), "delivered")
+        elif kind in ("retried", "dead"):
+            self.metrics.deliveries.labels(connector=connector, outcome="retry" if kind == "retried" else "dead").inc()
+        elif kind == "depth":
+            counts = dict(fields.get("counts") or {})
+            self._outbox_depth = counts
+            self.metrics.set_outbox_depth(counts)
