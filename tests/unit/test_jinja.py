@@ -127,3 +127,25 @@ def test_render_text_refuses_unknown_lang_and_stored_templates():
 def test_non_string_sources_render_as_json():
     assert render_text({"source": {"a": 1}}, MODEL) == '{"a": 1}'
     assert render_text(None, MODEL) == ""
+
+
+def test_resource_limits_stop_runaway_templates():
+    from watcher.templates.jinja import TemplateRenderError, render_jinja
+
+    for source, fragment in [("{{ 9 ** (9 ** 9) }}", "exponent 387420489 is larger than 1000"),
+                             ("{{ 'x' * 1000000000 }}", "exceeds 1048576 items"),
+                             ('{% for i in range(100000) %}{{ "x" * 100 }}{% endfor %}', "exceeds 1048576 characters")]:
+        with pytest.raises(TemplateRenderError) as error:
+            render_jinja(source, {})
+        assert fragment in str(error.value)
+    assert render_jinja("{{ 2 ** 10 }} {{ 'ab' * 3 }}", {}) == "1024 ababab"
+
+
+def test_check_syntax_reports_unknown_filters_and_unknown_variables():
+    from watcher.templates.jinja import check_syntax
+
+    assert check_syntax("{{ count | nosuchfilter }}") == (1, "template syntax error: No filter named 'nosuchfilter'.")
+    known = frozenset({"count", "group"})
+    assert check_syntax("{{ cuont }}", known) == (
+        1, "undefined variable 'cuont' (did you mean 'count'?); templates here know: count, group")
+    assert check_syntax("{% set n = count %}{% for h in range(n) %}{{ h }}{{ group }}{% endfor %}", known) is None

@@ -99,13 +99,13 @@ def test_mask_replaces_plain_url_encoded_and_json_escaped_forms():
 
 
 def test_mask_longest_first_and_ignores_empty():
-    assert mask("abcdef abc", ["abc", "abcdef", ""]) == "*** ***"
+    assert mask("abcdefgh abcd", ["abcd", "abcdefgh", ""]) == "*** ***"
     assert mask("", ["x"]) == ""
 
 
 def test_mask_data_walks_everything():
-    data = {"url": "http://h/?k=KEY", "list": ["KEY", 1, None], "KEY": True, "s": Secret("x")}
-    assert mask_data(data, ["KEY"]) == {"url": "http://h/?k=***", "list": ["***", 1, None], "***": True, "s": MASK}
+    data = {"url": "http://h/?k=KEY9", "list": ["KEY9", 1, None], "KEY9": True, "s": Secret("x")}
+    assert mask_data(data, ["KEY9"]) == {"url": "http://h/?k=***", "list": ["***", 1, None], "***": True, "s": MASK}
 
 
 def test_secret_values_finds_nested_secrets():
@@ -119,3 +119,18 @@ def test_secret_values_finds_nested_secrets():
 
     model = Outer(inner={"token": "t1"}, items=["t2"], name="visible")
     assert secret_values(model) == ["t1", "t2"]
+
+
+def test_mask_covers_the_forms_a_url_gives_a_base64_secret():
+    secret = "dGVzdC+0b2tlbi/2MDA="
+    sent = "http://h/q?token=dGVzdC+0b2tlbi%2F2MDA%3D"          # '+' kept, '/' and '=' encoded
+    decoded = {"token": "dGVzdC 0b2tlbi/2MDA="}                  # parse_qsl reads '+' as a space
+    assert mask(sent, [secret]) == "http://h/q?token=***"
+    assert mask_data(decoded, [secret]) == {"token": "***"}
+    assert mask("http://h/q?t=dgvzdc%2b0b2tlbi%2f2mda%3d", [secret]) == "http://h/q?t=***"
+
+
+def test_short_values_are_not_masked_inside_other_words():
+    text = '{"method": "post", "scheme": "http", "timed_out": false}'
+    assert mask(text, ["e", "80"]) == text
+    assert mask("token=abcd", ["abcd"]) == "token=***"

@@ -334,7 +334,7 @@ def parse_rule(document: Document, reader: Reader | None = None, connectors: Map
     _check_condition(reader, data.get("condition"))
     for key in ("title", "message"):
         if isinstance(data.get(key), str):
-            check_template(reader, (key,), data[key])
+            check_template(reader, (key,), data[key], known=ALERT_VARIABLES)
     actions = data.get("actions")
     if isinstance(actions, Sequence) and not isinstance(actions, str):
         for index, action in enumerate(actions):
@@ -396,13 +396,17 @@ def _check_action(reader: Reader, action: Any, path: tuple, connectors: Mapping 
     if connector_type in actions:
         # Checked in compiled form (templates as {source, lang: jinja}); positions still come from
         # the document, since the reader locates problems by path.
-        body = {key: (value if key == "connector" else jinja_template(plain(value))) for key, value in action.items()}
+        from watcher.definitions.compile import rule_action_defaults
+
+        written = {key: plain(value) for key, value in action.items()}
+        merged = {**rule_action_defaults(connectors[name], written), **written}
+        body = {key: (value if key == "connector" else jinja_template(value)) for key, value in merged.items()}
         actions.get(connector_type).parse(reader, body, path)
 
 
 def _check_templates(reader: Reader, path: tuple, value: Any) -> None:
     if isinstance(value, str):
-        check_template(reader, path, value)
+        check_template(reader, path, value, known=ACTION_VARIABLES)
     elif isinstance(value, Mapping):
         for key, item in value.items():
             _check_templates(reader, (*path, key), item)
@@ -411,17 +415,24 @@ def _check_templates(reader: Reader, path: tuple, value: Any) -> None:
             _check_templates(reader, (*path, index), item)
 
 
-def check_template(reader: Reader, path: tuple, source: str) -> bool:
-    """Record a Jinja2 syntax error at the template's own line (file line + template line − 1).
+# The Jinja2 variables of rule templates (watcher.engine.rules.RuleAlerts.variables): title and
+# message see the alert's facts; actions also see the rendered title and message.
+ALERT_VARIABLES = frozenset({"rule", "group", "count", "value", "hits", "dropped", "window", "ctx"})
+ACTION_VARIABLES = ALERT_VARIABLES | {"title", "message", "alert"}
 
-    Returns True when the template parses.
+
+def check_template(reader: Reader, path: tuple, source: str, known: frozenset[str] | None = None) -> bool:
+    """Record a Jinja2 problem at the template's own line (file line + template line − 1): a syntax
+    error, an unknown filter, or (with ``known``) a variable rule templates do not have.
+
+    Returns True when the template is fine.
     """
     from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
     from watcher.definitions.problems import Problem, format_path
     from watcher.templates.jinja import check_syntax
 
-    error = check_syntax(source)
+    error = check_syntax(source, known)
     if error is None:
         return True
     template_line, message = error

@@ -180,21 +180,36 @@ def secret_values(value: Any) -> list[str]:
     return out
 
 
+# Shorter values cannot be masked as substrings without mangling unrelated text ("method" → "m***thod").
+# Every ${…} substitution counts as a secret, ports and such included; real secrets are longer.
+MIN_MASKABLE_LENGTH = 4
+
+# Characters that one encoder or another leaves alone in a URL (RFC 3986 sub-delims and path chars).
+_URL_SAFE_SETS = ("", "/", "+", ":/", "/+=", "~", ":/?#[]@!$&'()*+,;=")
+
+
 def _variants(secret: str) -> set[str]:
-    # A secret may appear as sent: URL-encoded in a query string, JSON-escaped inside a body.
-    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    """Every form in which ``secret`` may appear once sent or decoded: as is, percent-encoded by the
+    usual encoders (``+`` kept or not, ``/`` kept or not), form-encoded, form-decoded (``+`` read as
+    a space), JSON-escaped, and lower-cased (host names)."""
+    forms = {secret, quote_plus(secret), json.dumps(secret)[1:-1], secret.replace("+", " "), secret.lower()}
+    forms.update(quote(secret, safe=safe) for safe in _URL_SAFE_SETS)
+    forms.update(form.lower() for form in list(forms) if "%" in form)  # %2f as well as %2F
+    return forms
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:
     """Replace every occurrence of every secret in ``text`` with ``***``.
 
-    Also masks the URL-encoded and JSON-escaped forms of each secret; longest first, so a secret
-    that contains another is masked whole. Empty secrets are ignored.
+    Also masks the encoded and decoded forms of each secret (see :func:`_variants`); longest first,
+    so a secret that contains another is masked whole. Secrets shorter than
+    :data:`MIN_MASKABLE_LENGTH` are not masked (they would corrupt the text, and every ``${…}``
+    value counts as a secret, a port number too).
     """
     if not text:
         return text
-    forms = sorted({form for secret in secrets if secret for form in _variants(str(secret)) if form},
-                   key=len, reverse=True)
+    forms = sorted({form for secret in secrets if secret and len(str(secret)) >= MIN_MASKABLE_LENGTH
+                    for form in _variants(str(secret)) if form}, key=len, reverse=True)
     for form in forms:
         if form in text:
             text = text.replace(form, MASK)

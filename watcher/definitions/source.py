@@ -87,6 +87,8 @@ def load_text(text: str, file: str) -> Document:
     yaml.allow_duplicate_keys = False
     try:
         data = yaml.load(text)
+    except RecursionError:
+        raise SourceError(file, 1, 1, f"nested more than {MAX_DEPTH} levels deep") from None
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         message = " ".join(part for part in (error.context, error.problem) if part)
@@ -94,7 +96,32 @@ def load_text(text: str, file: str) -> Document:
             message = f"duplicate key: {error.problem}"
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SourceError(file, line, col, message.replace("\n", " ")) from None
+    _check_size(data, file)
     return Document(file=file, data=data, text=text)
+
+
+# Bounds on what one definition file may expand to: YAML aliases can make a few hundred bytes
+# stand for billions of values ("billion laughs"), and deep nesting exhausts the stack.
+MAX_EXPANDED_VALUES = 1_000_000
+MAX_DEPTH = 100
+
+
+def _check_size(data: Any, file: str) -> None:
+    """Raise :class:`SourceError` when ``data`` expands to more than :data:`MAX_EXPANDED_VALUES`
+    values (aliases counted each time they are used) or nests deeper than :data:`MAX_DEPTH`."""
+    stack, seen = [(data, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_EXPANDED_VALUES:
+            raise SourceError(file, 1, 1, f"the document expands to more than {MAX_EXPANDED_VALUES:,} values "
+                                          "(YAML aliases repeating large structures?)")
+        if depth > MAX_DEPTH:
+            raise SourceError(file, 1, 1, f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, Mapping):
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
 
 
 def load_file(path: str | Path) -> Document:

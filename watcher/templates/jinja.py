@@ -121,22 +121,66 @@ def datetimeformat(value: Any, format: str = "%Y-%m-%dT%H:%M:%SZ", tz: str = "UT
     return instant.astimezone(ZoneInfo(tz)).strftime(format)
 
 
+# Bounds that keep one template from taking the process down (the sandbox itself only guards access).
+MAX_OUTPUT_CHARS = 1_048_576        # like Watcher's mustache.max_output_size_bytes (1 MB)
+MAX_EXPONENT = 1_000                # ``9 ** (9 ** 9)`` would run for minutes
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """The sandbox, plus limits on ``**`` and on repeating strings and lists with ``*``."""
+
+    intercepted_binops = frozenset({"**", "*"})
+
+    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        from jinja2.exceptions import SecurityError
+
+        if operator == "**" and _is_number(left) and _is_number(right) and abs(right) > MAX_EXPONENT and abs(left) > 1:
+            raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
+        if operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                if isinstance(sequence, (str, list, tuple)) and _is_number(times) and len(sequence) * times > MAX_OUTPUT_CHARS:
+                    raise SecurityError(f"repeating a value of length {len(sequence)} {times} times exceeds "
+                                        f"{MAX_OUTPUT_CHARS} items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @functools.cache
 def environment() -> SandboxedEnvironment:
-    """The shared sandboxed environment (StrictUndefined, no autoescape, ``tojson``, ``datetimeformat``)."""
-    env = SandboxedEnvironment(undefined=_NamedStrictUndefined, autoescape=False, keep_trailing_newline=True)
+    """The shared sandboxed environment (StrictUndefined, no autoescape, ``tojson``, ``datetimeformat``;
+    ``**`` exponents, ``*`` repetition and the output size are bounded)."""
+    env = _BoundedSandbox(undefined=_NamedStrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["tojson"] = tojson
     env.filters["datetimeformat"] = datetimeformat
     env.policies["json.dumps_function"] = tojson
     return env
 
 
-def check_syntax(source: str) -> tuple[int, str] | None:
-    """None when ``source`` is a valid Jinja2 template, else ``(line, message)`` (line 1-based)."""
+def check_syntax(source: str, known: frozenset[str] | None = None) -> tuple[int, str] | None:
+    """None when ``source`` is a valid Jinja2 template, else ``(line, message)`` (line 1-based).
+
+    Compiling (not only parsing) also catches unknown filters and tests. With ``known``, a variable
+    the template reads that is neither in ``known``, set by the template, nor a Jinja global (such
+    as ``range``) is reported too — an undefined variable fails at render time.
+    """
+    from jinja2 import meta
+
     try:
-        environment().parse(source)
+        _compile(source)
     except jinja2.TemplateSyntaxError as error:
         return (error.lineno or 1), f"template syntax error: {error.message}"
+    if known is not None:
+        env = environment()
+        unknown = sorted(meta.find_undeclared_variables(env.parse(source)) - set(known) - set(env.globals))
+        if unknown:
+            from watcher.definitions.problems import did_you_mean
+
+            name = unknown[0]
+            return 1, (f"undefined variable {name!r}{did_you_mean(name, known)}; templates here know: "
+                       f"{', '.join(sorted(known))}")
     return None
 
 
@@ -158,7 +202,7 @@ def render_jinja(source: str, variables: dict) -> str:
         raise TemplateRenderError(f"template syntax error at line {error.lineno}: {error.message}",
                                   line=error.lineno) from None
     try:
-        return template.render(variables)
+        return _bounded(template.generate(variables))
     except _Undefined as error:
         line = _template_line(error)
         raise TemplateRenderError(f"{error.message}{_at(line)}", variable=error.name, line=line) from None
@@ -171,6 +215,19 @@ def render_jinja(source: str, variables: dict) -> str:
     except Exception as error:  # anything a filter or test raised
         line = _template_line(error)
         raise TemplateRenderError(f"template error: {error}{_at(line)}", line=line) from None
+
+
+def _bounded(chunks) -> str:
+    """Join rendered chunks, stopping at :data:`MAX_OUTPUT_CHARS` (a loop can build any size)."""
+    from jinja2.exceptions import SecurityError
+
+    out, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            raise SecurityError(f"the rendered text exceeds {MAX_OUTPUT_CHARS} characters")
+        out.append(chunk)
+    return "".join(out)
 
 
 def _at(line: int | None) -> str:
