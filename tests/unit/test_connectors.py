@@ -455,3 +455,10 @@ def test_index_problems():
         "watch.yaml:3:10: timeout: " + problems[2].split("timeout: ", 1)[1],
     ]
     assert "expected" in problems[2]
+
+
+def test_a_mustache_syntax_error_in_a_webhook_body_is_a_load_problem():
+    _, problems = connectors_from("connectors:\n  h:\n    type: webhook\n    url: http://127.0.0.1:8000/x\n"
+                                  "    body: '{{#toJson}}ctx.payload'\n")
+    assert problems == ["connectors.yaml:5:11: connectors.h.body: Mustache template error at line 1, column 1: "
+                        "unclosed section {{#toJson}}: missing {{/toJson}}"]

@@ -155,6 +155,19 @@ class Config(HttpSettings):
     body: str | None = None
     auth: Auth | None = None
 
+    @pydantic.field_validator("body")
+    @classmethod
+    def _body_template(cls, value: str | None) -> str | None:
+        # The body is a Mustache template (Watcher's engine): a syntax error is a load-time problem.
+        from watcher.templates.mustache import TemplateSyntaxError, compile_template
+
+        if value is not None and "{{" in value:
+            try:
+                compile_template(value[len("__json__::"):] if value.startswith("__json__::") else value)
+            except TemplateSyntaxError as error:
+                raise ValueError(f"Mustache template error at {error}") from None
+        return value
+
     @pydantic.field_validator("method")
     @classmethod
     def _method(cls, value: str) -> str:
