@@ -52,14 +52,27 @@ def schema_command(kind: str | None, out_dir: str | None) -> None:
     kinds = (kind,) if kind else KINDS
     if out_dir:
         directory = Path(out_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        for name in kinds:
-            target = directory / FILE_NAMES[name]
-            target.write_text(json.dumps(schema(name), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            click.echo(f"wrote {target}")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            for name in kinds:
+                target = directory / FILE_NAMES[name]
+                target.write_text(json.dumps(schema(name), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+                click.echo(f"wrote {target}")
+        except OSError as error:  # a folder that cannot be created or written to: say which, not a traceback
+            raise click.ClickException(f"cannot write the schemas to the folder {out_dir} (--out): "
+                                       f"{error.strerror or error}") from None
         return
     document = schema(kind) if kind else {name: schema(name) for name in KINDS}
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+RULE_METADATA_KEY = "watcher_rule"
+_RULE_ONLY = ("description", "tags", "filter", "title", "message")
+
+
+def _rule_only_parts(rule: dict) -> dict:
+    """The parts of a rule that a watch JSON cannot express (kept in its metadata by convert)."""
+    return {key: rule[key] for key in _RULE_ONLY if rule.get(key) not in (None, [], {}, "")}
 
 
 @click.command()
@@ -86,12 +99,19 @@ def convert(path: str, target: str, connectors_path: str | None) -> None:
     watch, problems = load_definition(path, connectors, connectors_file=str(connectors_file) if connectors_file else None)
     _fail_on(problems)
     if target == "watch":
-        click.echo(json.dumps(watch.body, indent=2, ensure_ascii=False))
+        body = dict(watch.body)
         if watch.rule is not None:
-            dropped = [name for name in ("title", "message", "filter", "group_by") if getattr(watch.rule, name)]
-            if dropped:
-                click.echo(f"note: a Watcher cluster would not apply the rule's {', '.join(dropped)} "
-                           "(rule steps run by watcher's engine)", err=True)
+            kept = _rule_only_parts(watch.rule.to_document())
+            if kept:
+                body["metadata"] = {**(body.get("metadata") or {}), RULE_METADATA_KEY: kept}
+                click.echo(f"note: the rule's {', '.join(kept)} are steps of watcher's rule engine, not of a watch; "
+                           f"they travel in metadata.{RULE_METADATA_KEY} (Elastic Watcher ignores it) so "
+                           "`convert --to rule` restores them", err=True)
+        if any("connector" in (next(iter(a.values()), {}) or {}) for a in (body.get("actions") or {}).values()
+               if isinstance(a, dict)):
+            click.echo("note: actions name connectors (connector: NAME), resolved by watcher from connectors.yaml; "
+                       "for an Elastic Watcher cluster, write the destination into each action", err=True)
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
     if watch.rule is not None:
         rule = watch.rule.to_document()
@@ -101,6 +121,13 @@ def convert(path: str, target: str, connectors_path: str | None) -> None:
         except NotConvertible as error:
             click.echo(f"{path}: cannot convert to a rule: {error}", err=True)
             sys.exit(1)
+        kept = (watch.metadata or {}).get(RULE_METADATA_KEY)
+        if isinstance(kept, dict):  # written by `convert --to watch`: restore the rule-only steps
+            rule.update(kept)
+            metadata = {k: v for k, v in (rule.get("metadata") or {}).items() if k != RULE_METADATA_KEY}
+            rule.pop("metadata", None)
+            if metadata:
+                rule["metadata"] = metadata
     click.echo(_yaml(rule), nl=False)
 
 

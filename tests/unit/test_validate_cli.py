@@ -171,3 +171,22 @@ def test_committed_schemas_are_up_to_date(kind):
     """schemas/*.schema.json (referenced by the shipped rules for editors) match `watcher schema`."""
     committed = Path(__file__).resolve().parents[2] / "schemas" / f"{kind}.schema.json"
     assert json.loads(committed.read_text()) == schema(kind), "run: watcher schema --out schemas/"
+
+
+def test_rule_to_watch_to_rule_keeps_the_rule_only_steps(tmp_path):
+    rule_file = tmp_path / "ssh.yaml"
+    rule_file.write_text(
+        "name: ssh\nindex: logs\nwindow: 5m\ngroup_by: source.ip\ncondition: {count: {gte: 3}}\n"
+        "filter: {exclude: {source.ip: [10.0.0.5]}}\ntitle: 'From {{ group }}'\nmessage: '{{ count }} failures'\n"
+        "tags: [ssh]\nactions:\n  - connector: log\n")
+    (tmp_path / "connectors.yaml").write_text("connectors:\n  log: {type: logging}\n")
+    watch = run(convert, rule_file, "--to", "watch")
+    assert watch.exit_code == 0, watch.output
+    body = json.loads(watch.stdout)
+    assert body["metadata"]["watcher_rule"] == {"tags": ["ssh"], "filter": {"exclude": {"source.ip": ["10.0.0.5"]}},
+                                               "title": "From {{ group }}", "message": "{{ count }} failures"}
+    (tmp_path / "ssh-watch.json").write_text(watch.stdout)
+    back = run(convert, tmp_path / "ssh-watch.json", "--to", "rule", "--connectors", tmp_path / "connectors.yaml")
+    assert back.exit_code == 0, back.output
+    for line in ("filter:", "  exclude:", "title: From {{ group }}", "message: '{{ count }} failures'", "group_by: source.ip"):
+        assert line in back.stdout.splitlines(), back.stdout
