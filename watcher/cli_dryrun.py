@@ -4,6 +4,11 @@ Shows the search request sent, a summary of hits and aggregations, the condition
 filter step dropped, each rendered message and the exact request every action would send (secrets
 masked). Nothing is sent unless ``--action-mode execute``. With ``--from``/``--to`` it backtests every
 scheduled time in the range and prints a table of when the rule would have fired.
+
+Exit status: 0 when every execution ran and no action failed; 1 when a record's state is ``failed``,
+the watch transform failed (so no action ran), or an action (a foreach or group item included) ended
+``failure`` or ``partial_failure`` — a dry-run whose actions fail must not look green; 2 for usage
+errors (click's convention).
 """
 
 from __future__ import annotations
@@ -29,13 +34,30 @@ def _parse_time(value: str | None, now: dt.datetime, name: str) -> dt.datetime |
                                  param_hint=name) from None
 
 
+def _check_index_prefix(ctx, param, value: str) -> str:
+    """click callback: ``--index-prefix`` must be able to start an index name."""
+    from watcher.es.client import check_index_prefix
+
+    try:
+        return check_index_prefix(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 def _pick_watch(result, path: str, watch_id: str | None):
+    import difflib
     from pathlib import Path
 
     candidates = [w for w in result.watches.values()
                   if Path(w.file).resolve() == Path(path).resolve() or Path(path).is_dir()]
     if watch_id:
-        candidates = [w for w in result.watches.values() if w.id == watch_id]
+        known = sorted(w.id for w in candidates)
+        candidates = [w for w in candidates if w.id == watch_id]
+        if not candidates:
+            close = difflib.get_close_matches(watch_id, known, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise click.UsageError(f"{path}: no rule or watch with id {watch_id!r}; ids: "
+                                   f"{', '.join(known) or 'none'}{hint}")
     if len(candidates) != 1:
         names = ", ".join(sorted(w.id for w in candidates)) or "none"
         raise click.UsageError(f"{path}: expected exactly one rule or watch (use --id), found: {names}")
@@ -47,7 +69,10 @@ def _pick_watch(result, path: str, watch_id: str | None):
 @click.option("--id", "watch_id", help="Which rule/watch to run when PATH is a directory.")
 @click.option("--connectors", "connectors_path", type=click.Path(exists=True), help="connectors.yaml to use (default: beside the rule).")
 @click.option("--at", "at", help="Scheduled time to execute at (ISO-8601 or date math, default now).")
-@click.option("--from", "start", help="Backtest: first scheduled time (ISO-8601 or date math).")
+@click.option("--from", "start",
+              help="Backtest from this time (ISO-8601 or date math): calendar and cron schedules run at each of "
+                   "their fire times from --from to --to; interval schedules run at --from, --from + interval, … "
+                   "(Watcher anchors an interval at the time the watch is registered: --from stands for it).")
 @click.option("--to", "end", help="Backtest: last scheduled time (default now).")
 @click.option("--action-mode", type=click.Choice(["simulate", "execute", "skip"]), default="simulate", show_default=True,
               help="simulate renders requests without sending; execute sends them; skip runs no action.")
@@ -55,7 +80,7 @@ def _pick_watch(result, path: str, watch_id: str | None):
 @click.option("--record", is_flag=True,
               help="Also write the watch record(s) to the history index (Watcher's record_execution).")
 @click.option("--index-prefix", default="watcher", show_default=True, envvar="WATCHER_INDEX_PREFIX",
-              help="Prefix of the history index (<prefix>-history-YYYY.MM.DD).")
+              callback=_check_index_prefix, help="Prefix of the history index (<prefix>-history-YYYY.MM.DD).")
 def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_json, record, index_prefix) -> None:
     """Execute a rule or watch against the cluster (ES_URL) without side effects, and show the result."""
     from watcher.definitions.load import load_paths
@@ -71,8 +96,12 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
     first, last = _parse_time(start, now, "--from"), _parse_time(end, now, "--to")
     if last is not None and first is None:
         raise click.UsageError("--to needs --from")
-    services = _services(loaded.connectors)
+    if first is not None and at is not None:
+        raise click.UsageError("--at runs one scheduled time and --from/--to a range: give one of them")
+    if first is not None and first > (last or now):
+        raise click.UsageError(f"--from ({first.isoformat()}) is after --to ({(last or now).isoformat()})")
     times = _schedule_times(watch, first, last or now) if first else [at_time]
+    services = _services(loaded.connectors)
     records = _execute_all(watch, services, times, action_mode, show_progress=len(times) > 20 and not as_json)
     if record:
         from watcher.es import history
@@ -84,38 +113,74 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
     if as_json:
         click.echo(json.dumps(records if first else records[0], indent=2, ensure_ascii=False, default=str))
     elif first:
-        _print_backtest(watch, records)
+        _print_backtest(watch, records, first, last or now)
     else:
         _print_record(watch, records[0])
-    sys.exit(1 if any(r["state"] == "failed" for r in records) else 0)
+    sys.exit(1 if any(_failed(r) for r in records) else 0)
+
+
+def _failed(record: dict) -> bool:
+    """True when the record's state is ``failed`` or any action (or foreach/group item) failed."""
+    if record.get("state") == "failed":
+        return True
+    transform = (record.get("result") or {}).get("transform")
+    if isinstance(transform, dict) and transform.get("status") == "failure":  # so no action ran
+        return True
+    for action in (record.get("result") or {}).get("actions") or []:
+        items = [action, *(action.get("foreach") or [])]
+        if any(item.get("status") in ("failure", "partial_failure") for item in items):
+            return True
+    return False
+
+
+def _reason(result: dict) -> str | None:
+    """A failed step's reason, for people: the cluster's own words when Elasticsearch refused (the
+    root cause of ``error.caused_by``, e.g. ``no such index [x]``), else ``reason``, else
+    ``error.reason`` (Watcher records transport errors as ``error`` only, watcher-semantics §1.7)."""
+    error = result.get("error") if isinstance(result.get("error"), dict) else {}
+    cause = error.get("caused_by")
+    if isinstance(cause, dict):
+        roots = cause.get("root_cause")
+        root = roots[0] if isinstance(roots, list) and roots and isinstance(roots[0], dict) else cause
+        if root.get("reason"):
+            return f"{root['reason']} ({root.get('type', 'error')})"
+    return result.get("reason") or error.get("reason")
 
 
 def _services(connectors):
     from elasticsearch import ConnectionError as ESConnectionError
 
     from watcher.engine.context import Services
-    from watcher.es.client import ConnectionSettings, make_client
+    from watcher.es.client import ConnectionSettings, make_client, redact_url
 
     try:
         settings = ConnectionSettings.from_env()
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     es = make_client(settings)
+    where = ", ".join(map(redact_url, settings.urls))  # from_env strips credentials; never print them anyway
     try:
         es.cluster.health(timeout="5s")
     except ESConnectionError as error:
-        raise click.ClickException(f"cannot reach Elasticsearch at {', '.join(settings.urls)}: {error.message}") from None
+        raise click.ClickException(f"cannot reach Elasticsearch at {where}: {error.message}") from None
     except Exception as error:  # auth errors and the like: say what the cluster answered
-        raise click.ClickException(f"Elasticsearch at {', '.join(settings.urls)} refused the health check: {error}") from None
+        raise click.ClickException(f"Elasticsearch at {where} refused the health check: {error}") from None
     return Services(es=es, connectors=connectors)
 
 
 def _schedule_times(watch, first: dt.datetime, last: dt.datetime) -> list[dt.datetime]:
+    """The scheduled times of ``watch`` in ``[first, last]`` (aware UTC).
+
+    Calendar and cron schedules: their fire times at or after ``first`` (``first`` itself only when it
+    is one). Interval schedules: ``first``, ``first + every``, … — Watcher anchors an interval at the
+    watch's registration, which ``first`` stands for.
+    """
     from watcher.schedule import next_fire
 
-    times, current = [], first
-    if first <= last:
-        times.append(first)
+    if watch.trigger.kind == "interval":
+        times, current = ([first] if first <= last else []), first
+    else:  # next_fire is strictly after: one millisecond back lets a fire time at --from count
+        times, current = [], first - dt.timedelta(milliseconds=1)
     while True:
         current = next_fire(watch.trigger, current, anchor=first)
         if current is None or current > last:
@@ -161,7 +226,7 @@ def _print_record(watch, record: dict) -> None:
     echo = click.echo
     result = record["result"]
     echo(f"{click.style(watch.id, bold=True)} ({watch.file}) at {result['execution_time']}")
-    _print_input(result.get("input", {}))
+    _print_input(result.get("input", {}), watch)
     condition = result.get("condition")
     if condition:
         met = click.style("met", fg="red", bold=True) if condition.get("met") else click.style("not met", fg="green")
@@ -173,6 +238,10 @@ def _print_record(watch, record: dict) -> None:
         echo(click.style(f"error: {record['exception'].get('reason')}", fg="red"))
     for message in record.get("messages", []):
         echo(click.style(message, fg="red"))
+    transform = result.get("transform")
+    if isinstance(transform, dict) and transform.get("status") not in (None, "success"):
+        echo(click.style(f"transform {transform.get('type')} failed: {_reason(transform) or 'no reason given'}",
+                         fg="red"))
     rule = result.get("rule")
     if rule:
         echo(f"filter: dropped {rule['filter']['dropped']}, kept {rule['filter']['kept']}; alerts: {rule['alerts']}"
@@ -182,21 +251,41 @@ def _print_record(watch, record: dict) -> None:
     echo(f"state: {click.style(record['state'], bold=True)}")
 
 
-def _print_input(input_result: dict) -> None:
+def _fielddata_hint(field: str, watch) -> str:
+    """What to do when the search used text field ``field`` where Elasticsearch needs a keyword, number
+    or date field: it refuses to aggregate or sort on text fields ("Fielddata is disabled", docs:
+    "fielddata mapping parameter"). Names the rule setting that used the field when there is one."""
+    rule = getattr(watch, "rule", None)
+    metric = getattr(getattr(getattr(rule, "condition", None), "metric", None), "field", None)
+    remedy = f"(with dynamic mappings: {field}.keyword), or map {field} as keyword in an index template"
+    if rule is not None and getattr(rule, "group_by", None) == field:
+        return f"hint: group_by: {field} is a text field; group by a keyword field instead {remedy}"
+    if rule is not None and getattr(rule, "time_field", None) == field:
+        return (f"hint: time_field: {field} is a text field, which the search cannot sort on; give a date field, "
+                f"or map {field} as date in an index template")
+    if rule is not None and metric == field:
+        return (f"hint: condition.metric.field: {field} is a text field; aggregate a numeric field (or, for "
+                f"cardinality, a keyword field) instead {remedy}")
+    return f"hint: the search aggregates or sorts on [{field}], a text field; use a keyword field instead {remedy}"
+
+
+def _print_input(input_result: dict, watch=None) -> None:
     echo = click.echo
     kind = input_result.get("type")
     if input_result.get("status") != "success":
-        reason = str(input_result.get("error", {}).get("reason"))
+        reason = str(_reason(input_result))
         echo(click.style(f"input {kind} failed: {reason}", fg="red"))
         field = re.search(r"Fielddata is disabled on \[([^\]]+)\]", reason)
-        if field:  # the most common first-rule mistake: grouping or sorting on a dynamically mapped text field
-            echo(f"hint: [{field[1]}] is a text field; group by a keyword field instead (with dynamic mappings: "
-                 f"{field[1]}.keyword), or map {field[1]} as keyword or ip in an index template")
+        if field:  # the most common first-rule mistake: a dynamically mapped text field
+            echo(_fielddata_hint(field[1], watch))
         return
     request = (input_result.get("search") or {}).get("request")
     if request:
         echo(f"input search on {', '.join(request.get('indices') or ['_all'])}")
         echo("  request: " + json.dumps(request.get("body"), ensure_ascii=False, default=str))
+        note = _no_index_note(input_result)
+        if note:
+            echo(click.style(note, fg="yellow"))
     elif input_result.get("http"):
         echo(f"input http: {json.dumps(input_result['http'].get('request'), default=str)}")
     else:
@@ -216,14 +305,35 @@ def _print_input(input_result: dict) -> None:
             echo(f"  aggregation {name}: {agg['value']}")
 
 
+def _no_index_note(input_result: dict) -> str | None:
+    """``note: no index matched …`` when the search ran on zero shards (a typo in ``index:`` would
+    otherwise never alert, silently)."""
+    payload = input_result.get("payload") or {}
+    shards = payload.get("_shards") if isinstance(payload, dict) else None
+    if not isinstance(shards, dict) or shards.get("total") != 0:
+        return None
+    request = (input_result.get("search") or {}).get("request") or {}
+    return f"note: no index matched {', '.join(request.get('indices') or ['_all'])}"
+
+
 def _print_action(action: dict) -> None:
     echo = click.echo
-    colour = {"success": "green", "simulated": "cyan", "failure": "red", "throttled": "yellow"}.get(action["status"])
-    echo(f"action {action['id']} [{action['type']}]: {click.style(action['status'], fg=colour)}"
-         + (f" — {action['reason']}" if action.get("reason") else ""))
-    for item in action.get("foreach") or [action]:
+    colours = {"success": "green", "simulated": "cyan", "failure": "red", "partial_failure": "red",
+               "throttled": "yellow"}
+    reason = _reason(action)
+    items = action.get("foreach") or []
+    failed = [item for item in items if item.get("status") in ("failure", "partial_failure")]
+    if failed and not reason:  # foreach/group: the items carry the reasons; summarise on the action line
+        first = next((r for r in map(_reason, failed) if r), None)
+        reason = f"{len(failed)} of {len(items)} failed" + (f", first: {first}" if first else "")
+    echo(f"action {action['id']} [{action['type']}]: {click.style(action['status'], fg=colours.get(action['status']))}"
+         + (f" — {reason}" if reason else ""))
+    for index, item in enumerate(action.get("foreach") or [action]):
+        item_reason = _reason(item) if item is not action else None
         if "group" in item:
-            echo(f"  group {item['group']}: {item['status']}" + (f" — {item['reason']}" if item.get("reason") and item is not action else ""))
+            echo(f"  group {item['group']}: {item['status']}" + (f" — {item_reason}" if item_reason else ""))
+        elif item is not action and (item_reason or item.get("status") in ("failure", "partial_failure")):
+            echo(f"  item {index}: {item['status']}" + (f" — {item_reason}" if item_reason else ""))
         detail = item.get(action["type"]) or {}
         if "logged_text" in detail:
             echo("    " + detail["logged_text"].replace("\n", "\n    "))
@@ -262,8 +372,12 @@ def _request_lines(request: dict) -> list[str]:
     return lines
 
 
-def _print_backtest(watch, records: list[dict]) -> None:
+def _print_backtest(watch, records: list[dict], first: dt.datetime, last: dt.datetime) -> None:
     echo = click.echo
+    if not records:
+        echo(f"{watch.id}: 0 scheduled times in the range {first.isoformat()} to {last.isoformat()} "
+             f"(schedule: {json.dumps(watch.trigger.body, default=str, ensure_ascii=False)})")
+        return
     fired = [r for r in records if r["state"] not in ("execution_not_needed", "failed")]
     echo(f"{watch.id}: {len(records)} scheduled times, fired at {len(fired)}, failed at "
          f"{sum(r['state'] == 'failed' for r in records)}")
@@ -279,3 +393,9 @@ def _print_backtest(watch, records: list[dict]) -> None:
         alerts = ", ".join(map(str, groups)) if groups else ("" if not rule else str(rule.get("alerts")))
         scheduled = record["trigger_event"].get("manual", record["trigger_event"]).get("schedule", {}).get("scheduled_time")
         echo(f"{scheduled:<26} {record['state']:<22} {'' if total is None else total:>6}  {alerts}")
+    notes = {note for r in records if (note := _no_index_note(r["result"].get("input") or {}))}
+    for note in sorted(notes):
+        echo(click.style(note, fg="yellow"))
+    failed_actions = sum(_failed(r) and r["state"] != "failed" for r in records)
+    if failed_actions:
+        echo(click.style(f"actions failed at {failed_actions} scheduled time(s); --json shows why", fg="red"))

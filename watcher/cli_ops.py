@@ -56,6 +56,7 @@ def _common_options(with_rules: bool = True) -> Callable:
         function = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(function)
         function = click.option(
             "--index-prefix", default="watcher", show_default=True, envvar="WATCHER_INDEX_PREFIX",
+            callback=_check_index_prefix,
             help="Prefix of the daemon's indices (<prefix>-state, <prefix>-history-*, <prefix>-outbox).")(function)
         if with_rules:
             function = click.option(
@@ -65,6 +66,16 @@ def _common_options(with_rules: bool = True) -> Callable:
         return function
 
     return decorate
+
+
+def _check_index_prefix(ctx, param, value: str) -> str:
+    """click callback: ``--index-prefix`` must be able to start an index name (else a usage error)."""
+    from watcher.es.client import check_index_prefix
+
+    try:
+        return check_index_prefix(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def _client():
@@ -83,7 +94,9 @@ def _cluster_errors(settings) -> Iterator[None]:
     """Turn the client's errors into one clear line (exit 1): unreachable cluster, or its answer."""
     from elasticsearch import ApiError, TransportError
 
-    where = ", ".join(settings.urls)
+    from watcher.es.client import redact_url
+
+    where = ", ".join(map(redact_url, settings.urls))  # from_env strips credentials; never print them anyway
     try:
         yield
     except TransportError as error:  # connection refused, timeout, TLS: the cluster was not reached

@@ -3,6 +3,12 @@
 Each request prints one line (time, method, path with secrets masked, size, and a short summary of a
 JSON body); ``--save FILE`` appends each request as one JSON line. It answers 200 with a JSON body
 shaped like OpsGenie's ``{"result": "Request will be processed", "requestId": …}``.
+
+Masked as ``***``, in the printed line and in the saved record: the values of query parameters and
+headers whose name contains ``token``, ``key``, ``secret``, ``password``, ``auth`` or ``signature``
+(case-insensitive; so ``apiKey``, ``X-Api-Key``, ``Authorization``, ``X-Slack-Signature``…), and the
+``Cookie`` header. The receiver cannot know which segment of a URL path is a secret (a Slack webhook
+URL's last segments are one): paths are shown as received.
 """
 
 from __future__ import annotations
@@ -12,17 +18,30 @@ import json
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable
 from typing import IO
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-SECRET_PARAMS = {"apikey", "api_key", "token", "key", "password", "secret"}
-SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "cookie"}
+SECRET_NAME_PARTS = ("token", "key", "secret", "password", "auth", "signature")
+SECRET_HEADERS = {"cookie"}  # besides the names matching SECRET_NAME_PARTS
+
+
+def is_secret_name(name: str) -> bool:
+    """True when a query parameter or header named ``name`` holds a secret: the name contains one of
+    :data:`SECRET_NAME_PARTS`, case-insensitive (``apiKey``, ``X-Auth-Token``, ``X-Hub-Signature``…)."""
+    lowered = name.lower()
+    return any(part in lowered for part in SECRET_NAME_PARTS)
 
 
 def mask_query(query: str) -> str:
-    """Replace the values of secret-looking query parameters (``apiKey``, ``token``…) with ``***``."""
+    """``query`` (``a=1&b=2``) with the values of secret parameters (:func:`is_secret_name`) as ``***``."""
     pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode([(k, "***" if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="*")
+    return urlencode([(k, "***" if is_secret_name(k) else v) for k, v in pairs], safe="*")
+
+
+def mask_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """``{name: value}`` with the values of secret headers (:func:`is_secret_name`, and Cookie) as ``***``."""
+    return {k: ("***" if is_secret_name(k) or k.lower() in SECRET_HEADERS else v) for k, v in headers}
 
 
 def summarize(body: object) -> str:
@@ -77,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
         now = dt.datetime.now(dt.timezone.utc)
         line = (f"{now:%H:%M:%S} {self.command} {split.path}{'?' + query if query else ''} "
                 f"{len(raw)} B {summarize(body)}").rstrip()
-        headers = {k: ("***" if k.lower() in SECRET_HEADERS else v) for k, v in self.headers.items()}
+        headers = mask_headers(self.headers.items())
         self.server.record({"received_at": now.isoformat(), "method": self.command, "path": split.path,
                             "query": query, "headers": headers, "body": body, "line": line})
         reply = json.dumps({"result": "Request will be processed", "took": 0.0,

@@ -226,7 +226,7 @@ def test_discover_lists_definition_files_in_name_order(tmp_path):
     for name in ("b.yml", "a.json", "c.yaml", "d.txt", "connectors.yaml"):
         (tmp_path / name).write_text("{}")
     (tmp_path / "sub").mkdir()
-    assert [p.name for p in discover([tmp_path])] == ["a.json", "b.yml", "c.yaml", "connectors.yaml"]
+    assert [p.name for p in discover([tmp_path])] == ["a.json", "b.yml", "c.yaml"]  # connectors files are not definitions
 
 
 def test_connectors_file_is_not_loaded_as_a_rule():

@@ -51,14 +51,19 @@ class LoadResult:
         return not self.problems
 
 
+CONNECTORS_FILE_NAMES = ("connectors.yaml", "connectors.yml")
+
+
 def discover(paths: Iterable[str | Path]) -> list[Path]:
-    """Definition files under ``paths``: directories are listed (``*.yaml|*.yml|*.json``, sorted);
-    files are taken as given (even with another extension; a missing path is kept so that loading
-    reports it)."""
+    """Definition files under ``paths``: directories are listed (``*.yaml|*.yml|*.json``, sorted),
+    leaving out connectors files (``connectors.yaml``/``connectors.yml``: never a rule, even when
+    another connectors file is configured); files are taken as given (even with another extension;
+    a missing path is kept so that loading reports it)."""
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS))
+            found.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS
+                                and p.name.lower() not in CONNECTORS_FILE_NAMES))
         else:
             found.append(path)
     unique: list[Path] = []

@@ -1,10 +1,15 @@
-"""Elasticsearch client factory (elasticsearch-py 8.x, which talks to 8.x and 9.x servers)."""
+"""Elasticsearch client factory (elasticsearch-py 8.x, which talks to 8.x and 9.x servers), with the
+checks of what users give for the cluster: `ES_URL` (:meth:`ConnectionSettings.from_env`), URLs shown
+without their password (:func:`redact_url`) and index prefixes (:func:`check_index_prefix`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping, Sequence
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 
@@ -35,18 +40,29 @@ class ConnectionSettings:
         """Read ``ES_URL`` (comma-separated for several nodes), ``ES_API_KEY``, ``ES_USERNAME``,
         ``ES_PASSWORD``, ``ES_CA_CERTS`` and ``ES_VERIFY_CERTS`` (``false`` to disable).
 
+        Each URL must be ``http(s)://host:port`` (a path prefix is allowed; ``https`` defaults to port
+        443). Credentials written in a URL (``http://user:password@host:port``) are moved to basic
+        auth and removed from :attr:`urls`, so that printing the URLs never shows them;
+        ``ES_USERNAME``/``ES_PASSWORD`` take precedence over them.
+
         Raises:
-            ValueError: ``ES_URL`` is not set.
+            ValueError: ``ES_URL`` is not set, a URL is not ``http(s)://host:port`` (the message shows
+                the URL with its password masked), or two URLs carry different credentials.
         """
         env = os.environ if environ is None else environ
         urls = [u.strip() for u in env.get("ES_URL", "").split(",") if u.strip()]
         if not urls:
             raise ValueError("ES_URL is not set: give the cluster URL, e.g. ES_URL=http://127.0.0.1:9250")
+        split = [_split_credentials(url) for url in urls]
+        credentials = {creds for _, creds in split if creds is not None}
+        if len(credentials) > 1:
+            raise ValueError("ES_URL: the URLs carry different credentials; give one user in ES_USERNAME/ES_PASSWORD")
+        url_user, url_password = credentials.pop() if credentials else (None, None)
         return cls(
-            urls=urls,
+            urls=[url for url, _ in split],
             api_key=env.get("ES_API_KEY") or None,
-            username=env.get("ES_USERNAME") or None,
-            password=env.get("ES_PASSWORD") or None,
+            username=env.get("ES_USERNAME") or url_user or None,
+            password=env.get("ES_PASSWORD") or (url_password if not env.get("ES_USERNAME") else None) or None,
             ca_certs=env.get("ES_CA_CERTS") or None,
             verify_certs=env.get("ES_VERIFY_CERTS", "true").lower() not in ("0", "false", "no"),
         )
@@ -67,6 +83,73 @@ class ConnectionSettings:
             if self.ca_certs:
                 kwargs["ca_certs"] = self.ca_certs
         return kwargs
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its userinfo replaced by ``***`` (the user is kept), for printing.
+
+    ``http://elastic:secret@host:9200`` → ``http://elastic:***@host:9200``. The userinfo is what comes
+    before the last ``@`` of the authority (RFC 3986 §3.2); a URL without a password is returned
+    unchanged, and so is text that is not a URL at all (nothing to mask).
+    """
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return url
+    authority_start = scheme_end + 3
+    authority_end = min((i for i in (url.find(c, authority_start) for c in "/?#") if i >= 0), default=len(url))
+    userinfo, at, _ = url[authority_start:authority_end].rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{url[:authority_start]}{user}:***{url[authority_start + len(userinfo):]}"
+
+
+_EXPECTED_URL = "expected http(s)://host:port"
+
+
+def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``(url without userinfo, (user, password) or None)``; ValueError when ``url`` is not one node URL."""
+    found = f"found {redact_url(url)!r}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when out of 0-65535 or not a number
+    except ValueError:  # urllib: a port that is not a number, or out of 0-65535
+        raise ValueError(f"ES_URL: {_EXPECTED_URL} with a port from 1 to 65535, {found}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"ES_URL: {_EXPECTED_URL}, {found}")
+    if port is None and parts.scheme == "http":
+        raise ValueError(f"ES_URL: {_EXPECTED_URL} (http needs the port, e.g. 9200), {found}")
+    if port == 0:
+        raise ValueError(f"ES_URL: {_EXPECTED_URL} with a port from 1 to 65535, {found}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"ES_URL: {_EXPECTED_URL} without ?query or #fragment, {found}")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    clean = urlunsplit((parts.scheme, host, parts.path, "", ""))
+    if parts.username is None and parts.password is None:
+        return clean, None
+    return clean, (unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+# Elasticsearch index names: lowercase, no \\ / * ? " < > | , # : or space, not starting with - _ +
+# (and a leading "." means a hidden/system index). The prefix starts every index name we create.
+INDEX_PREFIX_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+MAX_INDEX_PREFIX_LENGTH = 200  # index names are limited to 255 bytes; "-history-YYYY.MM.DD" follows
+
+
+def check_index_prefix(prefix: str) -> str:
+    """Return ``prefix`` when it can start an Elasticsearch index name (``<prefix>-history-…``).
+
+    Allowed: lowercase letters, digits, ``-``, ``_`` and ``.``, the first character a letter or
+    digit, at most :data:`MAX_INDEX_PREFIX_LENGTH` characters (Elasticsearch's index-name rules,
+    docs: "Create index API", path parameters).
+
+    Raises:
+        ValueError: the message says what was expected and what was found.
+    """
+    if not INDEX_PREFIX_PATTERN.fullmatch(prefix) or len(prefix) > MAX_INDEX_PREFIX_LENGTH:
+        raise ValueError(f"expected lowercase letters, digits, '-', '_' or '.', starting with a letter or digit "
+                         f"(at most {MAX_INDEX_PREFIX_LENGTH} characters), found {prefix!r}")
+    return prefix
 
 
 def make_client(settings: ConnectionSettings) -> Elasticsearch:
