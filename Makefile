@@ -25,8 +25,13 @@ test: venv
 unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
+# The SSH brute-force demo (README "Demo"): generated sshd lines, or DEMO_LOG=PATH for a real log;
+# the daemon runs DEMO_SECONDS (default 90; 45 with DEMO_LOG) after loading, then everything stops and
+# a per-rule summary is printed.
+DEMO_LOG     ?=
+DEMO_SECONDS ?=
 demo: venv
-	$(ES_RUN) $(VENV)/bin/watcher --help
+	$(ES_RUN) $(PY) -m watcher.demo.run $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS)) $(if $(DEMO_LOG),--log "$(DEMO_LOG)")
 
 es-start: venv
 	$(PY) -m watcher.localcluster start

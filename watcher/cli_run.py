@@ -27,6 +27,9 @@ DEFAULT_RULES = ("rules",)
 @click.option("--workers", default=8, show_default=True, type=click.IntRange(1), help="Threads running watches.")
 @click.option("--max-catch-up", default=100, show_default=True, type=click.IntRange(1),
               help="Most missed ticks of one watch caught up after a restart or a cluster outage.")
+@click.option("--backfill-from", "backfill_from",
+              help="ISO-8601 time or date math (now-4h): watches never run before (no saved progress) "
+                   "first catch up every tick after it, at most --max-catch-up of them.")
 @click.option("--grace", default=30.0, show_default=True, type=click.FloatRange(0),
               help="Seconds in-flight executions and deliveries get at shutdown.")
 @click.option("--jitter", default=30.0, show_default=True, type=click.FloatRange(0),
@@ -42,7 +45,7 @@ DEFAULT_RULES = ("rules",)
                    "claimed by a killed process is sent again after it.")
 @click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True)
 @click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
-def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catch_up, grace, jitter,
+def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catch_up, backfill_from, grace, jitter,
         max_attempts, max_retry_delay, max_delivery_age, delivery_lease, log_format, log_level) -> None:
     """Run the daemon: schedule every rule and watch, record executions, deliver alerts."""
     from watcher import logs
@@ -54,6 +57,17 @@ def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catc
         logs.configure(log_format, log_level)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--log-level") from None
+    backfill = None
+    if backfill_from:
+        import datetime as dt
+
+        from watcher.support.datemath import DateMathError, resolve
+
+        try:
+            backfill = resolve(backfill_from, dt.datetime.now(dt.timezone.utc))
+        except (DateMathError, ValueError) as error:
+            raise click.BadParameter(f"expected an ISO-8601 time or date math such as now-4h, found "
+                                     f"{backfill_from!r} ({error})", param_hint="--backfill-from") from None
     try:
         connection = ConnectionSettings.from_env()
     except ValueError as error:
@@ -61,7 +75,7 @@ def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catc
     settings = DaemonSettings(
         connection=connection, rules=tuple(rules), connectors=connectors, index_prefix=index_prefix,
         http_host=http_host, http_port=http_port, workers=workers, max_catch_up=max_catch_up, grace_s=grace,
-        jitter_s=jitter, outbox_lease_s=delivery_lease,
+        jitter_s=jitter, outbox_lease_s=delivery_lease, backfill_from=backfill,
         retry=RetryPolicy(max_attempts=max_attempts, max_delay_s=max_retry_delay, max_age_s=max_delivery_age))
     daemon = Daemon(settings)
     for signum in (signal.SIGTERM, signal.SIGINT):

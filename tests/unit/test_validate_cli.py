@@ -33,7 +33,7 @@ def run(command, *args):
 
 def test_validate_passes_on_the_shipped_rules():
     result = run(validate)  # default: rules/
-    assert result.output == "4 files OK, 0 with problems\n"
+    assert result.output == "6 files OK, 0 with problems\n"
     assert result.exit_code == 0
 
 
@@ -41,7 +41,7 @@ def test_shipped_examples_validate_without_any_secret_set(monkeypatch):
     monkeypatch.delenv("OPSGENIE_API_KEY")  # the shipped connector falls back to a local placeholder
     result = run(validate, "rules/")
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "4 files OK, 0 with problems"
+    assert result.output.splitlines()[-1] == "6 files OK, 0 with problems"
 
 
 def test_validate_prints_every_problem_and_a_summary():
@@ -119,9 +119,13 @@ def test_convert_rule_to_watch_prints_the_watch_json():
     assert sorted(body) == ["actions", "condition", "input", "metadata", "trigger"]
     assert body["condition"] == {"array_compare": {"ctx.payload.aggregations.groups.buckets": {
         "path": "doc_count", "gte": {"value": 10, "quantifier": "some"}}}}
-    assert list(body["actions"]) == ["opsgenie", "slack"]
-    assert result.stderr == ("note: a Watcher cluster would not apply the rule's title, message, filter, group_by "
-                             "(rule steps run by watcher's engine)\n")
+    assert list(body["actions"]) == ["opsgenie"]
+    assert sorted(body["metadata"]["watcher_rule"]) == ["description", "message", "tags", "title"]
+    assert result.stderr.splitlines() == [
+        "note: the rule's description, tags, title, message are steps of watcher's rule engine, not of a watch; "
+        "they travel in metadata.watcher_rule (Elastic Watcher ignores it) so `convert --to rule` restores them",
+        "note: actions name connectors (connector: NAME), resolved by watcher from connectors.yaml; for an Elastic "
+        "Watcher cluster, write the destination into each action"]
 
 
 def test_convert_watch_to_rule_when_it_fits(tmp_path):

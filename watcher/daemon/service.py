@@ -185,6 +185,11 @@ class DaemonSettings:
         outbox_lease_s: seconds a claimed delivery stays claimed (at least the request's timeouts
             + 5 s); a delivery claimed by a process that died is sent again after it.
         health_interval_s: seconds between cluster probes (``/healthz``) and metric refreshes.
+        backfill_from: aware; the progress assumed for a watch that has none saved yet (never
+            run), so its first run catches up every tick after this time (at most
+            ``max_catch_up``, the latest ones) — ``watcher run --backfill-from``, used by the demo
+            to evaluate a freshly loaded range. Intervals are anchored on it, so the ticks are
+            ``backfill_from + k·interval``. None (default): a new watch starts from now.
     """
 
     connection: ConnectionSettings
@@ -202,6 +207,7 @@ class DaemonSettings:
     outbox_poll_s: float = 1.0
     outbox_lease_s: float = 60.0
     health_interval_s: float = 2.0
+    backfill_from: dt.datetime | None = None
 
 
 # --- the daemon ---------------------------------------------------------------------------------------
@@ -439,8 +445,15 @@ class Daemon:
             LOG.warning("could not load the state of %s (%s); scheduling it from now", watch_id, error)
             return None
 
-    def _schedule(self, watch: Watch, state: WatchState | None) -> None:
+    def _progress(self, watch: Watch, state: WatchState | None) -> dt.datetime | None:
+        """:func:`progress_of`, or ``settings.backfill_from`` for a watch without saved progress."""
         progress = progress_of(watch, state)
+        if progress is None and self.settings.backfill_from is not None:
+            return self.settings.backfill_from.astimezone(UTC)
+        return progress
+
+    def _schedule(self, watch: Watch, state: WatchState | None) -> None:
+        progress = self._progress(watch, state)
         # Re-anchor an interval on its last evaluated tick so ticks keep their phase across restarts.
         anchor = progress if watch.trigger.kind == "interval" and progress is not None else None
         self.scheduler.add(watch.id, watch.trigger, anchor)
@@ -454,8 +467,8 @@ class Daemon:
         from watcher.daemon.scheduler import missed_ticks
 
         watch = self._watches.get(watch_id)
-        progress = progress_of(watch, state) if watch is not None else None
-        if progress is None or state is None or not state.active:
+        progress = self._progress(watch, state) if watch is not None else None
+        if progress is None or (state is not None and not state.active):
             return
         try:
             missed = missed_ticks(watch.trigger, progress, self._clock(), self.scheduler.anchor(watch_id), limit=1)
@@ -488,7 +501,7 @@ class Daemon:
         if not state.active:
             self._skip_inactive(watch, state, scheduled_time)
             return
-        progress = progress_of(watch, state)
+        progress = self._progress(watch, state)
         if progress is not None and scheduled_time - progress < MILLISECOND:
             return  # already evaluated (a catch-up run covered it)
         for tick in self._ticks_to_run(watch, progress, scheduled_time):
