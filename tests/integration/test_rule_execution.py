@@ -144,11 +144,21 @@ def test_each_group_key_is_throttled_on_its_own(es, sshd, rule_dir, httpserver):
 
 
 def test_undefined_template_variable_is_a_clear_action_failure(es, sshd, rule_dir, httpserver):
-    rule = (rule_dir / "ssh.yaml").read_text().replace("{{ count }} failures", "{{ cuont }} failures")
+    # `watcher validate` already rejects unknown top-level names ({{ cuont }}); a missing attribute is
+    # only known when the template renders, and then it fails this action alone, with its name.
+    rule = (rule_dir / "ssh.yaml").read_text().replace("{{ count }} failures", "{{ rule.windw }} failures")
     (rule_dir / "ssh.yaml").write_text(rule)
     watch, connectors = load(rule_dir)
     record = run_at(watch, connectors, es, T, WatchStatus(), mode="simulate")
     item = record["result"]["actions"][0]["foreach"][0]
     assert item["status"] == "failure"
-    assert "cuont" in item["reason"] and "undefined" in item["reason"]
+    assert "windw" in item["reason"] and "undefined" in item["reason"]
     assert len(httpserver.log) == 0
+
+
+def test_unknown_template_variable_is_refused_at_load(rule_dir):
+    rule = (rule_dir / "ssh.yaml").read_text().replace("{{ count }} failures", "{{ cuont }} failures")
+    (rule_dir / "ssh.yaml").write_text(rule)
+    problems = [str(p) for p in load_paths([rule_dir]).problems]
+    assert problems == [f"{rule_dir / 'ssh.yaml'}:14:10: message: undefined variable 'cuont' (did you mean 'count'?); "
+                        "templates here know: count, ctx, dropped, group, hits, rule, value, window"]
