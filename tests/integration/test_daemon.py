@@ -335,7 +335,9 @@ def test_elasticsearch_restart_leaves_no_window_unchecked(own_node, prefix, rule
         assert len(set(times)) == len(times)
         assert {r["state"] for r in runs} <= {"executed", "throttled", "execution_not_needed"}
         assert parse_instant(times[-1]) - parse_instant(times[0]) >= dt.timedelta(seconds=outage_s)
-        assert "cluster error" in log or "could not" in log  # the outage was seen, and survived
+        # The outage was seen and survived: a tick either failed fast ("cluster error", "could not …") or
+        # waited inside the client's retries until the node was back, then caught up ("catching up").
+        assert any(words in log for words in ("cluster error", "could not", "catching up")), log
         saved = es.get(index=f"{prefix}-state", id="windows")["_source"]
         assert saved["last_window_end"] == times[-1]
     finally:
