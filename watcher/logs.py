@@ -197,6 +197,10 @@ def configure(format: Literal["human", "json"] = "human", level: int | str = "IN
     root.setLevel(numeric)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if numeric <= logging.DEBUG else logging.WARNING)
+    # The transport logs every failed request with a traceback while the cluster is away; the daemon
+    # reports cluster errors itself, once per tick, so keep only its errors unless debugging.
+    if numeric > logging.DEBUG:
+        logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     return handler
 
 
