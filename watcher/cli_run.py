@@ -34,7 +34,7 @@ DEFAULT_RULES = ("rules",)
               help="Seconds in-flight executions and deliveries get at shutdown.")
 @click.option("--jitter", default=30.0, show_default=True, type=click.FloatRange(0),
               help="Largest start offset in seconds spreading watches (at most 10% of their period).")
-@click.option("--max-attempts", default=10, show_default=True, type=click.IntRange(1),
+@click.option("--max-attempts", default=200, show_default=True, type=click.IntRange(1),
               help="Delivery attempts before a delivery is dead.")
 @click.option("--max-retry-delay", default=300.0, show_default=True, type=click.FloatRange(0.01),
               help="Longest wait in seconds between two delivery attempts (a longer Retry-After wins).")

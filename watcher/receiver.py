@@ -26,10 +26,16 @@ SECRET_NAME_PARTS = ("token", "key", "secret", "password", "auth", "signature")
 SECRET_HEADERS = {"cookie"}  # besides the names matching SECRET_NAME_PARTS
 
 
+# Names that contain "key" but carry no secret: the delivery id receivers use to drop duplicates.
+NOT_SECRET_NAMES = frozenset({"idempotency-key", "x-idempotency-key"})
+
+
 def is_secret_name(name: str) -> bool:
     """True when a query parameter or header named ``name`` holds a secret: the name contains one of
     :data:`SECRET_NAME_PARTS`, case-insensitive (``apiKey``, ``X-Auth-Token``, ``X-Hub-Signature``…)."""
     lowered = name.lower()
+    if lowered in NOT_SECRET_NAMES:
+        return False
     return any(part in lowered for part in SECRET_NAME_PARTS)
 
 

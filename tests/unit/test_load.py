@@ -267,3 +267,20 @@ def test_alias_bombs_and_deep_nesting_are_refused_quickly(tmp_path):
     assert [p.message for p in result.problems] == [
         "the document expands to more than 1,000,000 values (YAML aliases repeating large structures?)",
         "nested more than 100 levels deep"]
+
+
+def test_watch_actions_naming_connectors_are_checked_like_rules(tmp_path):
+    (tmp_path / "connectors.yaml").write_text("connectors:\n  hook: {type: webhook, url: 'http://127.0.0.1:8000/'}\n"
+                                              "  log: {type: logging}\n")
+    (tmp_path / "w.json").write_text(
+        '{"trigger": {"schedule": {"interval": "10s"}},\n'
+        ' "actions": {"a": {"webhook": {"connector": "hok"}},\n'
+        '             "b": {"webhook": {"connector": "log"}},\n'
+        '             "c": {"webhook": {"connector": "hook"}}}}\n')
+    result = load_paths([tmp_path])
+    assert [str(p) for p in result.problems] == [
+        f"{tmp_path}/w.json:2:45: actions.a.webhook.connector: unknown connector [hok] (did you mean 'hook'?); "
+        "known connectors: hook, log",
+        f"{tmp_path}/w.json:3:45: actions.b.webhook.connector: connector [log] is of type [logging], a webhook "
+        "action needs a connector of type [webhook]"]
+    assert "w" not in result.watches

@@ -50,3 +50,10 @@ def test_non_json_bodies_are_kept_as_text(receiver):
 
 def test_mask_query_keeps_other_parameters():
     assert mask_query("apiKey=k&team=ops&token=t") == "apiKey=***&team=ops&token=***"
+
+
+def test_idempotency_key_is_shown_so_duplicates_can_be_checked():
+    from watcher.receiver import is_secret_name
+
+    assert is_secret_name("Idempotency-Key") is False
+    assert is_secret_name("X-Api-Key") is True and is_secret_name("apiKey") is True

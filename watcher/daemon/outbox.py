@@ -438,6 +438,7 @@ class Outbox:
         self._timers: set[asyncio.TimerHandle] = set()
         self._clients: dict[tuple, Any] = {}
         self._spilled = False  # a delivery waits in the store only: poll again as soon as there is room
+        self._poll_failure_logged = float("-inf")  # monotonic time of the last "poll failed" warning
 
     # -- the seam ------------------------------------------------------------------------------------
     def deliver(self, rendered, services: Any = None) -> Outcome:
@@ -699,7 +700,12 @@ class Outbox:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # cluster down: keep polling, nothing is lost
-                log.warning("outbox poll failed: %s", error)
+                now = time.monotonic()
+                if now - self._poll_failure_logged >= 60.0:  # once a minute, not once a poll
+                    log.warning("outbox poll failed (the cluster is unreachable?): %s", error)
+                    self._poll_failure_logged = now
+            else:
+                self._poll_failure_logged = float("-inf")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
             if self._wake.is_set():

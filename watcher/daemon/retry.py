@@ -44,7 +44,7 @@ class RetryPolicy:
     base_s: float = 1.0
     factor: float = 2.0
     max_delay_s: float = 300.0
-    max_attempts: int = 10
+    max_attempts: int = 200  # with the 300 s cap: about 8 h of retries; max_age_s bounds it at 24 h
     max_age_s: float = 86400.0
 
     def next_delay(self, attempt: int, retry_after: float | None = None,

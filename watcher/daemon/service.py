@@ -660,6 +660,16 @@ class Daemon:
             self.metrics.observe_delivery(connector, float(fields.get("send_s") or 0.0), "delivered")
         elif kind in ("retried", "dead"):
             self.metrics.deliveries.labels(connector=connector, outcome="retry" if kind == "retried" else "dead").inc()
+            # An operator must see failed deliveries in the log, not only in `watcher outbox`.
+            if kind == "retried":
+                LOG.warning("delivery %s to connector %s failed (attempt %s): %s; retrying in %.1fs",
+                            fields.get("id"), connector or "-", fields.get("attempts"), fields.get("reason"),
+                            float(fields.get("delay_s") or 0.0), extra={"delivery_id": fields.get("id")})
+            else:
+                LOG.error("delivery %s to connector %s is dead after %s attempt(s): %s — "
+                          "`watcher outbox --state dead` lists it, `watcher outbox --retry ID` sends it again",
+                          fields.get("id"), connector or "-", fields.get("attempts"), fields.get("reason"),
+                          extra={"delivery_id": fields.get("id")})
         elif kind == "depth":
             counts = dict(fields.get("counts") or {})
             self._outbox_depth = counts

@@ -147,6 +147,28 @@ def load_paths(paths: Iterable[str | Path], connectors_path: str | Path | None =
     return result
 
 
+def _check_watch_connectors(reader: Reader, watch: Watch, connectors: Mapping[str, Any],
+                            connectors_file: str | None) -> None:
+    """A watch action naming a connector (our extension) must name a valid one of its type, as rules must."""
+    from watcher.definitions.connectors import find_connector
+
+    base = ("watch",) if "watch" in reader.document.data and "_id" in reader.document.data else ()
+    for action in watch.actions:
+        name = getattr(action.config, "connector", None)
+        if name is None:
+            continue
+        path = (*base, "actions", action.id, action.type, "connector")
+        if connectors.get(name) is INVALID_CONNECTOR:
+            reader.problem(path, f"connector {name!r} has problems in {connectors_file or 'the connectors file'} "
+                                 "(reported there)", at_value=True)
+            continue
+        valid = {key: value for key, value in connectors.items() if value is not INVALID_CONNECTOR}
+        try:
+            find_connector(valid, name, action.type)
+        except LookupError as error:
+            reader.problem(path, str(error), at_value=True)
+
+
 def load_definition(path: str | Path, connectors: Mapping[str, Any] | None,
                     connectors_file: str | None = None) -> tuple[Watch | None, list[Problem]]:
     """Load one rule or watch file: ``(watch, [])`` or ``(None, problems)``."""
@@ -161,6 +183,8 @@ def load_definition(path: str | Path, connectors: Mapping[str, Any] | None,
     reader = Reader(document)
     if looks_like_watch(document.data):
         watch = parse_watch(document, reader)
+        if watch is not None and connectors is not None:
+            _check_watch_connectors(reader, watch, connectors, connectors_file)
         return (watch, []) if watch is not None and not reader.problems else (None, reader.problems)
     spec = parse_rule(document, reader, connectors, connectors_file=connectors_file)
     if spec is None or reader.problems:
