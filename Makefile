@@ -42,3 +42,10 @@ es-status: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# Benchmarks (issue 8; not part of `make test`): our engine against the cluster's _msearch floor.
+# BENCH_ARGS e.g. "--rules 100,1000,10000 --profile --out /tmp/bench.json" (see docs/benchmarks.md).
+BENCH_ARGS ?= --profile
+.PHONY: bench
+bench: venv
+	$(ES_RUN) $(PY) -m bench $(BENCH_ARGS)

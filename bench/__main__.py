@@ -1,0 +1,224 @@
+"""``python -m bench [--docs N] [--rules 100,1000] [--repeat K] [--out PATH] [--profile] [--no-elastalert]``.
+
+Needs ``ES_URL`` (``make bench`` provides a node).
+
+Loads the benchmark index (:mod:`bench.data`), then for each rule count runs the floor, our
+engine (each in its own process, :mod:`bench.evaluate`) and ElastAlert2 (:mod:`bench.elastalert`),
+prints a table and writes the JSON result to ``--out`` (default ``/tmp/watcher-bench.json``).
+With ``--repeat K`` each engine runs K passes per count (interleaved) and the table shows the
+median pass by wall time; every pass is kept in the JSON (``all_passes``). With ``--profile``
+the engine is run once more under cProfile (``--profile-rules``, default 1,000); the top
+functions are written beside the JSON (``<out>.profile.txt``). ``elasticsearch_cpu_seconds`` is the node's process CPU
+(``_nodes/stats``) spent during each measurement. Traffic goes only to ``ES_URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import pstats
+import subprocess
+import sys
+
+from bench import data
+
+
+def machine() -> dict:
+    """``{"nproc", "memory_gb", "cpu_model", "python"}`` of this machine (from /proc)."""
+    cpu = "?"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as info:
+        total_kb = int(info.readline().split()[1])
+    return {"nproc": os.cpu_count(), "memory_gb": round(total_kb / 1024 / 1024, 1), "cpu_model": cpu,
+            "python": platform.python_version()}
+
+
+def _es_cpu_seconds(es) -> float:
+    stats = es.nodes.stats(metric="process")["nodes"]
+    return sum(node["process"]["cpu"]["total_in_millis"] for node in stats.values()) / 1000
+
+
+def _derived(result: dict) -> dict:
+    result["evaluations_per_second"] = result["evaluations"] / result["seconds"]
+    result["cpu_seconds_per_1000"] = result["cpu_seconds"] * 1000 / result["evaluations"]
+    return result
+
+
+def measure_elastalert(es, rules: int, scheduled: dt.datetime, es_url: str, workdir: str) -> dict:
+    """ElastAlert2 on the same rules (:mod:`bench.elastalert`), plus the node's CPU.
+
+    Raises:
+        RuntimeError: ElastAlert2 could not be installed or run.
+    """
+    from pathlib import Path
+
+    from bench import elastalert
+    from watcher.es.client import server_version
+
+    es_cpu = _es_cpu_seconds(es)
+    result = elastalert.measure(rules, scheduled, es_url, Path(workdir), server_version(es))
+    result["elasticsearch_cpu_seconds"] = round(_es_cpu_seconds(es) - es_cpu, 2)
+    return _derived(result)
+
+
+def measure(es, engine: str, rules: int, scheduled: dt.datetime, batch: int, profile: str | None = None) -> dict:
+    """Run one :mod:`bench.evaluate` measurement in a child process; its JSON plus the node's CPU.
+
+    Raises:
+        RuntimeError: the child failed.
+    """
+    command = [sys.executable, "-m", "bench.evaluate", engine, "--rules", str(rules),
+               "--scheduled", scheduled.isoformat(), "--batch", str(batch)]
+    if profile:
+        command += ["--profile", profile]
+    es_cpu = _es_cpu_seconds(es)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-4000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["elasticsearch_cpu_seconds"] = round(_es_cpu_seconds(es) - es_cpu, 2)
+    return _derived(result)
+
+
+def table(rows: list[dict]) -> str:
+    """The printed table: one line per measurement, plus ours/floor ratios per rule count."""
+    head = (f"{'engine':<7}{'rules':>7}{'evals/s':>10}{'wall s':>9}{'CPU s/1k':>10}{'ES CPU s':>10}"
+            f"{'RSS MB':>8}{'peak MB':>9}{'met':>6}{'failed':>7}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['engine']:<7}{r['evaluations']:>7}{r['evaluations_per_second']:>10.1f}{r['seconds']:>9.2f}"
+                     f"{r['cpu_seconds_per_1000']:>10.2f}{r['elasticsearch_cpu_seconds']:>10.2f}"
+                     f"{r['rss_loaded_mb']:>8.1f}{r['peak_rss_mb']:>9.1f}{r['met']:>6}{r['failed']:>7}")
+    return "\n".join(lines)
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """Per rule count: our wall time / the floor's (target ≤ 1.5 at 1,000 rules) and our
+    throughput / ElastAlert2's (target ≥ 10 at 1,000 rules), with whether the met counts agree."""
+    out = []
+    for n in sorted({r["evaluations"] for r in rows}):
+        found = {r["engine"]: r for r in rows if r["evaluations"] == n}
+        ours, floor, ea2 = found.get("ours"), found.get("floor"), found.get("ea2")
+        if not ours:
+            continue
+        entry: dict = {"rules": n}
+        if floor:
+            entry.update(time_ratio_ours_over_floor=ours["seconds"] / floor["seconds"],
+                         same_met_as_floor=ours["met"] == floor["met"])
+        if ea2:
+            entry.update(throughput_ratio_ours_over_ea2=ours["evaluations_per_second"] / ea2["evaluations_per_second"],
+                         same_met_as_ea2=ours["met"] == ea2["met"])
+        out.append(entry)
+    return out
+
+
+def write_profile(stats_path: str, text_path: str, top: int = 30) -> None:
+    """Write the ``top`` functions by own time and by cumulative time from a cProfile dump."""
+    with open(text_path, "w") as out:
+        stats = pstats.Stats(stats_path, stream=out)
+        stats.strip_dirs()
+        out.write("=== by own time (tottime) ===\n")
+        stats.sort_stats("tottime").print_stats(top)
+        out.write("\n=== by cumulative time ===\n")
+        stats.sort_stats("cumulative").print_stats(top)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=200_000, help="documents in the index (default 200000)")
+    parser.add_argument("--rules", default="100,1000", help="comma-separated rule counts (default 100,1000)")
+    parser.add_argument("--batch", type=int, default=100, help="floor: searches per _msearch (default 100)")
+    parser.add_argument("--repeat", type=int, default=1, help="passes per engine and count; the table shows the median")
+    parser.add_argument("--out", default="/tmp/watcher-bench.json", help="JSON result path")
+    parser.add_argument("--profile", action="store_true", help="profile the engine once more under cProfile")
+    parser.add_argument("--profile-rules", type=int, default=1000, help="rule count of the profiled run (default 1000)")
+    parser.add_argument("--no-elastalert", dest="elastalert", action="store_false",
+                        help="skip ElastAlert2 (installed on first use into bench/.venv-ea2)")
+    parser.add_argument("--ea2-dir", default="/tmp/watcher-bench-ea2", help="ElastAlert2 rules and config")
+    parser.add_argument("--reuse", action="store_true", help="keep the index if it already holds --docs documents")
+    args = parser.parse_args(argv)
+    counts = [int(n) for n in args.rules.split(",") if n.strip()]
+
+    from watcher.es.client import ConnectionSettings, make_client, redact_url, server_version
+
+    settings = ConnectionSettings.from_env()
+    es = make_client(settings)
+    end = data.data_end()
+    info = machine()
+    print(f"machine: {info['nproc']} CPUs ({info['cpu_model']}), {info['memory_gb']} GB; "
+          f"Elasticsearch {server_version(es)} at {redact_url(settings.urls[0])}", flush=True)
+    exists = es.indices.exists(index=data.INDEX)
+    if args.reuse and exists and es.count(index=data.INDEX)["count"] == args.docs:
+        newest = es.search(index=data.INDEX, size=0, aggs={"t": {"max": {"field": "@timestamp"}}})
+        end = data.data_end(dt.datetime.fromtimestamp(newest["aggregations"]["t"]["value"] / 1000 + 3600,
+                                                      dt.timezone.utc))
+        loaded = {"documents": args.docs, "seconds": 0.0, "reused": True}
+    else:
+        print(f"loading {args.docs} documents into {data.INDEX} …", flush=True)
+        loaded = data.load(es, args.docs, end)
+    print(f"index: {loaded['documents']} documents over 24 h up to {end.isoformat()} "
+          f"(loaded in {loaded['seconds']} s)", flush=True)
+
+    # Warm the node (page cache, JIT) with one unrecorded floor pass at the largest count.
+    measure(es, "floor", max(counts), end, args.batch)
+    rows, passes = [], []
+    for n in counts:
+        found: dict[str, list[dict]] = {}
+        for attempt in range(args.repeat):  # engines interleaved, so drift on the node hits all alike
+            for engine in ("floor", "ours", "ea2"):
+                if engine == "ea2":
+                    if not args.elastalert:
+                        continue
+                    try:
+                        row = measure_elastalert(es, n, end, settings.urls[0], args.ea2_dir)
+                    except RuntimeError as error:
+                        print(f"  ElastAlert2 not measured: {error}", file=sys.stderr, flush=True)
+                        args.elastalert = False
+                        continue
+                else:
+                    row = measure(es, engine, n, end, args.batch)
+                row["pass"] = attempt + 1
+                found.setdefault(engine, []).append(row)
+                passes.append(row)
+                print(f"  {engine:<5} {n:>6} rules, pass {attempt + 1}: {row['evaluations_per_second']:.1f} "
+                      f"evaluations/s", flush=True)
+        for engine_rows in found.values():  # the median pass by wall time
+            rows.append(sorted(engine_rows, key=lambda r: r["seconds"])[(len(engine_rows) - 1) // 2])
+    result = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": info,
+              "elasticsearch": server_version(es), "index": {"name": data.INDEX, **loaded},
+              "scheduled_time": end.isoformat(), "window": "1h", "repeat": args.repeat,
+              "measurements": rows, "all_passes": passes, "ratios": ratios(rows)}
+    if args.profile:
+        stats_path = args.out + ".prof"
+        profiled = measure(es, "ours", args.profile_rules, end, args.batch, profile=stats_path)
+        write_profile(stats_path, args.out + ".profile.txt")
+        result["profiled_run"] = profiled
+        result["profile"] = args.out + ".profile.txt"
+    with open(args.out, "w") as out:
+        json.dump(result, out, indent=2)
+
+    print()
+    print(table(rows))
+    for r in result["ratios"]:
+        line = f"rules={r['rules']}:"
+        if "time_ratio_ours_over_floor" in r:
+            line += (f" ours/floor wall time {r['time_ratio_ours_over_floor']:.2f}x (target <= 1.5x at 1000;"
+                     f" same met: {r['same_met_as_floor']})")
+        if "throughput_ratio_ours_over_ea2" in r:
+            line += (f"; ours/ElastAlert2 throughput {r['throughput_ratio_ours_over_ea2']:.2f}x (target >= 10x at 1000;"
+                     f" same met: {r['same_met_as_ea2']})")
+        print(line)
+    print(f"JSON: {args.out}" + (f"; profile: {result['profile']}" if args.profile else ""))
+    return 0 if all(r["failed"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
