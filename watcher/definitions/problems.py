@@ -121,6 +121,18 @@ class Reader:
         self.expected(path, what, value)
         return None
 
+    def check_keys(self, path: Sequence[str | int], value: Any, allowed: Iterable[str], what: str) -> Mapping | None:
+        """``value`` if it is a mapping (else a problem: expected ``what``); each key not in
+        ``allowed`` is a problem with did-you-mean. Returns None when ``value`` is not a mapping."""
+        mapping = self.mapping(path, value, what)
+        if mapping is None:
+            return None
+        allowed = tuple(allowed)
+        for key in mapping:
+            if key not in allowed:
+                self.unknown_key(path, str(key), allowed)
+        return mapping
+
     def validate(self, model: type[M], value: Any, path: Sequence[str | int]) -> M | None:
         """Validate ``value`` with a pydantic model; translate its errors into problems.
 

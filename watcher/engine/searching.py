@@ -98,13 +98,10 @@ def parse_search(reader: Reader, body: Any, path: Sequence[str | int], *, defaul
     Returns:
         The spec, or None when problems were recorded.
     """
-    holder = reader.mapping(path, body, "a search object such as {request: {indices: [...], body: {...}}}")
+    allowed = ["request", "timeout", "timeout_in_millis", "dynamic_name_timezone"] + (["extract"] if allow_extract else [])
+    holder = reader.check_keys(path, body, allowed, "a search object such as {request: {indices: [...], body: {...}}}")
     if holder is None:
         return None
-    allowed = ["request", "timeout", "timeout_in_millis", "dynamic_name_timezone"] + (["extract"] if allow_extract else [])
-    for key in holder:
-        if key not in allowed:
-            reader.unknown_key(path, str(key), allowed)
     if "request" not in holder:
         reader.problem(path, "missing required field 'request'")
         return None

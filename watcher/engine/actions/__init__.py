@@ -25,15 +25,8 @@ TEMPLATE_OBJECT_KEYS = ("source", "lang", "params", "options")
 
 
 def check_keys(reader: Reader, body: Any, path: Sequence, allowed: Iterable[str], what: str) -> Mapping | None:
-    """``body`` as a mapping whose keys are all in ``allowed`` (unknown keys are problems), or None."""
-    mapping = reader.mapping(path, body, what)
-    if mapping is None:
-        return None
-    allowed = tuple(allowed)
-    for key in mapping:
-        if key not in allowed:
-            reader.unknown_key(path, str(key), allowed)
-    return mapping
+    """``body`` as a mapping whose keys are all in ``allowed`` (see :meth:`Reader.check_keys`), or None."""
+    return reader.check_keys(path, body, allowed, what)
 
 
 def parse_text(reader: Reader, value: Any, path: Sequence) -> Any:

@@ -74,13 +74,10 @@ class HttpInputConfig:
 
 def parse(reader: Reader, body: Any, path) -> HttpInputConfig | None:
     """``{"request": {...}, "extract"?: [...], "response_content_type"?: json|yaml|text}``."""
-    holder = reader.mapping(path, body, "an http input object such as {request: {host: ..., port: ...}}")
+    holder = reader.check_keys(path, body, ("request", "extract", "response_content_type"),
+                               "an http input object such as {request: {host: ..., port: ...}}")
     if holder is None:
         return None
-    allowed = ("request", "extract", "response_content_type")
-    for key in holder:
-        if key not in allowed:
-            reader.unknown_key(path, str(key), allowed)
     if "request" not in holder:
         reader.problem(path, "missing required field 'request'")
         return None
