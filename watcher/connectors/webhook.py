@@ -99,11 +99,13 @@ class HttpSettings(StrictModel):
 
 
 class BasicAuth(StrictModel):
+    """HTTP basic auth of a webhook connector; the password is a secret."""
     username: str
     password: Secret
 
 
 class BearerAuth(StrictModel):
+    """``Authorization: Bearer <token>`` for a webhook connector; the token is a secret."""
     token: Secret
 
 
@@ -208,6 +210,7 @@ def parse(reader: Reader, body: Any, path) -> Config | None:
 
 
 def default_port(scheme: str) -> int:
+    """The port of ``scheme`` when none is given: 443 for https, else 80."""
     return 443 if scheme == "https" else 80
 
 

@@ -99,6 +99,7 @@ SETTINGS = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
 
 
 def utcnow() -> dt.datetime:
+    """The current time, aware UTC."""
     return dt.datetime.now(dt.timezone.utc)
 
 

@@ -158,6 +158,7 @@ def parse_actions(reader: Reader, value: Any, path: Sequence, kinds) -> list[Act
 
 
 def parse_action(reader: Reader, action_id: str, value: Any, path: Sequence, kinds) -> Action | None:
+    """One action wrapper (watcher-semantics §1.6) → :class:`Action`, or None when problems were recorded."""
     wrapper = reader.mapping(path, value, "an action object such as {webhook: {…}}")
     if wrapper is None:
         return None

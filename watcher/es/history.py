@@ -53,6 +53,7 @@ MAPPINGS = {
 
 
 def index_pattern(prefix: str) -> str:
+    """The pattern matching every daily history index of ``prefix`` (``<prefix>-history-*``)."""
     return f"{prefix}-history-*"
 
 

@@ -71,6 +71,7 @@ def _run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run the verb; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="scripts/elasticsearch", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="verb", required=True)

@@ -49,6 +49,7 @@ class IndexConfig:
 
 
 def parse(reader: Reader, body: Any, path) -> IndexConfig | None:
+    """Validate a Watcher ``index`` action body (watcher-semantics §1.7); problems go to ``reader``."""
     holder = check_keys(reader, body, path, KEYS, "an index action such as {index: alerts}")
     if holder is None:
         return None

@@ -32,6 +32,7 @@ class LoggingConfig:
 
 
 def parse(reader: Reader, body: Any, path) -> LoggingConfig | None:
+    """Validate a Watcher ``logging`` action body (``text`` required, ``level``, ``category``); problems go to ``reader``."""
     holder = check_keys(reader, body, path, KEYS, "a logging action such as {text: 'found {{ctx.payload.hits.total}} hits'}")
     if holder is None:
         return None
@@ -63,4 +64,5 @@ def render(config: LoggingConfig, run: Any, model: dict) -> LogMessage:
 
 
 def result(config: LoggingConfig, rendered: LogMessage, outcome: Outcome) -> dict:
+    """``{"logging": {"logged_text": text}}`` — Watcher's result shape, the same when simulated."""
     return {"logging": {"logged_text": rendered.text}}

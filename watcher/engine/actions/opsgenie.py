@@ -58,6 +58,7 @@ class OpsgenieConfig:
 
 
 def parse(reader: Reader, body: Any, path) -> OpsgenieConfig | None:
+    """Validate an ``opsgenie`` action body (connector, mode eswatcher|alert_v2, alert fields); problems go to ``reader``."""
     holder = check_keys(reader, body, path, KEYS, "an opsgenie action such as {connector: ops}")
     if holder is None:
         return None

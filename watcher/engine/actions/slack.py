@@ -55,6 +55,7 @@ class SlackConfig:
 
 
 def parse(reader: Reader, body: Any, path) -> SlackConfig | None:
+    """Validate a Watcher ``slack`` action body (``message``, ``account``/``connector``, ``proxy``); problems go to ``reader``."""
     holder = check_keys(reader, body, path, KEYS, "a slack action such as {message: {text: '…', to: ['#alerts']}}")
     if holder is None:
         return None

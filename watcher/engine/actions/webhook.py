@@ -54,6 +54,7 @@ class WebhookConfig:
 
 
 def parse(reader: Reader, body: Any, path) -> WebhookConfig | None:
+    """Validate a Watcher ``webhook`` action body (or ``{connector: NAME, …}``); problems go to ``reader``."""
     holder = check_keys(reader, body, path, KEYS, "a webhook action such as {host: example.com, port: 443, path: /hook}")
     if holder is None:
         return None

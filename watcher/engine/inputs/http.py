@@ -67,6 +67,7 @@ class HttpRequestTemplate:
 
 @dataclasses.dataclass(frozen=True)
 class HttpInputConfig:
+    """A parsed http input: the request template, ``extract`` paths (None = whole payload), content type."""
     request: HttpRequestTemplate
     extract: tuple[str, ...] | None
     response_content_type: str | None  # json | yaml | text | None (detect)
