@@ -67,7 +67,8 @@ def schema_command(kind: str | None, out_dir: str | None) -> None:
 
 
 RULE_METADATA_KEY = "watcher_rule"
-_RULE_ONLY = ("description", "tags", "filter", "title", "message")
+_RULE_ONLY = ("description", "tags", "filter", "title", "message", "realert", "exponential_realert", "aggregation",
+              "top_count_keys", "top_count_number", "include")
 
 
 def _rule_only_parts(rule: dict) -> dict:
@@ -99,6 +100,11 @@ def convert(path: str, target: str, connectors_path: str | None) -> None:
     watch, problems = load_definition(path, connectors, connectors_file=str(connectors_file) if connectors_file else None)
     _fail_on(problems)
     if target == "watch":
+        if watch.rule is not None and watch.rule.type != "threshold":
+            click.echo(f"{path}: cannot convert to a watch: rule type {watch.rule.type!r} is evaluated by watcher's "
+                       "rule engine (its queries, state and matching have no Elastic Watcher equivalent); "
+                       "only threshold rules convert", err=True)
+            sys.exit(1)
         body = dict(watch.body)
         if watch.rule is not None:
             kept = _rule_only_parts(watch.rule.to_document())

@@ -13,6 +13,7 @@ errors (click's convention).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import re
@@ -102,7 +103,9 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
         raise click.UsageError(f"--from ({first.isoformat()}) is after --to ({(last or now).isoformat()})")
     times = _schedule_times(watch, first, last or now) if first else [at_time]
     services = _services(loaded.connectors)
-    records = _execute_all(watch, services, times, action_mode, show_progress=len(times) > 20 and not as_json)
+    saved = _saved_state(services, index_prefix, watch)
+    records = _execute_all(watch, services, times, action_mode, show_progress=len(times) > 20 and not as_json,
+                           saved=saved)
     if record:
         from watcher.es import history
 
@@ -190,21 +193,39 @@ def _schedule_times(watch, first: dt.datetime, last: dt.datetime) -> list[dt.dat
             raise click.UsageError("the range holds more than 100000 scheduled times; narrow --from/--to")
 
 
-def _execute_all(watch, services, times, action_mode, show_progress: bool) -> list[dict]:
+def _saved_state(services, index_prefix: str, watch):
+    """The daemon's saved state of ``watch`` (rule state and silences), so a dry-run of a rule that
+    keeps state (new_term baselines, firing keys…) shows what the daemon would do next; read only.
+    None when there is none or it cannot be read."""
+    if watch.rule is None:
+        return None
+    from watcher.es.state import StateStore
+
+    try:
+        return StateStore(services.es, index_prefix).load(watch.id)
+    except Exception:  # no state index yet, no rights: the dry-run starts from an empty state
+        return None
+
+
+def _execute_all(watch, services, times, action_mode, show_progress: bool, saved=None) -> list[dict]:
     from watcher.engine.context import Run
     from watcher.engine.delivery import SendNow, Simulate
     from watcher.engine.execute import ExecuteOptions, execute_watch
     from watcher.engine.throttle import WatchStatus
 
     status = WatchStatus()
+    rule_state = copy.deepcopy(saved.rule_state) if saved is not None else {}  # carried from tick to tick
+    silences = dict(saved.silences) if saved is not None else {}
     deliveries = {"simulate": Simulate(), "execute": SendNow()}
     options = ExecuteOptions(action_modes={"_all": action_mode}, trigger_type="manual")
     records = []
     iterator = click.progressbar(times, label="backtesting", file=sys.stderr) if show_progress else None
     with (iterator if iterator is not None else _nullcontext(times)) as ticks:
         for tick in ticks:
-            run = Run(watch=watch, execution_time=tick, triggered_time=tick, scheduled_time=tick, services=services)
+            run = Run(watch=watch, execution_time=tick, triggered_time=tick, scheduled_time=tick, services=services,
+                      rule_state=rule_state, silences=silences)
             records.append(execute_watch(watch, run, status, deliveries, options))
+            rule_state = run.rule_state
     return records
 
 
@@ -288,6 +309,16 @@ def _print_input(input_result: dict, watch=None) -> None:
             echo(click.style(note, fg="yellow"))
     elif input_result.get("http"):
         echo(f"input http: {json.dumps(input_result['http'].get('request'), default=str)}")
+    elif kind == "rule":
+        payload = input_result.get("payload") or {}
+        window = payload.get("window") or {}
+        echo(f"input rule type {payload.get('rule_type')} on [{window.get('start')}, {window.get('end')})")
+        echo(f"  matches: {payload.get('total_matches')}"
+             + "".join(f"\n    {m.get('group') if m.get('group') is not None else '(rule)'}: count {m.get('count')}, "
+                       f"value {m.get('value')}" for m in (payload.get("matches") or [])[:20]))
+        for key, value in (payload.get("info") or {}).items():
+            echo(f"  {key}: {value}")
+        return
     else:
         echo(f"input {kind}")
     payload = input_result.get("payload") or {}

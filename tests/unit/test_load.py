@@ -40,9 +40,10 @@ MALFORMED_CASES = {
                            '(original value: "twice")'],
     "unknown-key.yaml": [
         "{f}:1:1: missing required field 'window'",
-        "{f}:3:1: windw: unknown key 'windw' (did you mean 'window'?); expected one of: actions, condition, delay, "
-        "description, enabled, filter, group_by, hits, index, max_groups, message, metadata, name, query, schedule, "
-        "tags, throttle, time_field, title, window"],
+        "{f}:3:1: windw: unknown key 'windw' (did you mean 'window'?); expected one of: actions, aggregation, "
+        "condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
+        "max_groups, message, metadata, name, params, query, realert, schedule, tags, throttle, time_field, title, "
+        "top_count_keys, top_count_number, type, window"],
     "missing-index.yaml": ["{f}:1:1: missing required field 'index'"],
     "missing-name.yaml": ["{f}:1:1: missing required field 'name'"],
     "wrong-type-enabled.yaml": ["{f}:2:10: enabled: expected true or false, found a string 'yes'"],

@@ -144,7 +144,7 @@ def merge_state(before: WatchState, ours: WatchState, fresh: WatchState | None) 
         fresh: the state stored now (reloaded after the conflict), or None if it was deleted.
 
     Returns:
-        ``ours`` with, from ``fresh``: ``active``, and the ack state of every action whose ack
+        ``ours`` with, from ``fresh``: ``active``, ``silences`` (only the CLI writes them), and the ack state of every action whose ack
         state changed between ``before`` and ``fresh`` (an ack or un-ack by the CLI is kept, even when
         this run reset it); progress is the later of both; the version is ``fresh``'s so the save
         can succeed.
@@ -160,7 +160,7 @@ def merge_state(before: WatchState, ours: WatchState, fresh: WatchState | None) 
             mine.ack_state, mine.ack_timestamp = stored.ack_state, stored.ack_timestamp
     ends = [end for end in (ours.last_window_end, fresh.last_window_end) if end is not None]
     return dataclasses.replace(ours, status=status, active=fresh.active, last_window_end=max(ends) if ends else None,
-                               seq_no=fresh.seq_no, primary_term=fresh.primary_term)
+                               silences=fresh.silences, seq_no=fresh.seq_no, primary_term=fresh.primary_term)
 
 
 # --- settings -----------------------------------------------------------------------------------------
@@ -541,7 +541,8 @@ class Daemon:
 
         status = copy.deepcopy(state.status)
         run = Run(watch=watch, execution_time=self._clock(), triggered_time=triggered, scheduled_time=scheduled,
-                  services=self.services, record_id=record_id_for(watch.id, scheduled))
+                  services=self.services, record_id=record_id_for(watch.id, scheduled),
+                  rule_state=copy.deepcopy(state.rule_state), silences=dict(state.silences))
         try:
             record = execute_watch(watch, run, status, self._deliveries, ExecuteOptions())
         except Exception as error:  # the pipeline turns errors into results; this is a bug guard
@@ -560,7 +561,7 @@ class Daemon:
             return None
         self._write_record(record, best_effort=True)
         try:
-            saved = self._save(watch, state, dataclasses.replace(state, status=status,
+            saved = self._save(watch, state, dataclasses.replace(state, status=status, rule_state=run.rule_state,
                                                                  last_window_end=window_end_of(watch, scheduled)))
         except Exception as error:
             LOG.warning("could not save the state of %s after %s (%s); the tick runs again", watch.id,

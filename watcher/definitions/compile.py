@@ -32,7 +32,8 @@ from watcher.definitions.rule import RuleSpec
 from watcher.definitions.source import Document
 from watcher.support.durations import format_duration
 
-__all__ = ["GROUPS_AGG", "METRIC_AGG", "NotConvertible", "SAMPLE_AGG", "compile_rule", "jinja_template", "rule_trigger",
+__all__ = ["GROUPS_AGG", "METRIC_AGG", "NotConvertible", "SAMPLE_AGG", "compile_rule", "jinja_template",
+           "rule_action_ids", "rule_trigger",
            "watch_body", "watch_to_rule"]
 
 GROUPS_AGG = "groups"
@@ -62,7 +63,12 @@ def compile_rule(spec: RuleSpec, file: str, connectors: Mapping[str, Any]) -> Wa
     reader = Reader(Document(file=file, data=body, text=""))
     kinds = registries()
     trigger = rule_trigger(spec, file)
-    input_ = kinds["input"].parse(reader, body["input"], ("input",))
+    if spec.type == "threshold":
+        input_ = kinds["input"].parse(reader, body["input"], ("input",))
+    else:  # the rule input is ours (no Watcher equivalent), so no watch file may use it
+        from watcher.definitions.model import Component
+
+        input_ = Component(type="rule", config=None, body=body["input"]["rule"])
     condition = kinds["condition"].parse(reader, body["condition"], ("condition",))
     from watcher.definitions.watch import parse_actions
 
@@ -91,9 +97,13 @@ def watch_body(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None =
     Raises:
         DefinitionError: an action names a connector that is not in ``connectors``.
     """
+    if spec.type == "threshold":
+        input_json = {"search": {"request": {"indices": list(spec.index), "body": search_body(spec)}}}
+    else:
+        input_json = {"rule": {"type": spec.type, "indices": list(spec.index), "params": spec.params or {}}}
     body: dict[str, Any] = {
         "trigger": _trigger_json(spec, file),
-        "input": {"search": {"request": {"indices": list(spec.index), "body": search_body(spec)}}},
+        "input": input_json,
         "condition": condition_json(spec),
         "actions": actions_json(spec, connectors, file),
     }
@@ -158,7 +168,10 @@ def _min_doc_count(spec: RuleSpec) -> int | None:
 
 
 def condition_json(spec: RuleSpec) -> dict:
-    """The Watcher condition of the rule (see the module docstring)."""
+    """The Watcher condition of the rule (see the module docstring); typed rules fire when their
+    type found matches."""
+    if spec.type != "threshold":
+        return {"compare": {"ctx.payload.total_matches": {"gt": 0}}}
     condition = spec.condition
     if condition.compare is not None:
         return {"compare": condition.compare}
@@ -177,7 +190,7 @@ def condition_json(spec: RuleSpec) -> dict:
 def actions_json(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None = None) -> dict:
     """``{action_id: {<connector type>: {"connector": name, …}, "throttle_period"?: …}}``."""
     out: dict[str, Any] = {}
-    seen: dict[str, int] = {}
+    ids = rule_action_ids(spec)
     problems = []
     for index, action in enumerate(spec.actions):
         name = action.connector
@@ -188,8 +201,7 @@ def actions_json(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None
             problems.append(Problem(file or spec.file or "<rule>", 1, 1, f"actions[{index}].connector",
                                     f"unknown connector {name!r}"))
             continue
-        seen[name] = seen.get(name, 0) + 1
-        action_id = name if seen[name] == 1 else f"{name}-{seen[name]}"
+        action_id = ids[index]
         overrides = {**rule_action_defaults(connector, action.overrides), **action.overrides}
         body = {"connector": name, **{k: jinja_template(v) for k, v in overrides.items()}}
         wrapper: dict[str, Any] = {connector.type: body}
@@ -199,6 +211,17 @@ def actions_json(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None
     if problems:
         raise DefinitionError(problems)
     return out
+
+
+def rule_action_ids(spec: RuleSpec) -> list[str]:
+    """The action ids of a rule's actions, in order: the connector name, ``-2``, ``-3``… for repeats."""
+    seen: dict[str, int] = {}
+    ids = []
+    for action in spec.actions:
+        seen[action.connector] = seen.get(action.connector, 0) + 1
+        count = seen[action.connector]
+        ids.append(action.connector if count == 1 else f"{action.connector}-{count}")
+    return ids
 
 
 # What a rule's action sends when the rule gives no override (Jinja2 sources; see rule_action_defaults).

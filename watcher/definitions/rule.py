@@ -21,7 +21,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, field_validator,
+                      model_validator)
 
 from watcher.definitions.problems import Reader, describe, did_you_mean
 from watcher.definitions.source import Document, plain
@@ -139,6 +140,12 @@ FieldValues = Annotated[Any, BeforeValidator(_field_values), WithJsonSchema({
                                        {"type": "array", "minItems": 1, "items": {"type": ["string", "number", "boolean"]}}]}})]
 
 
+def _rule_types() -> tuple[str, ...]:
+    from watcher.ruletypes import TYPES
+
+    return TYPES
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -213,17 +220,49 @@ class RuleFilter(_Strict):
         return self
 
 
+ACTION_EVENTS = ("firing", "recovered")
+"""When an action is called: ``firing`` (the rule or group alerts) and ``recovered`` (it alerted
+on the previous run and does not any more; Kibana's "Recovered" action group)."""
+
+
+def _events(value: Any) -> tuple[str, ...]:
+    expected = f"a list of events among {', '.join(ACTION_EVENTS)}"
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or any(item not in ACTION_EVENTS for item in items):
+        raise ValueError(f"expected {expected}, found {describe(value)}")
+    return tuple(dict.fromkeys(items))
+
+
+Events = Annotated[Any, BeforeValidator(_events), WithJsonSchema({
+    "description": "When the action runs: firing, recovered, or both.",
+    "anyOf": [{"enum": list(ACTION_EVENTS)},
+              {"type": "array", "minItems": 1, "items": {"enum": list(ACTION_EVENTS)}}]})]
+
+
 class RuleAction(BaseModel):
-    """One use of a connector: ``{connector: NAME, …overrides}`` (overrides depend on the connector type)."""
+    """One use of a connector: ``{connector: NAME, on?: [firing, recovered], …overrides}`` (overrides
+    depend on the connector type)."""
 
     model_config = ConfigDict(extra="allow", strict=True, frozen=True,
                               json_schema_extra={"additionalProperties": True})
     connector: Text = Field(description="The name of a connector defined in connectors.yaml.")
+    on: Events = Field(("firing",), description="When the action runs: firing (default), recovered, or both.")
 
     @property
     def overrides(self) -> dict:
-        """Everything but ``connector``: parameters passed to the connector type."""
+        """Everything but ``connector`` and ``on``: parameters passed to the connector type."""
         return dict(self.model_extra or {})
+
+
+class RuleAggregation(_Strict):
+    """Collect alerts over ``period`` and send one summary (ElastAlert2's ``aggregation``,
+    ``aggregation_key``, ``summary_table_fields``)."""
+
+    period: Duration = Field(description="How long alerts are collected, from the first one, before the summary is sent.")
+    key: Text | None = Field(None, description="A field of the matched documents: one summary per value (aggregation_key).")
+    summary_table_fields: list[str] = Field(default_factory=list,
+                                            description="Fields shown as columns of the summary table (one row per alert).")
+    max_rows: int = Field(100, ge=1, le=10000, description="Most alerts kept (and shown) in one summary.")
 
 
 class RuleSpec(_Strict):
@@ -237,6 +276,11 @@ class RuleSpec(_Strict):
                               json_schema_extra={"description": "A watcher alert rule (one rule per file)."})
 
     name: Text = Field(description="Unique rule name; becomes the watch id.")
+    type: Annotated[str, WithJsonSchema({"enum": list(_rule_types()), "description": "The rule type."})] = Field(
+        "threshold", description="threshold (default: count/metric condition) or an ElastAlert2 type: "
+                                 "any, frequency, spike, flatline, change, blacklist, whitelist, new_term, "
+                                 "cardinality, metric_aggregation, spike_aggregation, percentage_match.")
+    params: dict | None = Field(None, description="Parameters of the rule type (ElastAlert2's option names).")
     description: str | None = Field(None, description="Free text, shown in alerts as rule.description.")
     enabled: bool = Field(True, description="Disabled rules are loaded and validated but not scheduled.")
     tags: list[str] = Field(default_factory=list, description="Labels, shown as rule.tags.")
@@ -257,6 +301,16 @@ class RuleSpec(_Strict):
                                      description="When to alert; default {count: {gt: 0}}.")
     filter: RuleFilter | None = Field(None, description="The filter step, applied to hits before templates see them.")
     throttle: DurationOrZero | None = Field(None, description="Minimum time between alerts, per rule and per group key.")
+    realert: DurationOrZero | None = Field(None, description="After an alert, matches of the same group key are "
+                                                             "not alerted again for this long (ElastAlert2 realert).")
+    exponential_realert: Duration | None = Field(None, description="Cap of the doubling realert: while a key keeps "
+                                                                   "firing, each realert wait doubles up to this.")
+    aggregation: RuleAggregation | None = Field(None, description="Collect alerts over a period into one summary.")
+    top_count_keys: list[str] = Field(default_factory=list, description="Fields whose most frequent values in the "
+                                                                       "window are given to templates as top_counts.")
+    top_count_number: int = Field(5, ge=1, le=1000, description="How many values per top_count_keys field.")
+    include: list[str] | None = Field(None, description="Only these fields of matched documents are fetched "
+                                                        "(_source includes); default all.")
     hits: int = Field(10, ge=0, le=10000, description="Sample hits fetched for templates (search size).")
     title: str | None = Field(None, description="Jinja2 template of the alert title.")
     message: str | None = Field(None, description="Jinja2 template of the alert message.")
@@ -264,6 +318,7 @@ class RuleSpec(_Strict):
     metadata: dict | None = Field(None, description="Free data, exposed as ctx.metadata.")
 
     _trigger: Any = PrivateAttr(default=None)
+    _params: Any = PrivateAttr(default=None)
     _file: str = PrivateAttr(default="")
     _source: Any = PrivateAttr(default=None)
 
@@ -275,6 +330,30 @@ class RuleSpec(_Strict):
     @property
     def file(self) -> str:
         return self._file
+
+    @property
+    def type_params(self):
+        """The rule type's validated ``Params`` (:mod:`watcher.ruletypes`); None for ``threshold``.
+
+        Raises:
+            pydantic.ValidationError: ``params`` do not fit the type (only for specs built in code;
+                :func:`parse_rule` reports that as a problem).
+        """
+        if self.type == "threshold":
+            return None
+        if self._params is None:
+            from watcher.ruletypes import parse_params
+
+            self._params = parse_params(self.type, self.params)
+        return self._params
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in _rule_types():
+            raise ValueError(f"expected a rule type ({', '.join(_rule_types())}), found {value!r}"
+                             f"{did_you_mean(value, _rule_types())}")
+        return value
 
     @property
     def source(self) -> dict | None:
@@ -296,8 +375,10 @@ class RuleSpec(_Strict):
                 value = format_duration(value)
             elif isinstance(value, BaseModel):
                 value = value.model_dump(exclude_none=True)
+                value = {k: format_duration(v) if isinstance(v, dt.timedelta) else v for k, v in value.items()}
             elif name == "actions":
-                value = [a.model_dump() for a in value]
+                value = [{k: (list(v) if k == "on" else v) for k, v in a.model_dump().items()
+                          if not (k == "on" and tuple(v) == ("firing",))} for a in value]
             elif name == "index" and len(value) == 1:
                 value = value[0]
             out[name] = value
@@ -332,6 +413,7 @@ def parse_rule(document: Document, reader: Reader | None = None, connectors: Map
     spec = reader.validate(RuleSpec, data, ())
     trigger = _parse_schedule(reader, data)
     _check_condition(reader, data.get("condition"))
+    params = _check_type(reader, data)
     for key in ("title", "message"):
         if isinstance(data.get(key), str):
             check_template(reader, (key,), data[key], known=ALERT_VARIABLES)
@@ -342,7 +424,44 @@ def parse_rule(document: Document, reader: Reader | None = None, connectors: Map
     if spec is None or len(reader.problems) > before:
         return None
     spec._trigger, spec._file, spec._source = trigger, document.file, plain(data)
+    spec._params = params
     return spec
+
+
+def _check_type(reader: Reader, data: Mapping):
+    """The type's params (validated at ``params``) and its cross-field checks; None for threshold
+    rules or when there were problems. ``condition`` belongs to threshold rules only."""
+    rule_type = data.get("type", "threshold")
+    if not isinstance(rule_type, str) or rule_type == "threshold":
+        if "params" in data:
+            reader.problem(("params",), "params belong to rule types other than threshold "
+                                        "(set type: frequency, spike, …) — a threshold rule uses condition")
+        return None
+    from watcher.ruletypes import REGISTRY
+
+    if rule_type not in REGISTRY:
+        return None  # pydantic reported the unknown type
+    if "condition" in data:
+        reader.problem(("condition",), f"condition belongs to threshold rules; a {rule_type} rule fires "
+                                       f"as its params say")
+    module = REGISTRY.get(rule_type)
+    params = reader.validate(module.Params, data.get("params") or {}, ("params",))
+    if params is None:
+        return None
+    spec_view = _SpecView(data)
+    for path, message in module.check(spec_view, params):
+        reader.problem(path, message)
+    return params
+
+
+class _SpecView:
+    """Attribute access to a rule's raw fields for type checks run before the spec exists."""
+
+    def __init__(self, data: Mapping):
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        return plain(self._data.get(name))
 
 
 def _parse_schedule(reader: Reader, data: Mapping):
@@ -368,7 +487,7 @@ def _check_action(reader: Reader, action: Any, path: tuple, connectors: Mapping 
     if not isinstance(action, Mapping):
         return  # pydantic reported it
     for key, value in action.items():
-        if key != "connector":
+        if key not in ("connector", "on"):
             _check_templates(reader, (*path, key), value)
     name = action.get("connector")
     if connectors is None or not isinstance(name, str) or not name.strip():
@@ -398,7 +517,7 @@ def _check_action(reader: Reader, action: Any, path: tuple, connectors: Mapping 
         # the document, since the reader locates problems by path.
         from watcher.definitions.compile import rule_action_defaults
 
-        written = {key: plain(value) for key, value in action.items()}
+        written = {key: plain(value) for key, value in action.items() if key != "on"}
         merged = {**rule_action_defaults(connectors[name], written), **written}
         body = {key: (value if key == "connector" else jinja_template(value)) for key, value in merged.items()}
         actions.get(connector_type).parse(reader, body, path)
@@ -417,7 +536,8 @@ def _check_templates(reader: Reader, path: tuple, value: Any) -> None:
 
 # The Jinja2 variables of rule templates (watcher.engine.rules.RuleAlerts.variables): title and
 # message see the alert's facts; actions also see the rendered title and message.
-ALERT_VARIABLES = frozenset({"rule", "group", "count", "value", "hits", "dropped", "window", "ctx"})
+ALERT_VARIABLES = frozenset({"rule", "group", "count", "value", "hits", "dropped", "window", "ctx", "details",
+                             "status", "fired_for", "top_counts", "matches", "summary_table"})
 ACTION_VARIABLES = ALERT_VARIABLES | {"title", "message", "alert"}
 
 

@@ -53,6 +53,9 @@ class Run:
         scheduled_time: when it was due (aware UTC).
         services: clients and settings (see :class:`Services`).
         record_id: ``<watch_id>_<uuid>-<ISO execution time>``, Watcher's record id form.
+        rule_state: a rule's state across runs (type state, firing keys, realert, aggregation;
+            :mod:`watcher.engine.alerting`); the caller loads it before and persists it after.
+        silences: ``{group key or "*": ISO until}`` set by ``watcher silence`` (read only).
     """
 
     watch: Watch
@@ -63,6 +66,8 @@ class Run:
     payload: dict = dataclasses.field(default_factory=dict)
     vars: dict = dataclasses.field(default_factory=dict)
     record_id: str = ""
+    rule_state: dict = dataclasses.field(default_factory=dict)
+    silences: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.record_id:

@@ -101,6 +101,18 @@ def execute_watch(watch: Watch, run: Run, status: WatchStatus, deliveries: dict,
     if not condition["met"]:
         status.reset_acks(now)
         result["actions"] = []
+        if watch.rule is not None:  # a rule that stopped matching may owe recoveries or a summary
+            from watcher.engine import rules
+
+            try:
+                idle = rules.prepare_idle(watch, run)
+            except Exception as error:
+                record["exception"] = error_json(error)
+                return _finish(watch, run, status, record, result, None, started, options)
+            if idle is not None:
+                result["rule"] = idle.summary()
+                result["actions"] = [_run_action(watch, action, run, status, deliveries, options, idle)
+                                     for action in watch.actions]
         return _finish(watch, run, status, record, result, condition, started, options)
     status.last_met_condition = now
 
@@ -136,9 +148,13 @@ def _run_input(watch: Watch, run: Run, options: ExecuteOptions) -> dict:
         run.payload = dict(options.alternative_input)
         return {"type": "simple", "status": "success", "payload": run.payload}
     from watcher.engine.inputs import REGISTRY
+    from watcher.ruletypes import RULE_INPUT, execute_input
 
     try:
-        output = REGISTRY.get(watch.input.type).execute(watch.input.config, run)
+        if watch.input.type == RULE_INPUT:  # a typed rule: its type module queries the cluster
+            output = execute_input(run)
+        else:
+            output = REGISTRY.get(watch.input.type).execute(watch.input.config, run)
     except Exception as error:
         return {"type": watch.input.type, "status": "failure", "error": error_json(error)}
     run.payload = output.get("payload", {})
@@ -173,7 +189,9 @@ def _run_action(watch: Watch, action: Action, run: Run, status: WatchStatus, del
     forced = mode.startswith("force_")
     # "0s" is a real setting (no throttle), so only None falls through to the next level.
     period = next((p for p in (action.throttle_period, watch.throttle_period) if p is not None), DEFAULT_THROTTLE)
-    grouped = alerts is not None and alerts.grouped
+    if alerts is not None and not alerts.events_for(action.id):
+        return {**base, "status": "condition_failed", "reason": alerts.no_event_reason(action.id)}
+    grouped = alerts is not None and alerts.fan_out
 
     if not forced:
         if not grouped:  # rules with group_by throttle each group key inside the fan-out
@@ -209,14 +227,11 @@ def _run_action(watch: Watch, action: Action, run: Run, status: WatchStatus, del
         payload = transform["payload"]
 
     delivery = deliveries["simulate" if mode.endswith("simulate") else "execute"]
-    if alerts is not None and not alerts.alerts:
-        return {**out, "status": "condition_failed",
-                "reason": "the rule's filter step dropped every matching document"}
     if grouped:
         return alerts.run_action(action, run, action_status, period, forced, payload, delivery, out)
     if action.foreach:
         return _run_foreach(action, run, action_status, payload, delivery, out)
-    extra = (lambda: alerts.variables(alerts.alerts[0])) if alerts is not None else None
+    extra = (lambda: alerts.variables(alerts.events_for(action.id)[0])) if alerts is not None else None
     single = perform(action, run, payload, delivery, extra_vars=extra)
     action_status.record_result(single["status"], now, single.get("reason"))
     return {**out, **single}

@@ -5,10 +5,15 @@
 * **Filter step**: when the rule has a ``filter``, the same search runs again with the filter added,
   so Elasticsearch decides which documents are kept; counts and sample hits given to templates come
   from the filtered search, and the record says how many documents were dropped.
-* **Per-group throttle**: each group key is throttled on its own (ElastAlert's ``realert`` per key).
+* **Typed rules** (``type: spike`` …, :mod:`watcher.ruletypes`): the alerts are the matches the
+  type's input found (``ctx.payload.matches``).
+* **Alert features** (:mod:`watcher.engine.alerting`): recovery, silence, realert, top counts and
+  aggregation, for every rule type; actions are called per their ``on`` (firing, recovered).
+* **Per-group throttle**: each group key is throttled on its own, per action (``throttle``).
 * **Jinja2 variables** for rule templates: ``rule``, ``group``, ``count``, ``value``, ``hits``,
-  ``dropped``, ``window`` (``start``/``end``, ISO-8601 UTC), ``ctx``, and the rendered ``title`` and
-  ``message``; ``alert`` gathers them, and actions also see it as ``ctx.vars.alert`` (so a Mustache
+  ``dropped``, ``window`` (``start``/``end``, ISO-8601 UTC), ``details``, ``status`` (firing |
+  recovered), ``fired_for``, ``top_counts``, ``matches`` and ``summary_table`` (aggregation
+  summaries), ``ctx``, and the rendered ``title`` and ``message``; ``alert`` gathers them, and actions also see it as ``ctx.vars.alert`` (so a Mustache
   ``{{#toJson}}ctx{{/toJson}}`` body, such as OpsGenie's Watcher integration, carries the message).
   Without ``title``/``message`` the rule uses Kibana's ES-query wording (watcher-semantics §6.1).
 """
@@ -33,20 +38,60 @@ DEFAULT_MESSAGE = ("Document count is {{ count }} in the last {{ rule.window }}"
                    "{% if group is not none %} for {{ group }}{% endif %} in {{ rule.index }}.")
 
 
+RECOVERED_TITLE = "rule '{{ rule.name }}' recovered{% if group is not none %} for {{ group }}{% endif %}"
+RECOVERED_MESSAGE = ("Rule {{ rule.name }}{% if group is not none %} for {{ group }}{% endif %} no longer matches "
+                     "(fired for {{ fired_for }}, since {{ details.firing_since }}).")
+AGGREGATE_TITLE = ("rule '{{ rule.name }}': {{ matches | length }} alert{{ 's' if matches | length != 1 }}"
+                   "{% if group is not none %} for {{ group }}{% endif %} since {{ details.aggregation_start }}")
+AGGREGATE_MESSAGE = ("{{ matches | length }} alert{{ 's' if matches | length != 1 }} ({{ count }} documents) "
+                     "collected since {{ details.aggregation_start }}."
+                     "{% if summary_table %}\n\n{{ summary_table }}{% endif %}")
+
+
 @dataclasses.dataclass
 class Alert:
-    """One alert of a rule: ``group`` is the group key (None for ungrouped rules)."""
+    """One alert of a rule: ``group`` is the group key (None for ungrouped rules).
+
+    Attributes:
+        status: ``firing`` or ``recovered`` (see :mod:`watcher.engine.alerting`).
+        details: type-specific facts (``details`` in templates).
+        fired_for: for recovered alerts, seconds between the first firing run and this run.
+        matches, summary_table: for an aggregation summary, the collected alerts and their table.
+        top_counts: ``{field: [{"key", "count"}]}`` when the rule has ``top_count_keys``.
+        sequence: the delivery sequence (default ``group:<key>`` / ``recovered:<key>``).
+    """
 
     group: Any
     count: int
     value: Any
     hits: list[dict]
     payload: dict
+    status: str = "firing"
+    details: dict = dataclasses.field(default_factory=dict)
+    fired_for: float | None = None
+    matches: list | None = None
+    summary_table: str | None = None
+    top_counts: dict = dataclasses.field(default_factory=dict)
+    sequence: str | None = None
+
+    def delivery_sequence(self) -> str:
+        """With the record id, what makes the delivery id unique (no double sends on a re-run)."""
+        if self.sequence:
+            return self.sequence
+        return f"{'recovered' if self.status == 'recovered' else 'group'}:{self.group}"
 
 
 @dataclasses.dataclass
 class RuleAlerts:
-    """The alerts of one rule execution and what the filter step dropped."""
+    """The alerts of one rule execution and what the filter step and the alert features did.
+
+    Attributes:
+        alerts: firing alerts to deliver (after silence, realert and aggregation).
+        recovered: recovered alerts to deliver to actions with ``on: [recovered]``.
+        matched: how many groups matched before silence/realert/aggregation.
+        silenced, suppressed: group keys dropped by a silence / by realert.
+        pending: alerts waiting in an aggregation that is not due yet.
+    """
 
     watch: Watch
     run: Run
@@ -54,12 +99,49 @@ class RuleAlerts:
     alerts: list[Alert]
     dropped: int
     kept: int
+    recovered: list[Alert] = dataclasses.field(default_factory=list)
+    matched: int = 0
+    silenced: list = dataclasses.field(default_factory=list)
+    suppressed: list = dataclasses.field(default_factory=list)
+    pending: int = 0
+
+    @property
+    def fan_out(self) -> bool:
+        """Deliver per alert (group keys, recoveries, summaries), each throttled on its own."""
+        return self.grouped or bool(self.recovered) or any(a.matches is not None for a in self.alerts)
+
+    def events_for(self, action_id: str) -> list[Alert]:
+        """The alerts ``action_id`` is called for, by its ``on`` (firing by default)."""
+        wanted = action_events(self.watch.rule).get(action_id, ("firing",))
+        return [*(self.alerts if "firing" in wanted else []), *(self.recovered if "recovered" in wanted else [])]
+
+    def no_event_reason(self, action_id: str) -> str:
+        """Why ``action_id`` has nothing to send this run (for the action result)."""
+        if self.matched and self.silenced and len(self.silenced) == self.matched:
+            return "the rule is silenced for every matching group (watcher silence)"
+        if self.matched and self.suppressed:
+            return f"realert: {len(self.suppressed)} group(s) alerted recently and wait for the realert period"
+        if self.pending:
+            return f"{self.pending} alert(s) collected in a pending aggregation (sent when its period ends)"
+        if self.recovered or (self.matched and not self.alerts):
+            wanted = action_events(self.watch.rule).get(action_id, ("firing",))
+            return f"no {' or '.join(wanted)} alert for this action this run"
+        return "the rule's filter step dropped every matching document"
 
     def summary(self) -> dict:
         """The ``result.rule`` part of the record."""
-        return {"alerts": len(self.alerts),
-                "groups": [a.group for a in self.alerts] if self.grouped else None,
-                "filter": {"dropped": self.dropped, "kept": self.kept}}
+        out = {"alerts": len(self.alerts),
+               "groups": [a.group for a in self.alerts] if self.grouped else None,
+               "filter": {"dropped": self.dropped, "kept": self.kept}}
+        if self.recovered:
+            out["recovered"] = [a.group for a in self.recovered]
+        if self.silenced:
+            out["silenced"] = self.silenced
+        if self.suppressed:
+            out["realert_suppressed"] = self.suppressed
+        if self.pending:
+            out["aggregation_pending"] = self.pending
+        return out
 
     def variables(self, alert: Alert) -> dict:
         """Jinja2 variables for ``alert`` (see module docstring).
@@ -75,41 +157,57 @@ class RuleAlerts:
         variables = {
             "rule": {"name": spec.name, "description": getattr(spec, "description", None),
                      "tags": list(getattr(spec, "tags", None) or []), "index": getattr(spec, "index", None),
-                     "window": _text(getattr(spec, "window", None)), "group_by": getattr(spec, "group_by", None)},
+                     "window": _text(getattr(spec, "window", None)), "group_by": getattr(spec, "group_by", None),
+                     "type": getattr(spec, "type", "threshold")},
             "group": alert.group,
             "count": alert.count,
             "value": alert.value,
             "hits": alert.hits,
             "dropped": self.dropped,
             "window": {"start": format_iso_millis(window_end - _window(spec)), "end": format_iso_millis(window_end)},
+            "details": alert.details,
+            "status": alert.status,
+            "fired_for": _seconds_text(alert.fired_for),
+            "top_counts": alert.top_counts,
+            "matches": alert.matches,
+            "summary_table": alert.summary_table,
         }
         scope = {**variables, "ctx": self.run.ctx(alert.payload)}
-        variables["title"] = render_jinja(getattr(spec, "title", None) or DEFAULT_TITLE, scope).strip()
-        variables["message"] = render_jinja(getattr(spec, "message", None) or DEFAULT_MESSAGE, scope).rstrip()
+        title, message = _templates(spec, alert)
+        variables["title"] = render_jinja(title, scope).strip()
+        variables["message"] = render_jinja(message, scope).rstrip()
         variables["alert"] = {key: variables[key] for key in
-                              ("title", "message", "group", "count", "value", "dropped", "window")}
+                              ("title", "message", "group", "count", "value", "dropped", "window", "status",
+                               "details", "top_counts")}
         variables["alert"]["rule"] = spec.name
+        if alert.fired_for is not None:
+            variables["alert"]["fired_for_seconds"] = alert.fired_for
+        if alert.matches is not None:
+            variables["alert"]["matches"] = alert.matches
+            variables["alert"]["summary_table"] = alert.summary_table
         return variables
 
     def run_action(self, action: Action, run: Run, action_status, period, forced: bool, payload,
                    delivery, out: dict) -> dict:
-        """Deliver ``action`` once per alert (group), each group key throttled on its own."""
+        """Deliver ``action`` once per alert it is called for, each group key throttled on its own
+        (recoveries and summaries are never throttled: they are already once per episode)."""
         from watcher.engine.execute import perform
 
         now = run.execution_time
         results = []
-        for alert in self.alerts:
+        for alert in self.events_for(action.id):
             key = str(alert.group)
-            if not forced:
+            if not forced and alert.status == "firing" and alert.matches is None:
                 reason = action_status.throttled_reason(period, now, group=key)
                 if reason:
                     action_status.record_throttle(now, reason)
                     results.append({"group": alert.group, "status": "throttled", "reason": reason})
                     continue
             single = perform(action, run, alert.payload, delivery, extra_vars=lambda alert=alert: self.variables(alert),
-                             sequence=f"group:{key}")
-            action_status.record_result(single["status"], now, single.get("reason"), group=key)
-            results.append({"group": alert.group, **single})
+                             sequence=alert.delivery_sequence())
+            if alert.status == "firing":
+                action_status.record_result(single["status"], now, single.get("reason"), group=key)
+            results.append({"group": alert.group, "event": alert.status, **single})
         statuses = {r["status"] for r in results}
         combined = statuses.pop() if len(statuses) == 1 else ("partial_failure" if "failure" in statuses else "success")
         if not results:
@@ -117,6 +215,41 @@ class RuleAlerts:
         elif combined in ("success", "simulated"):
             action_status.record_result(combined, now)
         return {**out, "status": combined, "number_of_actions_executed": len(results), "foreach": results}
+
+
+def action_events(spec) -> dict[str, tuple]:
+    """``{action_id: on}`` of a rule's actions (ids as :func:`watcher.definitions.compile.rule_action_ids`)."""
+    from watcher.definitions.compile import rule_action_ids
+
+    return {action_id: tuple(getattr(action, "on", ("firing",)))
+            for action_id, action in zip(rule_action_ids(spec), getattr(spec, "actions", []) or [])}
+
+
+def _templates(spec, alert: Alert) -> tuple[str, str]:
+    """The title and message templates for ``alert``: recoveries and aggregation summaries have
+    their own wording; otherwise the rule's, else its type's default, else Kibana's ES-query wording."""
+    if alert.status == "recovered":
+        return RECOVERED_TITLE, RECOVERED_MESSAGE
+    if alert.matches is not None:
+        return getattr(spec, "title", None) or AGGREGATE_TITLE, getattr(spec, "message", None) or AGGREGATE_MESSAGE
+    title, message = DEFAULT_TITLE, DEFAULT_MESSAGE
+    rule_type = getattr(spec, "type", "threshold")
+    if rule_type != "threshold":
+        from watcher.ruletypes import REGISTRY
+
+        module = REGISTRY.get(rule_type)
+        title, message = module.DEFAULT_TITLE, module.DEFAULT_MESSAGE
+    return getattr(spec, "title", None) or title, getattr(spec, "message", None) or message
+
+
+def _seconds_text(seconds: float | None) -> str | None:
+    """``3h 5m 10s`` for templates (None stays None)."""
+    if seconds is None:
+        return None
+    whole = int(round(seconds))
+    parts = [(whole // 86400, "d"), (whole % 86400 // 3600, "h"), (whole % 3600 // 60, "m"), (whole % 60, "s")]
+    text = " ".join(f"{n}{unit}" for n, unit in parts if n)
+    return text or "0s"
 
 
 def _delay(spec) -> dt.timedelta:
@@ -136,13 +269,57 @@ def _text(value) -> Any:
 
 
 def prepare(watch: Watch, run: Run, input_result: dict) -> RuleAlerts:
-    """Build the alerts of a rule whose condition was met (the payload is the input's search response).
+    """Build the alerts of a rule whose condition was met (the payload is the input's result),
+    then apply recovery, silence, realert, top counts and aggregation (:mod:`watcher.engine.alerting`).
 
     Args:
         watch: a compiled rule (``watch.rule`` set).
         run: the run; ``run.payload`` is replaced by the filtered response when the rule filters.
-        input_result: the search input's result (its ``search.request`` is re-run with the filter).
+        input_result: the input's result (a threshold rule's ``search.request`` is re-run with the filter).
+
+    Raises:
+        elasticsearch errors from the filter step or top counts (the run is recorded as failed).
     """
+    spec = watch.rule
+    if getattr(spec, "type", "threshold") != "threshold":
+        matches = run.payload.get("matches") or []
+        alerts = [Alert(group=m["group"], count=m["count"], value=m["value"], hits=m.get("hits") or [],
+                        payload=m, details=m.get("details") or {}) for m in matches]
+        return _with_features(RuleAlerts(watch, run, bool(spec.group_by), alerts, dropped=0, kept=len(alerts)))
+    return _with_features(_threshold_alerts(watch, run, input_result))
+
+
+def prepare_idle(watch: Watch, run: Run) -> RuleAlerts | None:
+    """A run whose condition was not met: recoveries and due aggregation summaries, if any.
+
+    Returns None when there is nothing to deliver (the record stays ``execution_not_needed``).
+    """
+    spec = watch.rule
+    alerts = _with_features(RuleAlerts(watch, run, bool(getattr(spec, "group_by", None)), [], dropped=0, kept=0))
+    return alerts if (alerts.alerts or alerts.recovered) else None
+
+
+def _with_features(result: RuleAlerts) -> RuleAlerts:
+    from watcher.engine import alerting
+
+    spec, run = result.watch.rule, result.run
+    matched = result.alerts
+    result.matched = len(matched)
+    recovered = alerting.recoveries(spec, run, matched)
+    result.recovered, _ = alerting.silenced(run, recovered)
+    firing, result.silenced = alerting.silenced(run, matched)
+    firing, result.suppressed = alerting.realert(spec, run, firing)
+    if getattr(spec, "top_count_keys", None):
+        for alert in firing:
+            alert.top_counts = alerting.top_counts(spec, run, alert)
+    if getattr(spec, "aggregation", None) is not None:
+        firing = alerting.aggregate(spec, run, firing)
+        result.pending = sum(len(e["alerts"]) for e in run.rule_state.get("aggregation", {}).values())
+    result.alerts = firing
+    return result
+
+
+def _threshold_alerts(watch: Watch, run: Run, input_result: dict) -> RuleAlerts:
     spec = watch.rule
     original = run.payload
     filtered = original

@@ -8,7 +8,12 @@ Index ``<prefix>-state`` (explicit mapping, ``dynamic: false``); the document ``
 * ``last_window_end`` (date): for rules, the end of the last time window fully evaluated — the next
   run starts there, so no range is left unchecked and none is checked twice (issue 5, item 2);
 * ``status``: Watcher's status object (:class:`~watcher.engine.throttle.WatchStatus` JSON), stored
-  but not indexed.
+  but not indexed;
+* ``rule_state`` (stored, not indexed): what a rule keeps across runs — its type's state (new_term
+  baselines, flatline's known keys, change's last values), firing keys for recovery, realert
+  waits and pending aggregations (:mod:`watcher.engine.alerting`, :mod:`watcher.ruletypes`);
+* ``silences`` (stored, not indexed): ``{group key or "*": ISO until}``, written by
+  ``watcher silence`` and only read by the daemon.
 
 Writes use optimistic concurrency (``if_seq_no``/``if_primary_term``, Elasticsearch
 "Optimistic concurrency control"): two processes that loaded the same version cannot both save it;
@@ -34,6 +39,8 @@ MAPPINGS = {
         "active": {"type": "boolean"},
         "last_window_end": {"type": "date"},
         "status": {"type": "object", "enabled": False},
+        "rule_state": {"type": "object", "enabled": False},
+        "silences": {"type": "object", "enabled": False},
     },
 }
 SETTINGS = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
@@ -52,6 +59,8 @@ class WatchState:
         status: Watcher's status (throttle/ack per action, last checked/met).
         last_window_end: end of the last fully evaluated rule window (aware UTC), or None.
         active: the watch runs on its schedule.
+        rule_state: a rule's state across runs (JSON; empty for watches and new rules).
+        silences: ``{group key or "*": ISO-8601 until}`` from ``watcher silence``.
         seq_no, primary_term: the version loaded or saved (None = never saved).
     """
 
@@ -59,6 +68,8 @@ class WatchState:
     status: WatchStatus = dataclasses.field(default_factory=WatchStatus)
     last_window_end: dt.datetime | None = None
     active: bool = True
+    rule_state: dict = dataclasses.field(default_factory=dict)
+    silences: dict = dataclasses.field(default_factory=dict)
     seq_no: int | None = None
     primary_term: int | None = None
 
@@ -152,6 +163,8 @@ def _to_doc(state: WatchState, now: dt.datetime) -> dict:
         "active": state.active,
         "last_window_end": format_iso_millis(state.last_window_end) if state.last_window_end else None,
         "status": status,
+        "rule_state": state.rule_state,
+        "silences": state.silences,
     }
 
 
@@ -162,4 +175,5 @@ def _from_doc(watch_id: str, source: dict, seq_no: int, primary_term: int) -> Wa
     window = source.get("last_window_end")
     return WatchState(watch_id=source.get("watch_id", watch_id), status=status,
                       last_window_end=parse_instant(window) if window else None, active=active,
+                      rule_state=source.get("rule_state") or {}, silences=source.get("silences") or {},
                       seq_no=seq_no, primary_term=primary_term)
