@@ -590,6 +590,80 @@ def deactivate(name: str, index_prefix: str, as_json: bool, rules_dir: str | Non
 
 
 # ----------------------------------------------------------------------------------------------
+# silence
+
+@click.command("silence")
+@click.argument("name")
+@click.option("--for", "duration", metavar="DURATION", help="How long: 30m, 2h, 1d (rule duration).")
+@click.option("--until", "until", metavar="TIME", help="Until an ISO-8601 time (with its offset, e.g. 2026-12-01T08:00:00+01:00).")
+@click.option("--key", "group", metavar="GROUP", help="Silence one group key (a group_by value) instead of the whole rule.")
+@click.option("--clear", is_flag=True, help="Lift the silence (of --key, or of the whole rule).")
+@click.option("--list", "listing", is_flag=True, help="Show the silences of NAME.")
+@_common_options()
+def silence(name: str, duration: str | None, until: str | None, group: str | None, clear: bool, listing: bool,
+            index_prefix: str, as_json: bool, rules_dir: str | None) -> None:
+    """Silence rule NAME (or one of its group keys) until a time: its matches send no alerts and no
+    recoveries until then (ElastAlert2's --silence). The daemon reads silences at each run.
+    """
+    from watcher.engine.alerting import WHOLE_RULE, silence_until
+    from watcher.support.datemath import format_iso_millis, parse_instant
+
+    chosen = [flag for flag, given in (("--for", duration), ("--until", until), ("--clear", clear), ("--list", listing))
+              if given]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --for, --until, --clear, --list"
+                               + (f" (found {', '.join(chosen)})" if chosen else ""))
+    key = WHOLE_RULE if group is None else group
+    now = _utcnow()
+    new_until = None
+    if duration or until:
+        try:
+            new_until = silence_until(duration or until, now) if duration else _future(until, now)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--for" if duration else "--until") from None
+    es, settings = _client()
+    definitions = load_definitions(rules_dir)
+    store = _state_store(es, index_prefix)
+
+    def apply(state):
+        current = {k: v for k, v in state.silences.items() if parse_instant(v) > now}  # expired ones go
+        if listing:
+            return False, current
+        if clear:
+            current.pop(key, None)
+        else:
+            current[key] = format_iso_millis(new_until)
+        changed = current != state.silences
+        state.silences = current
+        return changed, current
+
+    with _cluster_errors(settings):
+        state, silences = _save_with_retry(store, name, definitions, apply)
+    if as_json:
+        _print_json({"watch_id": name, "silences": silences})
+        return
+    if not listing:
+        what = "the whole rule" if key == WHOLE_RULE else f"group [{key}]"
+        click.echo(f"{name}: {what} " + ("no longer silenced" if clear else f"silenced until {silences[key]}"))
+    if not silences:
+        click.echo(f"{name}: no silences")
+    for item, until_text in sorted(silences.items()):
+        click.echo(f"  {'(whole rule)' if item == WHOLE_RULE else item}: until {until_text}")
+
+
+def _future(text: str, now):
+    from watcher.support.datemath import parse_instant
+
+    try:
+        instant = parse_instant(text)
+    except Exception:
+        raise ValueError(f"expected an ISO-8601 time such as 2026-12-01T08:00:00+01:00, found {text!r}") from None
+    if instant <= now:
+        raise ValueError(f"expected a time in the future, found {text!r}")
+    return instant
+
+
+# ----------------------------------------------------------------------------------------------
 # outbox
 
 @click.command("outbox")

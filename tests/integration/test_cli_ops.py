@@ -17,7 +17,7 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from watcher.cli_ops import ack, activate, deactivate, history, outbox_command, status
+from watcher.cli_ops import ack, activate, deactivate, history, outbox_command, silence, status
 from watcher.daemon.outbox import DEAD, PENDING, Outbox
 from watcher.engine.delivery import HttpRequest
 from watcher.engine.throttle import ACKABLE, ACKED, AWAITS, WatchStatus
@@ -481,3 +481,35 @@ def test_outbox_without_index_is_empty(run):
     assert code == 0, output
     assert output.splitlines() == ["no deliveries pending or dead",
                                    "depth: pending 0, delivering 0, delivered 0, dead 0"]
+
+
+def test_silence_sets_lists_and_clears_and_keeps_the_rule_state(run, store):
+    store.save(WatchState("ssh", rule_state={"firing": {"1.2.3.4": {"since": "2024-05-01T10:00:00.000Z",
+                                                                      "group": "1.2.3.4"}}}))
+    code, out = run(silence, "ssh", "--key", "1.2.3.4", "--until", "2099-01-01T01:00:00+01:00")
+    assert code == 0, out
+    assert out.splitlines()[0] == "ssh: group [1.2.3.4] silenced until 2099-01-01T00:00:00.000Z"
+    code, out = run(silence, "ssh", "--for", "2h")
+    assert code == 0, out
+    state = store.load("ssh")
+    assert set(state.silences) == {"1.2.3.4", "*"}
+    until = parse_instant(state.silences["*"]) - dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(minutes=119) < until <= dt.timedelta(hours=2)
+    assert state.rule_state["firing"]["1.2.3.4"]["since"] == "2024-05-01T10:00:00.000Z"  # untouched
+    code, out = run(silence, "ssh", "--list", "--json")
+    assert code == 0 and json.loads(out)["silences"]["1.2.3.4"] == "2099-01-01T00:00:00.000Z"
+    code, out = run(silence, "ssh", "--clear")
+    assert code == 0 and out.splitlines()[0] == "ssh: the whole rule no longer silenced"
+    assert store.load("ssh").silences == {"1.2.3.4": "2099-01-01T00:00:00.000Z"}
+
+
+def test_silence_refuses_bad_input_with_the_option_named(run, store):
+    store.save(WatchState("ssh"))
+    code, out = run(silence, "ssh", "--for", "soon")
+    assert code == 2 and "Invalid value for --for: expected a duration such as 30s" in out
+    code, out = run(silence, "ssh", "--until", "2001-01-01T00:00:00Z")
+    assert code == 2 and "Invalid value for --until: expected a time in the future, found '2001-01-01T00:00:00Z'" in out
+    code, out = run(silence, "ssh", "--for", "1h", "--clear")
+    assert code == 2 and "give exactly one of --for, --until, --clear, --list (found --for, --clear)" in out
+    code, out = run(silence, "nope", "--for", "1h")
+    assert code == 1 and "unknown watch [nope]" in out

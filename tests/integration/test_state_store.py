@@ -135,3 +135,19 @@ def test_delete(store):
     assert store.delete("w") is True
     assert store.load("w") is None
     assert store.delete("w") is False
+
+
+def test_rule_state_and_silences_round_trip_and_are_not_indexed(es, store):
+    rule_state = {"type_state": {"type": "new_term", "data": {"user": {"root": "2026-11-29T10:00:00.000Z",
+                                                                       "0": "2026-11-29T10:01:00.000Z"}}},
+                  "firing": {"*": {"since": "2026-11-29T10:00:00.000Z", "group": None}},
+                  "realert": {"a": {"until": "2026-11-29T10:05:00.000Z", "exponent": 2}}}
+    saved = store.save(WatchState("rule-a", rule_state=rule_state, silences={"b": "2026-11-30T00:00:00.000Z"}))
+    store.save(WatchState("rule-b", rule_state={"firing": {}}))
+    loaded = store.load("rule-a")
+    assert loaded.rule_state == rule_state and loaded.silences == {"b": "2026-11-30T00:00:00.000Z"}
+    assert store.load("rule-b").rule_state == {"firing": {}}            # one document per rule
+    assert (loaded.seq_no, loaded.primary_term) == (saved.seq_no, saved.primary_term)
+    mapping = es.indices.get_mapping(index=store.index)[store.index]["mappings"]["properties"]
+    assert mapping["rule_state"] == {"type": "object", "enabled": False}
+    assert mapping["silences"] == {"type": "object", "enabled": False}

@@ -69,6 +69,17 @@ def test_merge_state_keeps_a_cli_ack_and_deactivate_made_during_the_run():
     assert (merged.seq_no, merged.primary_term) == (7, 1)           # saves against the fresh version
 
 
+def test_merge_state_keeps_the_run_rule_state_and_the_cli_silences():
+    before = WatchState("w", rule_state={"firing": {}}, silences={}, seq_no=6, primary_term=1)
+    fresh = WatchState("w", rule_state={"firing": {}}, silences={"*": "2026-11-29T12:00:00.000Z"},
+                       seq_no=7, primary_term=1)                         # `watcher silence` wrote meanwhile
+    ours = WatchState("w", rule_state={"firing": {"a": {"since": "2026-11-29T10:00:00.000Z", "group": "a"}}},
+                      silences={}, seq_no=6, primary_term=1)
+    merged = merge_state(before, ours, fresh)
+    assert merged.silences == {"*": "2026-11-29T12:00:00.000Z"}
+    assert merged.rule_state == {"firing": {"a": {"since": "2026-11-29T10:00:00.000Z", "group": "a"}}}
+
+
 def test_reload_plan_adds_changes_removes_and_keeps_the_last_good_version(tmp_path):
     base = {"connectors.yaml": "connectors: {}\n",
             "a.json": json.dumps(WATCH), "b.json": json.dumps(WATCH), "c.json": json.dumps(WATCH)}

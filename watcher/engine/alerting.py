@@ -208,18 +208,15 @@ def summary_table(fields: list[str], collected: list[dict]) -> str:
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
-def silence_until(value: str, now: dt.datetime) -> dt.datetime:
-    """``--for 2h`` / ``--until 2026-12-01T08:00:00+01:00`` → an aware UTC instant after ``now``.
+def silence_until(duration: str, now: dt.datetime) -> dt.datetime:
+    """``--for 2h`` → ``now`` + the rule duration, aware UTC.
 
     Raises:
-        ValueError: neither a rule duration nor an ISO-8601 instant, or not in the future.
+        ValueError: not a rule duration (``30m``, ``2h``, ``1d``) greater than zero.
     """
     from watcher.support.durations import DurationError, parse_rule_duration
 
     try:
-        until = now + parse_rule_duration(value)
-    except DurationError:
-        until = parse_instant(value)
-    if until <= now:
-        raise ValueError(f"expected a time in the future, found {value!r}")
-    return until.astimezone(dt.timezone.utc)
+        return (now + parse_rule_duration(duration)).astimezone(dt.timezone.utc)
+    except DurationError as error:
+        raise ValueError(str(error)) from None
