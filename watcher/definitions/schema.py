@@ -41,8 +41,23 @@ def rule_schema() -> dict:
     props["array_compare"] = {**compare["array_compare"],
                               "description": props["array_compare"].get("description", "")}
     body["$defs"]["RuleCondition"].update(minProperties=1, maxProperties=1)
+    body["allOf"] = _params_by_type(body["$defs"])
     return {**_header("rule", "watcher rule",
                       "An alert rule in watcher's YAML format: one rule per file (docs: README, rules/)."), **body}
+
+
+def _params_by_type(defs: dict) -> list[dict]:
+    """``if type is X then params is X's Params`` for every rule type (docs/rule-types.md)."""
+    from watcher.ruletypes import REGISTRY
+
+    rules = []
+    for name in REGISTRY.names():
+        params = REGISTRY.get(name).Params.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(params.pop("$defs", {}))
+        params["title"] = f"params of type {name}"
+        rules.append({"if": {"required": ["type"], "properties": {"type": {"const": name}}},
+                      "then": {"properties": {"params": params}}})
+    return rules
 
 
 def connectors_schema() -> dict:
