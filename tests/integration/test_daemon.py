@@ -342,3 +342,33 @@ def test_elasticsearch_restart_leaves_no_window_unchecked(own_node, prefix, rule
         assert saved["last_window_end"] == times[-1]
     finally:
         es.close()
+
+
+# (8) a rule's state survives a restart: no second firing (realert), one recovery -----------------------------
+
+def test_rule_state_survives_a_restart_no_refiring_and_one_recovery(es, prefix, index_name, rules_dir, start_daemon):
+    stamp = dt.datetime.now(dt.timezone.utc)
+    es.index(index=index_name, document={"@timestamp": stamp.isoformat(), "msg": "x"}, refresh=True)
+    with SwitchableReceiver() as receiver:
+        write_connectors(rules_dir, receiver.url)
+        # In the 12 s window while the document is younger than 12 s, then recovered. realert 1h: one firing.
+        (rules_dir / "typed.yaml").write_text(
+            f"name: typed\ntype: any\nschedule: 2s\nindex: {index_name}\nwindow: 12s\nrealert: 1h\n"
+            "actions:\n  - connector: hook\n    on: [firing, recovered]\n")
+        daemon = start_daemon()
+        daemon.wait_healthy()
+        wait_for(lambda: len(receiver.keys(200)) >= 1, 20, what="the firing alert")
+        assert daemon.stop(signal.SIGTERM) == 0
+        saved = state(es, prefix, "typed")
+        assert set(saved["rule_state"]["firing"]) == {"*"} and "*" in saved["rule_state"]["realert"]
+        daemon = start_daemon()                 # a fresh process: only Elasticsearch remembers
+        daemon.wait_healthy()
+        wait_for(lambda: len(receiver.keys(200)) >= 2, 30, what="the recovery")
+        time.sleep(3)                           # a few more ticks: nothing else may arrive
+        assert daemon.stop(signal.SIGTERM) == 0
+
+    bodies = [r["body"] for r in receiver.requests if r["status"] == 200]
+    assert [b["status"] for b in bodies] == ["firing", "recovered"]
+    assert bodies[1]["title"] == "rule 'typed' recovered"
+    assert 10 <= bodies[1]["fired_for_seconds"] <= 20
+    assert state(es, prefix, "typed")["rule_state"]["firing"] == {}
