@@ -326,3 +326,21 @@ def test_load_definition_returns_problems_for_a_rule_with_unknown_connector(tmp_
     assert watch is None
     assert [str(p) for p in problems] == [
         f"{path}:4:23: actions[0].connector: unknown connector 'x'; no connectors are defined (no connectors file)"]
+
+
+def test_include_limits_the_fetched_fields_and_survives_the_round_trip_through_a_watch():
+    spec = RuleSpec(name="r", index="logs", window="5m", group_by="host", include=["host", "user.name"])
+    body = search_body(spec)
+    assert body["_source"] == {"includes": ["host", "user.name"]}
+    assert body["aggs"]["groups"]["aggs"]["sample"]["top_hits"]["_source"] == {"includes": ["host", "user.name"]}
+    watch = compile_rule(spec, "r.yaml", {})
+    assert watch_to_rule(watch)["include"] == ["host", "user.name"]
+
+
+def test_typed_rules_compile_to_the_rule_input_and_a_matches_condition():
+    spec = RuleSpec(name="r", type="frequency", params={"num_events": 3}, index="logs", window="5m")
+    watch = compile_rule(spec, "r.yaml", {})
+    assert watch.input.type == "rule"
+    assert watch.body["input"] == {"rule": {"type": "frequency", "indices": ["logs"], "params": {"num_events": 3}}}
+    assert watch.body["condition"] == {"compare": {"ctx.payload.total_matches": {"gt": 0}}}
+    assert spec.type_params.num_events == 3

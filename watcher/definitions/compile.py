@@ -129,6 +129,8 @@ def search_body(spec: RuleSpec) -> dict:
     sort = [{spec.time_field: {"order": "desc", "unmapped_type": "date"}}]
     body: dict[str, Any] = {"size": spec.hits, "track_total_hits": True, "sort": sort,
                             "query": {"bool": {"filter": clauses}}}
+    source = {"_source": {"includes": list(spec.include)}} if spec.include else {}
+    body.update(source)
     metric = spec.condition.metric
     metric_agg = {METRIC_AGG: {metric.agg: {"field": metric.field}}} if metric is not None else {}
     if spec.group_by:
@@ -138,7 +140,7 @@ def search_body(spec: RuleSpec) -> dict:
             terms["min_doc_count"] = min_doc_count
         sub: dict[str, Any] = dict(metric_agg)
         if spec.hits:
-            sub[SAMPLE_AGG] = {"top_hits": {"size": min(spec.hits, MAX_SAMPLE), "sort": sort}}
+            sub[SAMPLE_AGG] = {"top_hits": {"size": min(spec.hits, MAX_SAMPLE), "sort": sort, **source}}
         body["aggs"] = {GROUPS_AGG: {"terms": terms, **({"aggs": sub} if sub else {})}}
     elif metric_agg:
         body["aggs"] = metric_agg
@@ -285,7 +287,7 @@ class NotConvertible(ValueError):
 
 
 _METRIC_TYPES = ("avg", "min", "max", "sum", "cardinality")
-_BODY_KEYS = ("query", "size", "sort", "track_total_hits", "aggs", "aggregations")
+_BODY_KEYS = ("query", "size", "sort", "track_total_hits", "aggs", "aggregations", "_source")
 _BOOL_KEYS = ("filter", "must", "must_not", "should", "minimum_should_match", "boost")
 _MUSTACHE_SECTIONS = ("{{#", "{{^", "{{/")
 
@@ -336,6 +338,8 @@ def watch_to_rule(watch: Watch) -> dict:
     if query is not None:
         rule["query"] = query
     rule["hits"] = search_body_.get("size", 10)
+    if "_source" in search_body_:
+        rule["include"] = _source_includes(search_body_["_source"], f"{base}._source")
     aggs = search_body_.get("aggs", search_body_.get("aggregations")) or {}
     grouping = _aggs_to_rule(aggs, f"{base}.aggs")
     if grouping.get("group_by"):
@@ -353,6 +357,18 @@ def watch_to_rule(watch: Watch) -> dict:
     except Exception as error:  # a value the rule form cannot hold (e.g. hits above 10000)
         raise NotConvertible(f"the converted rule is not valid: {error}") from None
     return spec.to_document()
+
+
+def _source_includes(value: Any, where: str) -> list[str]:
+    """``_source`` filtering → the rule's ``include`` (field names or patterns)."""
+    includes = value.get("includes") if isinstance(value, Mapping) else value
+    if isinstance(value, Mapping) and set(value) - {"includes"}:
+        raise NotConvertible(f"{where}: the rule form keeps only _source.includes (as include)")
+    if isinstance(includes, str):
+        includes = [includes]
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise NotConvertible(f"{where}: the rule form needs a list of field names to include")
+    return includes
 
 
 def _schedule_to_rule(schedule: Mapping) -> Any:
