@@ -228,8 +228,12 @@ on the previous run and does not any more; Kibana's "Recovered" action group).""
 def _events(value: Any) -> tuple[str, ...]:
     expected = f"a list of events among {', '.join(ACTION_EVENTS)}"
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or any(item not in ACTION_EVENTS for item in items):
+    if not isinstance(items, list) or not items:
         raise ValueError(f"expected {expected}, found {describe(value)}")
+    for item in items:
+        if item not in ACTION_EVENTS:
+            hint = did_you_mean(item, ACTION_EVENTS) if isinstance(item, str) else ""
+            raise ValueError(f"expected {expected}, found {describe(item)}{hint}")
     return tuple(dict.fromkeys(items))
 
 
@@ -442,8 +446,8 @@ def _check_type(reader: Reader, data: Mapping):
     if rule_type not in REGISTRY:
         return None  # pydantic reported the unknown type
     if "condition" in data:
-        reader.problem(("condition",), f"condition belongs to threshold rules; a {rule_type} rule fires "
-                                       f"as its params say")
+        reader.problem(("condition",), f"condition belongs to threshold rules; a rule of type {rule_type} "
+                                       f"fires as its params say")
     module = REGISTRY.get(rule_type)
     params = reader.validate(module.Params, data.get("params") or {}, ("params",))
     if params is None:
