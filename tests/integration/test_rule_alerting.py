@@ -102,6 +102,24 @@ def test_frequency_fires_for_groups_with_at_least_num_events(es, events, tmp_pat
     assert matches(ungrouped.run(minutes(5))) == {}  # 1 document (host b at T): below 8
 
 
+def test_frequency_window_follows_a_paris_cron_schedule_and_an_empty_window_sends_nothing(es, events, tmp_path):
+    # 09:00 in Paris = 08:00Z; window 1h: [07:00Z, 08:00Z) = [08:00+01:00, 09:00+01:00).
+    add_docs(es, events, [
+        doc(dt.datetime(2026, 11, 30, 8, 0, tzinfo=PARIS), host="a"),     # on the start: in
+        doc(dt.datetime(2026, 11, 30, 8, 30, tzinfo=PARIS), host="a"),
+        doc(dt.datetime(2026, 11, 30, 9, 0, tzinfo=PARIS), host="a"),     # on the end: out
+        doc(dt.datetime(2026, 11, 30, 8, 30, tzinfo=UTC), host="a"),      # 09:30 Paris: out
+    ])
+    body = "type: frequency\ngroup_by: host\nparams: {num_events: 2}\nactions: [{connector: log}]\n"
+    runner = RuleRunner(es, tmp_path, rule(events, body, window="1h",
+                                           schedule="{cron: '0 9 * * *', timezone: Europe/Paris}"))
+    record = runner.run(dt.datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+    assert matches(record) == {"a": 2}
+    assert [g for _, _, g, _ in delivered(record)] == ["a"]
+    empty = runner.run(dt.datetime(2026, 12, 1, 8, 0, tzinfo=UTC))   # the next day: no documents
+    assert matches(empty) == {} and empty["state"] == "execution_not_needed" and delivered(empty) == []
+
+
 # ---- recovery -------------------------------------------------------------------------------------
 
 def test_threshold_rule_recovers_per_group_with_how_long_it_fired(es, events, tmp_path):
