@@ -452,7 +452,7 @@ def _check_type(reader: Reader, data: Mapping):
     params = reader.validate(module.Params, data.get("params") or {}, ("params",))
     if params is None:
         return None
-    spec_view = _SpecView(data)
+    spec_view = _SpecView(data, reader.document.file)
     for path, message in module.check(spec_view, params):
         reader.problem(path, message)
     return params
@@ -461,8 +461,9 @@ def _check_type(reader: Reader, data: Mapping):
 class _SpecView:
     """Attribute access to a rule's raw fields for type checks run before the spec exists."""
 
-    def __init__(self, data: Mapping):
+    def __init__(self, data: Mapping, file: str = ""):
         self._data = data
+        self.file = file  # the rule file: types resolve paths (blacklist '!file PATH') against its folder
 
     def __getattr__(self, name: str) -> Any:
         return plain(self._data.get(name))

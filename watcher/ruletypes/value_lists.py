@@ -1,0 +1,184 @@
+"""What ``blacklist`` and ``whitelist`` share: the value list (with ``!file PATH`` items), its
+resolution at load time, and the evaluation (ElastAlert2 docs, Rule Types: Blacklist, Whitelist).
+
+The cluster does the filtering: a ``terms`` query on ``compare_key`` (blacklist) or its negation
+(whitelist), so thousands of values work (``terms`` is bounded by ``index.max_terms_count``,
+65,536, not by the 1,024 boolean clauses that ElastAlert2's ``query_string`` OR-list hits —
+ElastAlert2 issue YelpArchive/elastalert#1867). Array-valued fields follow Elasticsearch's
+multi-value rule: a document *has* a value when any of its values equals it, so an array is never
+hashed in Python (ElastAlert2 crashes with ``unhashable type: 'list'``, reference §10 #1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, PrivateAttr, field_validator
+
+from watcher.definitions.problems import describe
+from watcher.ruletypes import base
+from watcher.ruletypes.base import Evaluation, Match, group_buckets, sample_of
+
+FILE_PREFIX = "!file"
+MAX_VALUES = 65_536  # index.max_terms_count default: the largest terms query the cluster accepts
+VALUES_AGG = "values"
+NO_VALUE_AGG = "no_value"
+SHOWN_VALUES = 20  # offending values listed in details, most frequent first
+EXPECTED_ITEM = "a value (string, number, true/false) or '!file PATH' (one value per line)"
+
+Scalar = str | int | float | bool
+LIST_SCHEMA = {"type": "array", "minItems": 1, "items": {"type": ["string", "number", "boolean"]},
+               "description": "Values; an item '!file PATH' loads one value per line."}
+
+
+def _file_item(item: Any) -> str | None:
+    """The PATH of a ``!file PATH`` item, written quoted (``"!file lists/bad.txt"``, ElastAlert2's
+    form) or as a YAML tag (``!file lists/bad.txt``); None for a plain value."""
+    tag = getattr(getattr(item, "tag", None), "value", None) or getattr(item, "tag", None)
+    if isinstance(tag, str) and tag == FILE_PREFIX and isinstance(getattr(item, "value", None), str):
+        return item.value.strip()
+    if isinstance(item, str) and (item == FILE_PREFIX or item.startswith(FILE_PREFIX + " ")):
+        return item[len(FILE_PREFIX):].strip()
+    return None
+
+
+def validate_items(value: Any) -> tuple:
+    """The list as written: a non-empty list of scalars and ``!file PATH`` items (kept as
+    ``"!file PATH"`` strings). Raises ValueError (``expected …, found …``)."""
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"expected a non-empty list of values or '!file PATH' items, found {describe(value)}")
+    items = []
+    for index, item in enumerate(value):
+        path = _file_item(item)
+        if path is not None:
+            if not path:
+                raise ValueError(f"expected '!file PATH' with a path at item {index}, found {describe(str(item))}")
+            items.append(f"{FILE_PREFIX} {path}")
+        elif isinstance(item, (str, int, float, bool)) and not (isinstance(item, str) and not item.strip()):
+            items.append(item)
+        else:
+            raise ValueError(f"expected {EXPECTED_ITEM} at item {index}, found {describe(item)}")
+    return tuple(items)
+
+
+def read_value_file(path: Path) -> list[str]:
+    """One value per line of ``path`` (UTF-8), stripped; blank lines and ``#`` comments skipped.
+
+    Raises:
+        OSError, UnicodeDecodeError: the file cannot be read.
+    """
+    text = path.read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def resolve(items: tuple, folder: Path) -> tuple[list[Scalar], list[tuple[int, str]]]:
+    """``(values, problems)``: the items with each ``!file PATH`` replaced by its lines (PATH
+    relative to ``folder``, the rule file's folder), duplicates dropped in first-seen order;
+    ``problems`` are ``(item index, message)`` for files that cannot be read."""
+    values: dict[Any, None] = {}
+    problems: list[tuple[int, str]] = []
+    for index, item in enumerate(items):
+        path = _file_item(item)
+        if path is None:
+            values[(type(item), item)] = None
+            continue
+        full = Path(path) if Path(path).is_absolute() else folder / path
+        try:
+            for line in read_value_file(full):
+                values[(str, line)] = None
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            problems.append((index, f"expected a readable file of values (one per line), found {path!r} "
+                                    f"({reason}: {full})"))
+    return [value for _, value in values], problems
+
+
+class ListParams(base.Params):
+    """Shared fields: ``compare_key`` (one field). The list field itself is declared by each type;
+    its resolved values (files read) are kept in ``_values`` by :func:`check_list`."""
+
+    compare_key: str = Field(description="The field whose value is checked against the list.")
+
+    _values: list | None = PrivateAttr(default=None)
+
+    @field_validator("compare_key", mode="before")
+    @classmethod
+    def _one_field(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"expected a field name, found {describe(value)}")
+        return value
+
+
+def list_field(params: ListParams) -> str:
+    """The name of the type's list parameter (``blacklist`` or ``whitelist``)."""
+    return "blacklist" if "blacklist" in type(params).model_fields else "whitelist"
+
+
+def check_list(spec, params: ListParams) -> list[tuple[tuple, str]]:
+    """Read the ``!file`` items (relative to the folder of ``spec.file``) and keep the resolved
+    values on ``params``; problems at the item's position, and when the list is too long."""
+    name = list_field(params)
+    folder = Path(spec.file).parent if getattr(spec, "file", None) else Path.cwd()
+    values, problems = resolve(getattr(params, name), folder)
+    out = [(("params", name, index), message) for index, message in problems]
+    if len(values) > MAX_VALUES:
+        out.append((("params", name), f"expected at most {MAX_VALUES:,} values (index.max_terms_count), "
+                                      f"found {len(values):,}"))
+    if not out:
+        params._values = values
+    return out
+
+
+def values_of(ev: Evaluation) -> list[Scalar]:
+    """The resolved list. Loaded rules had it resolved by :func:`check_list`; a spec built in code
+    resolves here, relative to the rule file.
+
+    Raises:
+        ValueError: a list file cannot be read.
+    """
+    params = ev.params
+    if params._values is None:
+        problems = check_list(ev.spec, params)
+        if problems:
+            raise ValueError("; ".join(message for _, message in problems))
+    return params._values
+
+
+def evaluate_list(ev: Evaluation, listed: bool, ignore_null: bool) -> list[Match]:
+    """One search: documents whose ``compare_key`` is (``listed``) or is not in the list, counted
+    per group key, with the offending values (a terms sub-aggregation) and a sample.
+
+    Returns one :class:`Match` per group key with at least one offending document; ``details``:
+    ``compare_key``, ``values`` (``[{value, count}]``, most frequent first, at most 20),
+    ``list_size`` and, for a whitelist that keeps documents without the field, ``missing_field``
+    (how many offending documents lack it).
+    """
+    key = ev.params.compare_key
+    values = values_of(ev)
+    terms = {"terms": {key: values}}
+    if listed:
+        query = ev.filters(extra=[terms])
+    else:
+        extra = [{"exists": {"field": key}}] if ignore_null else []
+        query = ev.filters(extra=[*extra, {"bool": {"must_not": [terms]}}])
+    value_agg: dict[str, Any] = {"field": key, "size": SHOWN_VALUES}
+    if listed:
+        value_agg["include"] = values  # of an array, show only the listed values
+    sub: dict[str, Any] = {VALUES_AGG: {"terms": value_agg}}
+    if not listed and not ignore_null:
+        sub[NO_VALUE_AGG] = {"missing": {"field": key}}
+    response = ev.search(query, aggs=ev.grouped_aggs(sub))
+    matches = []
+    for group, bucket in group_buckets(response):
+        if not bucket["doc_count"]:
+            continue
+        details: dict[str, Any] = {
+            "compare_key": key, "list_size": len(values),
+            "values": [{"value": b.get("key_as_string", b["key"]), "count": b["doc_count"]}
+                       for b in bucket[VALUES_AGG]["buckets"]]}
+        if NO_VALUE_AGG in bucket:
+            details["missing_field"] = bucket[NO_VALUE_AGG]["doc_count"]
+        matches.append(Match(group=group, count=bucket["doc_count"], value=bucket["doc_count"],
+                             hits=sample_of(bucket), details=details))
+    return matches
