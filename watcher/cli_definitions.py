@@ -78,17 +78,36 @@ def _rule_only_parts(rule: dict) -> dict:
 
 @click.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--to", "target", required=True, type=click.Choice(["watch", "rule"]),
+@click.option("--to", "target", type=click.Choice(["watch", "rule"]),
               help="watch: print the Watcher JSON; rule: print the YAML rule (when the watch fits the rule form).")
+@click.option("--from", "source", type=click.Choice(["elastalert"]),
+              help="elastalert: PATH is an ElastAlert2 rule; print the equivalent YAML rule.")
 @click.option("--connectors", "connectors_path", type=click.Path(),
               help="Connectors file (default: connectors.yaml beside PATH).")
-def convert(path: str, target: str, connectors_path: str | None) -> None:
-    """Convert a rule to the equivalent watch JSON, or a watch to a rule.
+@click.option("--connectors-out", "connectors_out", type=click.Path(dir_okay=False),
+              help="With --from elastalert: add the connectors the rule's actions need to this connectors.yaml "
+                   "(created if missing; secrets written as ${ENV_VAR} references).")
+def convert(path: str, target: str | None, source: str | None, connectors_path: str | None,
+            connectors_out: str | None) -> None:
+    """Convert a rule to the equivalent watch JSON, a watch to a rule, or an ElastAlert2 rule to a rule.
 
     A watch converts to a rule only when it has the rule's shape (one search input with a time
     range, a count/metric/compare condition, connector actions); otherwise the message says which
     part does not fit, and the exit status is 1.
+
+    With --from elastalert, every ElastAlert2 option that is not carried over is named on stderr
+    (note: not carried over: …); the exit status is 0 when the rule converted, 1 when it cannot be.
     """
+    if (target is None) == (source is None):
+        raise click.UsageError("give either --to (watch or rule) or --from elastalert" +
+                               (", not both" if target else ""))
+    if source is not None:
+        if connectors_path:
+            raise click.UsageError("--connectors belongs to --to; with --from elastalert use --connectors-out FILE")
+        _convert_elastalert(path, connectors_out)
+        return
+    if connectors_out:
+        raise click.UsageError("--connectors-out belongs to --from elastalert")
     from watcher.definitions.compile import NotConvertible, watch_to_rule
     from watcher.definitions.load import default_connectors_path, load_connectors_file, load_definition
 
@@ -135,6 +154,39 @@ def convert(path: str, target: str, connectors_path: str | None) -> None:
             if metadata:
                 rule["metadata"] = metadata
     click.echo(_yaml(rule), nl=False)
+
+
+def _convert_elastalert(path: str, connectors_out: str | None) -> None:
+    """``convert PATH --from elastalert``: the rule on stdout, notes on stderr, connectors to a file."""
+    from watcher.definitions.from_elastalert import ConversionError, convert_file, merge_connectors
+
+    try:
+        conversion = convert_file(path)
+    except ConversionError as error:
+        click.echo(f"{error}", err=True)
+        sys.exit(1)
+    if conversion.connectors:
+        names = ", ".join(conversion.connectors)
+        if connectors_out:
+            target = Path(connectors_out)
+            try:
+                existing = target.read_text(encoding="utf-8") if target.exists() else None
+                text, replaced = merge_connectors(existing, conversion.connectors, str(target))
+                target.write_text(text, encoding="utf-8")
+            except ConversionError as error:
+                click.echo(f"{error}", err=True)
+                sys.exit(1)
+            except OSError as error:
+                raise click.ClickException(f"cannot write the connectors to {target} (--connectors-out): "
+                                           f"{error.strerror or error}") from None
+            conversion.notes.append(f"connectors {names} written to {target}"
+                                    + (f" (replacing {', '.join(replaced)})" if replaced else ""))
+        else:
+            conversion.notes.append(f"the actions name the connectors {names}: write them into your "
+                                    "connectors.yaml with --connectors-out FILE")
+    for line in conversion.messages():
+        click.echo(line, err=True)
+    click.echo(_yaml(conversion.rule), nl=False)
 
 
 def _fail_on(problems: list[Problem]) -> None:

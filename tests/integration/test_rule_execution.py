@@ -161,4 +161,5 @@ def test_unknown_template_variable_is_refused_at_load(rule_dir):
     (rule_dir / "ssh.yaml").write_text(rule)
     problems = [str(p) for p in load_paths([rule_dir]).problems]
     assert problems == [f"{rule_dir / 'ssh.yaml'}:14:10: message: undefined variable 'cuont' (did you mean 'count'?); "
-                        "templates here know: count, ctx, dropped, group, hits, rule, value, window"]
+                        "templates here know: count, ctx, details, dropped, fired_for, group, hits, matches, rule, status, "
+                        "summary_table, top_counts, value, window"]

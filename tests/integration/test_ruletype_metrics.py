@@ -345,19 +345,19 @@ def test_percentage_empty_window_and_min_denominator(es, status_index, tmp_path)
 
 @pytest.mark.parametrize("rule_type, params, text", [
     ("cardinality", "cardinality_field: user\nmax_cardinality: 1",
-     "rule 'r': 2 distinct user for api: 2 distinct values of user in ['{index}'] between 2026-03-10T09:37:00.000Z "
+     "rule 'r': 2 distinct user for api: 2 distinct values of user in {index} between 2026-03-10T09:37:00.000Z "
      "and 2026-03-10T10:37:00.000Z for api (more than 1; 2 documents)."),
     ("metric_aggregation", "metric_agg_key: ms\nmetric_agg_type: avg\nmin_threshold: 500",
-     "rule 'r': avg(ms) = 60.0 for api: avg of ms is 60.0 (below 500) in ['{index}'] between "
+     "rule 'r': avg(ms) = 60.0 for api: avg of ms is 60.0 (below 500) in {index} between "
      "2026-03-10T09:37:00.000Z and 2026-03-10T10:37:00.000Z for api."),
     ("metric_aggregation", "metric_agg_key: ms\nmetric_agg_type: percentiles\npercentile_range: 100\n"
                            "max_threshold: 50\nbucket_interval: 30m",
      "rule 'r': percentiles(ms) = 100.0 for api: percentiles of ms (percentile 100) is 100.0 (above 50) in "
-     "['{index}'] between 2026-03-10T09:37:00.000Z and 2026-03-10T10:37:00.000Z for api. Slices of 30m that "
+     "{index} between 2026-03-10T09:37:00.000Z and 2026-03-10T10:37:00.000Z for api. Slices of 30m that "
      "crossed: 2026-03-10T10:07:00.000Z (100.0)."),
     ("percentage_match", "match_bucket_filter: 'ms:>50'\nmax_percentage: 40",
      "rule 'r': 50.0% of documents match for api: 1 of 2 documents (50.00%) match the bucket filter in "
-     "['{index}'] between 2026-03-10T09:37:00.000Z and 2026-03-10T10:37:00.000Z for api (above 40%)."),
+     "{index} between 2026-03-10T09:37:00.000Z and 2026-03-10T10:37:00.000Z for api (above 40%)."),
 ])
 def test_default_title_and_message(es, index_name, tmp_path, rule_type, params, text):
     create_index(es, index_name, {"service": {"type": "keyword"}, "ms": {"type": "long"}, "user": {"type": "keyword"}})

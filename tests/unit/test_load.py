@@ -122,6 +122,24 @@ MALFORMED_CASES = {
                                 "or UTC, found a string 'Europe/Pariss'"],
     "watch-unknown-action-type.json": ["{f}:3:26: actions.notify.webhok: unknown action type 'webhok' (did you mean "
                                        "'webhook'?); expected one of: index, logging, opsgenie, slack, webhook"],
+    "type-unknown.yaml": [
+        "{f}:2:7: type: expected a rule type (threshold, any, blacklist, cardinality, change, flatline, frequency, "
+        "metric_aggregation, new_term, percentage_match, spike, spike_aggregation, whitelist), found 'frequncy' "
+        "(did you mean 'frequency'?)"],
+    "type-params-unknown-key.yaml": [
+        "{f}:5:1: params: missing required field 'num_events'",
+        "{f}:6:3: params.num_event: unknown key 'num_event' (did you mean 'num_events'?); expected one of: num_events"],
+    "type-with-condition.yaml": [
+        "{f}:5:1: condition: condition belongs to threshold rules; a rule of type any fires as its params say"],
+    "threshold-with-params.yaml": [
+        "{f}:4:1: params: params belong to rule types other than threshold (set type: frequency, spike, …) — "
+        "a threshold rule uses condition"],
+    "action-on-unknown-event.yaml": [
+        "{f}:6:9: actions[0].on: expected a list of events among firing, recovered, found a string 'resolved' "
+        "(did you mean 'recovered'?)"],
+    "aggregation-bad-period.yaml": [
+        "{f}:5:11: aggregation.period: expected a duration such as 30s, 5m, 1h (a whole number and a unit s, m, h, "
+        "d, w) or a mapping such as {{minutes: 5}} (keys weeks, days, hours, minutes, seconds), found \"soon\""],
 }
 
 CONNECTOR_CASES = {

@@ -344,3 +344,13 @@ def test_typed_rules_compile_to_the_rule_input_and_a_matches_condition():
     assert watch.body["input"] == {"rule": {"type": "frequency", "indices": ["logs"], "params": {"num_events": 3}}}
     assert watch.body["condition"] == {"compare": {"ctx.payload.total_matches": {"gt": 0}}}
     assert spec.type_params.num_events == 3
+
+
+def test_a_slack_message_override_without_text_keeps_the_default_text():
+    from watcher.definitions.compile import DEFAULT_SLACK_TEXT, with_rule_defaults
+    from watcher.definitions.connectors import Connector
+
+    slack = Connector(name="chat", type="slack", config=None, secrets=())
+    merged = with_rule_defaults(slack, {"message": {"to": ["#ops"]}})
+    assert merged == {"message": {"to": ["#ops"], "text": DEFAULT_SLACK_TEXT}}
+    assert with_rule_defaults(slack, {"message": {"text": "mine"}}) == {"message": {"text": "mine"}}

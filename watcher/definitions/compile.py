@@ -204,7 +204,7 @@ def actions_json(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None
                                     f"unknown connector {name!r}"))
             continue
         action_id = ids[index]
-        overrides = {**rule_action_defaults(connector, action.overrides), **action.overrides}
+        overrides = with_rule_defaults(connector, action.overrides)
         body = {"connector": name, **{k: jinja_template(v) for k, v in overrides.items()}}
         wrapper: dict[str, Any] = {connector.type: body}
         if spec.throttle is not None:
@@ -254,6 +254,16 @@ def rule_action_defaults(connector: Any, overrides: Mapping[str, Any]) -> dict:
     if kind == "webhook" and not getattr(config, "body", None):
         return {"body": DEFAULT_WEBHOOK_BODY}
     return {}
+
+
+def with_rule_defaults(connector: Any, overrides: Mapping[str, Any]) -> dict:
+    """The action's overrides over the rule defaults; a Slack ``message`` given without ``text``
+    keeps the default text (a message with neither text nor attachments is refused by Slack)."""
+    defaults = rule_action_defaults(connector, overrides)
+    merged = {**defaults, **overrides}
+    if "message" in defaults and isinstance(overrides.get("message"), Mapping):
+        merged["message"] = defaults["message"]  # already the override's message with the text filled in
+    return merged
 
 
 def _without_defaults(kind: str, action: dict) -> dict:

@@ -520,10 +520,10 @@ def _check_action(reader: Reader, action: Any, path: tuple, connectors: Mapping 
     if connector_type in actions:
         # Checked in compiled form (templates as {source, lang: jinja}); positions still come from
         # the document, since the reader locates problems by path.
-        from watcher.definitions.compile import rule_action_defaults
+        from watcher.definitions.compile import with_rule_defaults
 
         written = {key: plain(value) for key, value in action.items() if key != "on"}
-        merged = {**rule_action_defaults(connectors[name], written), **written}
+        merged = with_rule_defaults(connectors[name], written)
         body = {key: (value if key == "connector" else jinja_template(value)) for key, value in merged.items()}
         actions.get(connector_type).parse(reader, body, path)
 

@@ -35,7 +35,7 @@ GROUPS_AGG = "groups"
 METRIC_AGG = "metric"
 DEFAULT_TITLE = "rule '{{ rule.name }}' matched query{% if group is not none %} for group {{ group }}{% endif %}"
 DEFAULT_MESSAGE = ("Document count is {{ count }} in the last {{ rule.window }}"
-                   "{% if group is not none %} for {{ group }}{% endif %} in {{ rule.index }}.")
+                   "{% if group is not none %} for {{ group }}{% endif %} in {{ rule.index | join(', ') }}.")
 
 
 RECOVERED_TITLE = "rule '{{ rule.name }}' recovered{% if group is not none %} for {{ group }}{% endif %}"

@@ -16,14 +16,34 @@ from typing import Any
 from watcher.definitions.registry import Registry
 from watcher.ruletypes import any as any_type
 from watcher.ruletypes import frequency
+from watcher.ruletypes import flatline
+from watcher.ruletypes import spike
+from watcher.ruletypes import spike_aggregation
+from watcher.ruletypes import cardinality
+from watcher.ruletypes import metric_aggregation
+from watcher.ruletypes import percentage_match
+from watcher.ruletypes import change
+from watcher.ruletypes import blacklist
+from watcher.ruletypes import whitelist
+from watcher.ruletypes import new_term
 
 # One line per type module (keep the import above in step).
 REGISTRY = Registry("rule type", [
+    flatline,
+    spike,
+    spike_aggregation,
     any_type,
     frequency,
+    cardinality,
+    metric_aggregation,
+    percentage_match,
+    change,
+    blacklist,
+    whitelist,
+    new_term,
 ])
 THRESHOLD = "threshold"
-TYPES = (THRESHOLD, *REGISTRY.names())
+TYPES = (THRESHOLD, *sorted(REGISTRY.names()))
 RULE_INPUT = "rule"
 """The input type of a compiled typed rule (not accepted in watch files)."""
 

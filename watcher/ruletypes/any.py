@@ -12,7 +12,7 @@ from watcher.ruletypes.base import Evaluation, Match, group_buckets, sample_of
 
 TYPE = "any"
 DEFAULT_TITLE = "rule '{{ rule.name }}' matched {{ count }} document{{ 's' if count != 1 }}"
-DEFAULT_MESSAGE = ("{{ count }} document{{ 's' if count != 1 }} matched in {{ rule.index }} "
+DEFAULT_MESSAGE = ("{{ count }} document{{ 's' if count != 1 }} matched in {{ rule.index | join(', ') }} "
                    "between {{ window.start }} and {{ window.end }}"
                    "{% if group is not none %} for {{ group }}{% endif %}.")
 

@@ -31,7 +31,7 @@ PRECISION_THRESHOLD = 3000
 METRIC = "cardinality"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ details.cardinality }} distinct {{ details.cardinality_field }}"
                  "{% if group is not none %} for {{ group }}{% endif %}")
-DEFAULT_MESSAGE = ("{{ details.cardinality }} distinct values of {{ details.cardinality_field }} in {{ rule.index }} "
+DEFAULT_MESSAGE = ("{{ details.cardinality }} distinct values of {{ details.cardinality_field }} in {{ rule.index | join(', ') }} "
                    "between {{ window.start }} and {{ window.end }}"
                    "{% if group is not none %} for {{ group }}{% endif %}"
                    " ({{ 'more than' if details.crossed == 'max_cardinality' else 'fewer than' }} "

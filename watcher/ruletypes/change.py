@@ -43,7 +43,7 @@ FIELDS_SCHEMA = {"anyOf": [FIELD_NAME, {"type": "array", "minItems": 1, "items":
 
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ details.compare_key | join(', ') }} changed for {{ group }}")
 DEFAULT_MESSAGE = ("{{ details.compare_key | join(', ') }} changed {{ count }} time{{ 's' if count != 1 }} for "
-                   "{{ group }} in {{ rule.index }} between {{ window.start }} and {{ window.end }}: "
+                   "{{ group }} in {{ rule.index | join(', ') }} between {{ window.start }} and {{ window.end }}: "
                    "{{ details.old_value }} → {{ details.new_value }}.")
 
 

@@ -18,7 +18,7 @@ from watcher.ruletypes.base import GROUPS, Evaluation, Match, group_buckets, sam
 TYPE = "frequency"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ count }} events in {{ rule.window }}"
                  "{% if group is not none %} for {{ group }}{% endif %}")
-DEFAULT_MESSAGE = ("{{ count }} events (at least {{ details.num_events }}) in {{ rule.index }} between "
+DEFAULT_MESSAGE = ("{{ count }} events (at least {{ details.num_events }}) in {{ rule.index | join(', ') }} between "
                    "{{ window.start }} and {{ window.end }}{% if group is not none %} for {{ group }}{% endif %}.")
 
 

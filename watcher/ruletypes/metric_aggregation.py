@@ -45,7 +45,7 @@ DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ details.metric_agg_type }}({{ detai
 DEFAULT_MESSAGE = ("{{ details.metric_agg_type }} of {{ details.metric_agg_key }}"
                    "{% if details.percentile_range is defined %} (percentile {{ details.percentile_range }}){% endif %}"
                    " is {{ value }} ({{ 'above' if details.crossed == 'max_threshold' else 'below' }} "
-                   "{{ details.limit }}) in {{ rule.index }} between {{ window.start }} and {{ window.end }}"
+                   "{{ details.limit }}) in {{ rule.index | join(', ') }} between {{ window.start }} and {{ window.end }}"
                    "{% if group is not none %} for {{ group }}{% endif %}."
                    "{% if details.buckets is defined %} Slices of {{ details.bucket_interval }} that crossed: "
                    "{% for b in details.buckets %}{{ b.start }} ({{ b.value }}){{ ', ' if not loop.last }}{% endfor %}."

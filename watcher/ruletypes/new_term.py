@@ -51,7 +51,7 @@ DEFAULT_TITLE = ("rule '{{ rule.name }}': {% if details.missing_field %}document
                  "{{ details.missing_field }}{% else %}new {{ details.field }} {{ group }}{% endif %}")
 DEFAULT_MESSAGE = ("{% if details.missing_field %}{{ count }} document{{ 's' if count != 1 }} without "
                    "{{ details.missing_field }}{% else %}New {{ details.field }} {{ group }} ({{ count }} "
-                   "document{{ 's' if count != 1 }}){% endif %} in {{ rule.index }} between {{ window.start }} and "
+                   "document{{ 's' if count != 1 }}){% endif %} in {{ rule.index | join(', ') }} between {{ window.start }} and "
                    "{{ window.end }}, first at {{ details.first_seen }}.")
 
 

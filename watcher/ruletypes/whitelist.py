@@ -20,7 +20,7 @@ from watcher.ruletypes.base import Evaluation, Match
 TYPE = "whitelist"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ count }} document{{ 's' if count != 1 }} with a "
                  "{{ details.compare_key }} not in the whitelist{% if group is not none %} for {{ group }}{% endif %}")
-DEFAULT_MESSAGE = ("{{ count }} document{{ 's' if count != 1 }} in {{ rule.index }} between {{ window.start }} and "
+DEFAULT_MESSAGE = ("{{ count }} document{{ 's' if count != 1 }} in {{ rule.index | join(', ') }} between {{ window.start }} and "
                    "{{ window.end }} have a {{ details.compare_key }} not in the whitelist: "
                    "{{ details['values'] | map(attribute='value') | join(', ') }}"
                    "{% if details.missing_field %} ({{ details.missing_field }} without the field){% endif %}"
