@@ -1,10 +1,18 @@
-"""``python -m bench [--docs N] [--rules 100,1000] [--repeat K] [--out PATH] [--profile] [--no-elastalert]``.
+"""``python -m bench [--parts eval,delivery,lag] [--docs N] [--rules 100,1000] [--alerts M]
+[--lag-rules N] [--lag-seconds S] [--repeat K] [--out PATH] [--profile] [--no-elastalert]``.
 
 Needs ``ES_URL`` (``make bench`` provides a node).
 
-Loads the benchmark index (:mod:`bench.data`), then for each rule count runs the floor, our
-engine (each in its own process, :mod:`bench.evaluate`) and ElastAlert2 (:mod:`bench.elastalert`),
-prints a table and writes the JSON result to ``--out`` (default ``/tmp/watcher-bench.json``).
+Loads the benchmark index (:mod:`bench.data`), then runs the selected parts and prints their tables
+and writes one JSON result to ``--out`` (default ``/tmp/watcher-bench.json``):
+
+* ``eval``: for each rule count the floor, our engine (each in its own process,
+  :mod:`bench.evaluate`) and ElastAlert2 (:mod:`bench.elastalert`).
+* ``delivery``: ``--alerts`` alerts to a local receiver (:mod:`bench.receiver`), our outbox vs
+  ElastAlert2's HTTP POST alerter (:mod:`bench.delivery`).
+* ``lag``: ``--lag-rules`` rules on a 1-minute schedule run by our daemon for ``--lag-seconds``
+  (:mod:`bench.lag`).
+
 With ``--repeat K`` each engine runs K passes per count (interleaved) and the table shows the
 median pass by wall time; every pass is kept in the JSON (``all_passes``). With ``--profile``
 the engine is run once more under cProfile (``--profile-rules``, default 1,000); the top
@@ -133,7 +141,13 @@ def write_profile(stats_path: str, text_path: str, top: int = 30) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="eval,delivery,lag",
+                        help="comma-separated parts to run: eval, delivery, lag (default all)")
     parser.add_argument("--docs", type=int, default=200_000, help="documents in the index (default 200000)")
+    parser.add_argument("--alerts", type=int, default=2000, help="delivery: alerts sent (default 2000)")
+    parser.add_argument("--lag-rules", type=int, default=10_000, help="lag: rules on a 1-minute schedule (default 10000)")
+    parser.add_argument("--lag-seconds", type=float, default=180.0,
+                        help="lag: seconds the daemon runs after it is up (default 180)")
     parser.add_argument("--rules", default="100,1000", help="comma-separated rule counts (default 100,1000)")
     parser.add_argument("--batch", type=int, default=100, help="floor: searches per _msearch (default 100)")
     parser.add_argument("--repeat", type=int, default=1, help="passes per engine and count; the table shows the median")
@@ -146,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="keep the index if it already holds --docs documents")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.rules.split(",") if n.strip()]
+    parts = {part.strip() for part in args.parts.split(",") if part.strip()}
+    unknown = parts - {"eval", "delivery", "lag"}
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; expected eval, delivery, lag")
 
     from watcher.es.client import ConnectionSettings, make_client, redact_url, server_version
 
@@ -167,6 +185,59 @@ def main(argv: list[str] | None = None) -> int:
     print(f"index: {loaded['documents']} documents over 24 h up to {end.isoformat()} "
           f"(loaded in {loaded['seconds']} s)", flush=True)
 
+    result = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": info,
+              "elasticsearch": server_version(es), "index": {"name": data.INDEX, **loaded},
+              "scheduled_time": end.isoformat(), "window": "1h", "repeat": args.repeat, "parts": sorted(parts)}
+    rows: list[dict] = []
+    if "eval" in parts:
+        rows = evaluation(es, args, counts, end, settings.urls[0], result)
+    deliveries: list[dict] = []
+    lag: dict | None = None
+    if parts & {"delivery", "lag"}:
+        from bench.receiver import Running
+
+        with Running() as receiver:
+            if "delivery" in parts:
+                deliveries = delivery(args, receiver)
+                result["delivery"] = {"alerts": args.alerts, "measurements": deliveries,
+                                      "ratios": delivery_ratios(deliveries)}
+            if "lag" in parts:
+                from bench import lag as lag_bench
+
+                print(f"  lag: {args.lag_rules} rules on a 1-minute schedule for {args.lag_seconds:.0f} s …", flush=True)
+                lag = lag_bench.measure(args.lag_rules, args.lag_seconds, receiver)
+                result["lag"] = lag
+    with open(args.out, "w") as out:
+        json.dump(result, out, indent=2)
+
+    print()
+    if rows:
+        print(table(rows))
+        for r in result["ratios"]:
+            line = f"rules={r['rules']}:"
+            if "time_ratio_ours_over_floor" in r:
+                line += (f" ours/floor wall time {r['time_ratio_ours_over_floor']:.2f}x (target <= 1.5x at 1000;"
+                         f" same met: {r['same_met_as_floor']})")
+            if "throughput_ratio_ours_over_ea2" in r:
+                line += (f"; ours/ElastAlert2 throughput {r['throughput_ratio_ours_over_ea2']:.2f}x (target >= 10x at 1000;"
+                         f" same met: {r['same_met_as_ea2']})")
+            print(line)
+        print()
+    if deliveries:
+        print(delivery_table(deliveries))
+        for r in result["delivery"]["ratios"]:
+            print(f"{r['engine']}/ElastAlert2 deliveries per second: {r['throughput_ratio_over_ea2']:.2f}x")
+        print()
+    if lag:
+        print(lag_table(lag))
+        print()
+    print(f"JSON: {args.out}" + (f"; profile: {result['profile']}" if result.get("profile") else ""))
+    ok = all(r["failed"] == 0 for r in rows) and all(d["complete"] for d in deliveries)
+    return 0 if ok and (lag is None or lag["failed"] == 0) else 1
+
+
+def evaluation(es, args, counts: list[int], end: dt.datetime, es_url: str, result: dict) -> list[dict]:
+    """The evaluation-throughput part: rows (median pass per engine and count); fills ``result``."""
     # Warm the node (page cache, JIT) with one unrecorded floor pass at the largest count.
     measure(es, "floor", max(counts), end, args.batch)
     rows, passes = [], []
@@ -178,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
                     if not args.elastalert:
                         continue
                     try:
-                        row = measure_elastalert(es, n, end, settings.urls[0], args.ea2_dir)
+                        row = measure_elastalert(es, n, end, es_url, args.ea2_dir)
                     except RuntimeError as error:
                         print(f"  ElastAlert2 not measured: {error}", file=sys.stderr, flush=True)
                         args.elastalert = False
@@ -192,32 +263,67 @@ def main(argv: list[str] | None = None) -> int:
                       f"evaluations/s", flush=True)
         for engine_rows in found.values():  # the median pass by wall time
             rows.append(sorted(engine_rows, key=lambda r: r["seconds"])[(len(engine_rows) - 1) // 2])
-    result = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": info,
-              "elasticsearch": server_version(es), "index": {"name": data.INDEX, **loaded},
-              "scheduled_time": end.isoformat(), "window": "1h", "repeat": args.repeat,
-              "measurements": rows, "all_passes": passes, "ratios": ratios(rows)}
+    result.update(measurements=rows, all_passes=passes, ratios=ratios(rows))
     if args.profile:
         stats_path = args.out + ".prof"
         profiled = measure(es, "ours", args.profile_rules, end, args.batch, profile=stats_path)
         write_profile(stats_path, args.out + ".profile.txt")
         result["profiled_run"] = profiled
         result["profile"] = args.out + ".profile.txt"
-    with open(args.out, "w") as out:
-        json.dump(result, out, indent=2)
+    return rows
 
-    print()
-    print(table(rows))
-    for r in result["ratios"]:
-        line = f"rules={r['rules']}:"
-        if "time_ratio_ours_over_floor" in r:
-            line += (f" ours/floor wall time {r['time_ratio_ours_over_floor']:.2f}x (target <= 1.5x at 1000;"
-                     f" same met: {r['same_met_as_floor']})")
-        if "throughput_ratio_ours_over_ea2" in r:
-            line += (f"; ours/ElastAlert2 throughput {r['throughput_ratio_ours_over_ea2']:.2f}x (target >= 10x at 1000;"
-                     f" same met: {r['same_met_as_ea2']})")
-        print(line)
-    print(f"JSON: {args.out}" + (f"; profile: {result['profile']}" if args.profile else ""))
-    return 0 if all(r["failed"] == 0 for r in rows) else 1
+
+def delivery(args, receiver) -> list[dict]:
+    """The delivery part: ours (limits lifted), ElastAlert2, ours with the daemon's default limits."""
+    from bench import delivery as bench_delivery
+
+    rows = []
+    engines = ["ours"] + (["ea2"] if args.elastalert else []) + ["ours-default"]
+    for engine in engines:
+        alerts = min(args.alerts, bench_delivery.DEFAULT_LIMITS_ALERTS) if engine == "ours-default" else args.alerts
+        try:
+            row = bench_delivery.measure(engine, alerts, receiver)
+        except RuntimeError as error:
+            print(f"  delivery {engine} not measured: {error}", file=sys.stderr, flush=True)
+            continue
+        rows.append(row)
+        print(f"  delivery {engine:<12} {alerts:>6} alerts: {row['deliveries_per_second']:.1f}/s, "
+              f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms", flush=True)
+    return rows
+
+
+def delivery_ratios(rows: list[dict]) -> list[dict]:
+    """Each of our rows' deliveries per second over ElastAlert2's."""
+    ea2 = next((r for r in rows if r["engine"] == "ea2"), None)
+    if ea2 is None:
+        return []
+    return [{"engine": r["engine"], "throughput_ratio_over_ea2": r["deliveries_per_second"] / ea2["deliveries_per_second"]}
+            for r in rows if r["engine"] != "ea2"]
+
+
+def delivery_table(rows: list[dict]) -> str:
+    """Delivery throughput: one line per sender."""
+    head = (f"{'delivery':<13}{'alerts':>7}{'deliv/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'wall s':>8}{'CPU s/1k':>10}"
+            f"{'peak MB':>9}{'received':>9}{'dead':>6}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['engine']:<13}{r['alerts']:>7}{r['deliveries_per_second']:>9.1f}{r['p50_ms']:>9.1f}"
+                     f"{r['p99_ms']:>9.1f}{r['seconds']:>8.2f}{r['cpu_seconds_per_1000']:>10.2f}"
+                     f"{r['peak_rss_mb']:>9.1f}{r['received']:>9}{r['dead']:>6}")
+    return "\n".join(lines)
+
+
+def lag_table(lag: dict) -> str:
+    """Schedule lag: one line (target: p99 < 5 s with 10,000 rules; RSS < 300 MB)."""
+    head = (f"{'schedule lag':<13}{'rules':>7}{'ticks':>7}{'p50 s':>8}{'p99 s':>8}{'max s':>8}{'done p99 s':>11}"
+            f"{'failed':>7}{'RSS MB':>8}{'peak MB':>9}")
+    line = (f"{'ours':<13}{lag['rules']:>7}{lag['ticks']:>7}{lag['lag_p50_s']:>8.3f}{lag['lag_p99_s']:>8.3f}"
+            f"{lag['lag_max_s']:>8.3f}{lag['completion_p99_s']:>11.3f}{lag['failed']:>7}{lag['rss_loaded_mb']:>8.1f}"
+            f"{lag['peak_rss_mb']:>9.1f}")
+    return "\n".join([head, "-" * len(head), line,
+                      f"(target: p99 lag < 5 s for 10,000 rules on 2 cores; RSS < 300 MB with 10,000 rules; "
+                      f"{lag['seconds']:.0f} s measured, {lag['workers']} workers)"])
+
 
 
 if __name__ == "__main__":

@@ -48,46 +48,90 @@ def _client():
     return make_client(ConnectionSettings.from_env())
 
 
-def run_ours(count: int, scheduled: dt.datetime, profile: str | None = None) -> dict:
-    """Execute ``count`` compiled rules once each at ``scheduled``; see the module docstring."""
+def run_ours(count: int, scheduled: dt.datetime, profile: str | None = None, workers: int | None = None) -> dict:
+    """Execute ``count`` compiled rules once each at ``scheduled`` the way the daemon runs them.
+
+    Every rule is scheduled on :class:`watcher.daemon.scheduler.Scheduler` (the daemon's
+    APScheduler + worker pool, ``workers`` threads, the daemon's default unless given) and one tick
+    per rule is queued for ``scheduled`` with ``Scheduler.submit`` (the daemon's catch-up path),
+    so all are due at once, as rules sharing a schedule are. Each tick runs
+    :func:`watcher.engine.execute.execute_watch` (actions simulated; no state/history writes: the
+    tick handler's bookkeeping is measured by the schedule-lag benchmark), and the search input
+    goes through the client's :class:`watcher.engine.searching.SearchBatcher`, as in the daemon.
+    """
+    import threading
+
     from bench.rules import compile_rules
+    from watcher.daemon.scheduler import DEFAULT_WORKERS, Scheduler
     from watcher.engine.context import Run, Services
     from watcher.engine.delivery import Simulate
     from watcher.engine.execute import ExecuteOptions, execute_watch
+    from watcher.engine.searching import batcher_for
     from watcher.engine.throttle import WatchStatus
 
+    workers = workers or DEFAULT_WORKERS
     began = time.perf_counter()
     watches = compile_rules(count)
     compile_seconds = time.perf_counter() - began
+    by_id = {watch.id: watch for watch in watches}
     es = _client()
     es.cluster.health()  # open the connection before timing
     services = Services(es=es, clock=lambda: scheduled)
     deliveries = {"simulate": Simulate(), "execute": Simulate()}
     options = ExecuteOptions(default_mode="simulate")
     statuses = {watch.id: WatchStatus() for watch in watches}
-    rss_loaded = _rss_mb()
+    counts = {"met": 0, "failed": 0, "done": 0}
+    finished = threading.Event()
+    lock = threading.Lock()
 
-    profiler = None
-    if profile:
-        import cProfile
+    profilers: list = []  # one cProfile per worker thread (a profiler sees only its own thread)
+    local = threading.local()
 
-        profiler = cProfile.Profile()
-        profiler.enable()
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    met = failed = 0
-    for watch in watches:
+    def on_tick(watch_id: str, scheduled_time: dt.datetime, triggered_time: dt.datetime) -> None:
+        if scheduled_time != scheduled:  # a regular tick of the 1-minute schedule: not this pass
+            return
+        if profile and not hasattr(local, "profiler"):
+            import cProfile
+
+            local.profiler = cProfile.Profile()
+            with lock:
+                profilers.append(local.profiler)
+            local.profiler.enable()
+        watch = by_id[watch_id]
         run = Run(watch=watch, execution_time=scheduled, triggered_time=scheduled, scheduled_time=scheduled,
                   services=services)
-        record = execute_watch(watch, run, statuses[watch.id], deliveries, options)
-        met += bool(record["result"].get("condition", {}).get("met"))
-        failed += record.get("state") == "failed"
+        record = execute_watch(watch, run, statuses[watch_id], deliveries, options)
+        with lock:
+            counts["met"] += bool(record["result"].get("condition", {}).get("met"))
+            counts["failed"] += record.get("state") == "failed"
+            counts["done"] += 1
+            if counts["done"] == count:
+                finished.set()
+
+    scheduler = Scheduler(on_tick, workers=workers, jitter_s=0)
+    for watch in watches:
+        scheduler.add(watch.id, watch.trigger)
+    scheduler.start()
+    rss_loaded = _rss_mb()
+    batcher = batcher_for(es)
+    before = dict(batcher.stats)
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for watch in watches:
+        scheduler.submit(watch.id, scheduled)
+    finished.wait()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    if profiler is not None:
-        profiler.disable()
-        profiler.dump_stats(profile)
-    return {"engine": "ours", "evaluations": count, "met": met, "failed": failed, "seconds": wall,
-            "cpu_seconds": cpu, "compile_seconds": compile_seconds, "rss_loaded_mb": rss_loaded,
-            "peak_rss_mb": _peak_rss_mb()}
+    scheduler.shutdown(wait=True, grace_s=30)
+    if profile:
+        import pstats
+
+        pstats.Stats(*profilers).dump_stats(profile)  # merged over the worker threads
+    requests = batcher.stats["requests"] - before["requests"]
+    return {"engine": "ours", "evaluations": count, "met": counts["met"], "failed": counts["failed"],
+            "seconds": wall, "cpu_seconds": cpu, "compile_seconds": compile_seconds, "rss_loaded_mb": rss_loaded,
+            "peak_rss_mb": _peak_rss_mb(), "workers": workers, "search_requests": requests,
+            "mean_batch": round((batcher.stats["searches"] - before["searches"]) / max(requests, 1), 1),
+            "largest_batch": batcher.stats["largest_batch"]}
 
 
 def run_floor(count: int, scheduled: dt.datetime, batch: int = 100) -> dict:
@@ -126,10 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduled", required=True, help="ISO-8601 UTC time the rules run at")
     parser.add_argument("--batch", type=int, default=100, help="floor: searches per _msearch")
     parser.add_argument("--profile", help="ours: write cProfile stats here")
+    parser.add_argument("--workers", type=int, help="ours: the scheduler's worker threads (default: the daemon's)")
     args = parser.parse_args(argv)
     scheduled = dt.datetime.fromisoformat(args.scheduled).astimezone(dt.timezone.utc)
     if args.engine == "ours":
-        result = run_ours(args.rules, scheduled, args.profile)
+        result = run_ours(args.rules, scheduled, args.profile, args.workers)
     else:
         result = run_floor(args.rules, scheduled, args.batch)
     json.dump(result, sys.stdout)

@@ -53,7 +53,7 @@ from apscheduler.triggers.base import BaseTrigger
 from watcher.definitions.model import Trigger
 from watcher.schedule import next_fire
 
-__all__ = ["Scheduler", "WatchTrigger", "missed_ticks", "schedule_period", "start_offset"]
+__all__ = ["DEFAULT_WORKERS", "Scheduler", "WatchTrigger", "missed_ticks", "schedule_period", "start_offset"]
 
 UTC = dt.timezone.utc
 LOG = logging.getLogger(__name__)
@@ -63,6 +63,11 @@ OnTick = Callable[[str, dt.datetime, dt.datetime], None]
 DEFAULT_JITTER_S = 30.0
 JITTER_FRACTION_OF_PERIOD = 0.10
 DEFAULT_MAX_CATCH_UP = 100
+# Worker threads. Ticks mostly wait on the cluster, and the searches of ticks running at the same
+# moment share one _msearch (watcher.engine.searching.SearchBatcher): the more ticks run at once,
+# the larger the batches (8 workers gave batches of 2.5 on average at 1,000 rules, 64 gave 15;
+# docs/benchmarks.md). Idle threads cost little memory.
+DEFAULT_WORKERS = 64
 LAG_SAMPLES_KEPT = 10_000  # undrained samples beyond this are dropped, oldest first
 
 
@@ -345,7 +350,7 @@ class Scheduler:
             APScheduler itself always waits on the real clock.
     """
 
-    def __init__(self, on_tick: OnTick, *, workers: int = 8, jitter_s: float = DEFAULT_JITTER_S,
+    def __init__(self, on_tick: OnTick, *, workers: int = DEFAULT_WORKERS, jitter_s: float = DEFAULT_JITTER_S,
                  max_catch_up: int = DEFAULT_MAX_CATCH_UP, clock: Callable[[], dt.datetime] = _utc_now):
         if max_catch_up < 1:
             raise ValueError("max_catch_up must be at least 1")

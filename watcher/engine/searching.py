@@ -19,9 +19,12 @@ x-pack/plugin/watcher/.../support/search/{WatcherSearchTemplateRequest,WatcherSe
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import json
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -342,6 +345,10 @@ def request_echo(request: SearchRequest, rendered_body: dict) -> dict:
 def run_search(es: Any, request: SearchRequest, rendered_body: dict, timeout: dt.timedelta) -> dict:
     """Send the search; return the response body as plain JSON.
 
+    The search goes through the client's :class:`SearchBatcher` (:func:`batcher_for`): alone it is
+    one ``_search`` exactly as before; searches of other threads waiting at the same moment share
+    one ``_msearch``, and each caller still gets its own response or its own error.
+
     Args:
         es: a synchronous ``elasticsearch.Elasticsearch`` client.
         request: the parsed request (indices, search type, indices options, total-hits form).
@@ -349,7 +356,8 @@ def run_search(es: Any, request: SearchRequest, rendered_body: dict, timeout: dt
         timeout: client-side wait for the response (Watcher's ``actionGet(timeout)``).
 
     Raises:
-        RuntimeError: no client configured; elasticsearch exceptions for errors from the cluster.
+        RuntimeError: no client configured; elasticsearch exceptions for errors from the cluster
+            (the same types a lone ``_search`` raises, also when the search was batched).
     """
     if es is None:
         raise RuntimeError("a search needs an Elasticsearch connection (services.es is not set)")
@@ -359,13 +367,12 @@ def run_search(es: Any, request: SearchRequest, rendered_body: dict, timeout: dt
         "expand_wildcards": ",".join(options["expand_wildcards"]),
         "ignore_unavailable": options["ignore_unavailable"],
         "allow_no_indices": options["allow_no_indices"],
-        "rest_total_hits_as_int": request.rest_total_hits_as_int,
     }
     if "ignore_throttled" in options:
         params["ignore_throttled"] = options["ignore_throttled"]
-    client = _with_timeout(es, timeout.total_seconds())
-    response = client.search(index=",".join(request.indices) or None, body=rendered_body, **params)
-    return dict(response.body)
+    return batcher_for(es).search(",".join(request.indices) or None, rendered_body, params,
+                                  rest_total_hits_as_int=request.rest_total_hits_as_int,
+                                  timeout_s=timeout.total_seconds())
 
 
 def execute_search(spec: SearchSpec, run: Any, model: dict) -> tuple[dict, dict]:
@@ -429,3 +436,187 @@ def _with_timeout(es, seconds: float):
     if client is None or client.transport is not es.transport:
         client = _TIMEOUT_CLIENTS[key] = es.options(request_timeout=seconds)
     return client
+
+
+# ------------------------------------------------------------------------------------------ batching
+
+DEFAULT_MAX_BATCH = 100
+DEFAULT_MAX_IN_FLIGHT = 2
+
+
+class _Pending:
+    """One caller's search waiting in a :class:`SearchBatcher`: what to send, then what came back."""
+
+    __slots__ = ("key", "index", "body", "params", "response", "error", "done")
+
+    def __init__(self, key: tuple, index: str | None, body: dict, params: dict):
+        self.key, self.index, self.body, self.params = key, index, body, params
+        self.response: dict | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class SearchBatcher:
+    """Coalesces the searches of concurrent threads into ``_msearch`` requests (group commit).
+
+    A caller sends at once while fewer than ``max_in_flight`` requests are out; otherwise its
+    search waits in a queue, and the next caller to find a free slot sends everything queued (up
+    to ``max_batch`` searches with the same total-hits form and timeout) as one ``_msearch``. So a
+    lone search costs no added wait — it is one plain ``_search``, as without batching — and
+    batches form exactly when searches arrive faster than the cluster answers (many rules due at
+    the same tick on the daemon's worker threads). No thread of its own: callers do the sending.
+
+    Each caller gets its own response (the ``_msearch`` item without its ``status``), or its own
+    error: an item that failed raises the exception class a lone ``_search`` with that status
+    raises (``elasticsearch.HTTP_EXCEPTIONS``, else ``ApiError``; message = the error type), so
+    one bad query fails only its rule, and the daemon still recognises 429/5xx as transient. A
+    failure of the whole request (connection refused, timeout, 5xx of ``_msearch``) is raised to
+    every caller in the batch, as ``concurrent.futures`` does with one shared exception.
+
+    Args:
+        es: a synchronous ``elasticsearch.Elasticsearch`` client.
+        max_batch: most searches per ``_msearch``.
+        max_in_flight: most requests out at once (2: the cluster works on one batch while the
+            callers of the previous one process their responses).
+    """
+
+    def __init__(self, es: Any, *, max_batch: int = DEFAULT_MAX_BATCH, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT):
+        if max_batch < 1 or max_in_flight < 1:
+            raise ValueError("max_batch and max_in_flight must be at least 1")
+        self._es = weakref.ref(es)  # the client owns its batcher (batcher_for), not the reverse
+        self.max_batch = max_batch
+        self.max_in_flight = max_in_flight
+        self._guard = threading.Condition()
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._in_flight = 0
+        # requests sent, searches sent, largest batch: for the benchmark and the tests
+        self.stats = {"requests": 0, "searches": 0, "largest_batch": 0}
+
+    @property
+    def es(self) -> Any:
+        """The client this batcher sends with (None once the client is gone)."""
+        return self._es()
+
+    def search(self, index: str | None, body: dict, params: dict, *, rest_total_hits_as_int: bool,
+               timeout_s: float) -> dict:
+        """One search; blocks until its response is in.
+
+        Args:
+            index: comma-separated indices, None for all.
+            body: the search body (query DSL).
+            params: ``search_type``, ``expand_wildcards`` (comma-separated text),
+                ``ignore_unavailable``, ``allow_no_indices``, optionally ``ignore_throttled``.
+            rest_total_hits_as_int: ``hits.total`` as an integer.
+            timeout_s: the client's request timeout, seconds.
+
+        Returns:
+            The response body as a plain dict.
+
+        Raises:
+            elasticsearch.ApiError (and subclasses), elastic_transport.TransportError: as a lone
+            ``_search``.
+        """
+        item = _Pending((bool(rest_total_hits_as_int), float(timeout_s)), index, body, params)
+        with self._guard:
+            self._queue.append(item)
+            while not item.done:
+                if self._in_flight < self.max_in_flight and self._queue:
+                    batch = self._take()
+                    self._in_flight += 1
+                    self._guard.release()
+                    try:
+                        self._send(batch)
+                    finally:
+                        self._guard.acquire()
+                        self._in_flight -= 1
+                        self._guard.notify_all()
+                else:
+                    self._guard.wait()
+        if item.error is not None:
+            raise item.error
+        return item.response
+
+    def _take(self) -> list[_Pending]:
+        """The oldest queued search and the next ones sharing its key, up to ``max_batch``."""
+        key = self._queue[0].key
+        batch, keep = [], []
+        while self._queue and len(batch) < self.max_batch:
+            item = self._queue.popleft()
+            (batch if item.key == key else keep).append(item)
+        self._queue.extendleft(reversed(keep))
+        return batch
+
+    def _send(self, batch: list[_Pending]) -> None:
+        total_hits_as_int, timeout_s = batch[0].key
+        client = _with_timeout(self.es, timeout_s)
+        try:
+            if len(batch) == 1:  # alone: the plain _search, byte for byte as without batching
+                item = batch[0]
+                response = client.search(index=item.index, body=item.body,
+                                         rest_total_hits_as_int=total_hits_as_int, **item.params)
+                item.response = dict(response.body)
+            else:
+                lines: list[dict] = []
+                for item in batch:
+                    header = dict(item.params)
+                    if item.index is not None:
+                        header["index"] = item.index
+                    lines += [header, item.body]
+                response = client.msearch(searches=lines, rest_total_hits_as_int=total_hits_as_int)
+                answers = response.body.get("responses") or []
+                if len(answers) != len(batch):
+                    raise RuntimeError(f"_msearch answered {len(answers)} responses to {len(batch)} searches")
+                for item, answer in zip(batch, answers):
+                    if "error" in answer:
+                        item.error = _item_error(answer, response.meta)
+                    else:
+                        answer = dict(answer)
+                        answer.pop("status", None)
+                        item.response = answer
+        except BaseException as error:  # the whole request failed: every caller in it sees why
+            for item in batch:
+                if item.response is None and item.error is None:
+                    item.error = error
+            if not isinstance(error, Exception):
+                raise
+        finally:
+            for item in batch:
+                item.done = True
+            self.stats["requests"] += 1
+            self.stats["searches"] += len(batch)
+            self.stats["largest_batch"] = max(self.stats["largest_batch"], len(batch))
+
+
+def _item_error(answer: dict, meta: Any) -> Exception:
+    """The exception a lone ``_search`` answering ``answer`` (an ``_msearch`` error item) raises.
+
+    Mirrors elasticsearch-py's ``BaseClient._perform_request``: class by HTTP status
+    (``HTTP_EXCEPTIONS``, else ``ApiError``), message = the error's ``type``, body = the item.
+    """
+    from elasticsearch.exceptions import HTTP_EXCEPTIONS, ApiError
+
+    status = answer.get("status") if isinstance(answer.get("status"), int) else 500
+    error = answer.get("error")
+    message = error["type"] if isinstance(error, dict) and "type" in error else (error or str(answer))
+    try:
+        item_meta = dataclasses.replace(meta, status=status)
+    except TypeError:  # not the transport's dataclass (a stand-in client): keep what there is
+        item_meta = meta
+    return HTTP_EXCEPTIONS.get(status, ApiError)(message=message, meta=item_meta, body=answer)
+
+
+_BATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_BATCHERS_LOCK = threading.Lock()
+
+
+def batcher_for(es: Any) -> SearchBatcher:
+    """The :class:`SearchBatcher` of client ``es``, made on first use, so every execution sharing
+    a client — the daemon's worker threads share one — shares its batcher. Held weakly: it goes
+    with its client."""
+    batcher = _BATCHERS.get(es)
+    if batcher is None:
+        with _BATCHERS_LOCK:
+            batcher = _BATCHERS.get(es)
+            if batcher is None:
+                batcher = _BATCHERS[es] = SearchBatcher(es)
+    return batcher
