@@ -17,7 +17,6 @@ and templates are checked for Jinja2 syntax at the template's own line.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
@@ -26,7 +25,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
 from watcher.definitions.problems import Reader, describe, did_you_mean
 from watcher.definitions.source import Document, plain
-from watcher.support.durations import format_duration, parse_rule_duration
+from watcher.definitions.fields import Duration, DurationOrZero, Number, Text
+from watcher.support.durations import format_duration
 
 __all__ = ["COMPARISON_OPS", "METRIC_AGGS", "RuleAction", "RuleCondition", "RuleFilter", "RuleSpec",
            "Threshold", "MetricThreshold", "parse_rule", "looks_like_rule"]
@@ -38,52 +38,11 @@ CONDITION_KINDS = ("count", "metric", "compare", "array_compare")
 DEFAULT_SCHEDULE = "1m"
 DEFAULT_CONDITION = {"count": {"gt": 0}}
 
-_DURATION_SCHEMA = {
-    "description": "A duration: a whole number and a unit s, m, h, d, w (30s, 5m, 1h), "
-                   "or a mapping such as {minutes: 5} (keys weeks, days, hours, minutes, seconds).",
-    "anyOf": [{"type": "string", "pattern": r"^\s*[0-9]+[smhdw]\s*$"},
-              {"type": "object", "additionalProperties": False, "minProperties": 1,
-               "properties": {k: {"type": "number", "minimum": 0}
-                              for k in ("weeks", "days", "hours", "minutes", "seconds")}}],
-}
 _QUERY_SCHEMA = {
     "description": "A Lucene query_string query (string) or an Elasticsearch query DSL object "
                    "such as {term: {event.outcome: failure}}.",
     "anyOf": [{"type": "string", "minLength": 1}, {"type": "object", "minProperties": 1, "maxProperties": 1}],
 }
-
-
-def _duration(allow_zero: bool):
-    def parse(value: Any) -> dt.timedelta:
-        if isinstance(value, dt.timedelta):
-            return value
-        return parse_rule_duration(plain(value), allow_zero=allow_zero)  # DurationError is a ValueError
-    return parse
-
-
-Duration = Annotated[dt.timedelta, BeforeValidator(_duration(False)), WithJsonSchema(_DURATION_SCHEMA)]
-"""A rule duration greater than zero (``window``)."""
-DurationOrZero = Annotated[dt.timedelta, BeforeValidator(_duration(True)),
-                           WithJsonSchema({**_DURATION_SCHEMA, "description": _DURATION_SCHEMA["description"] + " 0s allowed."})]
-"""A rule duration that may be zero (``delay``, ``throttle``)."""
-
-
-def _number(value: Any) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"expected a number, found {describe(value)}")
-    return value
-
-
-Number = Annotated[Any, BeforeValidator(_number), WithJsonSchema({"type": "number"})]
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a non-empty string, found {describe(value)}")
-    return value
-
-
-Text = Annotated[Any, BeforeValidator(_text), WithJsonSchema({"type": "string", "minLength": 1})]
 
 
 def _index(value: Any) -> list[str]:

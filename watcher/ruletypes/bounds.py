@@ -1,57 +1,19 @@
 """Bounds — "value outside ``[min, max]``" — for the rule types that compare one number with optional bounds
-(``cardinality``, ``metric_aggregation``, ``percentage_match``): the params field types, the
-"at least one bound" check, and the comparison.
+(``cardinality``, ``metric_aggregation``, ``percentage_match``): the "at least one bound" check
+and the comparison.
 
 Bounds are exclusive, as in ElastAlert2 (docs, Rule Types: cardinality, metric_aggregation,
 percentage_match): a value equal to a bound does not fire.
 
-This module imports nothing from :mod:`watcher.definitions.rule` (which imports the rule type
-registry while its classes are built), so any type module may import it.
+Their params field types are in :mod:`watcher.definitions.fields`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BeforeValidator, WithJsonSchema
-
-from watcher.definitions.problems import describe
 from watcher.support.durations import DurationError, parse_rule_duration
-
-
-def _number(value: Any) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"expected a number, found {describe(value)}")
-    return value
-
-
-Number = Annotated[Any, BeforeValidator(_number), WithJsonSchema({"type": "number"})]
-"""A finite int or float (booleans refused)."""
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a field name (a non-empty string), found {describe(value)}")
-    return value
-
-
-FieldName = Annotated[Any, BeforeValidator(_text), WithJsonSchema({"type": "string", "minLength": 1})]
-"""A non-empty string naming a document field."""
-
-
-def _duration(value: Any) -> dt.timedelta:
-    if isinstance(value, dt.timedelta):
-        return value
-    return parse_rule_duration(value)  # DurationError is a ValueError: reported at the value
-
-
-Duration = Annotated[dt.timedelta, BeforeValidator(_duration), WithJsonSchema({
-    "description": "A duration: a whole number and a unit s, m, h, d, w (30s, 5m, 1h), or a mapping such as "
-                   "{minutes: 5}.",
-    "anyOf": [{"type": "string", "pattern": r"^\s*[0-9]+[smhdw]\s*$"}, {"type": "object", "minProperties": 1}]})]
-"""A rule duration greater than zero (same forms as the rule's ``window``)."""
 
 
 def check_bounds(params: Any, min_name: str, max_name: str) -> list[tuple[tuple, str]]:

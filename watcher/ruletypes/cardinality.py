@@ -23,7 +23,8 @@ from pydantic import Field
 
 from watcher.ruletypes import base
 from watcher.ruletypes.base import Evaluation, Match, group_buckets, sample_of
-from watcher.ruletypes.bounds import FieldName, check_bounds, crossed
+from watcher.definitions.fields import FieldName
+from watcher.ruletypes.bounds import check_bounds, crossed
 
 TYPE = "cardinality"
 PRECISION_THRESHOLD = 3000

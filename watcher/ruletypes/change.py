@@ -28,7 +28,7 @@ from typing import Annotated, Any
 from pydantic import Field, WithJsonSchema, field_validator
 
 from watcher.definitions.problems import describe
-from watcher.definitions.rule import Duration
+from watcher.definitions.fields import Duration
 from watcher.ruletypes import base
 from watcher.ruletypes.base import (MAX_SAMPLE, Evaluation, Match, field_value, group_buckets, iso, sample_of,
                                     state_key)

@@ -29,7 +29,8 @@ from pydantic import AfterValidator, Field, WithJsonSchema
 
 from watcher.ruletypes import base
 from watcher.ruletypes.base import GROUPS, Evaluation, Match, group_buckets, iso, sample_of
-from watcher.ruletypes.bounds import Duration, FieldName, Number, check_bounds, crossed, window_of_spec
+from watcher.definitions.fields import Duration, FieldName, Number
+from watcher.ruletypes.bounds import check_bounds, crossed, window_of_spec
 from watcher.support.durations import format_duration
 
 TYPE = "metric_aggregation"

@@ -21,7 +21,8 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 from watcher.definitions.problems import describe
 from watcher.ruletypes import base
 from watcher.ruletypes.base import Evaluation, Match, group_buckets, sample_of
-from watcher.ruletypes.bounds import Number, check_bounds, crossed
+from watcher.definitions.fields import Number
+from watcher.ruletypes.bounds import check_bounds, crossed
 
 TYPE = "percentage_match"
 MATCHING = "matching"
