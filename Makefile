@@ -43,8 +43,11 @@ es-status: venv
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
 
-# Benchmarks (issue 8; not part of `make test`): our engine against the cluster's _msearch floor.
-# BENCH_ARGS e.g. "--rules 100,1000,10000 --profile --out /tmp/bench.json" (see docs/benchmarks.md).
+# Benchmarks (issue 8; not part of `make test`): evaluation throughput (ours vs the _msearch floor vs
+# ElastAlert2), delivery throughput and schedule lag; one table, one JSON result.
+# BENCH_ARGS e.g. "--parts eval,delivery,lag --rules 100,1000,10000 --alerts 10000 --lag-rules 10000
+# --lag-seconds 180 --profile --out /tmp/bench.json"; quick check: "--rules 100 --alerts 200 --lag-rules 1000
+# --lag-seconds 75" (see docs/benchmarks.md).
 BENCH_ARGS ?= --profile
 .PHONY: bench
 bench: venv

@@ -24,7 +24,8 @@ DEFAULT_RULES = ("rules",)
 @click.option("--http-host", default="127.0.0.1", show_default=True, help="Address of /healthz and /metrics.")
 @click.option("--http-port", default=9095, show_default=True, type=click.IntRange(0, 65535),
               help="Port of /healthz and /metrics (0: any free port).")
-@click.option("--workers", default=8, show_default=True, type=click.IntRange(1), help="Threads running watches.")
+@click.option("--workers", default=64, show_default=True, type=click.IntRange(1),
+              help="Threads running watches (their searches share _msearch requests).")
 @click.option("--max-catch-up", default=100, show_default=True, type=click.IntRange(1),
               help="Most missed ticks of one watch caught up after a restart or a cluster outage.")
 @click.option("--backfill-from", "backfill_from",

@@ -413,7 +413,9 @@ def _filtered_search(run: Run, input_result: dict, spec) -> dict:
     body = copy.deepcopy(request.get("body") or {})
     keep, drop = filter_clauses(spec)
     body["query"] = {"bool": {"filter": [body.get("query", {"match_all": {}}), *keep], "must_not": drop}}
-    response = run.services.es.search(
-        index=request.get("indices") or "_all", body=body, rest_total_hits_as_int=True,
-        ignore_unavailable=True, allow_no_indices=True)
-    return response.body if hasattr(response, "body") else dict(response)
+    from watcher.engine.searching import batcher_for
+
+    indices = request.get("indices") or ["_all"]
+    return batcher_for(run.services.es).search(
+        ",".join(indices) if isinstance(indices, list) else indices, body,
+        {"ignore_unavailable": True, "allow_no_indices": True}, rest_total_hits_as_int=True, timeout_s=60.0)

@@ -529,6 +529,9 @@ class SearchBatcher:
                     finally:
                         self._guard.acquire()
                         self._in_flight -= 1
+                        self.stats["requests"] += 1
+                        self.stats["searches"] += len(batch)
+                        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(batch))
                         self._guard.notify_all()
                 else:
                     self._guard.wait()
@@ -582,9 +585,6 @@ class SearchBatcher:
         finally:
             for item in batch:
                 item.done = True
-            self.stats["requests"] += 1
-            self.stats["searches"] += len(batch)
-            self.stats["largest_batch"] = max(self.stats["largest_batch"], len(batch))
 
 
 def _item_error(answer: dict, meta: Any) -> Exception:

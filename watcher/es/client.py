@@ -73,6 +73,7 @@ class ConnectionSettings:
             "request_timeout": self.request_timeout,
             "retry_on_timeout": True,
             "max_retries": 2,
+            "connections_per_node": 64,  # one per daemon worker thread: pooled, not reopened
         }
         if self.api_key:
             kwargs["api_key"] = self.api_key
