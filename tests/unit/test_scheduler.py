@@ -5,6 +5,7 @@ Timing tests wait on events with bounded timeouts; the whole file runs in about 
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hashlib
 import threading
@@ -368,3 +369,14 @@ def test_missed_ticks_cron_capped_after_a_long_outage():
         utc(2024, 1, 1, 23, 30), utc(2024, 1, 2, 12), utc(2024, 1, 2, 23, 30), utc(2024, 1, 3, 12)]
     never = watch_trigger("trigger: {schedule: {cron: '0 0 0 1 1 ? 1999'}}")
     assert missed_ticks(never, utc(2023, 1, 1), utc(2024, 1, 1)) == []
+
+
+def test_registration_phase_is_deterministic_within_the_period_and_spreads_watches():
+    from watcher.daemon.scheduler import registration_phase
+
+    minute = dt.timedelta(minutes=1)
+    phases = [registration_phase(f"rule-{i:05d}", minute) for i in range(10_000)]
+    assert phases[7] == registration_phase("rule-00007", minute)              # the same in every process
+    assert all(dt.timedelta(0) <= p < minute for p in phases)
+    per_second = collections.Counter(int(p.total_seconds()) for p in phases)
+    assert len(per_second) == 60 and max(per_second.values()) < 2 * 10_000 / 60   # spread evenly, no pile-up

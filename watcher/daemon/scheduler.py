@@ -120,6 +120,26 @@ def start_offset(watch_id: str, period: dt.timedelta | None, jitter_s: float = D
     return dt.timedelta(microseconds=int(fraction * window * 1_000_000))
 
 
+def registration_phase(watch_id: str, every: dt.timedelta) -> dt.timedelta:
+    """How long before "now" an interval watch loaded without progress counts as registered.
+
+    Watcher anchors an interval at the watch's registration (watcher-semantics §1.2), so watches
+    put at different moments run at different phases of their period. A daemon that loads 10,000
+    rules at once would register them all in the same second, and they would all fire in the same
+    second of every period. Each is taken as registered a deterministic fraction (SHA-256 of the
+    id, independent of :func:`start_offset`) of one period earlier: the first run comes within
+    one period, and the watches' runs spread evenly over it. ``scheduled_time`` is then the
+    watch's own phase, not a round clock time; after a restart the phase is kept (the daemon
+    anchors on the last evaluated tick).
+
+    Returns:
+        A timedelta in ``[0, every)``, microsecond precision.
+    """
+    digest = hashlib.sha256(b"phase:" + watch_id.encode("utf-8")).digest()
+    fraction = int.from_bytes(digest[:8], "big") / 2**64
+    return dt.timedelta(microseconds=int(fraction * every.total_seconds() * 1_000_000))
+
+
 def missed_ticks(trigger: Trigger, last_scheduled: dt.datetime, now: dt.datetime,
                  anchor: dt.datetime | None = None, limit: int = DEFAULT_MAX_CATCH_UP) -> list[dt.datetime]:
     """The scheduled times of ``trigger`` in ``(last_scheduled, now]``, oldest first.

@@ -453,9 +453,15 @@ class Daemon:
         return progress
 
     def _schedule(self, watch: Watch, state: WatchState | None) -> None:
+        from watcher.daemon.scheduler import registration_phase
+
         progress = self._progress(watch, state)
-        # Re-anchor an interval on its last evaluated tick so ticks keep their phase across restarts.
-        anchor = progress if watch.trigger.kind == "interval" and progress is not None else None
+        anchor = None
+        if watch.trigger.kind == "interval":
+            if progress is not None:  # re-anchor on the last evaluated tick: the phase survives restarts
+                anchor = progress
+            elif self.settings.jitter_s > 0:  # watches loaded together are phased over their period
+                anchor = self._clock() - registration_phase(watch.id, watch.trigger.config.every)
         self.scheduler.add(watch.id, watch.trigger, anchor)
 
     def _unschedule(self, watch_id: str) -> None:
