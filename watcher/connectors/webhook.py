@@ -250,6 +250,13 @@ def header_secrets(headers: Mapping[str, str]) -> list[str]:
             if value and any(word in name.lower() for word in SECRET_HEADER_WORDS)]
 
 
+def secrets(config: Config) -> list[str]:
+    """What to mask for this connector: its secret fields and the whole value of each
+    credential-looking header it sets (``Authorization: Bearer …`` written out in the file), so
+    the daemon's outbox can resolve every placeholder it stores for them."""
+    return [*secret_values(config), *header_secrets(config.headers)]
+
+
 def build_request(config: Config, fields: Mapping[str, Any]) -> HttpRequest:
     """The request for one use of the connector.
 

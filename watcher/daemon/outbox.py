@@ -149,7 +149,11 @@ def _replacer(secrets: Iterable[str]) -> Callable[[str], str]:
     """A function replacing every form of every secret with its placeholder, in one pass (so a
     placeholder's own text is never rescanned), longest form first."""
     table: dict[str, str] = {}
-    for secret in dict.fromkeys(s for s in secrets if s):
+    unique = list(dict.fromkeys(s for s in secrets if s))
+    # A value that contains another secret (``Bearer <token>``, a URL with a key) is stored with the
+    # inner secret's placeholder: the configured secret is what the daemon can resolve later.
+    unique = [s for s in unique if not any(other != s and other in s for other in unique)]
+    for secret in unique:
         digest = secret_digest(secret)
         for form, encode in _FORMS.items():
             text = encode(secret)
