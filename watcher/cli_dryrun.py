@@ -267,6 +267,13 @@ def _print_record(watch, record: dict) -> None:
     if rule:
         echo(f"filter: dropped {rule['filter']['dropped']}, kept {rule['filter']['kept']}; alerts: {rule['alerts']}"
              + (f" (groups: {', '.join(map(str, rule['groups']))})" if rule.get("groups") else ""))
+        for key, label in (("recovered", "recovered"), ("silenced", "silenced"),
+                           ("realert_suppressed", "held by realert"), ("aggregation_pending", "waiting in aggregation")):
+            if rule.get(key):
+                value = rule[key]
+                echo(f"  {label}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
+        for note in rule.get("notes") or []:
+            echo(click.style(f"  note: {note}", fg="yellow"))
     for action in result.get("actions", []):
         _print_action(action)
     echo(f"state: {click.style(record['state'], bold=True)}")
@@ -317,7 +324,13 @@ def _print_input(input_result: dict, watch=None) -> None:
              + "".join(f"\n    {m.get('group') if m.get('group') is not None else '(rule)'}: count {m.get('count')}, "
                        f"value {m.get('value')}" for m in (payload.get("matches") or [])[:20]))
         for key, value in (payload.get("info") or {}).items():
-            echo(f"  {key}: {value}")
+            if key == "shard_failures" and isinstance(value, dict):  # partial results: say so
+                echo(click.style(f"  warning: {value.get('failed')} of {value.get('total')} shards failed, "
+                                 f"their documents are missing from the matches: {value.get('reason')}", fg="yellow"))
+            elif key == "note":
+                echo(click.style(f"  note: {value}", fg="yellow"))
+            else:
+                echo(f"  {key}: {value}")
         return
     else:
         echo(f"input {kind}")

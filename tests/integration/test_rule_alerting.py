@@ -264,3 +264,45 @@ actions: [{connector: log}]
     sent = {g: t for _, _, g, t in delivered(runner.run(T))}
     assert sent["a"].endswith(': root=3 admin=2 / [{"user": "root"}, {"user": "root"}]')
     assert sent["b"].endswith(': nobody=1 / [{"user": "nobody"}]')
+
+
+def test_summary_table_counts_each_document_not_the_first_sample_of_each_alert(es, events, tmp_path):
+    # One ungrouped alert per minute holding several users: the table must count documents per user.
+    add_docs(es, events, [
+        doc(minutes(-0.5), user="test"), doc(minutes(-0.4), user="test"), doc(minutes(-0.3), user="admin"),
+        doc(minutes(0.5), user="admin"), doc(minutes(0.6), user="guest"), doc(minutes(0.7), user="test"),
+        doc(minutes(0.8)),                                                    # no user: an empty cell
+    ])
+    body = """\
+type: any
+aggregation: {period: 2m, summary_table_fields: [user]}
+actions: [{connector: log}]
+"""
+    runner = RuleRunner(es, tmp_path, rule(events, body, window="1m", schedule="1m"))
+    assert delivered(runner.run(T)) == [] and delivered(runner.run(minutes(1))) == []
+    (summary,) = delivered(runner.run(minutes(2)))
+    assert summary[3].endswith("| user  | count |\n"
+                               "|-------|-------|\n"
+                               "| test  | 3     |\n"
+                               "| admin | 2     |\n"
+                               "|       | 1     |\n"
+                               "| guest | 1     |")
+    assert "2 alerts (7 documents)" in summary[3]
+
+
+def test_top_counts_on_a_text_field_keeps_the_alert_and_says_why(es, index_name, tmp_path):
+    create_index(es, index_name, {"message": {"type": "text"}, "user": {"type": "keyword"}})
+    add_docs(es, index_name, [doc(minutes(-1), message="login failed", user="root")])
+    body = """\
+type: any
+top_count_keys: [message, user]
+message: "{{ top_counts | tojson }}"
+actions: [{connector: log}]
+"""
+    runner = RuleRunner(es, tmp_path, rule(index_name, body))
+    record = runner.run(T)
+    (sent,) = delivered(record)
+    assert sent[3].endswith(': {"message": [], "user": [{"key": "root", "count": 1}]}')
+    (note,) = record["result"]["rule"]["notes"]
+    assert note.startswith("top_count_keys: message could not be counted: Fielddata is disabled on [message]")
+    assert note.endswith("(a text field: count its keyword sub-field, e.g. message.keyword)")

@@ -111,32 +111,89 @@ def realert(spec, run, alerts: list) -> tuple[list, list]:
     return kept, suppressed
 
 
-def top_counts(spec, run, alert) -> dict:
-    """``{field: [{"key", "count"}]}``: the ``top_count_number`` most frequent values of each
-    ``top_count_keys`` field in the rule's window, within the alert's group.
-
-    Raises:
-        elasticsearch.ApiError / TransportError: the cluster refused or is away.
-    """
+def _window_search(spec, run):
+    """An :class:`~watcher.ruletypes.base.Evaluation` over the rule's window, for extra counts."""
     from watcher.ruletypes import window_of
-    from watcher.ruletypes.base import MISSING_KEY, Evaluation
+    from watcher.ruletypes.base import Evaluation
 
     start, end = window_of(spec, run.scheduled_time)
-    ev = Evaluation(spec=spec, params=None, es=run.services.es, start=start, end=end, state={}, first_run=False)
-    extra = []
-    if spec.group_by and alert.group is not None:
-        if alert.group == MISSING_KEY:
-            extra.append({"bool": {"must_not": {"exists": {"field": spec.group_by}}}})
-        else:
-            extra.append({"term": {spec.group_by: alert.group}})
-    aggs = {f"top_{i}": {"terms": {"field": field, "size": spec.top_count_number}}
-            for i, field in enumerate(spec.top_count_keys)}
-    response = ev.search(ev.filters(extra=extra), aggs=aggs)
-    out = {}
-    for i, field in enumerate(spec.top_count_keys):
-        buckets = ((response.get("aggregations") or {}).get(f"top_{i}") or {}).get("buckets") or []
-        out[field] = [{"key": b.get("key_as_string", b["key"]), "count": b["doc_count"]} for b in buckets]
-    return out
+    return Evaluation(spec=spec, params=None, es=run.services.es, start=start, end=end, state={}, first_run=False)
+
+
+def _group_clauses(spec, alert) -> list[dict]:
+    """The clauses that keep the documents of ``alert``'s group (none for an ungrouped rule)."""
+    from watcher.ruletypes.base import MISSING_KEY
+
+    if not spec.group_by or alert.group is None:
+        return []
+    if alert.group == MISSING_KEY:
+        return [{"bool": {"must_not": {"exists": {"field": spec.group_by}}}}]
+    return [{"term": {spec.group_by: alert.group}}]
+
+
+def top_counts(spec, run, alert) -> tuple[dict, dict]:
+    """``({field: [{"key", "count"}]}, {field: reason})``: the ``top_count_number`` most frequent
+    values of each ``top_count_keys`` field in the rule's window, within the alert's group, and the
+    fields the cluster could not count (a ``text`` field without fielddata, a mapping conflict):
+    those get ``[]`` rather than losing the alert. Fields are counted one search each only after
+    the combined search failed.
+
+    Raises:
+        elasticsearch.TransportError: the cluster is away (the run fails and is retried).
+    """
+    ev = _window_search(spec, run)
+    query = ev.filters(extra=_group_clauses(spec, alert))
+
+    def count(fields: list[str]) -> dict:
+        aggs = {f"top_{i}": {"terms": {"field": field, "size": spec.top_count_number}} for i, field in enumerate(fields)}
+        response = ev.search(query, aggs=aggs)
+        out = {}
+        for i, field in enumerate(fields):
+            buckets = ((response.get("aggregations") or {}).get(f"top_{i}") or {}).get("buckets") or []
+            out[field] = [{"key": b.get("key_as_string", b["key"]), "count": b["doc_count"]} for b in buckets]
+        return out
+
+    from elasticsearch import ApiError
+
+    try:
+        return count(list(spec.top_count_keys)), {}
+    except ApiError:
+        pass
+    out, errors = {}, {}
+    for field in spec.top_count_keys:
+        try:
+            out.update(count([field]))
+        except ApiError as error:
+            out[field] = []
+            errors[field] = _reason(error)
+    return out, errors
+
+
+def _reason(error: Exception) -> str:
+    """The root cause an Elasticsearch error gives (e.g. "Fielddata is disabled on [message] …")."""
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        causes = (body.get("error") or {}).get("root_cause") or []
+        if causes and isinstance(causes[0], dict) and causes[0].get("reason"):
+            return str(causes[0]["reason"])
+    return str(error)
+
+
+def table_rows(spec, run, alert) -> list[dict]:
+    """``[{"fields": {field: value}, "count": documents}]``: the alert's documents in the window,
+    counted by the cluster per distinct combination of ``summary_table_fields`` (a composite
+    aggregation; documents without a field count under an empty value), at most ``max_rows``."""
+    settings = spec.aggregation
+    ev = _window_search(spec, run)
+    sources = [{f"f{i}": {"terms": {"field": field, "missing_bucket": True}}}
+               for i, field in enumerate(settings.summary_table_fields)]
+    aggs = {"rows": {"composite": {"size": settings.max_rows, "sources": sources}}}
+    response = ev.search(ev.filters(extra=_group_clauses(spec, alert)), aggs=aggs)
+    rows = []
+    for bucket in ((response.get("aggregations") or {}).get("rows") or {}).get("buckets") or []:
+        fields = {field: bucket["key"].get(f"f{i}") for i, field in enumerate(settings.summary_table_fields)}
+        rows.append({"fields": fields, "count": bucket["doc_count"]})
+    return rows
 
 
 def aggregate(spec, run, alerts: list) -> list:
@@ -158,8 +215,10 @@ def aggregate(spec, run, alerts: list) -> list:
         fields = {name: (alert.group if name == spec.group_by else field_value(first, name))
                   for name in settings.summary_table_fields}
         if len(entry["alerts"]) < settings.max_rows:
+            rows = table_rows(spec, run, alert) if settings.summary_table_fields else []
             entry["alerts"].append({"group": alert.group, "count": alert.count, "value": alert.value,
-                                    "time": format_iso_millis(now), "fields": fields, "details": alert.details})
+                                    "time": format_iso_millis(now), "fields": fields, "rows": rows,
+                                    "details": alert.details})
         else:
             entry["dropped"] = entry.get("dropped", 0) + 1
     due = []
@@ -190,14 +249,16 @@ def _agg_value(spec, alert, first: dict) -> Any:
 
 
 def summary_table(fields: list[str], collected: list[dict]) -> str:
-    """A Markdown table: one row per distinct combination of ``fields`` with the summed count
-    (ElastAlert2's summary table counts each combination the same way); empty without fields."""
+    """A Markdown table: one row per distinct combination of ``fields`` with its number of
+    documents, summed over the collected alerts (ElastAlert2's summary table counts matches per
+    combination the same way); most documents first; empty without fields."""
     if not fields:
         return ""
     counts: dict[tuple, int] = {}
     for item in collected:
-        row = tuple("" if item["fields"].get(f) is None else str(item["fields"].get(f)) for f in fields)
-        counts[row] = counts.get(row, 0) + int(item.get("count") or 0)
+        for row in item.get("rows") or []:
+            key = tuple("" if row["fields"].get(f) is None else str(row["fields"].get(f)) for f in fields)
+            counts[key] = counts.get(key, 0) + int(row.get("count") or 0)
     header = [*fields, "count"]
     rows = [[*row, str(count)] for row, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]

@@ -104,6 +104,7 @@ class RuleAlerts:
     silenced: list = dataclasses.field(default_factory=list)
     suppressed: list = dataclasses.field(default_factory=list)
     pending: int = 0
+    notes: list = dataclasses.field(default_factory=list)
 
     @property
     def fan_out(self) -> bool:
@@ -141,6 +142,8 @@ class RuleAlerts:
             out["realert_suppressed"] = self.suppressed
         if self.pending:
             out["aggregation_pending"] = self.pending
+        if self.notes:
+            out["notes"] = list(dict.fromkeys(self.notes))
         return out
 
     def variables(self, alert: Alert) -> dict:
@@ -311,7 +314,11 @@ def _with_features(result: RuleAlerts) -> RuleAlerts:
     firing, result.suppressed = alerting.realert(spec, run, firing)
     if getattr(spec, "top_count_keys", None):
         for alert in firing:
-            alert.top_counts = alerting.top_counts(spec, run, alert)
+            alert.top_counts, errors = alerting.top_counts(spec, run, alert)
+            for field, reason in errors.items():
+                result.notes.append(f"top_count_keys: {field} could not be counted: {reason}"
+                                    + (" (a text field: count its keyword sub-field, e.g. "
+                                       f"{field}.keyword)" if "Fielddata is disabled" in reason else ""))
     if getattr(spec, "aggregation", None) is not None:
         firing = alerting.aggregate(spec, run, firing)
         result.pending = sum(len(e["alerts"]) for e in run.rule_state.get("aggregation", {}).values())
