@@ -67,8 +67,8 @@ def schema_command(kind: str | None, out_dir: str | None) -> None:
 
 
 RULE_METADATA_KEY = "watcher_rule"
-_RULE_ONLY = ("description", "tags", "filter", "title", "message", "realert", "exponential_realert", "aggregation",
-              "top_count_keys", "top_count_number", "include")
+_RULE_ONLY = ("description", "tags", "filter", "title", "message", "recovered_title", "recovered_message", "realert",
+              "exponential_realert", "aggregation", "top_count_keys", "top_count_number", "include")
 
 
 def _rule_only_parts(rule: dict) -> dict:

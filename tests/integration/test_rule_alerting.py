@@ -155,6 +155,21 @@ actions:
     assert delivered(fourth) == [] and runner.state["firing"] == {}
 
 
+def test_recovered_title_and_message_are_the_rule_s_own_when_given(es, events, tmp_path):
+    add_docs(es, events, [doc(minutes(-1), host="a")])
+    body = """\
+type: any
+group_by: host
+title: "errors on {{ group }}"
+recovered_title: "{{ group }} is {{ status }}"
+recovered_message: "quiet again after {{ fired_for }}"
+actions: [{connector: log, on: [firing, recovered]}]
+"""
+    runner = RuleRunner(es, tmp_path, rule(events, body))
+    assert [t.split(":")[0] for _, _, _, t in delivered(runner.run(T))] == ["errors on a"]
+    assert [t for _, _, _, t in delivered(runner.run(minutes(10)))] == ["a is recovered: quiet again after 10m"]
+
+
 def test_ungrouped_typed_rule_recovers_once(es, events, tmp_path):
     add_docs(es, events, [doc(minutes(-1), host="a")])
     runner = RuleRunner(es, tmp_path, rule(events, "type: any\nactions: [{connector: log, on: recovered}]\n"))

@@ -42,7 +42,8 @@ MALFORMED_CASES = {
         "{f}:1:1: missing required field 'window'",
         "{f}:3:1: windw: unknown key 'windw' (did you mean 'window'?); expected one of: actions, aggregation, "
         "condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
-        "max_groups, message, metadata, name, params, query, realert, schedule, tags, throttle, time_field, title, "
+        "max_groups, message, metadata, name, params, query, realert, recovered_message, recovered_title, "
+        "schedule, tags, throttle, time_field, title, "
         "top_count_keys, top_count_number, type, window"],
     "missing-index.yaml": ["{f}:1:1: missing required field 'index'"],
     "missing-name.yaml": ["{f}:1:1: missing required field 'name'"],

@@ -52,7 +52,8 @@ def test_validate_prints_every_problem_and_a_summary():
         f"{files[0]}:1:1: missing required field 'window'",
         f"{files[0]}:3:1: windw: unknown key 'windw' (did you mean 'window'?); expected one of: actions, aggregation, "
         "condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
-        "max_groups, message, metadata, name, params, query, realert, schedule, tags, throttle, time_field, title, "
+        "max_groups, message, metadata, name, params, query, realert, recovered_message, recovered_title, "
+        "schedule, tags, throttle, time_field, title, "
         "top_count_keys, top_count_number, type, window",
         f"{files[1]}:2:7: tags: expected a list, found a string 'ssh'",
         "2 files OK, 2 with problems",

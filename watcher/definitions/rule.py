@@ -277,6 +277,9 @@ class RuleSpec(_Strict):
     hits: int = Field(10, ge=0, le=10000, description="Sample hits fetched for templates (search size).")
     title: str | None = Field(None, description="Jinja2 template of the alert title.")
     message: str | None = Field(None, description="Jinja2 template of the alert message.")
+    recovered_title: str | None = Field(None, description="Jinja2 template of the title of recovery alerts "
+                                                           "(actions with on: [recovered]).")
+    recovered_message: str | None = Field(None, description="Jinja2 template of the message of recovery alerts.")
     actions: list[RuleAction] = Field(default_factory=list, description="Where alerts go: connectors and their overrides.")
     metadata: dict | None = Field(None, description="Free data, exposed as ctx.metadata.")
 
@@ -377,7 +380,7 @@ def parse_rule(document: Document, reader: Reader | None = None, connectors: Map
     trigger = _parse_schedule(reader, data)
     _check_condition(reader, data.get("condition"))
     params = _check_type(reader, data)
-    for key in ("title", "message"):
+    for key in ("title", "message", "recovered_title", "recovered_message"):
         if isinstance(data.get(key), str):
             check_template(reader, (key,), data[key], known=ALERT_VARIABLES)
     actions = data.get("actions")

@@ -229,10 +229,12 @@ def action_events(spec) -> dict[str, tuple]:
 
 
 def _templates(spec, alert: Alert) -> tuple[str, str]:
-    """The title and message templates for ``alert``: recoveries and aggregation summaries have
-    their own wording; otherwise the rule's, else its type's default, else Kibana's ES-query wording."""
+    """The title and message templates for ``alert``: recoveries use ``recovered_title`` /
+    ``recovered_message`` (else a default wording), aggregation summaries the rule's templates (else
+    their own wording); otherwise the rule's, else its type's default, else Kibana's ES-query wording."""
     if alert.status == "recovered":
-        return RECOVERED_TITLE, RECOVERED_MESSAGE
+        return (getattr(spec, "recovered_title", None) or RECOVERED_TITLE,
+                getattr(spec, "recovered_message", None) or RECOVERED_MESSAGE)
     if alert.matches is not None:
         return getattr(spec, "title", None) or AGGREGATE_TITLE, getattr(spec, "message", None) or AGGREGATE_MESSAGE
     title, message = DEFAULT_TITLE, DEFAULT_MESSAGE
