@@ -142,11 +142,15 @@ def _reason(result: dict) -> str | None:
     ``error.reason`` (Watcher records transport errors as ``error`` only, watcher-semantics §1.7)."""
     error = result.get("error") if isinstance(result.get("error"), dict) else {}
     cause = error.get("caused_by")
-    if isinstance(cause, dict):
+    while isinstance(cause, dict):  # the root cause, else the deepest cause that says something
         roots = cause.get("root_cause")
-        root = roots[0] if isinstance(roots, list) and roots and isinstance(roots[0], dict) else cause
-        if root.get("reason"):
+        root = roots[0] if isinstance(roots, list) and roots and isinstance(roots[0], dict) else None
+        if root is not None and root.get("reason"):
             return f"{root['reason']} ({root.get('type', 'error')})"
+        deeper = cause.get("caused_by")
+        if cause.get("reason") and not (isinstance(deeper, dict) and deeper.get("reason")):
+            return f"{cause['reason']} ({cause.get('type', 'error')})"
+        cause = deeper
     return result.get("reason") or error.get("reason")
 
 

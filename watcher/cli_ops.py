@@ -625,8 +625,12 @@ def silence(name: str, duration: str | None, until: str | None, group: str | Non
     definitions = load_definitions(rules_dir)
     store = _state_store(es, index_prefix)
 
+    was_silenced = False
+
     def apply(state):
+        nonlocal was_silenced
         current = {k: v for k, v in state.silences.items() if parse_instant(v) > now}  # expired ones go
+        was_silenced = key in current
         if listing:
             return False, current
         if clear:
@@ -644,7 +648,10 @@ def silence(name: str, duration: str | None, until: str | None, group: str | Non
         return
     if not listing:
         what = "the whole rule" if key == WHOLE_RULE else f"group [{key}]"
-        click.echo(f"{name}: {what} " + ("no longer silenced" if clear else f"silenced until {silences[key]}"))
+        if clear:
+            click.echo(f"{name}: {what} " + ("no longer silenced" if was_silenced else "was not silenced"))
+        else:
+            click.echo(f"{name}: {what} silenced until {silences[key]}")
     if not silences:
         click.echo(f"{name}: no silences")
     for item, until_text in sorted(silences.items()):

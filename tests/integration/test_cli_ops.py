@@ -513,3 +513,7 @@ def test_silence_refuses_bad_input_with_the_option_named(run, store):
     assert code == 2 and "give exactly one of --for, --until, --clear, --list (found --for, --clear)" in out
     code, out = run(silence, "nope", "--for", "1h")
     assert code == 1 and "unknown watch [nope]" in out
+    code, out = run(silence, "ssh", "--for", "99999999d")
+    assert code == 2 and "Invalid value for --for: expected a duration that ends before the year 10000" in out
+    code, out = run(silence, "ssh", "--clear", "--key", "never")
+    assert code == 0 and out.splitlines()[0] == "ssh: group [never] was not silenced"

@@ -321,3 +321,12 @@ actions: [{connector: log}]
     (note,) = record["result"]["rule"]["notes"]
     assert note.startswith("top_count_keys: message could not be counted: Fielddata is disabled on [message]")
     assert note.endswith("(a text field: count its keyword sub-field, e.g. message.keyword)")
+
+
+def test_new_term_sends_one_alert_per_new_term(es, events, tmp_path):
+    add_docs(es, events, [doc(minutes(-3), user="alice"),                       # learned by the first run
+                          doc(minutes(2), user="bob"), doc(minutes(3), user="carol"), doc(minutes(4), user="alice")])
+    runner = RuleRunner(es, tmp_path, rule(events, "type: new_term\nparams: {fields: [user]}\n"
+                                                   "actions: [{connector: log}]\n"))
+    assert delivered(runner.run(T)) == []
+    assert sorted(g for _, _, g, _ in delivered(runner.run(minutes(5)))) == ["bob", "carol"]

@@ -165,9 +165,9 @@ def test_blacklist_with_a_list_file_groups_arrays_and_boundaries(es, index, tmp_
     record = runner.run(T)
     assert matches(record) == {"h1": 2, "h2": 2, "_missing": 1, "h3": 1, "h5": 1}
     details = match_details(record)
-    assert details["h1"]["details"]["values"] == [{"value": "root", "count": 2}]
-    assert details["h2"]["details"]["values"] == [{"value": "guest", "count": 1}, {"value": "oracle", "count": 1}]
-    assert details["h5"]["details"]["values"] == [{"value": "admin", "count": 1}]
+    assert details["h1"]["details"]["offending_values"] == [{"value": "root", "count": 2}]
+    assert details["h2"]["details"]["offending_values"] == [{"value": "guest", "count": 1}, {"value": "oracle", "count": 1}]
+    assert details["h5"]["details"]["offending_values"] == [{"value": "admin", "count": 1}]
     assert details["h1"]["details"]["list_size"] == 4
     assert len(details["h1"]["hits"]) == 2
     assert matches(runner.run(T + dt.timedelta(minutes=20))) == {}   # empty window
@@ -185,12 +185,12 @@ def test_whitelist_ignore_null_and_arrays(es, index, tmp_path):
     ignoring = RuleRunner(es, tmp_path, rule(index, "whitelist", listed))
     record = ignoring.run(T)
     assert matches(record) == {"h1": 2, "_missing": 1}
-    assert match_details(record)["h1"]["details"]["values"] == [{"value": "mallory", "count": 2}]
+    assert match_details(record)["h1"]["details"]["offending_values"] == [{"value": "mallory", "count": 2}]
     counting = RuleRunner(es, folder(tmp_path, "n"), rule(index, "whitelist", listed + "  ignore_null: false\n"))
     record = counting.run(T)
     assert matches(record) == {"h1": 2, "h2": 1, "_missing": 1}
     assert match_details(record)["h2"]["details"]["missing_field"] == 1
-    assert match_details(record)["h2"]["details"]["values"] == []
+    assert match_details(record)["h2"]["details"]["offending_values"] == []
 
 
 def test_five_thousand_values(es, index, tmp_path):
@@ -208,7 +208,7 @@ def test_five_thousand_values(es, index, tmp_path):
                        rule(index, "whitelist", f"  compare_key: user.name\n  whitelist:\n{inline}", group_by=None))
     record = white.run(T)
     assert matches(record) == {None: 1}
-    assert match_details(record)[None]["details"]["values"] == [{"value": "stranger", "count": 1}]
+    assert match_details(record)[None]["details"]["offending_values"] == [{"value": "stranger", "count": 1}]
 
 
 def test_cron_in_paris_windows_follow_the_paris_instant(es, index, tmp_path):

@@ -296,3 +296,18 @@ def test_receiver_help_says_what_is_masked():
     text = " ".join(invoke("receiver", "--help").output.split())
     assert "whose name contains token, key, secret, password, auth or signature (case-insensitive)" in text
     assert "A secret written in the URL path" in text
+
+
+def test_dry_run_reason_digs_to_the_deepest_cause_when_root_cause_is_empty():
+    from watcher.cli_dryrun import _reason
+
+    failed = {"status": "failure", "error": {
+        "type": "bad_request_error", "reason": "BadRequestError(400, 'search_phase_execution_exception')",
+        "caused_by": {"root_cause": [], "type": "search_phase_execution_exception", "reason": "",
+                      "caused_by": {"type": "illegal_argument_exception",
+                                    "reason": "the field existed as two different types in two different indices"}}}}
+    assert _reason(failed) == ("the field existed as two different types in two different indices "
+                               "(illegal_argument_exception)")
+    with_root = {"error": {"caused_by": {"root_cause": [{"type": "index_not_found_exception", "reason": "no such index [x]"}],
+                                         "type": "x", "reason": "y"}}}
+    assert _reason(with_root) == "no such index [x] (index_not_found_exception)"

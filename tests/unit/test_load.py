@@ -32,9 +32,9 @@ def secrets_env(monkeypatch):
 # fixture file → the exact problems ({f} is the fixture's path), in the order they are reported
 MALFORMED_CASES = {
     "broken-yaml.yaml": ["{f}:4:10: while parsing a flow sequence expected ',' or ']', but got ':'"],
-    "not-a-mapping.yaml": ["{f}:1:1: expected a rule (a mapping with name, index, window, condition, actions), "
-                           "found a list of 2 items"],
-    "empty.yaml": ["{f}:1:1: expected a rule (a mapping with name, index, window, condition, actions), "
+    "not-a-mapping.yaml": ["{f}:1:1: expected a rule (a mapping with name, index, window, type or condition, "
+                           "actions), found a list of 2 items"],
+    "empty.yaml": ["{f}:1:1: expected a rule (a mapping with name, index, window, type or condition, actions), "
                    "found nothing (null)"],
     "duplicate-key.yaml": ['{f}:4:1: duplicate key: found duplicate key "name" with value "again" '
                            '(original value: "twice")'],
@@ -136,8 +136,21 @@ MALFORMED_CASES = {
         "{f}:4:1: params: params belong to rule types other than threshold (set type: frequency, spike, …) — "
         "a threshold rule uses condition"],
     "action-on-unknown-event.yaml": [
-        "{f}:6:9: actions[0].on: expected a list of events among firing, recovered, found a string 'resolved' "
+        "{f}:6:9: actions[0].on: expected a list of events among firing, recovered, found an item 'resolved' "
         "(did you mean 'recovered'?)"],
+    "elastalert-rule.yaml": [
+        "{f}:1:1: this looks like an ElastAlert2 rule (alert, query_key); convert it with `watcher convert {f} "
+        "--from elastalert`",
+        "{f}:6:1: query_key: unknown key 'query_key' (did you mean 'query'?); expected one of: actions, aggregation, "
+        "condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
+        "max_groups, message, metadata, name, params, query, realert, recovered_message, recovered_title, schedule, "
+        "tags, throttle, time_field, title, top_count_keys, top_count_number, type, window",
+        "{f}:7:1: alert: unknown key 'alert' (did you mean 'realert'?); expected one of: actions, aggregation, "
+        "condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
+        "max_groups, message, metadata, name, params, query, realert, recovered_message, recovered_title, schedule, "
+        "tags, throttle, time_field, title, top_count_keys, top_count_number, type, window"],
+    "exponential-realert-below-realert.yaml": [
+        "{f}:5:22: exponential_realert: expected a cap at least realert (1h), found 5m"],
     "aggregation-bad-period.yaml": [
         "{f}:5:11: aggregation.period: expected a duration such as 30s, 5m, 1h (a whole number and a unit s, m, h, "
         "d, w) or a mapping such as {{minutes: 5}} (keys weeks, days, hours, minutes, seconds), found \"soon\""],

@@ -192,7 +192,8 @@ def _events(value: Any) -> tuple[str, ...]:
     for item in items:
         if item not in ACTION_EVENTS:
             hint = did_you_mean(item, ACTION_EVENTS) if isinstance(item, str) else ""
-            raise ValueError(f"expected {expected}, found {describe(item)}{hint}")
+            found = describe(item) if isinstance(value, str) else f"an item {item!r}"
+            raise ValueError(f"expected {expected}, found {found}{hint}")
     return tuple(dict.fromkeys(items))
 
 
@@ -313,6 +314,18 @@ class RuleSpec(_Strict):
             self._params = parse_params(self.type, self.params)
         return self._params
 
+    @field_validator("exponential_realert")
+    @classmethod
+    def _realert_cap(cls, cap, info):
+        realert = info.data.get("realert")
+        if cap is not None and not realert:
+            raise ValueError("expected realert too: exponential_realert caps the realert wait, which doubles "
+                             "up to it, found no realert")
+        if cap is not None and cap < realert:
+            raise ValueError(f"expected a cap at least realert ({format_duration(realert)}), "
+                             f"found {format_duration(cap)}")
+        return cap
+
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
@@ -373,9 +386,10 @@ def parse_rule(document: Document, reader: Reader | None = None, connectors: Map
     """
     reader = reader or Reader(document)
     data = document.data
-    if reader.mapping((), data, "a rule (a mapping with name, index, window, condition, actions)") is None:
+    if reader.mapping((), data, "a rule (a mapping with name, index, window, type or condition, actions)") is None:
         return None
     before = len(reader.problems)
+    _hint_elastalert(reader, data)
     spec = reader.validate(RuleSpec, data, ())
     trigger = _parse_schedule(reader, data)
     _check_condition(reader, data.get("condition"))
@@ -429,6 +443,20 @@ class _SpecView:
 
     def __getattr__(self, name: str) -> Any:
         return plain(self._data.get(name))
+
+
+# Options only an ElastAlert2 rule file has (our names differ: window, group_by, params, actions…).
+_ELASTALERT_KEYS = ("alert", "timeframe", "num_events", "query_key", "buffer_time", "run_every", "alert_text",
+                    "alert_subject", "timestamp_field", "use_count_query", "compare_key", "spike_height",
+                    "spike_type", "es_host", "is_enabled", "query_delay")
+
+
+def _hint_elastalert(reader: Reader, data: Mapping) -> None:
+    """One problem that says what to do when the file is an ElastAlert2 rule."""
+    found = [key for key in _ELASTALERT_KEYS if key in data]
+    if "alert" in found or len(found) >= 2:
+        reader.problem((), f"this looks like an ElastAlert2 rule ({', '.join(found)}); convert it with "
+                           f"`watcher convert {reader.document.file} --from elastalert`")
 
 
 def _parse_schedule(reader: Reader, data: Mapping):

@@ -281,3 +281,5 @@ def silence_until(duration: str, now: dt.datetime) -> dt.datetime:
         return (now + parse_rule_duration(duration)).astimezone(dt.timezone.utc)
     except DurationError as error:
         raise ValueError(str(error)) from None
+    except OverflowError:  # past year 9999
+        raise ValueError(f"expected a duration that ends before the year 10000, found {duration!r}") from None

@@ -290,7 +290,8 @@ def prepare(watch: Watch, run: Run, input_result: dict) -> RuleAlerts:
         matches = run.payload.get("matches") or []
         alerts = [Alert(group=m["group"], count=m["count"], value=m["value"], hits=m.get("hits") or [],
                         payload=m, details=m.get("details") or {}) for m in matches]
-        return _with_features(RuleAlerts(watch, run, bool(spec.group_by), alerts, dropped=0, kept=len(alerts)))
+        grouped = bool(spec.group_by) or any(m["group"] is not None for m in matches)  # new_term: one per term
+        return _with_features(RuleAlerts(watch, run, grouped, alerts, dropped=0, kept=len(alerts)))
     return _with_features(_threshold_alerts(watch, run, input_result))
 
 

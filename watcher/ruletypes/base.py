@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -37,6 +38,9 @@ SAMPLE = "sample"
 MISSING_KEY = "_missing"
 MAX_SAMPLE = 100  # index.max_inner_result_window default
 SEARCH_TIMEOUT_S = 60.0  # client-side wait for one search, as the search input's default
+REASON_CHARS = 300  # a shard failure's reason is cut to this length in ``info`` and the log
+
+log = logging.getLogger("watcher.rules")
 
 
 class Params(BaseModel):
@@ -144,6 +148,12 @@ class Evaluation:
     def search(self, query: dict, aggs: dict | None = None, size: int = 0, **extra: Any) -> dict:
         """Search the rule's indices; returns the response body (``hits.total`` as an int).
 
+        Partial results are kept, as Watcher's search input keeps them: when some shards fail
+        (``_shards.failed > 0``, e.g. one index maps the field as ``long`` and another as
+        ``keyword``), the run goes on with what the other shards found, and the failure is made
+        visible (:meth:`note_shards`: ``info["shard_failures"]`` and a WARNING on ``watcher.rules``).
+        A search that hit no shard at all (no index matches the pattern) sets ``info["note"]``.
+
         Raises:
             elasticsearch.ApiError, elasticsearch.TransportError: the cluster refused or is away
                 (the engine records the run as failed; the daemon re-runs the window).
@@ -158,9 +168,47 @@ class Evaluation:
         from watcher.engine.searching import batcher_for
 
         # Through the client's batcher: rules due at the same tick share one _msearch.
-        return batcher_for(self.es).search(",".join(self.spec.index), body,
-                                           {"ignore_unavailable": True, "allow_no_indices": True},
-                                           rest_total_hits_as_int=True, timeout_s=SEARCH_TIMEOUT_S)
+        response = batcher_for(self.es).search(",".join(self.spec.index), body,
+                                               {"ignore_unavailable": True, "allow_no_indices": True},
+                                               rest_total_hits_as_int=True, timeout_s=SEARCH_TIMEOUT_S)
+        self.note_shards(response)
+        return response
+
+    def note_shards(self, response: dict) -> None:
+        """Record what a search response says about its shards in :attr:`info`.
+
+        ``_shards.failed > 0``: ``info["shard_failures"] = {"failed", "total", "reason"}`` (the
+        first failing search of the evaluation; ``reason`` is the first failure, one line, at most
+        :data:`REASON_CHARS` characters) and one WARNING per evaluation on logger ``watcher.rules``
+        naming the rule. ``_shards.total == 0``: ``info["note"] = "no index matched <pattern>"``.
+        """
+        shards = response.get("_shards") or {}
+        pattern = ",".join(self.spec.index)
+        if shards.get("total") == 0 and "note" not in self.info:
+            self.info["note"] = f"no index matched {pattern}"
+        failed = shards.get("failed") or 0
+        if failed and "shard_failures" not in self.info:
+            reason = shard_failure_reason(shards.get("failures") or [])
+            self.info["shard_failures"] = {"failed": failed, "total": shards.get("total"), "reason": reason}
+            log.warning("rule %r: %d of %s shards failed searching %s; the results miss their documents: %s",
+                        self.spec.name, failed, shards.get("total"), pattern, reason)
+
+
+def shard_failure_reason(failures: list[dict]) -> str:
+    """One line for the first of ``_shards.failures``: ``index [NAME]: TYPE: REASON (caused by:
+    TYPE: REASON)``, cut to :data:`REASON_CHARS` characters; ``"unknown"`` without failures."""
+    if not failures:
+        return "unknown"
+    first = failures[0]
+    cause = first.get("reason") or {}
+    text = f"{cause.get('type', 'error')}: {cause.get('reason', '')}".strip() if isinstance(cause, dict) else str(cause)
+    inner = cause.get("caused_by") if isinstance(cause, dict) else None
+    if isinstance(inner, dict) and inner.get("reason") and inner.get("reason") not in text:
+        text += f" (caused by: {inner.get('type', 'error')}: {inner['reason']})"
+    if first.get("index"):
+        text = f"index [{first['index']}]: {text}"
+    text = " ".join(text.split())
+    return text if len(text) <= REASON_CHARS else text[:REASON_CHARS - 1] + "…"
 
 
 def iso(instant: dt.datetime) -> str:
@@ -172,8 +220,9 @@ def group_buckets(response: dict) -> list[tuple[Any, dict]]:
     """``(group key, bucket)`` for each bucket of :meth:`Evaluation.grouped_aggs`.
 
     The ``_missing`` group is listed only when some documents lack the field; the ``all`` bucket of
-    an ungrouped rule is always listed (key None), even when empty, so types that look for *too few*
-    events (flatline, cardinality minimums) see the empty window.
+    an ungrouped rule is listed (key None) even when empty, so types that look for *too few*
+    events (flatline, cardinality minimums) see the empty window — except when the search hit no
+    shard (no index matched: the response has no ``aggregations``), where the list is empty.
     """
     aggs = response.get("aggregations") or {}
     if ALL in aggs:

@@ -20,8 +20,8 @@ TYPE = "blacklist"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ count }} document{{ 's' if count != 1 }} with a blacklisted "
                  "{{ details.compare_key }}{% if group is not none %} for {{ group }}{% endif %}")
 DEFAULT_MESSAGE = ("{{ count }} document{{ 's' if count != 1 }} in {{ rule.index | join(', ') }} between {{ window.start }} and "
-                   "{{ window.end }} have a blacklisted {{ details.compare_key }}: "
-                   "{{ details['values'] | map(attribute='value') | join(', ') }}"
+                   "{{ window.end }} {{ 'has' if count == 1 else 'have' }} a blacklisted {{ details.compare_key }}: "
+                   "{{ details.offending_values | map(attribute='value') | join(', ') }}"
                    "{% if group is not none %} (group {{ group }}){% endif %}.")
 
 

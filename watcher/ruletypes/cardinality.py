@@ -1,4 +1,4 @@
-"""``cardinality``: the number of distinct values of ``cardinality_field`` in the window, per group
+"""``cardinality``: the number of distinct value{{ 's' if details.cardinality != 1 }} of ``cardinality_field`` in the window, per group
 key, is above ``max_cardinality`` or below ``min_cardinality`` (ElastAlert2 docs, Rule Types:
 cardinality; bounds exclusive as there: ``> max``, ``< min``).
 
@@ -32,11 +32,11 @@ PRECISION_THRESHOLD = 3000
 METRIC = "cardinality"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ details.cardinality }} distinct {{ details.cardinality_field }}"
                  "{% if group is not none %} for {{ group }}{% endif %}")
-DEFAULT_MESSAGE = ("{{ details.cardinality }} distinct values of {{ details.cardinality_field }} in {{ rule.index | join(', ') }} "
+DEFAULT_MESSAGE = ("{{ details.cardinality }} distinct value{{ 's' if details.cardinality != 1 }} of {{ details.cardinality_field }} in {{ rule.index | join(', ') }} "
                    "between {{ window.start }} and {{ window.end }}"
                    "{% if group is not none %} for {{ group }}{% endif %}"
                    " ({{ 'more than' if details.crossed == 'max_cardinality' else 'fewer than' }} "
-                   "{{ details.limit }}; {{ count }} documents).")
+                   "{{ details.limit }}; {{ count }} document{{ 's' if count != 1 }}).")
 
 
 class Params(base.Params):

@@ -14,8 +14,18 @@ keeps it in class-level dicts shared by every change rule (reference §10 #2). W
 a change counts only if the previous value was seen at most ``timeframe`` before (ElastAlert2's
 ``<=``), and entries older than ``timeframe`` are forgotten.
 
+Overlapping windows (``window`` longer than the schedule interval): a document not newer than the
+kept value's time, for its key, was already walked by an earlier run and is skipped, so a change is
+reported once. Ties: documents in the same millisecond as the kept time are skipped too — a
+window is ``[start, end)`` with millisecond times, so every document of that millisecond was in the
+run that kept it (a document indexed later with an older timestamp is not seen; use ``delay`` for
+late data). Within one run, documents of the same millisecond are walked in the cluster's order.
+
 Values: one field compares its value as is (an array is compared as a list, never hashed); a
-list of fields compares the list of their values. With ``ignore_null`` (default) documents lacking
+list of fields compares the list of their values. Values are compared in the form a ``keyword``
+field indexes them, so JSON values of different types that Elasticsearch indexes as the same term
+are equal: ``1`` and ``"1"``, ``true`` and ``"true"`` (``1.0`` is ``"1.0"``, not ``"1"``). Details
+keep the documents' values as written (JSON). With ``ignore_null`` (default) documents lacking
 any compare key are skipped (the cluster filters them with ``exists``); ElastAlert2 also skips
 falsy values (0, "", false), we do not.
 """
@@ -23,6 +33,7 @@ falsy values (0, "", false), we do not.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any
 
 from pydantic import Field, WithJsonSchema, field_validator
@@ -41,10 +52,13 @@ UTC = dt.timezone.utc
 FIELD_NAME = {"type": "string", "minLength": 1}
 FIELDS_SCHEMA = {"anyOf": [FIELD_NAME, {"type": "array", "minItems": 1, "items": FIELD_NAME}]}
 
+# Values print as JSON text (true, null, ["a", "b"]), never Python's (True, None, ['a', 'b']);
+# a string prints without quotes.
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ details.compare_key | join(', ') }} changed for {{ group }}")
 DEFAULT_MESSAGE = ("{{ details.compare_key | join(', ') }} changed {{ count }} time{{ 's' if count != 1 }} for "
                    "{{ group }} in {{ rule.index | join(', ') }} between {{ window.start }} and {{ window.end }}: "
-                   "{{ details.old_value }} → {{ details.new_value }}.")
+                   "{{ details.old_value if details.old_value is string else details.old_value | tojson }} → "
+                   "{{ details.new_value if details.new_value is string else details.new_value | tojson }}.")
 
 
 class Params(base.Params):
@@ -129,14 +143,34 @@ def _value(source: dict, fields: list[str]) -> Any:
     return values[0] if len(fields) == 1 else values
 
 
+def keyword_form(value: Any) -> Any:
+    """``value`` as a ``keyword`` field indexes it, for comparing: ``true`` → ``"true"``, ``1`` →
+    ``"1"``, ``1.5`` → ``"1.5"`` (JSON text); strings and None as they are; arrays and objects
+    item by item. So ``1`` and ``"1"`` compare equal, as they are one term in the index."""
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return [keyword_form(item) for item in value]
+    if isinstance(value, dict):
+        return {name: keyword_form(item) for name, item in value.items()}
+    return value
+
+
 def _walk(ev: Evaluation, key: str, sequence: list[tuple[Any, dt.datetime]]) -> list[dict]:
-    """Walk one key's values in time order from its kept state; update the state; the changes."""
+    """Walk one key's values in time order from its kept state; update the state; the changes.
+
+    Documents not newer than the kept time were walked by an earlier run (overlapping windows,
+    ties in the kept millisecond included) and are skipped; values compare by :func:`keyword_form`.
+    """
     timeframe = ev.params.timeframe
     changes = []
     kept = ev.state.get(key)
     previous = (kept["value"], _parse(kept["time"])) if kept else None
+    seen_until = previous[1] if previous else None
     for value, when in sequence:
-        if previous is not None and value != previous[0]:
+        if seen_until is not None and when <= seen_until:
+            continue
+        if previous is not None and keyword_form(value) != keyword_form(previous[0]):
             if timeframe is None or when - previous[1] <= timeframe:
                 changes.append({"old_value": previous[0], "new_value": value, "time": iso(when)})
         previous = (value, when)

@@ -101,7 +101,8 @@ def evaluate(ev: Evaluation) -> list[Match]:
 def _evaluate_whole(ev: Evaluation) -> list[Match]:
     threshold = ev.params.threshold
     response = ev.search(ev.filters(), aggs=ev.grouped_aggs(_last_seen_agg(ev)))
-    ((_, bucket),) = group_buckets(response)
+    buckets = group_buckets(response)  # empty when no index matched: an empty window
+    bucket = buckets[0][1] if buckets else {"doc_count": 0}
     count = bucket["doc_count"]
     if count:
         ev.state[WHOLE] = _millis_iso(bucket[LAST_SEEN]["value"])
@@ -146,7 +147,7 @@ def _evaluate_groups(ev: Evaluation) -> list[Match]:
 
     # Every group with documents in the window: the busiest (terms), the known ones, _missing.
     seen: dict[str, dict] = {base.state_key(key): bucket for key, bucket in group_buckets(response)}
-    for bucket in response["aggregations"].get(KNOWN, {}).get("buckets", []):
+    for bucket in (response.get("aggregations") or {}).get(KNOWN, {}).get("buckets", []):
         seen.setdefault(base.state_key(bucket.get("key_as_string", bucket["key"])), bucket)
 
     matches = []

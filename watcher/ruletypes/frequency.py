@@ -16,9 +16,9 @@ from watcher.ruletypes import base
 from watcher.ruletypes.base import GROUPS, Evaluation, Match, group_buckets, sample_of
 
 TYPE = "frequency"
-DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ count }} events in {{ rule.window }}"
+DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ count }} event{{ 's' if count != 1 }} in {{ rule.window }}"
                  "{% if group is not none %} for {{ group }}{% endif %}")
-DEFAULT_MESSAGE = ("{{ count }} events (at least {{ details.num_events }}) in {{ rule.index | join(', ') }} between "
+DEFAULT_MESSAGE = ("{{ count }} event{{ 's' if count != 1 }} (at least {{ details.num_events }}) in {{ rule.index | join(', ') }} between "
                    "{{ window.start }} and {{ window.end }}{% if group is not none %} for {{ group }}{% endif %}.")
 
 

@@ -47,9 +47,11 @@ FIELD_NAME = {"type": "string", "minLength": 1}
 FIELDS_SCHEMA = {"type": "array", "minItems": 1,
                  "items": {"anyOf": [FIELD_NAME, {"type": "array", "minItems": 1, "items": FIELD_NAME}]}}
 
-DEFAULT_TITLE = ("rule '{{ rule.name }}': {% if details.missing_field %}documents without "
+# A term match has no details.missing_field (templates use StrictUndefined): test with "is defined".
+DEFAULT_TITLE = ("rule '{{ rule.name }}': {% if details.missing_field is defined %}"
+                 "{{ 'a document' if count == 1 else 'documents' }} without "
                  "{{ details.missing_field }}{% else %}new {{ details.field }} {{ group }}{% endif %}")
-DEFAULT_MESSAGE = ("{% if details.missing_field %}{{ count }} document{{ 's' if count != 1 }} without "
+DEFAULT_MESSAGE = ("{% if details.missing_field is defined %}{{ count }} document{{ 's' if count != 1 }} without "
                    "{{ details.missing_field }}{% else %}New {{ details.field }} {{ group }} ({{ count }} "
                    "document{{ 's' if count != 1 }}){% endif %} in {{ rule.index | join(', ') }} between {{ window.start }} and "
                    "{{ window.end }}, first at {{ details.first_seen }}.")
@@ -178,7 +180,8 @@ def _scan(ev: Evaluation, names: list[str], start: dt.datetime, end: dt.datetime
                         "aggs": {FIRST: {"min": {"field": time_field}}, LAST: {"max": {"field": time_field}}}}}
     out = []
     while True:
-        result = ev.search(query, aggs=aggs)["aggregations"][TERMS_AGG]
+        # No aggregations when no index matched (zero shards): no terms.
+        result = (ev.search(query, aggs=aggs).get("aggregations") or {}).get(TERMS_AGG) or {"buckets": []}
         for bucket in result["buckets"]:
             values = [bucket["key"][f"f{i}"] for i in range(len(names))]
             out.append((values, _millis(bucket[FIRST]["value"]), _millis(bucket[LAST]["value"]), bucket["doc_count"]))
@@ -202,9 +205,9 @@ def _add_samples(ev: Evaluation, matches: list[Match]) -> None:
         return
     filters = {str(i): _match_filter(m) for i, m in enumerate(matches[:MAX_SAMPLED])}
     response = ev.search(ev.filters(), aggs={"new": {"filters": {"filters": filters}, "aggs": ev.sample()}})
-    buckets = response["aggregations"]["new"]["buckets"]
+    buckets = (response.get("aggregations") or {}).get("new", {}).get("buckets") or {}
     for i, match in enumerate(matches[:MAX_SAMPLED]):
-        match.hits = sample_of(buckets[str(i)])
+        match.hits = sample_of(buckets.get(str(i)) or {})
 
 
 def _match_filter(match: Match) -> dict:

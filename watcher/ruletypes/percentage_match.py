@@ -28,7 +28,7 @@ TYPE = "percentage_match"
 MATCHING = "matching"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ '%.1f' | format(value) }}% of documents match"
                  "{% if group is not none %} for {{ group }}{% endif %}")
-DEFAULT_MESSAGE = ("{{ details.match_count }} of {{ details.total_count }} documents "
+DEFAULT_MESSAGE = ("{{ details.match_count }} of {{ details.total_count }} document{{ 's' if details.total_count != 1 }} "
                    "({{ '%.2f' | format(details.percentage) }}%) match the bucket filter in {{ rule.index | join(', ') }} between "
                    "{{ window.start }} and {{ window.end }}{% if group is not none %} for {{ group }}{% endif %} "
                    "({{ 'above' if details.crossed == 'max_percentage' else 'below' }} {{ details.limit }}%).")

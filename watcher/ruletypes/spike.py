@@ -40,9 +40,9 @@ from watcher.ruletypes.base import MISSING_KEY, Evaluation, Match, group_buckets
 
 TYPE = "spike"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ details.spike_direction }}-spike"
-                 "{% if group is not none %} for {{ group }}{% endif %}: {{ details.spike_cur }} events "
+                 "{% if group is not none %} for {{ group }}{% endif %}: {{ details.spike_cur }} event{{ 's' if details.spike_cur != 1 }} "
                  "against {{ details.spike_ref }}")
-DEFAULT_MESSAGE = ("{{ details.spike_cur }} events in {{ rule.index | join(', ') }} between {{ window.start }} and {{ window.end }}"
+DEFAULT_MESSAGE = ("{{ details.spike_cur }} event{{ 's' if details.spike_cur != 1 }} in {{ rule.index | join(', ') }} between {{ window.start }} and {{ window.end }}"
                    "{% if group is not none %} for {{ group }}{% endif %}, against {{ details.spike_ref }} in the "
                    "{{ rule.window }} before (spike_height {{ details.spike_height }}, spike_type "
                    "{{ details.spike_type }}).")

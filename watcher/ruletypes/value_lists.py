@@ -23,6 +23,7 @@ from watcher.ruletypes.base import Evaluation, Match, group_buckets, sample_of
 FILE_PREFIX = "!file"
 MAX_VALUES = 65_536  # index.max_terms_count default: the largest terms query the cluster accepts
 VALUES_AGG = "values"
+OFFENDING = "offending_values"  # not "values": details.values would be dict.values in a template
 NO_VALUE_AGG = "no_value"
 SHOWN_VALUES = 20  # offending values listed in details, most frequent first
 EXPECTED_ITEM = "a value (string, number, true/false) or '!file PATH' (one value per line)"
@@ -150,7 +151,8 @@ def evaluate_list(ev: Evaluation, listed: bool, ignore_null: bool) -> list[Match
     per group key, with the offending values (a terms sub-aggregation) and a sample.
 
     Returns one :class:`Match` per group key with at least one offending document; ``details``:
-    ``compare_key``, ``values`` (``[{value, count}]``, most frequent first, at most 20),
+    ``compare_key``, ``offending_values`` (``[{value, count}]``, most frequent first, at most 20;
+    named so because ``details.values`` is ``dict.values`` in a Jinja template),
     ``list_size`` and, for a whitelist that keeps documents without the field, ``missing_field``
     (how many offending documents lack it).
     """
@@ -175,7 +177,7 @@ def evaluate_list(ev: Evaluation, listed: bool, ignore_null: bool) -> list[Match
             continue
         details: dict[str, Any] = {
             "compare_key": key, "list_size": len(values),
-            "values": [{"value": b.get("key_as_string", b["key"]), "count": b["doc_count"]}
+            OFFENDING: [{"value": b.get("key_as_string", b["key"]), "count": b["doc_count"]}
                        for b in bucket[VALUES_AGG]["buckets"]]}
         if NO_VALUE_AGG in bucket:
             details["missing_field"] = bucket[NO_VALUE_AGG]["doc_count"]

@@ -20,10 +20,14 @@ from watcher.ruletypes.base import Evaluation, Match
 TYPE = "whitelist"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ count }} document{{ 's' if count != 1 }} with a "
                  "{{ details.compare_key }} not in the whitelist{% if group is not none %} for {{ group }}{% endif %}")
+# details.missing_field exists only with ignore_null: false (templates use StrictUndefined).
 DEFAULT_MESSAGE = ("{{ count }} document{{ 's' if count != 1 }} in {{ rule.index | join(', ') }} between {{ window.start }} and "
-                   "{{ window.end }} have a {{ details.compare_key }} not in the whitelist: "
-                   "{{ details['values'] | map(attribute='value') | join(', ') }}"
-                   "{% if details.missing_field %} ({{ details.missing_field }} without the field){% endif %}"
+                   "{{ window.end }} "
+                   "{% if details.offending_values %}{{ 'has' if count == 1 else 'have' }} a {{ details.compare_key }} "
+                   "not in the whitelist: {{ details.offending_values | map(attribute='value') | join(', ') }}"
+                   "{% if details.missing_field is defined and details.missing_field %} "
+                   "({{ details.missing_field }} without the field){% endif %}"
+                   "{% else %}{{ 'lacks' if count == 1 else 'lack' }} {{ details.compare_key }}{% endif %}"
                    "{% if group is not none %} (group {{ group }}){% endif %}.")
 
 

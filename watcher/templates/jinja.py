@@ -143,6 +143,13 @@ class _BoundedSandbox(SandboxedEnvironment):
                                         f"{MAX_OUTPUT_CHARS} items")
         return super().call_binop(context, operator, left, right)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Data first: ``details.values`` or ``hit.items`` name a key of the document, not the
+        # dict method (Jinja's default order would print "<built-in method values …>").
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
