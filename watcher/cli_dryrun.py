@@ -420,6 +420,32 @@ def _request_lines(request: dict) -> list[str]:
     return lines
 
 
+def _sent(record: dict) -> int:
+    """How many alerts the record's actions sent (or simulated)."""
+    count = 0
+    for action in record["result"].get("actions") or []:
+        items = action.get("foreach") if "foreach" in action else [action]
+        count += sum((item or {}).get("status") in ("success", "simulated") for item in items or [])
+    return count
+
+
+def _alerts_cell(rule: dict) -> str:
+    """The backtest's alerts column: groups alerted, then recoveries and what held alerts back."""
+    if not rule:
+        return ""
+    groups = rule.get("groups")
+    parts = [", ".join(map(str, groups)) if groups else str(rule.get("alerts"))]
+    if rule.get("recovered"):
+        parts.append("recovered: " + ", ".join(map(str, rule["recovered"])))
+    if rule.get("realert_suppressed"):
+        parts.append("held by realert: " + ", ".join(map(str, rule["realert_suppressed"])))
+    if rule.get("silenced"):
+        parts.append("silenced: " + ", ".join(map(str, rule["silenced"])))
+    if rule.get("aggregation_pending"):
+        parts.append(f"collecting: {rule['aggregation_pending']}")
+    return "; ".join(parts)
+
+
 def _print_backtest(watch, records: list[dict], first: dt.datetime, last: dt.datetime) -> None:
     echo = click.echo
     if not records:
@@ -427,20 +453,20 @@ def _print_backtest(watch, records: list[dict], first: dt.datetime, last: dt.dat
              f"(schedule: {json.dumps(watch.trigger.body, default=str, ensure_ascii=False)})")
         return
     fired = [r for r in records if r["state"] not in ("execution_not_needed", "failed")]
-    echo(f"{watch.id}: {len(records)} scheduled times, fired at {len(fired)}, failed at "
-         f"{sum(r['state'] == 'failed' for r in records)}")
-    echo(f"{'scheduled time':<26} {'state':<22} {'hits':>6}  alerts")
+    sent = sum(bool(_sent(r)) for r in records)
+    echo(f"{watch.id}: {len(records)} scheduled times, condition met at {len(fired)}, alerts sent at {sent}, "
+         f"failed at {sum(r['state'] == 'failed' for r in records)}")
+    typed = watch.input.type == "rule"
+    echo(f"{'scheduled time':<26} {'state':<22} {'matches' if typed else 'hits':>7}  alerts")
     for record in records:
-        if record["state"] == "execution_not_needed":
+        rule = record["result"].get("rule") or {}
+        if record["state"] == "execution_not_needed" and not rule:
             continue
         payload = record["result"].get("input", {}).get("payload") or {}
-        total = (payload.get("hits") or {}).get("total")
+        total = payload.get("total_matches") if typed else (payload.get("hits") or {}).get("total")
         total = total.get("value") if isinstance(total, dict) else total
-        rule = record["result"].get("rule") or {}
-        groups = rule.get("groups")
-        alerts = ", ".join(map(str, groups)) if groups else ("" if not rule else str(rule.get("alerts")))
         scheduled = record["trigger_event"].get("manual", record["trigger_event"]).get("schedule", {}).get("scheduled_time")
-        echo(f"{scheduled:<26} {record['state']:<22} {'' if total is None else total:>6}  {alerts}")
+        echo(f"{scheduled:<26} {record['state']:<22} {'' if total is None else total:>7}  {_alerts_cell(rule)}")
     notes = {note for r in records if (note := _no_index_note(r["result"].get("input") or {}))}
     for note in sorted(notes):
         echo(click.style(note, fg="yellow"))

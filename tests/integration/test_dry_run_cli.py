@@ -150,7 +150,7 @@ def test_backtest_prints_when_the_watch_would_have_fired(es_cluster, logs, tmp_p
     code, out = dry_run(es_cluster, path, "--from", "2026-11-29T09:55:00Z", "--to", "2026-11-29T10:15:00Z")
     assert code == 0, out
     lines = out.splitlines()
-    assert lines[0] == "log-errors: 5 scheduled times, fired at 2, failed at 0"
+    assert lines[0] == "log-errors: 5 scheduled times, condition met at 2, alerts sent at 1, failed at 0"  # 2nd throttled
     fired = [line.split()[0] for line in lines[2:]]
     assert fired == ["2026-11-29T10:00:00.000Z", "2026-11-29T10:05:00.000Z"]
 

@@ -171,7 +171,7 @@ def test_backtest_of_a_cron_schedule_starts_at_its_first_fire_time(es_cluster, t
     code, out = dry_run(es_cluster, watch, "--from", "2026-11-29T10:03:00Z", "--to", "2026-11-29T10:25:00Z")
     assert code == 0, out
     lines = out.splitlines()
-    assert lines[0] == "cron: 2 scheduled times, fired at 2, failed at 0"
+    assert lines[0] == "cron: 2 scheduled times, condition met at 2, alerts sent at 0, failed at 0"
     assert [line.split()[0] for line in lines[2:]] == ["2026-11-29T10:10:00.000Z", "2026-11-29T10:20:00.000Z"]
 
 

@@ -330,3 +330,27 @@ def test_new_term_sends_one_alert_per_new_term(es, events, tmp_path):
                                                    "actions: [{connector: log}]\n"))
     assert delivered(runner.run(T)) == []
     assert sorted(g for _, _, g, _ in delivered(runner.run(minutes(5)))) == ["bob", "carol"]
+
+
+def test_backtest_table_of_a_typed_rule_shows_matches_recoveries_and_realert_holds(es_cluster, es, events, tmp_path):
+    from click.testing import CliRunner
+
+    from watcher.cli import main
+
+    add_docs(es, events, [doc(minutes(m - 0.5), host="a") for m in (1, 2, 3)])  # fires at T+1m … T+3m
+    (tmp_path / "connectors.yaml").write_text("connectors:\n  log:\n    type: logging\n")
+    (tmp_path / "r.yaml").write_text(rule(events, "type: any\ngroup_by: host\nrealert: 2m\n"
+                                                  "actions: [{connector: log, on: [firing, recovered]}]\n",
+                                          window="1m", schedule="1m"))
+    result = CliRunner().invoke(main, ["dry-run", str(tmp_path / "r.yaml"), "--from", iso(T), "--to", iso(minutes(5))],
+                                env=es_cluster.env(), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "r: 6 scheduled times, condition met at 3, alerts sent at 3, failed at 0"
+    assert lines[1].split() == ["scheduled", "time", "state", "matches", "alerts"]
+    assert [line.split(None, 3) for line in lines[2:]] == [
+        ["2026-11-29T10:01:00.000Z", "executed", "1", "a"],
+        ["2026-11-29T10:02:00.000Z", "executed", "1", "0; held by realert: a"],
+        ["2026-11-29T10:03:00.000Z", "executed", "1", "a"],
+        ["2026-11-29T10:04:00.000Z", "execution_not_needed", "0", "0; recovered: a"],
+    ]
