@@ -17,7 +17,9 @@ does not keep up). Prints one JSON object: ``ticks``, ``lag_p50_s``, ``lag_p99_s
 execution failed), ``rules_loaded_seconds``, ``rss_loaded_mb`` (resident set with all rules loaded
 and scheduled), ``peak_rss_mb``, ``cpu_seconds`` (the daemon process during the measured span),
 ``tick_ms`` (wall milliseconds per tick: the whole tick, and in it the state load, the state save
-and the history write; the rest is the execution).
+and the history write; the rest is the execution) and ``batching`` (requests, items and mean items
+per request of the daemon client's group commits during the measured span: ``searches``
+(``_msearch``), ``state_loads`` (``_mget``), ``writes`` (``_bulk``: state saves and history records)).
 """
 
 from __future__ import annotations
@@ -137,11 +139,14 @@ def run(count: int, seconds: float, receiver_url: str, workdir: Path, workers: i
         daemon.state.load = _timed("state_load", daemon.state.load)
         daemon.state.save = _timed("state_save", daemon.state.save)
         rss_loaded = _rss_mb()
+        groups = _group_commits(daemon.es)
+        stats0 = {name: dict(group.stats) for name, group in groups.items()}
         cpu0, wall0 = time.process_time(), time.perf_counter()
         while time.perf_counter() - wall0 < seconds:
             time.sleep(min(2.0, max(0.0, seconds - (time.perf_counter() - wall0))))
             daemon._maintain()
         cpu = time.process_time() - cpu0
+        batching = {name: _batching(stats0[name], group.stats) for name, group in groups.items()}
         failed_records = int(sum(sample.value for metric in daemon.metrics.executions.collect()
                                  for sample in metric.samples
                                  if sample.name.endswith("_total") and sample.labels.get("state") == "failed"))
@@ -157,7 +162,25 @@ def run(count: int, seconds: float, receiver_url: str, workdir: Path, workers: i
             "rules_loaded_seconds": loaded, "rss_loaded_mb": rss_loaded, "peak_rss_mb": _peak_rss_mb(),
             "cpu_seconds": cpu,
             # where a tick's time goes, milliseconds per tick (wall, summed over worker threads)
-            "tick_ms": {phase: round(total * 1000 / max(len(completions), 1), 2) for phase, total in phases.items()}}
+            "tick_ms": {phase: round(total * 1000 / max(len(completions), 1), 2) for phase, total in phases.items()},
+            "batching": batching}
+
+
+def _group_commits(es) -> dict:
+    """The group commits of the daemon's client: searches, state loads, writes (saves + records)."""
+    from watcher.engine.searching import batcher_for
+    from watcher.support.groupcommit import document_requests
+
+    documents = document_requests(es)
+    return {"searches": batcher_for(es), "state_loads": documents.reads, "writes": documents.writes}
+
+
+def _batching(before: dict, after: dict) -> dict:
+    """Requests and items sent between two ``stats`` snapshots of a group commit, and items per request."""
+    counter = next(name for name in after if name not in ("requests", "largest_batch"))
+    requests, items = after["requests"] - before["requests"], after[counter] - before[counter]
+    return {"requests": requests, "items": items, "mean_batch": round(items / max(requests, 1), 2),
+            "largest_batch": after["largest_batch"]}
 
 
 def measure(count: int, seconds: float, receiver) -> dict:

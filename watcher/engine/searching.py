@@ -19,17 +19,16 @@ x-pack/plugin/watcher/.../support/search/{WatcherSearchTemplateRequest,WatcherSe
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
 import json
-import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from watcher.definitions.problems import Reader
 from watcher.definitions.source import plain
+from watcher.support import groupcommit
 
 SEARCH_TYPES = ("query_then_fetch", "dfs_query_then_fetch")
 EXPAND_WILDCARDS = ("open", "closed", "hidden", "none", "all")
@@ -440,24 +439,23 @@ def _with_timeout(es, seconds: float):
 
 # ------------------------------------------------------------------------------------------ batching
 
-DEFAULT_MAX_BATCH = 100
-DEFAULT_MAX_IN_FLIGHT = 2
+DEFAULT_MAX_BATCH = groupcommit.DEFAULT_MAX_BATCH  # 100
+DEFAULT_MAX_IN_FLIGHT = groupcommit.DEFAULT_MAX_IN_FLIGHT  # 2
 
 
-class _Pending:
+class _Pending(groupcommit.Pending):
     """One caller's search waiting in a :class:`SearchBatcher`: what to send, then what came back."""
 
-    __slots__ = ("key", "index", "body", "params", "response", "error", "done")
+    __slots__ = ("index", "body", "params")
 
     def __init__(self, key: tuple, index: str | None, body: dict, params: dict):
-        self.key, self.index, self.body, self.params = key, index, body, params
-        self.response: dict | None = None
-        self.error: BaseException | None = None
-        self.done = False
+        super().__init__(key)
+        self.index, self.body, self.params = index, body, params
 
 
-class SearchBatcher:
-    """Coalesces the searches of concurrent threads into ``_msearch`` requests (group commit).
+class SearchBatcher(groupcommit.GroupCommit):
+    """Coalesces the searches of concurrent threads into ``_msearch`` requests (group commit,
+    :class:`watcher.support.groupcommit.GroupCommit`).
 
     A caller sends at once while fewer than ``max_in_flight`` requests are out; otherwise its
     search waits in a queue, and the next caller to find a free slot sends everything queued (up
@@ -478,19 +476,14 @@ class SearchBatcher:
         max_batch: most searches per ``_msearch``.
         max_in_flight: most requests out at once (2: the cluster works on one batch while the
             callers of the previous one process their responses).
+
+    :attr:`stats`: ``requests``, ``searches``, ``largest_batch``.
     """
 
     def __init__(self, es: Any, *, max_batch: int = DEFAULT_MAX_BATCH, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT):
-        if max_batch < 1 or max_in_flight < 1:
-            raise ValueError("max_batch and max_in_flight must be at least 1")
+        super().__init__(self._send_searches, max_batch=max_batch, max_in_flight=max_in_flight,
+                         counts_as="searches")
         self._es = weakref.ref(es)  # the client owns its batcher (batcher_for), not the reverse
-        self.max_batch = max_batch
-        self.max_in_flight = max_in_flight
-        self._guard = threading.Condition()
-        self._queue: collections.deque[_Pending] = collections.deque()
-        self._in_flight = 0
-        # requests sent, searches sent, largest batch: for the benchmark and the tests
-        self.stats = {"requests": 0, "searches": 0, "largest_batch": 0}
 
     @property
     def es(self) -> Any:
@@ -516,107 +509,45 @@ class SearchBatcher:
             elasticsearch.ApiError (and subclasses), elastic_transport.TransportError: as a lone
             ``_search``.
         """
-        item = _Pending((bool(rest_total_hits_as_int), float(timeout_s)), index, body, params)
-        with self._guard:
-            self._queue.append(item)
-            while not item.done:
-                if self._in_flight < self.max_in_flight and self._queue:
-                    batch = self._take()
-                    self._in_flight += 1
-                    self._guard.release()
-                    try:
-                        self._send(batch)
-                    finally:
-                        self._guard.acquire()
-                        self._in_flight -= 1
-                        self.stats["requests"] += 1
-                        self.stats["searches"] += len(batch)
-                        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(batch))
-                        self._guard.notify_all()
-                else:
-                    self._guard.wait()
-        if item.error is not None:
-            raise item.error
-        return item.response
+        return self.submit(_Pending((bool(rest_total_hits_as_int), float(timeout_s)), index, body, params))
 
-    def _take(self) -> list[_Pending]:
-        """The oldest queued search and the next ones sharing its key, up to ``max_batch``."""
-        key = self._queue[0].key
-        batch, keep = [], []
-        while self._queue and len(batch) < self.max_batch:
-            item = self._queue.popleft()
-            (batch if item.key == key else keep).append(item)
-        self._queue.extendleft(reversed(keep))
-        return batch
-
-    def _send(self, batch: list[_Pending]) -> None:
+    def _send_searches(self, batch: list[_Pending]) -> None:
         total_hits_as_int, timeout_s = batch[0].key
         client = _with_timeout(self.es, timeout_s)
-        try:
-            if len(batch) == 1:  # alone: the plain _search, byte for byte as without batching
-                item = batch[0]
-                response = client.search(index=item.index, body=item.body,
-                                         rest_total_hits_as_int=total_hits_as_int, **item.params)
-                item.response = dict(response.body)
+        if len(batch) == 1:  # alone: the plain _search, byte for byte as without batching
+            item = batch[0]
+            response = client.search(index=item.index, body=item.body,
+                                     rest_total_hits_as_int=total_hits_as_int, **item.params)
+            item.result = dict(response.body)
+            return
+        lines: list[dict] = []
+        for item in batch:
+            header = dict(item.params)
+            if item.index is not None:
+                header["index"] = item.index
+            lines += [header, item.body]
+        response = client.msearch(searches=lines, rest_total_hits_as_int=total_hits_as_int)
+        answers = response.body.get("responses") or []
+        if len(answers) != len(batch):
+            raise RuntimeError(f"_msearch answered {len(answers)} responses to {len(batch)} searches")
+        for item, answer in zip(batch, answers):
+            if "error" in answer:
+                item.error = _item_error(answer, response.meta)
             else:
-                lines: list[dict] = []
-                for item in batch:
-                    header = dict(item.params)
-                    if item.index is not None:
-                        header["index"] = item.index
-                    lines += [header, item.body]
-                response = client.msearch(searches=lines, rest_total_hits_as_int=total_hits_as_int)
-                answers = response.body.get("responses") or []
-                if len(answers) != len(batch):
-                    raise RuntimeError(f"_msearch answered {len(answers)} responses to {len(batch)} searches")
-                for item, answer in zip(batch, answers):
-                    if "error" in answer:
-                        item.error = _item_error(answer, response.meta)
-                    else:
-                        answer = dict(answer)
-                        answer.pop("status", None)
-                        item.response = answer
-        except BaseException as error:  # the whole request failed: every caller in it sees why
-            for item in batch:
-                if item.response is None and item.error is None:
-                    item.error = error
-            if not isinstance(error, Exception):
-                raise
-        finally:
-            for item in batch:
-                item.done = True
+                answer = dict(answer)
+                answer.pop("status", None)
+                item.result = answer
 
 
 def _item_error(answer: dict, meta: Any) -> Exception:
-    """The exception a lone ``_search`` answering ``answer`` (an ``_msearch`` error item) raises.
-
-    Mirrors elasticsearch-py's ``BaseClient._perform_request``: class by HTTP status
-    (``HTTP_EXCEPTIONS``, else ``ApiError``), message = the error's ``type``, body = the item.
-    """
-    from elasticsearch.exceptions import HTTP_EXCEPTIONS, ApiError
-
-    status = answer.get("status") if isinstance(answer.get("status"), int) else 500
-    error = answer.get("error")
-    message = error["type"] if isinstance(error, dict) and "type" in error else (error or str(answer))
-    try:
-        item_meta = dataclasses.replace(meta, status=status)
-    except TypeError:  # not the transport's dataclass (a stand-in client): keep what there is
-        item_meta = meta
-    return HTTP_EXCEPTIONS.get(status, ApiError)(message=message, meta=item_meta, body=answer)
-
-
-_BATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_BATCHERS_LOCK = threading.Lock()
+    """The exception a lone ``_search`` answering ``answer`` (an ``_msearch`` error item) raises
+    (:func:`watcher.support.groupcommit.item_error`: class by HTTP status, message = the error's
+    ``type``, body = the item)."""
+    return groupcommit.item_error(answer, meta)
 
 
 def batcher_for(es: Any) -> SearchBatcher:
     """The :class:`SearchBatcher` of client ``es``, made on first use, so every execution sharing
     a client — the daemon's worker threads share one — shares its batcher. Held weakly: it goes
     with its client."""
-    batcher = _BATCHERS.get(es)
-    if batcher is None:
-        with _BATCHERS_LOCK:
-            batcher = _BATCHERS.get(es)
-            if batcher is None:
-                batcher = _BATCHERS[es] = SearchBatcher(es)
-    return batcher
+    return groupcommit.shared(es, "searches", SearchBatcher)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from watcher.support.datemath import parse_instant
+from watcher.support.groupcommit import index_document
 
 _STORED_ONLY = {"type": "object", "enabled": False}
 
@@ -72,12 +73,21 @@ def ensure_template(es, prefix: str) -> None:
 def write_record(es, prefix: str, record: dict, refresh: bool | str = False) -> str:
     """Index one watch record (its ``_id`` is the record id). Returns the index written to.
 
+    Alone it is one index request; records written by other threads on the same client at the same
+    moment share one ``_bulk`` (group commit, :func:`watcher.support.groupcommit.index_document`):
+    same index, id and document, and each caller gets its own error.
+
+    Args:
+        refresh: the index request's ``refresh`` (False, True or ``"wait_for"``); only writes with
+            the same refresh share a ``_bulk``.
+
     Raises:
-        elasticsearch.ApiError / TransportError on cluster errors.
+        elasticsearch.ApiError / TransportError on cluster errors (the class a lone index request
+        raises, also when the record went in a ``_bulk``).
     """
     document = {k: v for k, v in record.items() if k != "_id"}
     index = index_for(prefix, parse_instant(record["@timestamp"]))
-    es.index(index=index, id=record["_id"], document=document, refresh=refresh)
+    index_document(es, index, record["_id"], document, refresh=refresh)
     return index
 
 

@@ -19,6 +19,12 @@ Writes use optimistic concurrency (``if_seq_no``/``if_primary_term``, Elasticsea
 "Optimistic concurrency control"): two processes that loaded the same version cannot both save it;
 the second gets :class:`StateConflict`. Reads by id are real-time; :meth:`StateStore.load_all`
 refreshes first so it sees every acknowledged write.
+
+Loads and saves of concurrent threads sharing a client share requests (group commit,
+:mod:`watcher.support.groupcommit`): a lone load is one ``GET`` and a lone save one index request,
+exactly as without batching; loads waiting at the same moment go as one ``_mget`` and saves as one
+``_bulk`` (each item keeping its ``op_type: create`` or ``if_seq_no``/``if_primary_term``), and
+each caller gets its own state, its own :class:`StateConflict` or its own error.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from elasticsearch import ConflictError, NotFoundError
 
 from watcher.engine.throttle import WatchStatus
 from watcher.support.datemath import format_iso_millis, parse_instant
+from watcher.support.groupcommit import get_document, index_document
 
 MAPPINGS = {
     "dynamic": False,
@@ -96,9 +103,15 @@ class StateStore:
         self.es.options(ignore_status=400).indices.create(index=self.index, settings=SETTINGS, mappings=MAPPINGS)
 
     def load(self, watch_id: str) -> WatchState | None:
-        """The state of ``watch_id`` (real-time get), or None if never saved."""
+        """The state of ``watch_id`` (real-time get), or None if never saved (or no state index).
+
+        Concurrent loads share one ``_mget`` (module docstring).
+
+        Raises:
+            elasticsearch.ApiError / TransportError on other cluster errors.
+        """
         try:
-            response = self.es.get(index=self.index, id=watch_id)
+            response = get_document(self.es, self.index, watch_id)
         except NotFoundError:
             return None
         return _from_doc(response["_id"], response["_source"], response["_seq_no"], response["_primary_term"])
@@ -129,17 +142,20 @@ class StateStore:
 
         A state never saved (``seq_no`` None) is created; it conflicts if another process created it
         meanwhile. Otherwise the write succeeds only if the stored version is still the loaded one.
+        Concurrent saves share one ``_bulk`` (module docstring); no refresh, as a lone save.
 
         Raises:
-            StateConflict: the document was created or changed by someone else.
+            StateConflict: the document was created or changed by someone else (this save only,
+                also when it went in a ``_bulk`` with others).
+            elasticsearch.ApiError / TransportError on other cluster errors.
         """
         document = _to_doc(state, self._clock())
         try:
             if state.seq_no is None or state.primary_term is None:
-                response = self.es.index(index=self.index, id=state.watch_id, document=document, op_type="create")
+                response = index_document(self.es, self.index, state.watch_id, document, op_type="create")
             else:
-                response = self.es.index(index=self.index, id=state.watch_id, document=document,
-                                         if_seq_no=state.seq_no, if_primary_term=state.primary_term)
+                response = index_document(self.es, self.index, state.watch_id, document,
+                                          if_seq_no=state.seq_no, if_primary_term=state.primary_term)
         except ConflictError as error:
             raise StateConflict(f"state of watch [{state.watch_id}] was changed by another process; "
                                 f"reload it and try again") from error
