@@ -34,8 +34,8 @@ DEFAULT_RULES = ("rules",)
 @click.option("--grace", default=30.0, show_default=True, type=click.FloatRange(0),
               help="Seconds in-flight executions and deliveries get at shutdown.")
 @click.option("--jitter", default=30.0, show_default=True, type=click.FloatRange(0),
-              help="Largest start offset in seconds spreading watches (at most 10% of their period); "
-                   "0 also stops phasing new interval watches over their period.")
+              help="Largest start offset in seconds spreading cron/calendar watches (at most 10% of their "
+                   "period); 0 also stops phasing new interval watches over their period.")
 @click.option("--max-attempts", default=200, show_default=True, type=click.IntRange(1),
               help="Delivery attempts before a delivery is dead.")
 @click.option("--max-retry-delay", default=300.0, show_default=True, type=click.FloatRange(0.01),

@@ -80,23 +80,37 @@ def schedulers():
 
 # --- real scheduling ----------------------------------------------------------------------------------
 
-def test_ticks_carry_nominal_scheduled_times_and_start_after_the_offset(schedulers):
+def test_cron_ticks_carry_nominal_scheduled_times_and_start_after_the_offset(schedulers):
     recorder = Recorder()
     scheduler = Scheduler(recorder)
     schedulers(scheduler)
-    anchor = dt.datetime.now(UTC)
-    scheduler.add("w1", every(1), anchor)
+    scheduler.add("w1", watch_trigger("trigger: {schedule: {cron: '* * * * * ?'}}"))  # every second
     offset = scheduler.offset("w1")
     assert offset == start_offset("w1", SECOND, 30.0)
     assert dt.timedelta(0) <= offset < dt.timedelta(milliseconds=100)  # 10 % of 1 s
     scheduler.start()
     calls = recorder.wait(2, timeout=4)
-    assert [c[1] for c in calls[:2]] == [anchor + SECOND, anchor + 2 * SECOND]
+    first, second = (c[1] for c in calls[:2])
+    assert second - first == SECOND and first.microsecond == 0             # on the second, nominal
     for _, scheduled, triggered, _ in calls[:2]:
         assert scheduled.tzinfo is not None and scheduled.utcoffset() == dt.timedelta(0)
         assert scheduled + offset <= triggered < scheduled + offset + dt.timedelta(milliseconds=500)
     assert all(0 <= lag < 0.5 for lag in scheduler.lag_samples())
     assert scheduler.lag_samples() == []  # drained
+
+
+def test_interval_ticks_start_on_their_scheduled_time_without_an_offset(schedulers):
+    recorder = Recorder()
+    scheduler = Scheduler(recorder)
+    schedulers(scheduler)
+    anchor = dt.datetime.now(UTC)
+    scheduler.add("w1", every(1), anchor)
+    assert scheduler.offset("w1") == dt.timedelta(0)   # intervals are phased by their anchor instead
+    scheduler.start()
+    calls = recorder.wait(2, timeout=4)
+    assert [c[1] for c in calls[:2]] == [anchor + SECOND, anchor + 2 * SECOND]
+    for _, scheduled, triggered, _ in calls[:2]:
+        assert scheduled <= triggered < scheduled + dt.timedelta(milliseconds=500)
 
 
 def test_a_tick_due_during_a_run_of_the_same_watch_runs_right_after_it(schedulers):
@@ -290,9 +304,11 @@ def test_next_scheduled_is_the_nominal_time(schedulers):
     anchor = dt.datetime.now(UTC)
     scheduler.add("w", every(100))
     scheduler.add("x", every(100), anchor)
+    scheduler.add("c", watch_trigger("trigger: {schedule: {cron: '0 0 * * * ?'}}"))
     scheduler.start()
     assert scheduler.next_scheduled("x") == anchor + 100 * SECOND
-    assert scheduler.offset("x") > dt.timedelta(0)
+    assert scheduler.next_scheduled("c").minute == 0 and scheduler.next_scheduled("c").second == 0
+    assert scheduler.offset("c") > dt.timedelta(0)
 
 
 # --- jitter -------------------------------------------------------------------------------------------

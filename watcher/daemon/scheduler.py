@@ -15,10 +15,12 @@ Policies (issue 5, item 1):
   and runs right after it, never in parallel and never dropped. Ticks of different watches run
   concurrently on ``workers`` threads, taking turns (one tick per turn) so a watch catching up on
   many ticks does not starve the others.
-* **Spread start times.** Each watch's runs start ``offset`` after the scheduled time, where
-  ``offset`` is a deterministic fraction (SHA-256 of the watch id) of ``min(10 % of the period,
-  jitter_s)`` — :func:`start_offset`. The offset moves the actual start only: ``scheduled_time``
-  is always the nominal fire time.
+* **Spread start times.** Interval watches are spread by their anchor: the daemon phases watches
+  loaded together over their period (:func:`registration_phase`), so they start on their scheduled
+  time. Calendar and cron watches, which share wall-clock fire times, start ``offset`` after the
+  scheduled time, where ``offset`` is a deterministic fraction (SHA-256 of the watch id) of
+  ``min(10 % of the period, jitter_s)`` — :func:`start_offset`. The offset moves the actual start
+  only: ``scheduled_time`` is always the nominal fire time.
 * **Missed ticks while running** (the process was stopped with SIGSTOP, the machine was slow or
   asleep): every fire time that came due is run, oldest first, as APScheduler with
   ``coalesce=False`` and ``misfire_grace_time=None`` would (those are the job settings used; the
@@ -527,6 +529,8 @@ class Scheduler:
 
     def _watch_trigger(self, watch_id: str, trigger: Trigger, anchor: dt.datetime) -> WatchTrigger:
         anchor = anchor.astimezone(UTC)
+        if trigger.kind == "interval":  # phased by its anchor (registration_phase): no start offset
+            return WatchTrigger(trigger, anchor, dt.timedelta(0))
         period = schedule_period(trigger, anchor, max(anchor, self._clock()))
         return WatchTrigger(trigger, anchor, start_offset(watch_id, period, self._jitter_s))
 
