@@ -4,7 +4,8 @@ ElastAlert2's HTTP POST alerter.
 ``python -m bench.delivery ours --alerts M --url URL`` (run in its own process by :func:`measure`):
 M webhook requests handed to the daemon's :class:`watcher.daemon.outbox.Outbox` — write
 ``pending`` to Elasticsearch, queue, claim, send over pooled httpx connections with
-``Idempotency-Key``, record ``delivered`` — from the daemon's worker-pool size of threads
+``Idempotency-Key``, record ``delivered``; concurrent writes share ``_bulk`` requests (group
+commit; the JSON's ``es_writes`` gives requests and items) — from the daemon's worker-pool size of threads
 (:data:`watcher.daemon.scheduler.DEFAULT_WORKERS`), as ticks running at once would; default
 per-connector limits (the daemon's). Done when the outbox reported M ``delivered`` events.
 
@@ -90,12 +91,18 @@ def run_ours(alerts: int, url: str, workers: int | None = None, open_limits: boo
     handed = time.perf_counter() - wall0
     finished = done.wait(max(60.0, alerts / 10))
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    # Elasticsearch write requests: creates from the hand-over threads (shared group commit of the
+    # client) and the worker's claims and results (its own group commit): items per _bulk
+    from watcher.support.groupcommit import document_requests
+
+    es_writes = {"creates": dict(document_requests(es).writes.stats),
+                 "claims_and_results": dict(writes.stats) if (writes := getattr(outbox, "_writes", None)) else None}
     outbox.stop(grace_s=5)
     es.options(ignore_status=404).indices.delete(index=f"{OUTBOX_PREFIX}-outbox")
     return {"engine": "ours" if open_limits else "ours-default", "alerts": alerts, "accepted": accepted, "delivered": counts["delivered"],
             "retried": counts["retried"], "dead": counts["dead"], "complete": finished, "seconds": wall,
             "handover_seconds": handed, "cpu_seconds": cpu, "threads": workers, "rss_loaded_mb": rss_loaded,
-            "peak_rss_mb": _peak_rss_mb()}
+            "peak_rss_mb": _peak_rss_mb(), "es_writes": es_writes}
 
 
 def measure(engine: str, alerts: int, receiver) -> dict:

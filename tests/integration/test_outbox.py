@@ -452,3 +452,193 @@ def test_an_unreachable_cluster_gives_a_failure_outcome_not_an_exception():
     outcome = Outbox(es, "nowhere").enqueue(post("http://127.0.0.1:1/x"), record_id="r", action_id="a")
     assert outcome.status == "failure"
     assert outcome.reason.startswith("could not write the delivery to the outbox: ")
+
+
+# -- batched writes (group commit): claims and results share _bulk requests ---------------------------------
+
+def _pending_row(url: str, identifier: str) -> dict:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return {"delivery_id": identifier, "watch_id": "cpu", "action_id": "notify", "record_id": "r",
+            "connector": "hook", "state": PENDING, "attempts": 0, "created_at": stamp, "next_attempt_at": stamp,
+            "updated_at": stamp, "lease_until": None, "last_error": None, "last_status": None,
+            "request": seal_request(post(url))}
+
+
+def _claim(lease: str) -> dict:
+    return {"state": DELIVERING, "lease_until": lease, "updated_at": lease}
+
+
+def test_concurrent_claims_of_one_delivery_in_one_bulk_exactly_one_wins(es, prefix):
+    import asyncio
+
+    from watcher.support.groupcommit import AsyncGroupCommit, write_documents
+
+    store = OutboxStore(es, prefix)
+    store.ensure()
+    identifier = delivery_id("r", "notify", "contended")
+    store.create(identifier, _pending_row("http://127.0.0.1:9/hook", identifier))
+    copy = store.get(identifier)  # every claimer read the same version
+    leases = [f"2030-01-01T00:00:{second:02d}.000Z" for second in range(8)]
+    # one request out at a time: the first claim goes alone, the seven others share the next _bulk
+    writes = AsyncGroupCommit(lambda batch: write_documents(es, batch), max_in_flight=1)
+
+    async def claim_all():
+        return await asyncio.gather(*(store.update_async(copy, _claim(lease), writes) for lease in leases))
+
+    results = asyncio.run(claim_all())
+
+    assert writes.stats == {"requests": 2, "items": 8, "largest_batch": 7}
+    winners = [(lease, result) for lease, result in zip(leases, results) if result is not None]
+    assert [lease for lease, _ in winners] == [leases[0]]  # the first write applies; the 7 others conflict
+    stored = store.get(identifier)
+    assert stored.state == DELIVERING and stored.source["lease_until"] == leases[0]
+    assert (stored.seq_no, stored.primary_term) == (winners[0][1].seq_no, winners[0][1].primary_term)
+    assert stored.source["request"] == copy.source["request"]  # the whole document was kept
+
+
+def test_concurrent_claims_from_threads_exactly_one_wins(es, prefix):
+    store = OutboxStore(es, prefix)
+    store.ensure()
+    ids = [delivery_id("r", "notify", f"threads-{n}") for n in range(5)]
+    for identifier in ids:
+        store.create(identifier, _pending_row("http://127.0.0.1:9/hook", identifier))
+    copies = [store.get(identifier) for identifier in ids]
+    start = threading.Barrier(40)
+    results: dict[tuple[str, int], Any] = {}
+
+    def claimer(copy, n: int) -> None:
+        start.wait()
+        results[(copy.id, n)] = store.update(copy, _claim(f"2030-01-01T00:00:{n:02d}.000Z"))
+
+    threads = [threading.Thread(target=claimer, args=(copy, n)) for copy in copies for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    for copy in copies:
+        won = [n for n in range(8) if results[(copy.id, n)] is not None]
+        assert len(won) == 1, (copy.id, won)
+        assert store.get(copy.id).source["lease_until"] == f"2030-01-01T00:00:{won[0]:02d}.000Z"
+        assert es.get(index=store.index, id=copy.id)["_version"] == 2  # created, then one write landed: no more
+
+
+def test_a_bulk_with_one_failing_item_fails_that_caller_only(es, prefix):
+    import asyncio
+
+    from elasticsearch import BadRequestError
+
+    from watcher.support.groupcommit import AsyncGroupCommit, write_documents
+
+    store = OutboxStore(es, prefix)
+    store.ensure()
+    ids = [delivery_id("r", "notify", f"bulk-{n}") for n in range(4)]
+    for identifier in ids:
+        store.create(identifier, _pending_row("http://127.0.0.1:9/hook", identifier))
+    first, stale, unmappable, last = (store.get(identifier) for identifier in ids)
+    store.update(stale, {"attempts": 3})  # someone else wrote it since: our copy is stale
+    writes = AsyncGroupCommit(lambda batch: write_documents(es, batch), max_in_flight=1)
+    lease = "2030-01-01T00:00:00.000Z"
+
+    async def together():
+        return await asyncio.gather(
+            store.update_async(first, _claim(lease), writes),
+            store.update_async(first, {"attempts": 1}, writes),         # same version as the first: conflict
+            store.update_async(stale, _claim(lease), writes),
+            store.update_async(unmappable, {"attempts": "three"}, writes),  # not an integer: 400 for this item
+            store.update_async(last, _claim(lease), writes),
+            return_exceptions=True)
+
+    claimed, same_version, stale_claim, refused, last_claim = asyncio.run(together())
+
+    assert writes.stats == {"requests": 2, "items": 5, "largest_batch": 4}  # the four after the first shared one _bulk
+    assert claimed is not None and claimed.state == DELIVERING
+    assert same_version is None and stale_claim is None  # conflicts: None to their callers only
+    assert isinstance(refused, BadRequestError) and refused.meta.status == 400
+    assert "document_parsing_exception" in str(refused) and "[attempts]" in str(refused)
+    assert last_claim is not None and store.get(last.id).state == DELIVERING
+    assert store.get(first.id).source["lease_until"] == lease and store.get(first.id).attempts == 0
+    assert store.get(stale.id).state == PENDING and store.get(stale.id).attempts == 3
+    assert es.get(index=store.index, id=unmappable.id)["_version"] == 1  # nothing written for the refused item
+
+
+def test_creates_of_many_threads_share_bulk_requests_and_a_repeat_is_not_written_again(es, prefix):
+    from watcher.support.groupcommit import document_requests
+
+    store = OutboxStore(es, prefix)
+    store.ensure()
+    ids = [delivery_id("r", "notify", f"create-{n}") for n in range(30)]
+    before = dict(document_requests(es).writes.stats)
+    start = threading.Barrier(60)
+    created: list[bool] = []
+    lock = threading.Lock()
+
+    def create(identifier: str) -> None:
+        start.wait()
+        _, new = store.create(identifier, _pending_row("http://127.0.0.1:9/hook", identifier))
+        with lock:
+            created.append(new)
+
+    threads = [threading.Thread(target=create, args=(identifier,)) for identifier in ids * 2]  # each id twice
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sorted(created) == [False] * 30 + [True] * 30  # each id created once; its repeat found it
+    stats = document_requests(es).writes.stats
+    assert stats["largest_batch"] > 1  # concurrent creates shared a _bulk
+    assert stats["requests"] - before["requests"] < 60
+    store.refresh()
+    assert es.count(index=store.index)["count"] == 30
+
+
+class CountingReceiver(Receiver):
+    """A Receiver that also records the most requests it ever held at once."""
+
+    def __init__(self, *responses, delay_s: float = 0.0):
+        super().__init__(*responses, delay_s=delay_s)
+        self.now = self.most = 0
+
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            return super().__call__(request)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_claims_run_ahead_but_requests_in_flight_stay_within_the_connector_concurrency(two_receivers, make_outbox):
+    httpserver = two_receivers[0]  # threaded: it can hold several requests at once
+    receiver = CountingReceiver(200, delay_s=0.3)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    outbox = make_outbox(limits=ConnectorLimits({"A": {"concurrency": 3}}))
+    outbox.start()
+    ids = [enqueue(outbox, post(local(httpserver, "/hook")), record=f"rec-{n}", connector="A") for n in range(12)]
+    wait_until(lambda: len(receiver.calls) >= 3, timeout=5)
+    time.sleep(0.1)
+    # while 3 requests are out, the next ones are already claimed (delivering), waiting for a slot
+    assert sum(state_of(outbox, identifier) == DELIVERING for identifier in ids) > 3
+    wait_until(lambda: all(state_of(outbox, identifier) == DELIVERED for identifier in ids), timeout=15)
+    assert receiver.most == 3  # 3 at once, never more
+    assert sorted(receiver.keys) == sorted(ids)  # each once
+
+
+def test_a_claim_that_waited_too_long_for_its_slot_is_claimed_anew_before_sending(es, httpserver, make_outbox):
+    # lease = timeouts (2 s + 5 s) + 5 s = 12 s; a send needs timeouts + 2.5 s = 9.5 s of it left, so
+    # the second delivery, claimed while the first one's 3.5 s request is out, is claimed again
+    receiver = CountingReceiver(200, delay_s=3.5)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    outbox = make_outbox(limits=ConnectorLimits({"A": {"concurrency": 1}}), lease_s=1.0)
+    outbox.start()
+    first, second = (enqueue(outbox, post(local(httpserver, "/hook")), record=f"rec-{n}", connector="A")
+                     for n in range(2))
+    wait_until(lambda: all(state_of(outbox, identifier) == DELIVERED for identifier in (first, second)), timeout=15)
+    assert receiver.keys == [first, second] and receiver.most == 1
+    versions = {identifier: es.get(index=outbox.store.index, id=identifier)["_version"]
+                for identifier in (first, second)}
+    # first: created, claimed, delivered; second: created, claimed (ahead), claimed again, delivered
+    assert versions == {first: 3, second: 4}

@@ -33,6 +33,14 @@ gets by ``_id`` are real-time, so neither the enqueue nor the claim waits for a 
 poller *searches*; it sees a new row after the next refresh (≤ 1 s), which is fine for spilled and
 recovered deliveries, while the fast path (queue → claim → send) never searches. Admin views
 (:meth:`Outbox.list_deliveries`, :meth:`Outbox.depth`) refresh first so they are exact.
+
+Throughput. Each write is acknowledged only after the translog fsync (~10 ms), so writes are
+group-committed (:mod:`watcher.support.groupcommit`): the creates of concurrent callers share a
+``_bulk``, and so do the worker's claims and results; each item keeps its own answer (a version
+conflict is its caller's alone). A lane claims ahead of its sends (:data:`CLAIM_AHEAD`), so a free
+in-flight slot never waits for a claim's round trip, and releases the slot as soon as the receiver
+answered (the result is written outside the connector's concurrency). A claim that waited so long
+that its lease could end mid-send is claimed anew before sending (:data:`LEASE_MARGIN_S`).
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import random
 import re
 import threading
@@ -64,8 +73,19 @@ from watcher.definitions.secrets import mask
 from watcher.engine.delivery import (HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, SendNow,
                                      combine)
 from watcher.support.datemath import format_iso_millis, parse_instant
+from watcher.support.groupcommit import AsyncGroupCommit, document_write, index_document, write_documents
 
 log = logging.getLogger(__name__)
+
+# A lane claims ahead of its sends (so a free slot never waits for a claim's round trip): up to
+# CLAIM_AHEAD × its concurrency, and no more than its concurrency + about one second of its rate.
+CLAIM_AHEAD = 4
+# A poll's search sees rows as of the last refresh (≤ 1 s): a delivery finished this recently may
+# still look due there; the poll skips it rather than claim a stale copy (a wasted conditional write).
+RECENTLY_DONE_S = 3.0
+# A claimed delivery is sent only with its timeouts + this much of its lease left (else claimed anew);
+# a claim's lease is at least timeouts + 5 s, so it may wait up to 2.5 s for a slot and a token.
+LEASE_MARGIN_S = 2.5
 
 PENDING, DELIVERING, DELIVERED, DEAD = "pending", "delivering", "delivered", "dead"
 STATES = (PENDING, DELIVERING, DELIVERED, DEAD)
@@ -287,9 +307,12 @@ class OutboxStore:
         self.es.options(ignore_status=400).indices.create(index=self.index, settings=SETTINGS, mappings=MAPPINGS)
 
     def create(self, delivery_id_: str, document: dict) -> tuple[StoredDelivery, bool]:
-        """Write a new delivery. Returns ``(stored, True)``, or ``(existing, False)`` if the id exists."""
+        """Write a new delivery. Returns ``(stored, True)``, or ``(existing, False)`` if the id exists.
+
+        Concurrent creates of several threads share one ``_bulk`` (group commit,
+        :func:`watcher.support.groupcommit.index_document`); each still gets its own answer."""
         try:
-            response = self.es.index(index=self.index, id=delivery_id_, document=document, op_type="create")
+            response = index_document(self.es, self.index, delivery_id_, document, op_type="create")
         except ConflictError:
             existing = self.get(delivery_id_)
             if existing is None:  # deleted in between: try once more
@@ -306,13 +329,42 @@ class OutboxStore:
         return StoredDelivery(response["_id"], response["_source"], response["_seq_no"], response["_primary_term"])
 
     def update(self, item: StoredDelivery, changes: dict) -> StoredDelivery | None:
-        """Apply ``changes`` if the stored version is still ``item``'s; None on conflict or if gone."""
+        """Apply ``changes`` if the stored version is still ``item``'s; None on conflict or if gone.
+
+        Written as the whole document (``item.source`` + ``changes``) with ``if_seq_no`` /
+        ``if_primary_term``: when the condition holds the stored document *is* ``item.source``, so
+        this equals a partial update, costs the cluster no read, and can share a ``_bulk`` with
+        concurrent writes (group commit)."""
+        pending, source = self.update_write(item, changes)
         try:
-            response = self.es.update(index=self.index, id=item.id, doc=changes,
-                                      if_seq_no=item.seq_no, if_primary_term=item.primary_term)
+            response = index_document(self.es, self.index, item.id, source, **pending.payload.options)
         except (ConflictError, NotFoundError):
             return None
-        return StoredDelivery(item.id, {**item.source, **changes}, response["_seq_no"], response["_primary_term"])
+        return StoredDelivery(item.id, source, response["_seq_no"], response["_primary_term"])
+
+    def update_write(self, item: StoredDelivery, changes: dict):
+        """``(pending, source)``: the conditional write :meth:`update` sends, as a group-commit item
+        (:func:`watcher.support.groupcommit.document_write`), and the document it writes."""
+        source = {**item.source, **changes}
+        return document_write(self.index, item.id, source, if_seq_no=item.seq_no,
+                              if_primary_term=item.primary_term), source
+
+    def async_writes(self) -> AsyncGroupCommit:
+        """A group commit for :meth:`update_async` in one event loop (its coroutines share ``_bulk``
+        requests: at most 2 out at once, up to 200 writes each)."""
+        return AsyncGroupCommit(functools.partial(write_documents, self.es), max_batch=200, counts_as="writes")
+
+    async def update_async(self, item: StoredDelivery, changes: dict,
+                           writes: AsyncGroupCommit) -> StoredDelivery | None:
+        """:meth:`update` from a coroutine, through ``writes`` (:meth:`async_writes`): concurrent
+        updates share one ``_bulk``; a version conflict is this item's alone (None), any other
+        failure of the item or of the whole request is raised."""
+        pending, source = self.update_write(item, changes)
+        try:
+            response = await writes.submit(pending)
+        except (ConflictError, NotFoundError):
+            return None
+        return StoredDelivery(item.id, source, response["_seq_no"], response["_primary_term"])
 
     def due(self, now: dt.datetime, size: int = 100, *, exclude_connectors: Iterable[str] = (),
             exclude_ids: Iterable[str] = ()) -> list[StoredDelivery]:
@@ -368,9 +420,25 @@ class OutboxStore:
 class _Lane:
     name: str
     queue: asyncio.Queue
-    semaphore: asyncio.Semaphore
+    semaphore: asyncio.Semaphore  # requests in flight to the receiver (the connector's concurrency)
     bucket: Any
+    claims: asyncio.Semaphore     # deliveries claimed or being claimed and not yet sent
     dispatcher: asyncio.Task | None = None
+
+
+class _Slot:
+    """One in-flight place of a lane (its semaphore, acquired), released once: when the HTTP
+    exchange ends, or when the delivery's task ends without one."""
+
+    __slots__ = ("_semaphore", "_held")
+
+    def __init__(self, semaphore: asyncio.Semaphore):
+        self._semaphore, self._held = semaphore, True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()
 
 
 def _default_client(*, verify: Any, proxy: str | None):
@@ -442,6 +510,8 @@ class Outbox:
         self._claims: dict[str, StoredDelivery] = {}     # claimed, result not yet recorded
         self._timers: set[asyncio.TimerHandle] = set()
         self._clients: dict[tuple, Any] = {}
+        self._writes: AsyncGroupCommit | None = None    # claims and results of the worker share _bulk requests
+        self._recently_done: dict[str, float] = {}       # id → monotonic time its task ended (oldest first)
         self._spilled = False  # a delivery waits in the store only: poll again as soon as there is room
         self._poll_failure_logged = float("-inf")  # monotonic time of the last "poll failed" warning
 
@@ -581,6 +651,8 @@ class Outbox:
         self._ready.clear()
         self._lanes, self._in_memory, self._tasks = {}, set(), set()
         self._active, self._claims, self._timers, self._clients = set(), {}, set(), {}
+        self._recently_done = {}
+        self._writes = self.store.async_writes()
         self._spilled = False
         self._thread = threading.Thread(target=self._run_loop, name="watcher-outbox", daemon=True)
         self._thread.start()
@@ -655,7 +727,12 @@ class Outbox:
         lane = self._lanes.get(name)
         if lane is None:
             limits = self.limits.lane(name)
-            lane = _Lane(name, asyncio.Queue(maxsize=self.queue_size), limits.semaphore, limits.bucket)
+            # Claims run ahead of the sends (up to CLAIM_AHEAD × concurrency), so a free slot never
+            # waits for a claim's round trip to Elasticsearch.
+            settings = limits.settings
+            ahead = min(CLAIM_AHEAD * settings.concurrency, settings.concurrency + math.ceil(settings.rate_per_s))
+            claims = asyncio.Semaphore(max(1, ahead))
+            lane = _Lane(name, asyncio.Queue(maxsize=self.queue_size), limits.semaphore, limits.bucket, claims)
             lane.dispatcher = asyncio.get_running_loop().create_task(self._dispatch(lane), name=f"outbox-{name}")
             self._lanes[name] = lane
         return lane
@@ -676,25 +753,30 @@ class Outbox:
     async def _dispatch(self, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await lane.semaphore.acquire()
+            await lane.claims.acquire()
             try:
                 item = await lane.queue.get()
             except BaseException:
-                lane.semaphore.release()
+                lane.claims.release()
                 raise
-            task = loop.create_task(self._process(lane, item))
+            ahead = _Slot(lane.claims)
+            task = loop.create_task(self._process(lane, item, ahead))
             self._tasks.add(task)
-            task.add_done_callback(functools.partial(self._finished, lane, item))
+            task.add_done_callback(functools.partial(self._finished, lane, ahead, item))
 
-    def _finished(self, lane: _Lane, item: StoredDelivery, task: asyncio.Task) -> None:
+    def _finished(self, lane: _Lane, ahead: "_Slot", item: StoredDelivery, task: asyncio.Task) -> None:
         self._tasks.discard(task)
         self._active.discard(task)
         self._in_memory.discard(item.id)
-        lane.semaphore.release()
+        self._recently_done.pop(item.id, None)  # re-inserted last: the dict stays oldest first
+        self._recently_done[item.id] = time.monotonic()
+        ahead.release()
         if not task.cancelled() and task.exception() is not None:
             log.warning("outbox delivery %s: %s", item.id, task.exception())
-        if self._spilled:
-            self._wake.set()  # room in memory again: spilled rows can come in now
+        if self._spilled and lane.queue.qsize() <= self.queue_size // 2:
+            # room in memory again: spilled rows can come in now (at half full, not at every free
+            # place: one poll brings up to 100 rows, where a poll per finished delivery would bring one)
+            self._wake.set()
 
     async def _poll(self) -> None:
         while True:
@@ -718,7 +800,13 @@ class Outbox:
 
     async def _poll_once(self) -> None:
         full = [name for name, lane in self._lanes.items() if lane.queue.full()]
-        in_memory = list(self._in_memory)[:10000]
+        horizon = time.monotonic() - RECENTLY_DONE_S
+        while self._recently_done:  # oldest first (insertion order): drop what the search sees now
+            oldest = next(iter(self._recently_done))
+            if self._recently_done[oldest] > horizon:
+                break
+            del self._recently_done[oldest]
+        in_memory = [*self._in_memory, *(i for i in self._recently_done if i not in self._in_memory)][:10000]
         items = await asyncio.to_thread(self.store.due, self._clock(), 100,
                                         exclude_connectors=full, exclude_ids=in_memory)
         for item in items:
@@ -728,29 +816,59 @@ class Outbox:
         self._emit("depth", counts=counts, queued=sum(lane.queue.qsize() for lane in self._lanes.values()))
 
     # -- one delivery -------------------------------------------------------------------------------------
-    async def _process(self, lane: _Lane, item: StoredDelivery) -> None:
-        await lane.bucket.acquire()
+    async def _process(self, lane: _Lane, item: StoredDelivery, ahead: "_Slot") -> None:
+        """Claim ``item``, wait for an in-flight slot and a token of its lane, send, record.
+
+        ``ahead`` (the lane's claim-ahead budget) is released once the exchange with the receiver
+        is over; the slot too, so recording the result does not hold the receiver's concurrency."""
         if self._closing:
             return
         self._active.add(asyncio.current_task())
-        now = self._clock()
-        if not _claimable(item, now):
+        if not _claimable(item, self._clock()):
             return
-        request = item.source.get("request") or {}
-        lease = max(self.lease_s, float(request.get("timeout_s") or 10) + float(request.get("read_timeout_s") or 10) + 5)
-        claimed = await asyncio.to_thread(self.store.update, item, {
-            "state": DELIVERING, "lease_until": _iso(now + dt.timedelta(seconds=lease)), "updated_at": _iso(now)})
+        claimed = await self._claim(item)
         if claimed is None:
             return  # another process claimed it, or our copy was stale
-        self._claims[item.id] = claimed
-        await self._send(claimed)
+        await lane.semaphore.acquire()
+        slot = _Slot(lane.semaphore)
+        try:
+            await lane.bucket.acquire()
+            if self._closing:
+                return  # not sent: the shutdown puts the claim back to pending
+            if _lease_left_s(claimed, self._clock()) < _send_time_s(claimed) + LEASE_MARGIN_S:
+                # it waited for its turn so long that the lease might end mid-send: claim it anew
+                self._claims.pop(item.id, None)
+                claimed = await self._claim(claimed)
+                if claimed is None:
+                    log.warning("outbox delivery %s: its claim was lost while it waited; another worker owns it",
+                                item.id)
+                    return
+            await self._send(claimed, slot, ahead)
+        finally:
+            slot.release()
 
-    async def _send(self, item: StoredDelivery) -> None:
+    async def _claim(self, item: StoredDelivery) -> StoredDelivery | None:
+        """``pending``/expired → ``delivering`` with a lease of ``max(lease_s, timeouts + 5 s)``
+        (conditional on ``item``'s version; None when another worker got there first)."""
+        now = self._clock()
+        lease = max(self.lease_s, _send_time_s(item) + 5)
+        claimed = await self.store.update_async(item, {
+            "state": DELIVERING, "lease_until": _iso(now + dt.timedelta(seconds=lease)), "updated_at": _iso(now)},
+            self._writes)
+        if claimed is not None:
+            self._claims[item.id] = claimed
+        return claimed
+
+    async def _send(self, item: StoredDelivery, *slots: "_Slot") -> None:
+        """Send ``item`` and record the outcome; ``slots`` are released as soon as the exchange with
+        the receiver is over (before the result is written)."""
         from watcher.connectors import REGISTRY
 
         try:
             request, used = unseal_request(item.source["request"], self._secrets_provider())
         except UnresolvedSecret:
+            for slot in slots:
+                slot.release()
             await self._record(item, "dead", SECRET_GONE, status=None)
             return
         connector_type = request.get("connector_type") or "webhook"
@@ -772,6 +890,11 @@ class Outbox:
         except Exception as error:  # transport errors, bad URLs: classified below
             verdict = classify(error)
             reason = f"{type(error).__name__}: {mask(str(error), used) or 'no detail'}"
+        finally:
+            # The lane bounds requests in flight to the receiver: the exchange is over, so the
+            # next delivery may start while this result is written (the claim still holds it).
+            for slot in slots:
+                slot.release()
         send_s = time.monotonic() - started
         await self._record(item, verdict, reason, status=status, retry_after=retry_after, send_s=send_s)
 
@@ -826,7 +949,7 @@ class Outbox:
                 reason = f"{reason} (not retried)"
             changes.update(state=DEAD, last_error=reason)
             event = ("dead", {**fields, "reason": reason})
-        updated = await asyncio.to_thread(self.store.update, item, changes)
+        updated = await self.store.update_async(item, changes, self._writes)
         self._claims.pop(item.id, None)
         if updated is None:
             log.warning("outbox delivery %s: its claim was lost (lease expired?); another worker owns it", item.id)
@@ -850,6 +973,18 @@ class Outbox:
             self._on_event(kind, **fields)
         except Exception:  # metrics must never break delivery
             log.exception("outbox on_event callback failed for %s", kind)
+
+
+def _send_time_s(item: StoredDelivery) -> float:
+    """Seconds one try of ``item`` may take: its connect + read timeouts (10 s each by default)."""
+    request = item.source.get("request") or {}
+    return float(request.get("timeout_s") or 10) + float(request.get("read_timeout_s") or 10)
+
+
+def _lease_left_s(item: StoredDelivery, now: dt.datetime) -> float:
+    """Seconds until ``item``'s lease ends (0 when it has none or it ended)."""
+    lease = item.source.get("lease_until")
+    return max(0.0, (parse_instant(lease) - now).total_seconds()) if lease else 0.0
 
 
 def _claimable(item: StoredDelivery, now: dt.datetime) -> bool:

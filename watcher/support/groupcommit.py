@@ -330,6 +330,17 @@ def index_document(es: Any, index: str, doc_id: str, document: dict, *, op_type:
         other ``ApiError`` by the item's status, ``TransportError``: as a lone index request
         (a failed ``_bulk`` reaches every caller in it).
     """
+    return document_requests(es).writes.submit(document_write(index, doc_id, document, op_type=op_type,
+                                                              if_seq_no=if_seq_no, if_primary_term=if_primary_term,
+                                                              refresh=refresh))
+
+
+def document_write(index: str, doc_id: str, document: dict, *, op_type: str | None = None,
+                   if_seq_no: int | None = None, if_primary_term: int | None = None,
+                   refresh: bool | str | None = None) -> Pending:
+    """The :class:`Pending` item of one write as :func:`index_document` queues it (same arguments),
+    for callers that batch writes themselves (:class:`AsyncGroupCommit` + :func:`write_documents`).
+    """
     options: dict[str, Any] = {}
     if op_type is not None:
         options["op_type"] = op_type
@@ -340,4 +351,105 @@ def index_document(es: Any, index: str, doc_id: str, document: dict, *, op_type:
     if refresh is not None:
         options["refresh"] = refresh
     key = None if refresh in (None, False, "false") else refresh  # false is the default: may share
-    return document_requests(es).writes.submit(Pending(key, _Write(index, doc_id, document, options)))
+    return Pending(key, _Write(index, doc_id, document, options))
+
+
+def write_documents(es: Any, batch: list[Pending]) -> None:
+    """Send ``batch`` (items of :func:`document_write` sharing one key) as one ``_bulk`` — or the plain
+    index request when alone — and set each item's ``result`` (the index response body) or
+    ``error`` (its own ``ConflictError`` etc., as :func:`index_document` raises). A ``send_batch``
+    for :class:`GroupCommit` / :class:`AsyncGroupCommit`.
+
+    Raises:
+        ``TransportError`` / ``ApiError``: the whole request failed (every item's caller sees it).
+    """
+    document_requests(es)._send_writes(batch)
+
+
+class AsyncGroupCommit:
+    """:class:`GroupCommit` for the coroutines of one asyncio event loop: concurrent ``submit`` calls
+    share requests, each gets its own answer, and the loop never blocks.
+
+    Same policy as :class:`GroupCommit`: while fewer than ``max_in_flight`` requests are out, the
+    oldest queued item and the next ones with its key (up to ``max_batch``) leave at once (a lone
+    call is not delayed); ``send_batch(items)`` — synchronous, run in a worker thread
+    (``asyncio.to_thread``) — sends them as one request and sets each item's ``result`` or
+    ``error``; if it raises, every unanswered item gets that exception.
+
+    Args:
+        send_batch, max_batch, max_in_flight, counts_as: as for :class:`GroupCommit`.
+
+    Raises:
+        ValueError: ``max_batch`` or ``max_in_flight`` below 1.
+
+    Use it from one event loop only (it holds no lock). A caller cancelled while its item is in
+    a request does not cancel the request: the item is still sent and its answer dropped.
+    """
+
+    def __init__(self, send_batch: Callable[[list], None], *, max_batch: int = DEFAULT_MAX_BATCH,
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, counts_as: str = "items"):
+        if max_batch < 1 or max_in_flight < 1:
+            raise ValueError("max_batch and max_in_flight must be at least 1")
+        self._sender = GroupCommit(send_batch, max_batch=max_batch, max_in_flight=max_in_flight)  # its _send
+        self.max_batch = max_batch
+        self.max_in_flight = max_in_flight
+        self._counts_as = counts_as
+        self._queue: collections.deque[tuple[Pending, Any]] = collections.deque()
+        self._in_flight = 0
+        self._requests: set = set()
+        self.stats = {"requests": 0, counts_as: 0, "largest_batch": 0}
+
+    async def submit(self, item: Pending) -> Any:
+        """Queue ``item`` and wait until a request answered it.
+
+        Returns:
+            ``item.result``.
+
+        Raises:
+            ``item.error``: the item's own error, or the failure of the whole request.
+        """
+        import asyncio
+
+        answered = asyncio.get_running_loop().create_future()
+        self._queue.append((item, answered))
+        self._pump()
+        await asyncio.shield(answered)  # cancelling the caller must not lose the answer of others
+        if item.error is not None:
+            raise item.error
+        return item.result
+
+    def _pump(self) -> None:
+        import asyncio
+
+        while self._in_flight < self.max_in_flight and self._queue:
+            key = self._queue[0][0].key
+            batch, keep = [], []
+            while self._queue and len(batch) < self.max_batch:
+                entry = self._queue.popleft()
+                (batch if entry[0].key == key else keep).append(entry)
+            self._queue.extendleft(reversed(keep))
+            self._in_flight += 1
+            request = asyncio.get_running_loop().create_task(self._send(batch))
+            self._requests.add(request)  # a strong reference until it is done
+            request.add_done_callback(self._requests.discard)
+
+    async def _send(self, batch: list[tuple[Pending, Any]]) -> None:
+        import asyncio
+
+        items = [item for item, _ in batch]
+        try:
+            await asyncio.to_thread(self._sender._send, items)
+        except BaseException as error:  # cancelled, or a BaseException re-raised by _send
+            for item in items:
+                if item.result is UNANSWERED and item.error is None:
+                    item.error = (error if isinstance(error, Exception)
+                                  else RuntimeError(f"the batch request ended: {error!r}"))
+        finally:
+            self._in_flight -= 1
+            self.stats["requests"] += 1
+            self.stats[self._counts_as] += len(items)
+            self.stats["largest_batch"] = max(self.stats["largest_batch"], len(items))
+            for _, answered in batch:
+                if not answered.done():
+                    answered.set_result(None)
+            self._pump()
