@@ -30,6 +30,7 @@ import platform
 import pstats
 import subprocess
 import sys
+import time
 
 from bench import data
 
@@ -48,7 +49,14 @@ def machine() -> dict:
             "python": platform.python_version()}
 
 
-def _es_cpu_seconds(es) -> float:
+ES_STATS_REFRESH_S = 1.1  # _nodes/stats refreshes process CPU once a second
+
+
+def _es_cpu_seconds(es, settle: bool = False) -> float:
+    """The node's process CPU seconds; ``settle`` waits for the once-a-second refresh first, so a
+    reading right after a measurement includes all of it."""
+    if settle:
+        time.sleep(ES_STATS_REFRESH_S)
     stats = es.nodes.stats(metric="process")["nodes"]
     return sum(node["process"]["cpu"]["total_in_millis"] for node in stats.values()) / 1000
 
@@ -70,9 +78,9 @@ def measure_elastalert(es, rules: int, scheduled: dt.datetime, es_url: str, work
     from bench import elastalert
     from watcher.es.client import server_version
 
-    es_cpu = _es_cpu_seconds(es)
+    es_cpu = _es_cpu_seconds(es, settle=True)
     result = elastalert.measure(rules, scheduled, es_url, Path(workdir), server_version(es))
-    result["elasticsearch_cpu_seconds"] = round(_es_cpu_seconds(es) - es_cpu, 2)
+    result["elasticsearch_cpu_seconds"] = round(_es_cpu_seconds(es, settle=True) - es_cpu, 2)
     return _derived(result)
 
 
@@ -86,12 +94,12 @@ def measure(es, engine: str, rules: int, scheduled: dt.datetime, batch: int, pro
                "--scheduled", scheduled.isoformat(), "--batch", str(batch)]
     if profile:
         command += ["--profile", profile]
-    es_cpu = _es_cpu_seconds(es)
+    es_cpu = _es_cpu_seconds(es, settle=True)
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-4000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["elasticsearch_cpu_seconds"] = round(_es_cpu_seconds(es) - es_cpu, 2)
+    result["elasticsearch_cpu_seconds"] = round(_es_cpu_seconds(es, settle=True) - es_cpu, 2)
     return _derived(result)
 
 

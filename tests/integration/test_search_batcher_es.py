@@ -83,7 +83,7 @@ def held(batcher: SearchBatcher, waiting: int):
     finally:
         with batcher._guard:
             batcher._in_flight = saved
-            batcher._guard.notify_all()
+            batcher._wake_next_sender()
 
 
 def run_concurrently(jobs: dict, batcher: SearchBatcher) -> dict:

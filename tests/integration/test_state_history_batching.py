@@ -65,7 +65,7 @@ def held(group: GroupCommit, waiting: int):
     finally:
         with group._guard:
             group._in_flight = saved
-            group._guard.notify_all()
+            group._wake_next_sender()
 
 
 def together(group: GroupCommit, jobs: dict) -> tuple[dict, int]:

@@ -54,7 +54,7 @@ def held(group: GroupCommit, waiting: int):
     finally:
         with group._guard:
             group._in_flight = 0
-            group._guard.notify_all()
+            group._wake_next_sender()
 
 
 def submit_all(group: GroupCommit, calls: list[tuple]) -> dict:

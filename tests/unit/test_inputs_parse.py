@@ -148,6 +148,32 @@ input:
         {"term": {"msg": 'say "hi"\\now'}}]}}, "size": "3"}
 
 
+def test_search_body_is_prepared_at_load_and_a_bad_template_still_fails_the_run_not_the_load():
+    component, problems = parse("""
+input:
+  search:
+    request:
+      body: {query: {term: {msg: "{{ctx.payload.msg}}"}}}
+""")
+    assert problems == []
+    request = component.config.request
+    assert request.body_source == '{"query":{"term":{"msg":"{{ctx.payload.msg}}"}}}'
+    assert request.body_template is not None
+    run = make_run(payload={"msg": "x"})
+    assert render_body(request, run.model()) == {"query": {"term": {"msg": "x"}}}
+    assert render_body(request, run.model()) == {"query": {"term": {"msg": "x"}}}  # the same template, again
+
+    broken, problems = parse("""
+input:
+  search:
+    request:
+      body: {query: {term: {msg: "{{#ctx.payload.msg}}"}}}
+""")
+    assert problems == [] and broken.config.request.body_template is None   # loads: the run reports it
+    with pytest.raises(Exception, match="msg"):
+        render_body(broken.config.request, run.model())
+
+
 def test_inline_template_merges_params_over_the_model():
     component, problems = parse("""
 input:

@@ -98,7 +98,7 @@ def test_refused_connection_reaches_every_caller_as_connection_error():
         threading.Event().wait(0.005)
     with batcher._guard:
         batcher._in_flight = 0
-        batcher._guard.notify_all()
+        batcher._wake_next_sender()
     for thread in threads:
         thread.join(10)
     assert len(errors) == 4 and all(isinstance(e, elastic_transport.ConnectionError) for e in errors)

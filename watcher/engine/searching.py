@@ -72,6 +72,26 @@ class SearchRequest:
     template: SearchTemplate | None = None
     indices_options: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_INDICES_OPTIONS))
     rest_total_hits_as_int: bool = True
+    # ``body`` as JSON text and its compiled Mustache template, made once when the watch is loaded
+    # rather than on every run (about 0.06 ms of an evaluation's 0.6 ms of CPU at 1,000 rules), and
+    # held here because the shared template cache (4,096 entries) cannot hold 10,000 rules' bodies.
+    # None when there is nothing to prepare or preparing fails: the run then does it and fails
+    # with the same error as before (a template syntax error fails the run, not the load).
+    body_source: str | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
+    body_template: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.body is None:
+            return
+        from watcher.templates.mustache import Template, TemplateSyntaxError
+
+        try:
+            source = json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+            template = Template(source) if "{{" in source else None
+        except (TypeError, ValueError, TemplateSyntaxError):
+            return
+        object.__setattr__(self, "body_source", source)
+        object.__setattr__(self, "body_template", template)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,17 +303,21 @@ def render_body(request: SearchRequest, model: dict, es: Any = None) -> dict:
         return _render_json(source, {**model, **template.params})
     if request.body is None:
         return {}
-    source = json.dumps(request.body, ensure_ascii=False, separators=(",", ":"))
+    source = request.body_source
+    if source is None:  # not prepared at load (see SearchRequest.body_source)
+        source = json.dumps(request.body, ensure_ascii=False, separators=(",", ":"))
     if "{{" not in source:  # Watcher uses a string without "{{" verbatim
         return json.loads(source)  # a copy: the result must not share the watch definition
-    return _render_json(source, model)
+    return _render_json(source, model, request.body_template)
 
 
-def _render_json(source: str, model: dict) -> dict:
+def _render_json(source: str, model: dict, template: Any = None) -> dict:
     from watcher.templates.mustache import compile_template
 
-    # compile_template, not render: search templates know no "__json__::" text-template prefix
-    text = compile_template(source).render(model, escape="json") if "{{" in source else source
+    if template is None and "{{" in source:
+        # compile_template, not render: search templates know no "__json__::" text-template prefix
+        template = compile_template(source)
+    text = template.render(model, escape="json") if template is not None else source
     try:
         rendered = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as error:
