@@ -8,11 +8,9 @@ Batches are made deterministic by holding the batcher's only request slot while 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import threading
-import time
 
 import elastic_transport
 import pytest
@@ -28,6 +26,7 @@ from watcher.engine.execute import ExecuteOptions, execute_watch
 from watcher.engine.inputs import REGISTRY as INPUTS
 from watcher.engine.searching import SearchBatcher, batcher_for
 from watcher.engine.throttle import WatchStatus
+from tests.groupcommit_helpers import held
 
 SCHEDULED = dt.datetime(2026, 11, 29, 10, 5, tzinfo=dt.timezone.utc)
 # host → documents: web-0 has 1, web-1 has 2, … web-5 has 6 (21 in all)
@@ -66,24 +65,6 @@ def execute(watch: Watch, es) -> dict:
               services=Services(es=es))
     return execute_watch(watch, run, WatchStatus(), {"simulate": Simulate(), "execute": Simulate()},
                          ExecuteOptions(default_mode="simulate"))
-
-
-@contextlib.contextmanager
-def held(batcher: SearchBatcher, waiting: int):
-    """Keep every request slot of ``batcher`` taken until ``waiting`` searches are queued."""
-    with batcher._guard:
-        saved = batcher._in_flight
-        batcher._in_flight = batcher.max_in_flight
-    try:
-        yield
-        deadline = time.monotonic() + 10
-        while len(batcher._queue) < waiting:
-            assert time.monotonic() < deadline, f"only {len(batcher._queue)} of {waiting} searches queued"
-            time.sleep(0.005)
-    finally:
-        with batcher._guard:
-            batcher._in_flight = saved
-            batcher._wake_next_sender()
 
 
 def run_concurrently(jobs: dict, batcher: SearchBatcher) -> dict:

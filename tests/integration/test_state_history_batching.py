@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import threading
-import time
 import uuid
 
 import elastic_transport
@@ -24,6 +23,7 @@ from elasticsearch import BadRequestError, ConflictError, Elasticsearch
 from watcher.es import history
 from watcher.es.state import StateConflict, StateStore, WatchState
 from watcher.support.groupcommit import GroupCommit, document_requests
+from tests.groupcommit_helpers import held
 
 pytestmark = pytest.mark.es
 
@@ -48,24 +48,6 @@ def history_prefix(es):
     with contextlib.suppress(Exception):
         es.options(ignore_status=404).indices.delete(index=history.index_pattern(prefix), expand_wildcards="all")
         es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-history")
-
-
-@contextlib.contextmanager
-def held(group: GroupCommit, waiting: int):
-    """Keep every request slot of ``group`` taken until ``waiting`` calls are queued."""
-    with group._guard:
-        saved = group._in_flight
-        group._in_flight = group.max_in_flight
-    try:
-        yield
-        deadline = time.monotonic() + 10
-        while len(group._queue) < waiting:
-            assert time.monotonic() < deadline, f"only {len(group._queue)} of {waiting} calls queued"
-            time.sleep(0.005)
-    finally:
-        with group._guard:
-            group._in_flight = saved
-            group._wake_next_sender()
 
 
 def together(group: GroupCommit, jobs: dict) -> tuple[dict, int]:

@@ -6,7 +6,6 @@ tests/integration/test_state_history_batching.py."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 
@@ -14,6 +13,7 @@ import pytest
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 
+from tests.groupcommit_helpers import held
 from watcher.support.groupcommit import (UNANSWERED, GroupCommit, Pending, _lone_body, document_requests,
                                          item_error, shared)
 
@@ -38,23 +38,6 @@ class Recorder:
                 item.error = ValueError(f"bad item of key {item.key}")
             elif item.payload != "silent":
                 item.result = item.payload * 10
-
-
-@contextlib.contextmanager
-def held(group: GroupCommit, waiting: int):
-    """Keep every request slot taken until ``waiting`` items are queued, then free them."""
-    with group._guard:
-        group._in_flight = group.max_in_flight
-    try:
-        yield
-        deadline = time.monotonic() + 10
-        while len(group._queue) < waiting:
-            assert time.monotonic() < deadline, f"only {len(group._queue)} of {waiting} items queued"
-            time.sleep(0.002)
-    finally:
-        with group._guard:
-            group._in_flight = 0
-            group._wake_next_sender()
 
 
 def submit_all(group: GroupCommit, calls: list[tuple]) -> dict:
