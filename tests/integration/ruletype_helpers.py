@@ -98,3 +98,13 @@ def delivered(record: dict) -> list[tuple]:
                 text = (item.get("logging") or {}).get("logged_text", "")
                 out.append((action["id"], item.get("event", "firing"), item.get("group"), text))
     return out
+
+
+def ecs_doc(when: str, host: str | None = None, user=None, **extra) -> dict:
+    """A document with ``@timestamp`` ``when`` and, when given, ``host.name`` and ``user.name``."""
+    out: dict = {"@timestamp": when, **extra}
+    if host is not None:
+        out["host"] = {"name": host}
+    if user is not None:
+        out["user"] = {"name": user}
+    return out

@@ -10,7 +10,8 @@ import logging
 
 import pytest
 
-from tests.integration.ruletype_helpers import RuleRunner, add_docs, create_index, delivered, match_details, matches
+from tests.integration.ruletype_helpers import (RuleRunner, add_docs, create_index, delivered, ecs_doc, match_details,
+                                               matches)
 
 UTC = dt.timezone.utc
 T = dt.datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)  # first scheduled time
@@ -27,13 +28,7 @@ def at(minutes: float, seconds: float = 0, millis: int = 0) -> str:
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def doc(when: str, host: str | None = None, user=None, **extra) -> dict:
-    out: dict = {"@timestamp": when, **extra}
-    if host is not None:
-        out["host"] = {"name": host}
-    if user is not None:
-        out["user"] = {"name": user}
-    return out
+doc = ecs_doc
 
 
 def rule(index: str, rule_type: str, params: str, *, group_by: str | None = "host.name", window: str = "10m",

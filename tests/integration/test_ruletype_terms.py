@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.integration.ruletype_helpers import RuleRunner, add_docs, create_index, match_details, matches
+from tests.integration.ruletype_helpers import RuleRunner, add_docs, create_index, ecs_doc, match_details, matches
 from watcher.schedule import next_fire
 
 UTC = dt.timezone.utc
@@ -22,13 +22,7 @@ def at(minutes: float, seconds: float = 0) -> str:
     return (T + dt.timedelta(minutes=minutes, seconds=seconds)).isoformat().replace("+00:00", "Z")
 
 
-def doc(when: str, host: str | None = None, user=None, **extra) -> dict:
-    out: dict = {"@timestamp": when, **extra}
-    if host is not None:
-        out["host"] = {"name": host}
-    if user is not None:
-        out["user"] = {"name": user}
-    return out
+doc = ecs_doc
 
 
 def folder(tmp_path, name: str):
