@@ -2,7 +2,7 @@
 ElastAlert2's HTTP POST alerter.
 
 ``python -m bench.delivery ours --alerts M --url URL`` (run in its own process by :func:`measure`):
-M webhook requests handed to the daemon's :class:`watcher.daemon.outbox.Outbox` — write
+M webhook requests handed to the daemon's :class:`watcher.delivery.outbox.Outbox` — write
 ``pending`` to Elasticsearch, queue, claim, send over pooled httpx connections with
 ``Idempotency-Key``, record ``delivered``; concurrent writes share ``_bulk`` requests (group
 commit; the JSON's ``es_writes`` gives requests and items) — from the daemon's worker-pool size of threads
@@ -18,7 +18,7 @@ receiver records ``arrival − sent_at`` as its latency. ``deliveries_per_second
 from the first hand-over to the last completion.
 
 The daemon builds its outbox with the default per-connector limits (4 requests in flight, 10 per
-second, burst 10: :mod:`watcher.daemon.ratelimit`), which cap one receiver at 10 deliveries/s by
+second, burst 10: :mod:`watcher.delivery.ratelimit`), which cap one receiver at 10 deliveries/s by
 design. ``ours`` lifts them to ElastAlert2's concurrency (10 in flight, no rate limit) to measure what
 the delivery path itself can do; ``ours-default`` keeps the daemon's limits (run with few alerts:
 it takes M/10 seconds).
@@ -55,8 +55,8 @@ def run_ours(alerts: int, url: str, workers: int | None = None, open_limits: boo
     from concurrent.futures import ThreadPoolExecutor
 
     from bench.evaluate import _client, _peak_rss_mb, _rss_mb
-    from watcher.daemon.outbox import Outbox
-    from watcher.daemon.ratelimit import ConnectorLimits
+    from watcher.delivery.outbox import Outbox
+    from watcher.delivery.ratelimit import ConnectorLimits
     from watcher.daemon.scheduler import DEFAULT_WORKERS
     from watcher.engine.delivery import HttpRequest
 
@@ -93,7 +93,7 @@ def run_ours(alerts: int, url: str, workers: int | None = None, open_limits: boo
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     # Elasticsearch write requests: creates from the hand-over threads (shared group commit of the
     # client) and the worker's claims and results (its own group commit): items per _bulk
-    from watcher.support.groupcommit import document_requests
+    from watcher.es.groupcommit import document_requests
 
     es_writes = {"creates": dict(document_requests(es).writes.stats),
                  "claims_and_results": dict(writes.stats) if (writes := getattr(outbox, "_writes", None)) else None}

@@ -63,7 +63,7 @@ def run(count: int, seconds: float, receiver_url: str, workdir: Path, workers: i
 
     from bench.delivery import percentile
     from bench.evaluate import _peak_rss_mb, _rss_mb
-    from watcher import logs
+    from watcher.daemon import logs
     from watcher.daemon.scheduler import DEFAULT_WORKERS
     from watcher.daemon.service import Daemon, DaemonSettings
     from watcher.es.client import ConnectionSettings, make_client
@@ -169,7 +169,7 @@ def run(count: int, seconds: float, receiver_url: str, workdir: Path, workers: i
 def _group_commits(es) -> dict:
     """The group commits of the daemon's client: searches, state loads, writes (saves + records)."""
     from watcher.engine.searching import batcher_for
-    from watcher.support.groupcommit import document_requests
+    from watcher.es.groupcommit import document_requests
 
     documents = document_requests(es)
     return {"searches": batcher_for(es), "state_loads": documents.reads, "writes": documents.writes}

@@ -56,8 +56,8 @@ def connectors() -> dict:
         DefinitionError: the connector document is refused (a bug here).
     """
     from watcher.definitions.connectors import load_connectors
-    from watcher.definitions.problems import Reader
-    from watcher.definitions.source import Document
+    from watcher.model.problems import Reader
+    from watcher.model.source import Document
 
     document = Document(file="bench-connectors.yaml", data=CONNECTORS_DOCUMENT, text="")
     reader = Reader(document)
@@ -73,9 +73,9 @@ def compile_rules(count: int) -> list:
         DefinitionError: a rule is refused (a bug in :func:`rule_document`).
     """
     from watcher.definitions.compile import compile_rule
-    from watcher.definitions.problems import Reader
+    from watcher.model.problems import Reader
     from watcher.definitions.rule import parse_rule
-    from watcher.definitions.source import Document
+    from watcher.model.source import Document
 
     loaded = connectors()
     watches = []

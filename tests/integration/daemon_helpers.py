@@ -1,5 +1,5 @@
 """Helpers for the daemon integration tests: a real webhook receiver whose answer can be switched,
-the daemon as a real subprocess (``python -m watcher.cli_run``), and queries of its indices."""
+the daemon as a real subprocess (``python -m watcher.cli.run``), and queries of its indices."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def write_rule(folder: Path, name: str, index: str, **kwargs) -> Path:
 # --- the daemon as a subprocess -------------------------------------------------------------------------
 
 class DaemonProcess:
-    """``python -m watcher.cli_run`` with ``args`` and ``env``; output to ``log_path``."""
+    """``python -m watcher.cli.run`` with ``args`` and ``env``; output to ``log_path``."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path, http_port: int):
         self.args, self.env, self.log_path, self.http_port = args, env, log_path, http_port
@@ -141,7 +141,7 @@ class DaemonProcess:
     def start(self) -> "DaemonProcess":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "watcher.cli_run", *self.args, "--http-port", str(self.http_port)],
+            [sys.executable, "-m", "watcher.cli.run", *self.args, "--http-port", str(self.http_port)],
             cwd=REPO, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         return self

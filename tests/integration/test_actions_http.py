@@ -15,9 +15,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from watcher.definitions.connectors import load_connectors
-from watcher.definitions.model import Component, Trigger, Watch
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import load_text
+from watcher.model.watch import Component, Trigger, Watch
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
 from watcher.engine.actions import REGISTRY
 from watcher.engine.context import Run, Services
 from watcher.engine.delivery import SendNow, Simulate

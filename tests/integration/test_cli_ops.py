@@ -17,8 +17,8 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from watcher.cli_ops import ack, activate, deactivate, history, outbox_command, silence, status
-from watcher.daemon.outbox import DEAD, PENDING, Outbox
+from watcher.cli.ops import ack, activate, deactivate, history, outbox_command, silence, status
+from watcher.delivery.outbox import DEAD, PENDING, Outbox
 from watcher.engine.delivery import HttpRequest
 from watcher.engine.throttle import ACKABLE, ACKED, AWAITS, WatchStatus
 from watcher.es import history as history_index

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from watcher.definitions.model import Component, Trigger, Watch
+from watcher.model.watch import Component, Trigger, Watch
 from watcher.engine.conditions import REGISTRY, evaluate
 from watcher.engine.context import Run, Services
 from watcher.es.painless import PainlessError, ScriptUnavailable, execute_script
@@ -26,8 +26,8 @@ def make_run(es, payload: dict) -> Run:
 
 
 def condition(es, type_: str, body, payload: dict) -> dict:
-    from watcher.definitions.problems import Reader
-    from watcher.definitions.source import load_text
+    from watcher.model.problems import Reader
+    from watcher.model.source import load_text
     import json
 
     document = load_text(json.dumps({type_: body}), "inline.json")

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import load_text
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
 from watcher.definitions.watch import parse_watch
 from watcher.engine.context import Run, Services
 from watcher.engine.delivery import SendNow, Simulate

@@ -13,9 +13,9 @@ import json
 import pytest
 from elasticsearch import ApiError, BadRequestError
 
-from watcher.definitions.model import Component, Trigger, Watch
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import load_text
+from watcher.model.watch import Component, Trigger, Watch
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
 from watcher.engine.context import Run, Services
 from watcher.engine.inputs import REGISTRY as INPUTS
 

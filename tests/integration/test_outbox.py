@@ -20,10 +20,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from watcher.daemon.outbox import (DEAD, DELIVERED, DELIVERING, PENDING, SECRET_GONE, Outbox, OutboxStore,
-                                   delivery_id, seal_request)
-from watcher.daemon.ratelimit import ConnectorLimits
-from watcher.daemon.retry import RetryPolicy
+from watcher.delivery.outbox import DEAD, DELIVERED, DELIVERING, PENDING, SECRET_GONE, Outbox, OutboxStore, delivery_id, seal_request
+from watcher.delivery.ratelimit import ConnectorLimits
+from watcher.delivery.retry import RetryPolicy
 from watcher.engine.delivery import HttpRequest, LogMessage, basic_auth_header
 
 pytestmark = pytest.mark.es
@@ -471,7 +470,7 @@ def _claim(lease: str) -> dict:
 def test_concurrent_claims_of_one_delivery_in_one_bulk_exactly_one_wins(es, prefix):
     import asyncio
 
-    from watcher.support.groupcommit import AsyncGroupCommit, write_documents
+    from watcher.es.groupcommit import AsyncGroupCommit, write_documents
 
     store = OutboxStore(es, prefix)
     store.ensure()
@@ -528,7 +527,7 @@ def test_a_bulk_with_one_failing_item_fails_that_caller_only(es, prefix):
 
     from elasticsearch import BadRequestError
 
-    from watcher.support.groupcommit import AsyncGroupCommit, write_documents
+    from watcher.es.groupcommit import AsyncGroupCommit, write_documents
 
     store = OutboxStore(es, prefix)
     store.ensure()
@@ -563,7 +562,7 @@ def test_a_bulk_with_one_failing_item_fails_that_caller_only(es, prefix):
 
 
 def test_creates_of_many_threads_share_bulk_requests_and_a_repeat_is_not_written_again(es, prefix):
-    from watcher.support.groupcommit import document_requests
+    from watcher.es.groupcommit import document_requests
 
     store = OutboxStore(es, prefix)
     store.ensure()

@@ -17,9 +17,9 @@ import pytest
 from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
 
 from watcher.daemon.service import TRANSIENT_ERROR_TYPES, transient_reason
-from watcher.definitions.model import Component, Trigger, Watch
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import load_text
+from watcher.model.watch import Component, Trigger, Watch
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
 from watcher.engine.context import Run, Services
 from watcher.engine.delivery import Simulate
 from watcher.engine.execute import ExecuteOptions, execute_watch

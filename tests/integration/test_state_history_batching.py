@@ -22,7 +22,7 @@ from elasticsearch import BadRequestError, ConflictError, Elasticsearch
 
 from watcher.es import history
 from watcher.es.state import StateConflict, StateStore, WatchState
-from watcher.support.groupcommit import GroupCommit, document_requests
+from watcher.es.groupcommit import GroupCommit, document_requests
 from tests.groupcommit_helpers import held
 
 pytestmark = pytest.mark.es

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from watcher.definitions.model import Component, Trigger, Watch
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import load_text
+from watcher.model.watch import Component, Trigger, Watch
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
 from watcher.engine.context import Run, Services
 from watcher.engine.inputs import REGISTRY as INPUTS
 from watcher.engine.transforms import REGISTRY as TRANSFORMS

@@ -10,9 +10,9 @@ import math
 
 import pytest
 
-from watcher.definitions.model import Component, Trigger, Watch
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import load_text
+from watcher.model.watch import Component, Trigger, Watch
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
 from watcher.engine.conditions import REGISTRY, evaluate
 from watcher.engine.context import Run, Services
 from watcher.es.painless import CTX_PARAM, PainlessError, ScriptUnavailable, execute_script, prepare_source

@@ -9,9 +9,9 @@ import logging
 import pytest
 
 from watcher.definitions.connectors import check_references, find_connector, load_connectors
-from watcher.definitions.model import Action, Component, Trigger, Watch
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import load_text
+from watcher.model.watch import Action, Component, Trigger, Watch
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
 from watcher.engine.actions import REGISTRY
 from watcher.engine.context import Run, Services
 from watcher.engine.delivery import HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, SendNow, Simulate

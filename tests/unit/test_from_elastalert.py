@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watcher.cli_definitions import convert
+from watcher.cli.definitions import convert
 from watcher.definitions.from_elastalert import ConversionError, convert_file, convert_text, merge_connectors
 from watcher.definitions.load import load_paths
 from watcher.templates.jinja import render_jinja

@@ -14,8 +14,7 @@ from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 
 from tests.groupcommit_helpers import held
-from watcher.support.groupcommit import (UNANSWERED, GroupCommit, Pending, _lone_body, document_requests,
-                                         item_error, shared)
+from watcher.es.groupcommit import UNANSWERED, GroupCommit, Pending, _lone_body, document_requests, item_error, shared
 
 META = ApiResponseMeta(status=200, http_version="1.1", headers=HttpHeaders(), duration=0.01,
                        node=NodeConfig("http", "127.0.0.1", 9200))

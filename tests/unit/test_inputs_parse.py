@@ -9,9 +9,9 @@ import datetime as dt
 
 import pytest
 
-from watcher.definitions.model import Component, Trigger, Watch
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import load_text
+from watcher.model.watch import Component, Trigger, Watch
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
 from watcher.engine.context import Run, Services
 from watcher.engine.inputs import REGISTRY as INPUTS
 from watcher.engine.inputs import http as http_input

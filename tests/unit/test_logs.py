@@ -1,4 +1,4 @@
-"""watcher.logs: exact human and JSON lines, secrets masked everywhere."""
+"""watcher.daemon.logs: exact human and JSON lines, secrets masked everywhere."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from watcher import logs
-from watcher.definitions.secrets import Secret
+from watcher.daemon import logs
+from watcher.model.secrets import Secret
 
 CREATED = 1714564800.123456  # 2024-05-01T12:00:00.123456Z
 STAMP = "2024-05-01T12:00:00.123Z"

@@ -1,4 +1,4 @@
-"""Unit tests of AsyncGroupCommit (watcher.support.groupcommit), the group commit the outbox worker's
+"""Unit tests of AsyncGroupCommit (watcher.es.groupcommit), the group commit the outbox worker's
 claims and results go through: a lone write leaves at once, concurrent ones share a request, each
 caller gets its own answer or error."""
 
@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from watcher.support.groupcommit import AsyncGroupCommit, Pending
+from watcher.es.groupcommit import AsyncGroupCommit, Pending
 
 
 class Recorder:

@@ -1,4 +1,4 @@
-"""Unit tests of per-connector limits (watcher.daemon.ratelimit), with a fake clock."""
+"""Unit tests of per-connector limits (watcher.delivery.ratelimit), with a fake clock."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from watcher.daemon.ratelimit import ConnectorLimits, LimitSettings, TokenBucket
+from watcher.delivery.ratelimit import ConnectorLimits, LimitSettings, TokenBucket
 
 
 class FakeClock:

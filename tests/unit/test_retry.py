@@ -1,4 +1,4 @@
-"""Unit tests of the outbox retry policy (watcher.daemon.retry): classification, backoff, Retry-After."""
+"""Unit tests of the outbox retry policy (watcher.delivery.retry): classification, backoff, Retry-After."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 import httpx
 import pytest
 
-from watcher.daemon.retry import RetryPolicy, classify, next_delay, parse_retry_after
+from watcher.delivery.retry import RetryPolicy, classify, next_delay, parse_retry_after
 from watcher.engine.delivery import HttpResponse, Outcome, http_outcome
 
 NOW = dt.datetime(2024, 5, 1, 10, 0, 0, tzinfo=dt.timezone.utc)

@@ -10,9 +10,9 @@ import pytest
 from watcher.definitions.compile import (NotConvertible, compile_rule, condition_json, jinja_template, search_body,
                                          watch_to_rule)
 from watcher.definitions.load import load_definition, load_paths
-from watcher.definitions.problems import DefinitionError, Reader
+from watcher.model.problems import DefinitionError, Reader
 from watcher.definitions.rule import RuleSpec, parse_rule
-from watcher.definitions.source import load_text
+from watcher.model.source import load_text
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "definitions"
 VALID = FIXTURES / "valid"

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from watcher.definitions.load import load_paths
-from watcher.ruletypes import bounds, metric_aggregation, percentage_match
+from watcher.engine.ruletypes import bounds, metric_aggregation, percentage_match
 
 CONNECTORS = "connectors:\n  log:\n    type: logging\n"
 

@@ -9,8 +9,8 @@ import textwrap
 import pytest
 
 from watcher.definitions.load import load_paths
-from watcher.ruletypes import REGISTRY, flatline, spike, spike_aggregation
-from watcher.ruletypes.spike import spike_direction, spike_ratio
+from watcher.engine.ruletypes import REGISTRY, flatline, spike, spike_aggregation
+from watcher.engine.ruletypes.spike import spike_direction, spike_ratio
 
 CONNECTORS = "connectors:\n  log:\n    type: logging\n"
 

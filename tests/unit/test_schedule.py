@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import load_text
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
 from watcher.definitions.watch import parse_trigger
 from watcher.schedule import REGISTRY, next_fire, parse_rule_schedule, resolve_timezone, unix_to_quartz
 from watcher.schedule.interval import Interval

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from watcher.daemon.scheduler import Scheduler, WatchTrigger, missed_ticks, schedule_period, start_offset
-from watcher.definitions.model import Trigger
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import load_text
+from watcher.model.watch import Trigger
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
 from watcher.definitions.watch import parse_trigger
 from watcher.schedule import REGISTRY
 from watcher.schedule.interval import Interval

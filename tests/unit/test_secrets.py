@@ -5,9 +5,9 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.secrets import MASK, Secret, mask, mask_data, resolve_secrets, secret_values
-from watcher.definitions.source import load_text
+from watcher.model.problems import Reader
+from watcher.model.secrets import MASK, Secret, mask, mask_data, resolve_secrets, secret_values
+from watcher.model.source import load_text
 
 
 def resolve(text: str, environ=None, base_dir=None):

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from ruamel.yaml import YAML
 
-from watcher.cli_definitions import convert, schema_command, validate
+from watcher.cli.definitions import convert, schema_command, validate
 from watcher.definitions.schema import schema
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from watcher.connectors import index, logging, opsgenie, slack, webhook
-from watcher.definitions.registry import Registry
+from watcher.model.registry import Registry
 
 REGISTRY = Registry("connector", [webhook, opsgenie, slack, logging, index])
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import pydantic
 
 from watcher.connectors.webhook import Seconds, StrictModel
-from watcher.definitions.problems import Reader
+from watcher.model.problems import Reader
 from watcher.engine.delivery import IndexRequest, Outcome
 
 TYPE = "index"

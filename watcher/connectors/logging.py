@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from watcher.connectors.webhook import StrictModel
-from watcher.definitions.problems import Reader
+from watcher.model.problems import Reader
 from watcher.engine.delivery import LogMessage, Outcome
 
 TYPE = "logging"

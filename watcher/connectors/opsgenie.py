@@ -30,8 +30,8 @@ from typing import Any, Literal
 import pydantic
 
 from watcher.connectors.webhook import HttpSettings, build_url, parse_url
-from watcher.definitions.problems import Reader
-from watcher.definitions.secrets import Secret, reveal
+from watcher.model.problems import Reader
+from watcher.model.secrets import Secret, reveal
 from watcher.engine.delivery import HttpRequest, HttpResponse, Outcome, http_outcome
 
 TYPE = "opsgenie"

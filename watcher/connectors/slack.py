@@ -24,8 +24,8 @@ from typing import Any, Literal
 import pydantic
 
 from watcher.connectors.webhook import HttpSettings, StrictModel
-from watcher.definitions.problems import Reader
-from watcher.definitions.secrets import Secret
+from watcher.model.problems import Reader
+from watcher.model.secrets import Secret
 from watcher.engine.delivery import HttpRequest, HttpResponse, Outcome, http_outcome
 
 TYPE = "slack"

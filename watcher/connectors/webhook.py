@@ -29,8 +29,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 import pydantic
 from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.secrets import Secret, secret_values
+from watcher.model.problems import Reader
+from watcher.model.secrets import Secret, secret_values
 from watcher.engine.delivery import HttpRequest, HttpResponse, Outcome, basic_auth_header, http_outcome
 
 TYPE = "webhook"

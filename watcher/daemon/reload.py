@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from watcher.definitions.load import EXTENSIONS, LoadResult
-from watcher.definitions.model import Watch
+from watcher.model.watch import Watch
 
 __all__ = ["FileWatcher", "ReloadPlan", "plan_reload", "watched_folders"]
 

@@ -52,7 +52,7 @@ from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from watcher.definitions.model import Trigger
+from watcher.model.watch import Trigger
 from watcher.schedule import next_fire
 
 __all__ = ["DEFAULT_WORKERS", "Scheduler", "WatchTrigger", "missed_ticks", "schedule_period", "start_offset"]

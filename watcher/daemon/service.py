@@ -49,8 +49,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from watcher.daemon.metrics import Metrics
-from watcher.daemon.retry import RetryPolicy
-from watcher.definitions.model import Watch
+from watcher.delivery.retry import RetryPolicy
+from watcher.model.watch import Watch
 from watcher.es.client import ConnectionSettings
 from watcher.es.state import StateConflict, WatchState
 from watcher.support.datemath import format_iso_millis
@@ -270,7 +270,7 @@ class Daemon:
         """Start every part (module docstring). Returns False when a stop was requested before
         the daemon was up (e.g. SIGTERM while waiting for the cluster)."""
         from watcher.daemon.http import OperationsServer
-        from watcher.daemon.outbox import Outbox
+        from watcher.delivery.outbox import Outbox
         from watcher.daemon.reload import FileWatcher, watched_folders
         from watcher.daemon.scheduler import Scheduler
         from watcher.definitions.load import default_connectors_path
@@ -356,7 +356,7 @@ class Daemon:
         return self._cluster_ok
 
     def _ensure_indices(self) -> bool:
-        from watcher.daemon.outbox import OutboxStore
+        from watcher.delivery.outbox import OutboxStore
         from watcher.es import history
 
         history.ensure_template(self.es, self.settings.index_prefix)
@@ -387,7 +387,7 @@ class Daemon:
 
     def _apply_load(self, result, initial: bool = False):
         """Take a load result: log problems, update connectors and secrets; returns the reload plan."""
-        from watcher import logs
+        from watcher.daemon import logs
         from watcher.daemon.reload import plan_reload
 
         connectors = dict(result.connectors)

@@ -26,10 +26,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from watcher.definitions.model import Trigger, Watch
-from watcher.definitions.problems import DefinitionError, Reader
+from watcher.model.watch import Trigger, Watch
+from watcher.model.problems import DefinitionError, Reader
 from watcher.definitions.rule import RuleSpec
-from watcher.definitions.source import Document
+from watcher.model.source import Document
 from watcher.support.durations import format_duration
 
 __all__ = ["GROUPS_AGG", "METRIC_AGG", "NotConvertible", "SAMPLE_AGG", "compile_rule", "jinja_template",
@@ -66,7 +66,7 @@ def compile_rule(spec: RuleSpec, file: str, connectors: Mapping[str, Any]) -> Wa
     if spec.type == "threshold":
         input_ = kinds["input"].parse(reader, body["input"], ("input",))
     else:  # the rule input is ours (no Watcher equivalent), so no watch file may use it
-        from watcher.definitions.model import Component
+        from watcher.model.watch import Component
 
         input_ = Component(type="rule", config=None, body=body["input"]["rule"])
     condition = kinds["condition"].parse(reader, body["condition"], ("condition",))
@@ -198,7 +198,7 @@ def actions_json(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None
         name = action.connector
         connector = connectors.get(name)
         if connector is None:
-            from watcher.definitions.problems import Problem
+            from watcher.model.problems import Problem
 
             problems.append(Problem(file or spec.file or "<rule>", 1, 1, f"actions[{index}].connector",
                                     f"unknown connector {name!r}"))

@@ -11,7 +11,7 @@ File shape::
         url: http://127.0.0.1:8000/alerts
 
 Each type's schema lives in :mod:`watcher.connectors` (``<type>.Config``). Strings may reference
-``${ENV_VAR}`` or ``${file:/path}`` (see :mod:`watcher.definitions.secrets`); problems, including
+``${ENV_VAR}`` or ``${file:/path}`` (see :mod:`watcher.model.secrets`); problems, including
 an undefined variable, are reported at ``file:line:column`` with the field path, and never show a
 secret value.
 """
@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from watcher.definitions.problems import DefinitionError, Reader, did_you_mean
-from watcher.definitions.secrets import mask, mask_data, resolve_secrets, secret_values
-from watcher.definitions.source import Document, load_file, plain
+from watcher.model.problems import DefinitionError, Reader, did_you_mean
+from watcher.model.secrets import mask, mask_data, resolve_secrets, secret_values
+from watcher.model.source import Document, load_file, plain
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
@@ -38,7 +38,7 @@ class Connector:
     Attributes:
         name: the key in ``connectors``.
         type: the connector type (a key of ``watcher.connectors.REGISTRY``).
-        config: the type's validated ``Config`` (secret fields are :class:`~watcher.definitions.secrets.Secret`).
+        config: the type's validated ``Config`` (secret fields are :class:`~watcher.model.secrets.Secret`).
         secrets: every value to mask when anything about this connector is shown.
         file: the file it came from.
     """

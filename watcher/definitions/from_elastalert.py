@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from watcher.definitions.source import Document, SourceError, load_file, load_text, plain
+from watcher.model.source import Document, SourceError, load_file, load_text, plain
 from watcher.support.durations import format_duration
 
 __all__ = ["ELASTALERT_TYPES", "Conversion", "ConversionError", "convert_document", "convert_file",
@@ -164,7 +164,7 @@ def convert_file(path: str | Path, known_types: tuple[str, ...] | None = None) -
 
     Args:
         path: the rule file.
-        known_types: our rule types to accept (default: the registered ones, ``watcher.ruletypes``).
+        known_types: our rule types to accept (default: the registered ones, ``watcher.engine.ruletypes``).
 
     Raises:
         ConversionError: unreadable file, not YAML, not a mapping, a type we do not have, a missing
@@ -268,7 +268,7 @@ class _Converter:
     def check_result(self) -> None:
         """Validate the converted rule as ``watcher validate`` would (connectors aside); a problem is
         reported at the ElastAlert2 option it came from."""
-        from watcher.definitions.problems import Reader
+        from watcher.model.problems import Reader
         from watcher.definitions.rule import parse_rule
 
         document = Document(file=self.document.file, data=self.out.rule, text="")
@@ -930,14 +930,14 @@ def merge_connectors(existing: str | None, connectors: Mapping[str, dict], file:
 # ---- small helpers ---------------------------------------------------------------------------------
 
 def _registered_types() -> tuple[str, ...]:
-    from watcher.ruletypes import TYPES
+    from watcher.engine.ruletypes import TYPES
 
     return TYPES
 
 
 def _params_of(rule_type: str) -> frozenset[str]:
     """The params our type accepts: its Params fields when registered, else the documented ones."""
-    from watcher.ruletypes import REGISTRY
+    from watcher.engine.ruletypes import REGISTRY
 
     if rule_type in REGISTRY:
         return frozenset(REGISTRY.get(rule_type).Params.model_fields)
@@ -971,6 +971,6 @@ def _literal(text: str) -> str:
 
 
 def _describe(value: Any) -> str:
-    from watcher.definitions.problems import describe
+    from watcher.model.problems import describe
 
     return describe(value)

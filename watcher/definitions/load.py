@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from watcher.definitions.model import Watch
-from watcher.definitions.problems import DefinitionError, Problem, Reader
-from watcher.definitions.source import Document, SourceError, load_file
+from watcher.model.watch import Watch
+from watcher.model.problems import DefinitionError, Problem, Reader
+from watcher.model.source import Document, SourceError, load_file
 
 __all__ = ["CONNECTORS_FILE", "EXTENSIONS", "LoadResult", "discover", "load_connectors_file", "load_definition",
            "load_paths"]

@@ -23,9 +23,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, field_validator,
                       model_validator)
 
-from watcher.definitions.problems import Reader, describe, did_you_mean
-from watcher.definitions.source import Document, plain
-from watcher.definitions.fields import Duration, DurationOrZero, Number, Text
+from watcher.model.problems import Reader, describe, did_you_mean
+from watcher.model.source import Document, plain
+from watcher.model.fields import Duration, DurationOrZero, Number, Text
 from watcher.support.durations import format_duration
 
 __all__ = ["COMPARISON_OPS", "METRIC_AGGS", "RuleAction", "RuleCondition", "RuleFilter", "RuleSpec",
@@ -100,7 +100,7 @@ FieldValues = Annotated[Any, BeforeValidator(_field_values), WithJsonSchema({
 
 
 def _rule_types() -> tuple[str, ...]:
-    from watcher.ruletypes import TYPES
+    from watcher.engine.ruletypes import TYPES
 
     return TYPES
 
@@ -232,7 +232,7 @@ class RuleAggregation(_Strict):
 class RuleSpec(_Strict):
     """A validated rule. Durations are :class:`datetime.timedelta`; ``index`` is a list of names.
 
-    ``trigger`` (the parsed schedule, :class:`watcher.definitions.model.Trigger`), ``file`` and
+    ``trigger`` (the parsed schedule, :class:`watcher.model.watch.Trigger`), ``file`` and
     ``source`` (the rule as written, plain JSON values) are set by :func:`parse_rule`.
     """
 
@@ -291,7 +291,7 @@ class RuleSpec(_Strict):
 
     @property
     def trigger(self):
-        """The parsed schedule (a :class:`~watcher.definitions.model.Trigger`), or None if not parsed."""
+        """The parsed schedule (a :class:`~watcher.model.watch.Trigger`), or None if not parsed."""
         return self._trigger
 
     @property
@@ -300,7 +300,7 @@ class RuleSpec(_Strict):
 
     @property
     def type_params(self):
-        """The rule type's validated ``Params`` (:mod:`watcher.ruletypes`); None for ``threshold``.
+        """The rule type's validated ``Params`` (:mod:`watcher.engine.ruletypes`); None for ``threshold``.
 
         Raises:
             pydantic.ValidationError: ``params`` do not fit the type (only for specs built in code;
@@ -309,7 +309,7 @@ class RuleSpec(_Strict):
         if self.type == "threshold":
             return None
         if self._params is None:
-            from watcher.ruletypes import parse_params
+            from watcher.engine.ruletypes import parse_params
 
             self._params = parse_params(self.type, self.params)
         return self._params
@@ -417,7 +417,7 @@ def _check_type(reader: Reader, data: Mapping):
             reader.problem(("params",), "params belong to rule types other than threshold "
                                         "(set type: frequency, spike, …) — a threshold rule uses condition")
         return None
-    from watcher.ruletypes import REGISTRY
+    from watcher.engine.ruletypes import REGISTRY
 
     if rule_type not in REGISTRY:
         return None  # pydantic reported the unknown type
@@ -544,7 +544,7 @@ def check_template(reader: Reader, path: tuple, source: str, known: frozenset[st
     """
     from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
-    from watcher.definitions.problems import Problem, format_path
+    from watcher.model.problems import Problem, format_path
     from watcher.templates.jinja import check_syntax
 
     error = check_syntax(source, known)

@@ -48,7 +48,7 @@ def rule_schema() -> dict:
 
 def _params_by_type(defs: dict) -> list[dict]:
     """``if type is X then params is X's Params`` for every rule type (docs/rule-types.md)."""
-    from watcher.ruletypes import REGISTRY
+    from watcher.engine.ruletypes import REGISTRY
 
     rules = []
     for name in REGISTRY.names():

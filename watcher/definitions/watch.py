@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from watcher.definitions.model import Action, Trigger, Watch
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import Document, plain
+from watcher.model.watch import Action, Trigger, Watch
+from watcher.model.problems import Reader
+from watcher.model.source import Document, plain
 
 TOP_LEVEL_KEYS = ("trigger", "input", "condition", "transform", "actions", "metadata",
                   "throttle_period", "throttle_period_in_millis", "status")

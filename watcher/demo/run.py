@@ -184,7 +184,7 @@ def run_demo(*, log: str | None = None, seconds: float = 90.0, seed: int = 7, ru
         watch_ids = sorted(load_paths([rules]).watches)
         _say(f"daemon: {len(watch_ids)} rules/watches from {rules}/ ({', '.join(watch_ids)}); backfill of "
              f"{ticks - 5} minutes from {backfill_from:%H:%M} UTC, then live for {seconds:.0f}s")
-        daemon = subprocess.Popen([python, "-m", "watcher.cli_run", "--rules", rules, "--index-prefix", STATE_PREFIX,
+        daemon = subprocess.Popen([python, "-m", "watcher.cli.run", "--rules", rules, "--index-prefix", STATE_PREFIX,
                                    "--backfill-from", backfill_from.isoformat(), "--max-catch-up", str(max(ticks, 100)),
                                    "--jitter", "0", "--http-port", "0", "--grace", "5", "--log-level", "WARNING"],
                                   stderr=subprocess.PIPE, text=True, bufsize=1)
@@ -241,6 +241,6 @@ def _start_live_attack(es, index: str, seed: int, parse: str,
 
 
 if __name__ == "__main__":  # python -m watcher.demo.run …
-    from watcher.cli_demo import run_command
+    from watcher.cli.demo import run_command
 
     run_command()

@@ -112,9 +112,9 @@ def realert(spec, run, alerts: list) -> tuple[list, list]:
 
 
 def _window_search(spec, run):
-    """An :class:`~watcher.ruletypes.base.Evaluation` over the rule's window, for extra counts."""
-    from watcher.ruletypes import window_of
-    from watcher.ruletypes.base import Evaluation
+    """An :class:`~watcher.engine.ruletypes.base.Evaluation` over the rule's window, for extra counts."""
+    from watcher.engine.ruletypes import window_of
+    from watcher.engine.ruletypes.base import Evaluation
 
     start, end = window_of(spec, run.scheduled_time)
     return Evaluation(spec=spec, params=None, es=run.services.es, start=start, end=end, state={}, first_run=False)
@@ -122,7 +122,7 @@ def _window_search(spec, run):
 
 def _group_clauses(spec, alert) -> list[dict]:
     """The clauses that keep the documents of ``alert``'s group (none for an ungrouped rule)."""
-    from watcher.ruletypes.base import MISSING_KEY
+    from watcher.engine.ruletypes.base import MISSING_KEY
 
     if not spec.group_by or alert.group is None:
         return []
@@ -203,7 +203,7 @@ def aggregate(spec, run, alerts: list) -> list:
     ``count``, ``value``, ``time``, ``fields``) and whose ``summary_table`` is a text table.
     """
     from watcher.engine.rules import Alert
-    from watcher.ruletypes.base import field_value
+    from watcher.engine.ruletypes.base import field_value
 
     settings = spec.aggregation
     now = run.scheduled_time
@@ -242,7 +242,7 @@ def _agg_value(spec, alert, first: dict) -> Any:
         return alert.group
     value = first.get(spec.aggregation.key) if spec.aggregation.key in first else None
     if value is None:
-        from watcher.ruletypes.base import field_value
+        from watcher.engine.ruletypes.base import field_value
 
         value = field_value(first, spec.aggregation.key)
     return value

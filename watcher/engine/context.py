@@ -14,7 +14,7 @@ import datetime as dt
 import uuid
 from typing import Any, Callable
 
-from watcher.definitions.model import Watch
+from watcher.model.watch import Watch
 
 
 def utcnow() -> dt.datetime:

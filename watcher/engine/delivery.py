@@ -23,7 +23,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Union
 
-from watcher.definitions.secrets import mask, mask_data
+from watcher.model.secrets import mask, mask_data
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import dataclasses
 import time
 from typing import Any
 
-from watcher.definitions.model import Action, Watch
+from watcher.model.watch import Action, Watch
 from watcher.engine.context import Run
 from watcher.engine.delivery import Origin, with_origin
 from watcher.engine.throttle import DEFAULT_THROTTLE, WatchStatus
@@ -148,7 +148,7 @@ def _run_input(watch: Watch, run: Run, options: ExecuteOptions) -> dict:
         run.payload = dict(options.alternative_input)
         return {"type": "simple", "status": "success", "payload": run.payload}
     from watcher.engine.inputs import REGISTRY
-    from watcher.ruletypes import RULE_INPUT, execute_input
+    from watcher.engine.ruletypes import RULE_INPUT, execute_input
 
     try:
         if watch.input.type == RULE_INPUT:  # a typed rule: its type module queries the cluster

@@ -5,7 +5,7 @@
 * **Filter step**: when the rule has a ``filter``, the same search runs again with the filter added,
   so Elasticsearch decides which documents are kept; counts and sample hits given to templates come
   from the filtered search, and the record says how many documents were dropped.
-* **Typed rules** (``type: spike`` …, :mod:`watcher.ruletypes`): the alerts are the matches the
+* **Typed rules** (``type: spike`` …, :mod:`watcher.engine.ruletypes`): the alerts are the matches the
   type's input found (``ctx.payload.matches``).
 * **Alert features** (:mod:`watcher.engine.alerting`): recovery, silence, realert, top counts and
   aggregation, for every rule type; actions are called per their ``on`` (firing, recovered).
@@ -25,7 +25,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from watcher.definitions.model import Action, Watch
+from watcher.model.watch import Action, Watch
 from watcher.engine.context import Run
 from watcher.support.compare import compare_op
 from watcher.support.datemath import format_iso_millis
@@ -240,7 +240,7 @@ def _templates(spec, alert: Alert) -> tuple[str, str]:
     title, message = DEFAULT_TITLE, DEFAULT_MESSAGE
     rule_type = getattr(spec, "type", "threshold")
     if rule_type != "threshold":
-        from watcher.ruletypes import REGISTRY
+        from watcher.engine.ruletypes import REGISTRY
 
         module = REGISTRY.get(rule_type)
         title, message = module.DEFAULT_TITLE, module.DEFAULT_MESSAGE

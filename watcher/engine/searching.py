@@ -26,9 +26,9 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import plain
-from watcher.support import groupcommit
+from watcher.model.problems import Reader
+from watcher.model.source import plain
+from watcher.es import groupcommit
 
 SEARCH_TYPES = ("query_then_fetch", "dfs_query_then_fetch")
 EXPAND_WILDCARDS = ("open", "closed", "hidden", "none", "all")
@@ -479,7 +479,7 @@ class _Pending(groupcommit.Pending):
 
 class SearchBatcher(groupcommit.GroupCommit):
     """Coalesces the searches of concurrent threads into ``_msearch`` requests (group commit,
-    :class:`watcher.support.groupcommit.GroupCommit`).
+    :class:`watcher.es.groupcommit.GroupCommit`).
 
     A caller sends at once while fewer than ``max_in_flight`` requests are out; otherwise its
     search waits in a queue, and the next caller to find a free slot sends everything queued (up
@@ -565,7 +565,7 @@ class SearchBatcher(groupcommit.GroupCommit):
 
 def _item_error(answer: dict, meta: Any) -> Exception:
     """The exception a lone ``_search`` answering ``answer`` (an ``_msearch`` error item) raises
-    (:func:`watcher.support.groupcommit.item_error`: class by HTTP status, message = the error's
+    (:func:`watcher.es.groupcommit.item_error`: class by HTTP status, message = the error's
     ``type``, body = the item)."""
     return groupcommit.item_error(answer, meta)
 

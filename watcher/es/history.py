@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from watcher.support.datemath import parse_instant
-from watcher.support.groupcommit import index_document
+from watcher.es.groupcommit import index_document
 
 _STORED_ONLY = {"type": "object", "enabled": False}
 
@@ -74,7 +74,7 @@ def write_record(es, prefix: str, record: dict, refresh: bool | str = False) -> 
     """Index one watch record (its ``_id`` is the record id). Returns the index written to.
 
     Alone it is one index request; records written by other threads on the same client at the same
-    moment share one ``_bulk`` (group commit, :func:`watcher.support.groupcommit.index_document`):
+    moment share one ``_bulk`` (group commit, :func:`watcher.es.groupcommit.index_document`):
     same index, id and document, and each caller gets its own error.
 
     Args:

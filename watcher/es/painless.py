@@ -65,8 +65,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader
+from watcher.model.source import plain
 from watcher.support.datemath import format_iso_millis
 
 __all__ = [

@@ -11,7 +11,7 @@ Index ``<prefix>-state`` (explicit mapping, ``dynamic: false``); the document ``
   but not indexed;
 * ``rule_state`` (stored, not indexed): what a rule keeps across runs — its type's state (new_term
   baselines, flatline's known keys, change's last values), firing keys for recovery, realert
-  waits and pending aggregations (:mod:`watcher.engine.alerting`, :mod:`watcher.ruletypes`);
+  waits and pending aggregations (:mod:`watcher.engine.alerting`, :mod:`watcher.engine.ruletypes`);
 * ``silences`` (stored, not indexed): ``{group key or "*": ISO until}``, written by
   ``watcher silence`` and only read by the daemon.
 
@@ -21,7 +21,7 @@ the second gets :class:`StateConflict`. Reads by id are real-time; :meth:`StateS
 refreshes first so it sees every acknowledged write.
 
 Loads and saves of concurrent threads sharing a client share requests (group commit,
-:mod:`watcher.support.groupcommit`): a lone load is one ``GET`` and a lone save one index request,
+:mod:`watcher.es.groupcommit`): a lone load is one ``GET`` and a lone save one index request,
 exactly as without batching; loads waiting at the same moment go as one ``_mget`` and saves as one
 ``_bulk`` (each item keeping its ``op_type: create`` or ``if_seq_no``/``if_primary_term``), and
 each caller gets its own state, its own :class:`StateConflict` or its own error.
@@ -36,7 +36,7 @@ from elasticsearch import ConflictError, NotFoundError
 
 from watcher.engine.throttle import WatchStatus
 from watcher.support.datemath import format_iso_millis, parse_instant
-from watcher.support.groupcommit import get_document, index_document
+from watcher.es.groupcommit import get_document, index_document
 
 MAPPINGS = {
     "dynamic": False,

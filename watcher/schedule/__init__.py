@@ -5,7 +5,7 @@ Each type module (interval, hourly, daily, weekly, monthly, yearly, cron) has ``
 (aware UTC, strictly after ``after``). Calendar types compile to Quartz cron expressions
 (:mod:`watcher.schedule.quartz`), as Watcher does, so one engine computes every calendar schedule.
 
-:func:`next_fire` dispatches on a :class:`~watcher.definitions.model.Trigger`;
+:func:`next_fire` dispatches on a :class:`~watcher.model.watch.Trigger`;
 :func:`parse_rule_schedule` reads our YAML rule format's ``schedule`` (an interval, or a 5-field
 Unix cron translated to Quartz) into the same Trigger. The daemon's scheduler wraps these
 functions; nothing here sleeps or reads the clock.
@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from watcher.definitions.model import Trigger
-from watcher.definitions.problems import Reader
-from watcher.definitions.registry import Registry
-from watcher.definitions.source import plain
+from watcher.model.watch import Trigger
+from watcher.model.problems import Reader
+from watcher.model.registry import Registry
+from watcher.model.source import plain
 from watcher.schedule import cron, daily, hourly, interval, monthly, quartz, weekly, yearly
 
 __all__ = ["REGISTRY", "UnixCronError", "next_fire", "parse_rule_schedule", "resolve_timezone", "unix_to_quartz"]

@@ -23,8 +23,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from watcher.definitions.problems import Reader, describe, did_you_mean
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader, describe, did_you_mean
+from watcher.model.source import plain
 from watcher.schedule import quartz
 
 TYPE = "daily"

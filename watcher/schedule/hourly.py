@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from watcher.definitions.problems import Reader
+from watcher.model.problems import Reader
 from watcher.schedule import quartz
 from watcher.schedule.daily import as_list, compile_crons, parse_int, read_keys
 

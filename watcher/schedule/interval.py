@@ -17,8 +17,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader
+from watcher.model.source import plain
 from watcher.support.durations import DurationError, parse_interval
 
 TYPE = "interval"

@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from watcher.definitions.problems import Reader
+from watcher.model.problems import Reader
 from watcher.schedule import quartz
 from watcher.schedule.daily import MIDNIGHT, as_list, compile_crons, parse_names, parse_times, read_keys
 from watcher.schedule.monthly import day_crons, parse_days

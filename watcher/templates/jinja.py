@@ -183,7 +183,7 @@ def check_syntax(source: str, known: frozenset[str] | None = None) -> tuple[int,
         env = environment()
         unknown = sorted(meta.find_undeclared_variables(env.parse(source)) - set(known) - set(env.globals))
         if unknown:
-            from watcher.definitions.problems import did_you_mean
+            from watcher.model.problems import did_you_mean
 
             name = unknown[0]
             return 1, (f"undefined variable {name!r}{did_you_mean(name, known)}; templates here know: "

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader
+from watcher.model.source import plain
 
 TEMPLATE_OBJECT_KEYS = ("source", "lang", "params", "options")
 
@@ -147,7 +147,7 @@ def connector_for(run: Any, name: str | None, action_type: str) -> Any:
 
 
 # Type modules import the helpers above, so they are imported last.
-from watcher.definitions.registry import Registry  # noqa: E402
+from watcher.model.registry import Registry  # noqa: E402
 from watcher.engine.actions import index, logging, opsgenie, slack, webhook  # noqa: E402
 
 REGISTRY = Registry("action", [logging, webhook, index, slack, opsgenie])

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from watcher.connectors import index as index_connector
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader
+from watcher.model.source import plain
 from watcher.engine.actions import check_keys, connector_for, parse_connector_name
 from watcher.engine.delivery import IndexRequest, Outcome
 

@@ -12,8 +12,8 @@ import dataclasses
 from typing import Any
 
 from watcher.connectors import logging as logging_connector
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader
+from watcher.model.source import plain
 from watcher.engine.actions import check_keys, connector_for, parse_connector_name, parse_text, render as render_text
 from watcher.engine.delivery import LogMessage, Outcome
 

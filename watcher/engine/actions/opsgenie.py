@@ -23,9 +23,9 @@ import dataclasses
 from typing import Any
 
 from watcher.connectors import opsgenie as opsgenie_connector
-from watcher.definitions.problems import Reader
-from watcher.definitions.secrets import Secret
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader
+from watcher.model.secrets import Secret
+from watcher.model.source import plain
 from watcher.engine.actions import (check_keys, connector_for, parse_connector_name, parse_text, parse_text_list,
                                     parse_text_map, render as render_text)
 from watcher.engine.actions.webhook import request_record

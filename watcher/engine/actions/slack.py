@@ -26,8 +26,8 @@ from typing import Any
 
 from watcher.connectors import slack as slack_connector
 from watcher.definitions.connectors import find_connector
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader
+from watcher.model.source import plain
 from watcher.engine.actions import (check_keys, parse_connector_name, parse_text, parse_text_list,
                                     render as render_text, render_tree)
 from watcher.engine.actions.webhook import request_record

@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from watcher.connectors import webhook as webhook_connector
-from watcher.definitions.problems import Reader
-from watcher.definitions.secrets import mask_data
+from watcher.model.problems import Reader
+from watcher.model.secrets import mask_data
 from watcher.engine.actions import check_keys, connector_for, parse_connector_name, render as render_text
 from watcher.engine.delivery import REDACTED, HttpRequest, Outcome, basic_auth_header
 from watcher.engine.inputs import http as http_input

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.definitions.model import Component
-from watcher.definitions.registry import Registry
+from watcher.model.watch import Component
+from watcher.model.registry import Registry
 from watcher.engine.conditions import always, array_compare, compare, never, script
 
 REGISTRY = Registry("condition", [always, never, compare, array_compare, script])

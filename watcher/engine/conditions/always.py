@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from watcher.definitions.problems import Reader
+from watcher.model.problems import Reader
 
 TYPE = "always"
 

@@ -28,8 +28,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader
+from watcher.model.source import plain
 from watcher.support import datemath
 from watcher.support.compare import OPERATORS, STRUCTURE_OPERATORS, compare_op, resolve_compare_value
 from watcher.support.paths import resolve_path

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.definitions.problems import Reader
+from watcher.model.problems import Reader
 from watcher.engine.conditions.always import expect_empty
 
 TYPE = "never"

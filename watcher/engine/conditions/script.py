@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.definitions.problems import Reader
+from watcher.model.problems import Reader
 from watcher.es.painless import PainlessError, execute_script, parse_script
 
 TYPE = "script"

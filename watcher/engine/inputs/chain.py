@@ -19,8 +19,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from watcher.definitions.model import Component
-from watcher.definitions.problems import Reader
+from watcher.model.watch import Component
+from watcher.model.problems import Reader
 
 TYPE = "chain"
 TRANSFORM_LINK = "transform"

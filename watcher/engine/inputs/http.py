@@ -23,8 +23,8 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader
+from watcher.model.source import plain
 from watcher.engine.searching import extract_paths, parse_extract, parse_timeout
 
 TYPE = "http"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader
+from watcher.model.source import plain
 
 TYPE = "none"
 

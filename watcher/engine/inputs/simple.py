@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from watcher.definitions.problems import Reader
-from watcher.definitions.source import plain
+from watcher.model.problems import Reader
+from watcher.model.source import plain
 
 TYPE = "simple"
 

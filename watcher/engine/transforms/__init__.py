@@ -6,7 +6,7 @@ payload the transform works on is ``model["ctx"]["payload"]``. Source: watcher-s
 (explore-analyze/alerts-cases/watcher/transform-*.md).
 """
 
-from watcher.definitions.registry import Registry
+from watcher.model.registry import Registry
 from watcher.engine.transforms import chain, script, search
 
 REGISTRY = Registry("transform", [search, script, chain])

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.definitions.model import Component
-from watcher.definitions.problems import Reader
+from watcher.model.watch import Component
+from watcher.model.problems import Reader
 
 TYPE = "chain"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watcher.definitions.problems import Reader
+from watcher.model.problems import Reader
 from watcher.engine.searching import SearchSpec, execute_search, parse_search
 
 TYPE = "search"

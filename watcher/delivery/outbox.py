@@ -16,9 +16,9 @@ Life of a delivery (index ``<prefix>-outbox``, one document per delivery, ``_id`
 * **Claims.** A worker claims a delivery (``pending`` → ``delivering`` with ``lease_until``) with
   optimistic concurrency (``if_seq_no``/``if_primary_term``), so two processes never send the same
   version. A ``delivering`` row whose lease expired (process killed mid-send) is claimed again.
-* **Lanes.** Per-connector concurrency and rate limits (:mod:`watcher.daemon.ratelimit`): a slow
+* **Lanes.** Per-connector concurrency and rate limits (:mod:`watcher.delivery.ratelimit`): a slow
   receiver stalls only its own connector, never others nor rule evaluation (which only writes a row).
-* **Retries** follow :class:`~watcher.daemon.retry.RetryPolicy` (backoff with full jitter,
+* **Retries** follow :class:`~watcher.delivery.retry.RetryPolicy` (backoff with full jitter,
   ``Retry-After`` honoured, dead after ``max_attempts`` or ``max_age_s``).
 * **Secrets are never stored.** Each secret of the request (``HttpRequest.secrets``) is replaced by
   ``${secret:<first 16 hex of sha256(value)>}`` before writing (``:url``, ``:urlplus``, ``:json``
@@ -35,7 +35,7 @@ recovered deliveries, while the fast path (queue → claim → send) never searc
 (:meth:`Outbox.list_deliveries`, :meth:`Outbox.depth`) refresh first so they are exact.
 
 Throughput. Each write is acknowledged only after the translog fsync (~10 ms), so writes are
-group-committed (:mod:`watcher.support.groupcommit`): the creates of concurrent callers share a
+group-committed (:mod:`watcher.es.groupcommit`): the creates of concurrent callers share a
 ``_bulk``, and so do the worker's claims and results; each item keeps its own answer (a version
 conflict is its caller's alone). A lane claims ahead of its sends (:data:`CLAIM_AHEAD`), so a free
 in-flight slot never waits for a claim's round trip, and releases the slot as soon as the receiver
@@ -67,13 +67,13 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 from elasticsearch import ConflictError, NotFoundError
 
-from watcher.daemon.ratelimit import ConnectorLimits
-from watcher.daemon.retry import RetryPolicy, classify, parse_retry_after
-from watcher.definitions.secrets import mask
+from watcher.delivery.ratelimit import ConnectorLimits
+from watcher.delivery.retry import RetryPolicy, classify, parse_retry_after
+from watcher.model.secrets import mask
 from watcher.engine.delivery import (HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, SendNow,
                                      combine)
 from watcher.support.datemath import format_iso_millis, parse_instant
-from watcher.support.groupcommit import AsyncGroupCommit, document_write, index_document, write_documents
+from watcher.es.groupcommit import AsyncGroupCommit, document_write, index_document, write_documents
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ class OutboxStore:
         """Write a new delivery. Returns ``(stored, True)``, or ``(existing, False)`` if the id exists.
 
         Concurrent creates of several threads share one ``_bulk`` (group commit,
-        :func:`watcher.support.groupcommit.index_document`); each still gets its own answer."""
+        :func:`watcher.es.groupcommit.index_document`); each still gets its own answer."""
         try:
             response = index_document(self.es, self.index, delivery_id_, document, op_type="create")
         except ConflictError:
@@ -344,7 +344,7 @@ class OutboxStore:
 
     def update_write(self, item: StoredDelivery, changes: dict):
         """``(pending, source)``: the conditional write :meth:`update` sends, as a group-commit item
-        (:func:`watcher.support.groupcommit.document_write`), and the document it writes."""
+        (:func:`watcher.es.groupcommit.document_write`), and the document it writes."""
         source = {**item.source, **changes}
         return document_write(self.index, item.id, source, if_seq_no=item.seq_no,
                               if_primary_term=item.primary_term), source

@@ -3,7 +3,7 @@
 ``spike_height``, ``spike_type``, ``threshold_ref``/``threshold_cur`` as metric values,
 ``alert_on_new_data``).
 
-Same windows, search and decision as :mod:`watcher.ruletypes.spike` (:func:`spike.spike_direction`):
+Same windows, search and decision as :mod:`watcher.engine.ruletypes.spike` (:func:`spike.spike_direction`):
 the metric aggregation sits inside each window's ``filter`` sub-aggregation. Differences from
 ElastAlert2, which never fires when either value is 0 or missing:
 
@@ -21,9 +21,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from watcher.ruletypes import spike
-from watcher.ruletypes.base import Evaluation, Match, sample_of
-from watcher.ruletypes.spike import METRIC, NonNegativeNumber, spike_direction, spike_ratio
+from watcher.engine.ruletypes import spike
+from watcher.engine.ruletypes.base import Evaluation, Match, sample_of
+from watcher.engine.ruletypes.spike import METRIC, NonNegativeNumber, spike_direction, spike_ratio
 
 TYPE = "spike_aggregation"
 METRIC_AGG_TYPES = ("min", "max", "avg", "sum", "cardinality", "value_count")

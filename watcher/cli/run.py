@@ -2,7 +2,7 @@
 
 The cluster comes from the environment (``ES_URL`` — several URLs comma-separated — ``ES_API_KEY``
 or ``ES_USERNAME``/``ES_PASSWORD``, ``ES_CA_CERTS``, ``ES_VERIFY_CERTS``). SIGTERM and SIGINT shut
-down gracefully (exit 0). Also runnable as ``python -m watcher.cli_run``.
+down gracefully (exit 0). Also runnable as ``python -m watcher.cli.run``.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ DEFAULT_RULES = ("rules",)
 def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catch_up, backfill_from, grace, jitter,
         max_attempts, max_retry_delay, max_delivery_age, delivery_lease, log_format, log_level) -> None:
     """Run the daemon: schedule every rule and watch, record executions, deliver alerts."""
-    from watcher import logs
-    from watcher.daemon.retry import RetryPolicy
+    from watcher.daemon import logs
+    from watcher.delivery.retry import RetryPolicy
     from watcher.daemon.service import Daemon, DaemonSettings
     from watcher.es.client import ConnectionSettings
 
@@ -85,5 +85,5 @@ def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catc
     raise SystemExit(daemon.run())
 
 
-if __name__ == "__main__":  # python -m watcher.cli_run …
+if __name__ == "__main__":  # python -m watcher.cli.run …
     run()

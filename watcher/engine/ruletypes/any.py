@@ -7,8 +7,8 @@ whose realert key is the rule (plus the query_key value).
 
 from __future__ import annotations
 
-from watcher.ruletypes import base
-from watcher.ruletypes.base import Evaluation, Match, group_buckets, sample_of
+from watcher.engine.ruletypes import base
+from watcher.engine.ruletypes.base import Evaluation, Match, group_buckets, sample_of
 
 TYPE = "any"
 DEFAULT_TITLE = "rule '{{ rule.name }}' matched {{ count }} document{{ 's' if count != 1 }}"

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pydantic
 
-from watcher.definitions.source import Document, plain
+from watcher.model.source import Document, plain
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from watcher.definitions.problems import Problem
+from watcher.model.problems import Problem
 
 DEFAULT_RULES_DIR = "rules/"
 

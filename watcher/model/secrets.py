@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from watcher.definitions.problems import Reader
+from watcher.model.problems import Reader
 
 MASK = "***"
 

@@ -5,7 +5,7 @@ and the comparison.
 Bounds are exclusive, as in ElastAlert2 (docs, Rule Types: cardinality, metric_aggregation,
 percentage_match): a value equal to a bound does not fire.
 
-Their params field types are in :mod:`watcher.definitions.fields`.
+Their params field types are in :mod:`watcher.model.fields`.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from watcher.ruletypes import base
-from watcher.ruletypes.base import GROUPS, Evaluation, Match, group_buckets, sample_of
+from watcher.engine.ruletypes import base
+from watcher.engine.ruletypes.base import GROUPS, Evaluation, Match, group_buckets, sample_of
 
 TYPE = "frequency"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ count }} event{{ 's' if count != 1 }} in {{ rule.window }}"

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from watcher.ruletypes import base
-from watcher.ruletypes.base import Evaluation, Match, group_buckets, sample_of
-from watcher.definitions.fields import FieldName
-from watcher.ruletypes.bounds import check_bounds, crossed
+from watcher.engine.ruletypes import base
+from watcher.engine.ruletypes.base import Evaluation, Match, group_buckets, sample_of
+from watcher.model.fields import FieldName
+from watcher.engine.ruletypes.bounds import check_bounds, crossed
 
 TYPE = "cardinality"
 PRECISION_THRESHOLD = 3000

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, WithJsonSchema
 
-from watcher.definitions.problems import describe
-from watcher.definitions.source import plain
+from watcher.model.problems import describe
+from watcher.model.source import plain
 from watcher.support.durations import parse_rule_duration
 
 __all__ = ["Duration", "DurationOrZero", "FieldName", "Number", "Text"]

@@ -4,7 +4,7 @@
 compare/array_compare condition, :mod:`watcher.definitions.compile`). Every other type compiles to a
 watch whose input is ``rule``: :func:`execute_input` runs the type module's queries for the window
 and returns the matches as the payload; the condition is ``ctx.payload.total_matches > 0``. The type
-module contract is in :mod:`watcher.ruletypes.base`.
+module contract is in :mod:`watcher.engine.ruletypes.base`.
 """
 
 from __future__ import annotations
@@ -13,19 +13,19 @@ import copy
 import datetime as dt
 from typing import Any
 
-from watcher.definitions.registry import Registry
-from watcher.ruletypes import any as any_type
-from watcher.ruletypes import frequency
-from watcher.ruletypes import flatline
-from watcher.ruletypes import spike
-from watcher.ruletypes import spike_aggregation
-from watcher.ruletypes import cardinality
-from watcher.ruletypes import metric_aggregation
-from watcher.ruletypes import percentage_match
-from watcher.ruletypes import change
-from watcher.ruletypes import blacklist
-from watcher.ruletypes import whitelist
-from watcher.ruletypes import new_term
+from watcher.model.registry import Registry
+from watcher.engine.ruletypes import any as any_type
+from watcher.engine.ruletypes import frequency
+from watcher.engine.ruletypes import flatline
+from watcher.engine.ruletypes import spike
+from watcher.engine.ruletypes import spike_aggregation
+from watcher.engine.ruletypes import cardinality
+from watcher.engine.ruletypes import metric_aggregation
+from watcher.engine.ruletypes import percentage_match
+from watcher.engine.ruletypes import change
+from watcher.engine.ruletypes import blacklist
+from watcher.engine.ruletypes import whitelist
+from watcher.engine.ruletypes import new_term
 
 # One line per type module (keep the import above in step).
 REGISTRY = Registry("rule type", [
@@ -78,7 +78,7 @@ def execute_input(run) -> dict:
     Raises:
         whatever the type's queries raise (the pipeline records a failed input).
     """
-    from watcher.ruletypes.base import Evaluation, iso
+    from watcher.engine.ruletypes.base import Evaluation, iso
 
     spec = run.watch.rule
     module = REGISTRY.get(spec.type)

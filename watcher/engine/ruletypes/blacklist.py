@@ -4,7 +4,7 @@ Rule Types: Blacklist).
 The list may name files (``!file PATH``, one value per line, PATH relative to the rule file's
 folder), read once when the rule is loaded. The cluster filters with a ``terms`` query and counts
 per group key (``group_by`` is supported; documents without it form ``_missing``). Shared logic:
-:mod:`watcher.ruletypes.value_lists`.
+:mod:`watcher.engine.ruletypes.value_lists`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from watcher.ruletypes import value_lists
-from watcher.ruletypes.base import Evaluation, Match
+from watcher.engine.ruletypes import value_lists
+from watcher.engine.ruletypes.base import Evaluation, Match
 
 TYPE = "blacklist"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ count }} document{{ 's' if count != 1 }} with a blacklisted "
@@ -42,5 +42,5 @@ def check(spec, params: Params) -> list[tuple[tuple, str]]:
 
 def evaluate(ev: Evaluation) -> list[Match]:
     """Documents whose ``compare_key`` is listed, per group key (see
-    :func:`watcher.ruletypes.value_lists.evaluate_list`)."""
+    :func:`watcher.engine.ruletypes.value_lists.evaluate_list`)."""
     return value_lists.evaluate_list(ev, listed=True, ignore_null=True)

@@ -5,7 +5,7 @@ The list may name files (``!file PATH``, one value per line, PATH relative to th
 folder), read once when the rule is loaded. The cluster filters with ``must_not terms`` (and
 ``exists`` when ``ignore_null``) and counts per group key (``group_by`` is supported; documents
 without it form ``_missing``). An array-valued field is allowed when any of its values is listed
-(Elasticsearch's multi-value rule). Shared logic: :mod:`watcher.ruletypes.value_lists`.
+(Elasticsearch's multi-value rule). Shared logic: :mod:`watcher.engine.ruletypes.value_lists`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from watcher.ruletypes import value_lists
-from watcher.ruletypes.base import Evaluation, Match
+from watcher.engine.ruletypes import value_lists
+from watcher.engine.ruletypes.base import Evaluation, Match
 
 TYPE = "whitelist"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ count }} document{{ 's' if count != 1 }} with a "
@@ -49,5 +49,5 @@ def check(spec, params: Params) -> list[tuple[tuple, str]]:
 
 def evaluate(ev: Evaluation) -> list[Match]:
     """Documents whose ``compare_key`` is not listed (nor missing, with ``ignore_null``), per group
-    key (see :func:`watcher.ruletypes.value_lists.evaluate_list`)."""
+    key (see :func:`watcher.engine.ruletypes.value_lists.evaluate_list`)."""
     return value_lists.evaluate_list(ev, listed=False, ignore_null=ev.params.ignore_null)

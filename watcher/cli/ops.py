@@ -193,7 +193,7 @@ def load_definitions(rules_dir: str | None) -> Definitions:
 
 def _declared_id(file: str) -> str:
     """The id a definition file declares (rule ``name``, watch ``_id``), else its stem."""
-    from watcher.definitions.source import SourceError, load_file
+    from watcher.model.source import SourceError, load_file
 
     try:
         data = load_file(file).data
@@ -687,7 +687,7 @@ def outbox_command(delivery_state: str | None, size: int, retry_id: str | None, 
     hold placeholders instead of secrets, so nothing secret is shown. --retry ID moves a dead delivery
     back to pending with its attempts reset; a running daemon sends it at its next poll.
     """
-    from watcher.daemon.outbox import DEAD, DELIVERING, PENDING, Outbox
+    from watcher.delivery.outbox import DEAD, DELIVERING, PENDING, Outbox
 
     es, settings = _client()
     box = Outbox(es, index_prefix)  # admin use only: no worker is started

@@ -67,11 +67,11 @@ def _listen_error(host: str, port: int, error: OSError) -> click.ClickException:
 
 def _register_commands() -> None:
     # Each verb group lives in its own module; the group stays a table of contents.
-    from watcher.cli_definitions import convert, schema_command, validate
-    from watcher.cli_dryrun import dry_run
-    from watcher.cli_ops import ack, activate, deactivate, history, outbox_command, silence, status
-    from watcher.cli_demo import demo
-    from watcher.cli_run import run
+    from watcher.cli.definitions import convert, schema_command, validate
+    from watcher.cli.dryrun import dry_run
+    from watcher.cli.ops import ack, activate, deactivate, history, outbox_command, silence, status
+    from watcher.cli.demo import demo
+    from watcher.cli.run import run
 
     for command in (validate, schema_command, convert, dry_run, run, status, history, ack, silence, activate, deactivate,
                     outbox_command, demo):

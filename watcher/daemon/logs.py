@@ -16,7 +16,7 @@ Secrets (DESIGN.md "Secrets": never printed or logged): :func:`add_secrets` regi
 :class:`SecretMasker`, attached to the handler so that it sees the records of every logger
 (``elasticsearch``, ``httpx``… included), replaces them by ``***`` in the message, in every extra
 field (nested values too) and in tracebacks, including their URL-encoded and JSON-escaped forms
-(:func:`watcher.definitions.secrets.mask`).
+(:func:`watcher.model.secrets.mask`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any, Literal, TextIO
 
-from watcher.definitions.secrets import Secret, mask, mask_data
+from watcher.model.secrets import Secret, mask, mask_data
 
 __all__ = ["HumanFormatter", "JsonFormatter", "SecretMasker", "add_secrets", "configure", "extra_fields", "masker"]
 

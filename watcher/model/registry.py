@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
-from watcher.definitions.model import Component
-from watcher.definitions.problems import Reader
+from watcher.model.watch import Component
+from watcher.model.problems import Reader
 
 
 class Registry:
@@ -51,7 +51,7 @@ class Registry:
         Returns:
             The component, or None when there were problems.
         """
-        from watcher.definitions.source import plain
+        from watcher.model.source import plain
 
         mapping = reader.mapping(path, value, f"a {self.kind} object such as {{{self.names()[0]}: {{…}}}}")
         if mapping is None:

@@ -32,9 +32,9 @@ import datetime as dt
 
 from pydantic import Field
 
-from watcher.ruletypes import base
-from watcher.ruletypes.base import MISSING_KEY, Evaluation, Match, group_buckets, iso, sample_of
-from watcher.ruletypes.spike import DAWN
+from watcher.engine.ruletypes import base
+from watcher.engine.ruletypes.base import MISSING_KEY, Evaluation, Match, group_buckets, iso, sample_of
+from watcher.engine.ruletypes.spike import DAWN
 
 TYPE = "flatline"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ 'no' if count == 0 else 'only ' ~ count }} event{{ 's' if count != 1 }} "
