@@ -58,7 +58,7 @@ def run_ours(alerts: int, url: str, workers: int | None = None, open_limits: boo
     from watcher.delivery.outbox import Outbox
     from watcher.delivery.ratelimit import ConnectorLimits
     from watcher.daemon.scheduler import DEFAULT_WORKERS
-    from watcher.engine.delivery import HttpRequest
+    from watcher.model.requests import HttpRequest
 
     workers = workers or DEFAULT_WORKERS
     es = _client()

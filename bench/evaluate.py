@@ -64,7 +64,7 @@ def run_ours(count: int, scheduled: dt.datetime, profile: str | None = None, wor
     from bench.rules import compile_rules
     from watcher.daemon.scheduler import DEFAULT_WORKERS, Scheduler
     from watcher.engine.context import Run, Services
-    from watcher.engine.delivery import Simulate
+    from watcher.delivery.direct import Simulate
     from watcher.engine.execute import ExecuteOptions, execute_watch
     from watcher.engine.searching import batcher_for
     from watcher.engine.throttle import WatchStatus

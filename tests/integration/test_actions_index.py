@@ -8,9 +8,9 @@ from watcher.definitions.connectors import load_connectors
 from watcher.model.watch import Component, Trigger, Watch
 from watcher.model.problems import Reader
 from watcher.model.source import load_text
-from watcher.engine.actions import REGISTRY
+from watcher.destinations import ACTIONS as REGISTRY
 from watcher.engine.context import Run, Services
-from watcher.engine.delivery import SendNow, Simulate
+from watcher.delivery.direct import SendNow, Simulate
 
 T0 = dt.datetime(2024, 5, 1, 10, 15, 30, 123456, tzinfo=dt.timezone.utc)
 

@@ -16,7 +16,7 @@ from watcher.model.problems import Reader
 from watcher.model.source import load_text
 from watcher.definitions.watch import parse_watch
 from watcher.engine.context import Run, Services
-from watcher.engine.delivery import SendNow, Simulate
+from watcher.delivery.direct import SendNow, Simulate
 from watcher.engine.execute import ExecuteOptions, execute_watch
 from watcher.engine.throttle import WatchStatus
 

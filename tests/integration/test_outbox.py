@@ -23,7 +23,7 @@ from werkzeug import Request, Response
 from watcher.delivery.outbox import DEAD, DELIVERED, DELIVERING, PENDING, SECRET_GONE, Outbox, OutboxStore, delivery_id, seal_request
 from watcher.delivery.ratelimit import ConnectorLimits
 from watcher.delivery.retry import RetryPolicy
-from watcher.engine.delivery import HttpRequest, LogMessage, basic_auth_header
+from watcher.model.requests import HttpRequest, LogMessage, basic_auth_header
 
 pytestmark = pytest.mark.es
 

@@ -21,7 +21,7 @@ from watcher.model.watch import Component, Trigger, Watch
 from watcher.model.problems import Reader
 from watcher.model.source import load_text
 from watcher.engine.context import Run, Services
-from watcher.engine.delivery import Simulate
+from watcher.delivery.direct import Simulate
 from watcher.engine.execute import ExecuteOptions, execute_watch
 from watcher.engine.inputs import REGISTRY as INPUTS
 from watcher.engine.searching import SearchBatcher, batcher_for

@@ -12,9 +12,10 @@ from watcher.definitions.connectors import check_references, find_connector, loa
 from watcher.model.watch import Action, Component, Trigger, Watch
 from watcher.model.problems import Reader
 from watcher.model.source import load_text
-from watcher.engine.actions import REGISTRY
+from watcher.destinations import ACTIONS as REGISTRY
 from watcher.engine.context import Run, Services
-from watcher.engine.delivery import HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, SendNow, Simulate
+from watcher.model.requests import HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome
+from watcher.delivery.direct import SendNow, Simulate
 
 T0 = dt.datetime(2024, 5, 1, 10, 15, 30, 123000, tzinfo=dt.timezone.utc)
 ENV = {"OPSGENIE_API_KEY": "og-key-123", "HOOK_PASSWORD": "hook-pass", "SLACK_URL": "https://hooks.slack.com/services/T1/B2/sekret"}

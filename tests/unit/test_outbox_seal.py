@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from watcher.connectors.webhook import build_request
+from watcher.destinations.webhook import build_request
 from watcher.delivery.outbox import seal_request, unseal_request
 from watcher.definitions.load import load_connectors_file
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from watcher.delivery.retry import RetryPolicy, classify, next_delay, parse_retry_after
-from watcher.engine.delivery import HttpResponse, Outcome, http_outcome
+from watcher.model.requests import HttpResponse, Outcome, http_outcome
 
 NOW = dt.datetime(2024, 5, 1, 10, 0, 0, tzinfo=dt.timezone.utc)
 

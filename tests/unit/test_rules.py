@@ -190,7 +190,7 @@ def test_jinja_template_wraps_only_markup():
 
 
 def test_compile_rule_built_in_code_parses_its_schedule():
-    from watcher.definitions.connectors import Connector
+    from watcher.model.connector import Connector
 
     spec = RuleSpec.model_validate({"name": "coded", "index": "a", "window": "1m",
                                     "schedule": {"cron": "0 9 * * *"}, "actions": [{"connector": "l", "text": "hi"}]})
@@ -347,8 +347,9 @@ def test_typed_rules_compile_to_the_rule_input_and_a_matches_condition():
 
 
 def test_a_slack_message_override_without_text_keeps_the_default_text():
-    from watcher.definitions.compile import DEFAULT_SLACK_TEXT, with_rule_defaults
-    from watcher.definitions.connectors import Connector
+    from watcher.definitions.compile import with_rule_defaults
+    from watcher.destinations.slack import DEFAULT_RULE_TEXT as DEFAULT_SLACK_TEXT
+    from watcher.model.connector import Connector
 
     slack = Connector(name="chat", type="slack", config=None, secrets=())
     merged = with_rule_defaults(slack, {"message": {"to": ["#ops"]}})

@@ -213,7 +213,7 @@ def _saved_state(services, index_prefix: str, watch):
 
 def _execute_all(watch, services, times, action_mode, show_progress: bool, saved=None) -> list[dict]:
     from watcher.engine.context import Run
-    from watcher.engine.delivery import SendNow, Simulate
+    from watcher.delivery.direct import SendNow, Simulate
     from watcher.engine.execute import ExecuteOptions, execute_watch
     from watcher.engine.throttle import WatchStatus
 

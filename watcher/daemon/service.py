@@ -275,7 +275,7 @@ class Daemon:
         from watcher.daemon.scheduler import Scheduler
         from watcher.definitions.load import default_connectors_path
         from watcher.engine.context import Services
-        from watcher.engine.delivery import Simulate
+        from watcher.delivery.direct import Simulate
         from watcher.es.client import make_client
         from watcher.es.state import StateStore
 

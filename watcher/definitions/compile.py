@@ -31,6 +31,7 @@ from watcher.model.problems import DefinitionError, Reader
 from watcher.definitions.rule import RuleSpec
 from watcher.model.source import Document
 from watcher.support.durations import format_duration
+from watcher.destinations import CONNECTORS
 
 __all__ = ["GROUPS_AGG", "METRIC_AGG", "NotConvertible", "SAMPLE_AGG", "compile_rule", "jinja_template",
            "rule_action_ids", "rule_trigger",
@@ -226,40 +227,12 @@ def rule_action_ids(spec: RuleSpec) -> list[str]:
     return ids
 
 
-# What a rule's action sends when the rule gives no override (Jinja2 sources; see rule_action_defaults).
-DEFAULT_LOG_TEXT = "{{ title }}: {{ message }}"
-DEFAULT_SLACK_TEXT = "*{{ title }}*\n{{ message }}"
-DEFAULT_OPSGENIE_ALERT = {"message": "{{ title }}", "description": "{{ message }}",
-                          "alias": "{{ rule.name }}{% if group is not none %}:{{ group }}{% endif %}"}
-DEFAULT_WEBHOOK_BODY = "{{ alert | tojson }}"
-
-
-def rule_action_defaults(connector: Any, overrides: Mapping[str, Any]) -> dict:
-    """What a rule's action sends when the rule gives no override: the rendered title and message.
-
-    ``title``/``message``/``alert`` are the rule's Jinja2 variables (see ``watcher.engine.rules``).
-    OpsGenie's Watcher integration needs nothing: its body is the JSON of ctx, which carries the
-    alert as ``ctx.vars.alert``. A webhook connector's own body wins over the default.
-    """
-    kind = connector.type
-    config = getattr(connector, "config", None)
-    if kind == "logging":
-        return {"text": DEFAULT_LOG_TEXT}
-    if kind == "slack":
-        message = dict(overrides.get("message") or {})
-        message.setdefault("text", DEFAULT_SLACK_TEXT)
-        return {"message": message}
-    if kind == "opsgenie" and getattr(config, "mode", None) == "alert_v2":
-        return dict(DEFAULT_OPSGENIE_ALERT)
-    if kind == "webhook" and not getattr(config, "body", None):
-        return {"body": DEFAULT_WEBHOOK_BODY}
-    return {}
-
-
 def with_rule_defaults(connector: Any, overrides: Mapping[str, Any]) -> dict:
     """The action's overrides over the rule defaults; a Slack ``message`` given without ``text``
     keeps the default text (a message with neither text nor attachments is refused by Slack)."""
-    defaults = rule_action_defaults(connector, overrides)
+    module = CONNECTORS.get(connector.type) if connector.type in CONNECTORS else None
+    rule_defaults = getattr(module, "rule_defaults", None)
+    defaults = rule_defaults(connector, overrides) if rule_defaults else {}
     merged = {**defaults, **overrides}
     if "message" in defaults and isinstance(overrides.get("message"), Mapping):
         merged["message"] = defaults["message"]  # already the override's message with the text filled in
@@ -267,14 +240,10 @@ def with_rule_defaults(connector: Any, overrides: Mapping[str, Any]) -> dict:
 
 
 def _without_defaults(kind: str, action: dict) -> dict:
-    """The inverse of :func:`rule_action_defaults`, for converting a compiled watch back to a rule."""
-    defaults = {"logging": {"text": DEFAULT_LOG_TEXT}, "webhook": {"body": DEFAULT_WEBHOOK_BODY},
-                "opsgenie": DEFAULT_OPSGENIE_ALERT}.get(kind, {})
-    out = {k: v for k, v in action.items() if defaults.get(k) != v}
-    if kind == "slack" and isinstance(out.get("message"), dict):
-        message = {k: v for k, v in out["message"].items() if not (k == "text" and v == DEFAULT_SLACK_TEXT)}
-        out = {k: v for k, v in out.items() if k != "message"} | ({"message": message} if message else {})
-    return out
+    """The inverse of the destination's ``rule_defaults``, for converting a compiled watch back to a rule."""
+    module = CONNECTORS.get(kind) if kind in CONNECTORS else None
+    without = getattr(module, "without_rule_defaults", None)
+    return without(action) if without else action
 
 
 def jinja_template(value: Any) -> Any:

@@ -10,7 +10,7 @@ File shape::
         type: webhook
         url: http://127.0.0.1:8000/alerts
 
-Each type's schema lives in :mod:`watcher.connectors` (``<type>.Config``). Strings may reference
+Each type's schema lives in :mod:`watcher.destinations` (``<type>.Config``). Strings may reference
 ``${ENV_VAR}`` or ``${file:/path}`` (see :mod:`watcher.model.secrets`); problems, including
 an undefined variable, are reported at ``file:line:column`` with the field path, and never show a
 secret value.
@@ -27,32 +27,9 @@ from typing import Any
 from watcher.model.problems import DefinitionError, Reader, did_you_mean
 from watcher.model.secrets import mask, mask_data, resolve_secrets, secret_values
 from watcher.model.source import Document, load_file, plain
+from watcher.model.connector import Connector, find_connector
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
-
-
-@dataclasses.dataclass(frozen=True)
-class Connector:
-    """One loaded connector.
-
-    Attributes:
-        name: the key in ``connectors``.
-        type: the connector type (a key of ``watcher.connectors.REGISTRY``).
-        config: the type's validated ``Config`` (secret fields are :class:`~watcher.model.secrets.Secret`).
-        secrets: every value to mask when anything about this connector is shown.
-        file: the file it came from.
-    """
-
-    name: str
-    type: str
-    config: Any
-    secrets: tuple[str, ...] = dataclasses.field(default=(), repr=False)
-    file: str = ""
-
-    def masked(self) -> dict:
-        """The configuration as shown by ``validate``/dry-run: secrets as ``***``."""
-        shown = self.config.model_dump(mode="json", by_alias=True, exclude_none=True)
-        return mask_data(shown, self.secrets)
 
 
 def load_connectors(document: Document, reader: Reader | None = None, *,
@@ -69,7 +46,7 @@ def load_connectors(document: Document, reader: Reader | None = None, *,
         ``{name: Connector}`` for the connectors without problems (a bad connector never hides the
         others).
     """
-    from watcher.connectors import REGISTRY
+    from watcher.destinations import CONNECTORS as REGISTRY
 
     reader = reader or Reader(document)
     data = document.data
@@ -114,7 +91,7 @@ def _load_one(reader: Reader, name: str, body: Any, path: tuple, registry, envir
     if len(reader.problems) > before:
         return None
     module = registry.get(kind)
-    config = module.parse(reader, resolved, path)
+    config = module.parse_connector(reader, resolved, path)
     if len(reader.problems) > before:
         # a validation message may quote a substituted value: never show it
         reader.problems[before:] = [dataclasses.replace(p, message=mask(p.message, substituted))
@@ -137,22 +114,6 @@ def load_connectors_file(path: str | Path, *, environ: Mapping[str, str] | None 
     connectors = load_connectors(document, reader, environ=environ)
     reader.raise_if_problems()
     return connectors
-
-
-def find_connector(connectors: Mapping[str, Connector], name: str, expected_type: str) -> Connector:
-    """The connector ``name`` of type ``expected_type``, for an action that refers to it.
-
-    Raises:
-        LookupError: no such connector, or it has another type (the message says which exist).
-    """
-    connector = connectors.get(name)
-    if connector is None:
-        known = ", ".join(sorted(connectors)) or "none"
-        raise LookupError(f"unknown connector [{name}]{did_you_mean(name, connectors)}; known connectors: {known}")
-    if connector.type != expected_type:
-        raise LookupError(f"connector [{name}] is of type [{connector.type}], a {expected_type} action needs "
-                          f"a connector of type [{expected_type}]")
-    return connector
 
 
 def check_references(actions: Any, connectors: Mapping[str, Connector]) -> list[str]:

@@ -745,7 +745,7 @@ def _webhook(converter: _Converter, name: str, settings: dict, env_prefix: str) 
     headers = settings.get(f"{prefix}_headers")
     base: dict[str, Any] = {}
     if isinstance(headers, Mapping):
-        from watcher.connectors.webhook import SECRET_HEADER_WORDS
+        from watcher.destinations.webhook import SECRET_HEADER_WORDS
 
         base["headers"] = {str(k): (converter.secret(env_prefix, f"{prefix}_headers {k}", v)
                                     if any(word in str(k).lower() for word in SECRET_HEADER_WORDS) else str(v))

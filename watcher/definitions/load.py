@@ -150,7 +150,7 @@ def load_paths(paths: Iterable[str | Path], connectors_path: str | Path | None =
 def _check_watch_connectors(reader: Reader, watch: Watch, connectors: Mapping[str, Any],
                             connectors_file: str | None) -> None:
     """A watch action naming a connector (our extension) must name a valid one of its type, as rules must."""
-    from watcher.definitions.connectors import find_connector
+    from watcher.model.connector import find_connector
 
     base = ("watch",) if "watch" in reader.document.data and "_id" in reader.document.data else ()
     for action in watch.actions:

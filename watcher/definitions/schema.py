@@ -13,6 +13,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from watcher.destinations import ACTIONS
+from watcher.model.schema_parts import SCRIPT, TEMPLATE, TIME_VALUE, http_request
+
 __all__ = ["KINDS", "FILE_NAMES", "connectors_schema", "rule_schema", "schema", "watch_schema"]
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -62,7 +65,7 @@ def _params_by_type(defs: dict) -> list[dict]:
 
 def connectors_schema() -> dict:
     """Schema of connectors.yaml: ``{connectors: {name: {type: …, …}}}``, one branch per connector type."""
-    from watcher.connectors import REGISTRY
+    from watcher.destinations import CONNECTORS as REGISTRY
 
     defs: dict[str, Any] = {}
     branches = []
@@ -104,7 +107,7 @@ def _timeouts_as_time_values(node: Any) -> Any:
         for key, value in node.items():
             if key == "properties" and isinstance(value, dict):
                 value = {name: ({**{k: v for k, v in prop.items() if k != "type"},
-                                 "anyOf": [{"type": "number", "description": "Seconds."}, _TIME_VALUE]}
+                                 "anyOf": [{"type": "number", "description": "Seconds."}, TIME_VALUE]}
                                 if name.endswith("timeout") and isinstance(prop, dict) and prop.get("type") == "number"
                                 else prop)
                          for name, prop in value.items()}
@@ -117,24 +120,6 @@ def _timeouts_as_time_values(node: Any) -> Any:
 
 # ---- watch schema (hand-written from Watcher's documentation) -------------------------------------
 
-_TIME_VALUE = {"type": "string", "pattern": r"^\s*([0-9.]+\s*(nanos|micros|ms|s|m|h|d|w)|0|-1)\s*$",
-               "description": "A time value such as 30s, 5m, 1.5h (units ms, s, m, h, d, w)."}
-_TEMPLATE = {
-    "description": "A Mustache template: a string, or {source, lang, params}.",
-    "anyOf": [{"type": "string"},
-              {"type": "object", "properties": {
-                  "source": {"type": "string"}, "id": {"type": "string"},
-                  "lang": {"enum": ["mustache", "jinja"]}, "params": {"type": "object"},
-                  "options": {"type": "object"}}, "additionalProperties": False}],
-}
-_SCRIPT = {
-    "description": "A Painless script: a source string or {source|id, lang, params}.",
-    "anyOf": [{"type": "string"},
-              {"type": "object", "properties": {
-                  "source": {"type": "string"}, "id": {"type": "string"},
-                  "lang": {"type": "string", "default": "painless"}, "params": {"type": "object"}},
-               "additionalProperties": False}],
-}
 _OPS = ("eq", "not_eq", "gt", "gte", "lt", "lte")
 
 
@@ -166,26 +151,6 @@ def _one_of_types(types: dict[str, Any], description: str, extra: dict | None = 
             "oneOf": [{"required": [name]} for name in types]}
 
 
-def _http_request() -> dict:
-    return {"type": "object", "description": "An HTTP request (webhook action, http input).",
-            "properties": {
-                "scheme": {"enum": ["http", "https"], "default": "http"},
-                "host": {"type": "string"}, "port": {"type": "integer", "minimum": 1},
-                "method": {"enum": ["head", "get", "post", "put", "delete", "HEAD", "GET", "POST", "PUT", "DELETE"],
-                           "default": "get"},
-                "path": _TEMPLATE, "url": {"type": "string", "description": "Sets scheme, host, port, path and params."},
-                "params": {"type": "object", "additionalProperties": _TEMPLATE},
-                "headers": {"type": "object", "additionalProperties": _TEMPLATE},
-                "auth": {"type": "object", "properties": {"basic": {"type": "object", "properties": {
-                    "username": {"type": "string"}, "password": {"type": "string"}}}}},
-                "body": _TEMPLATE,
-                "proxy": {"type": "object", "properties": {"host": {"type": "string"}, "port": {"type": "integer"},
-                                                           "scheme": {"type": "string"}}},
-                "connection_timeout": _TIME_VALUE, "connection_timeout_in_millis": {"type": "integer"},
-                "read_timeout": _TIME_VALUE, "read_timeout_millis": {"type": "integer"}},
-            "additionalProperties": False}
-
-
 def _search_request() -> dict:
     return {"type": "object", "description": "A Watcher search request (input-search.md).", "properties": {
         "indices": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
@@ -199,7 +164,7 @@ def _search_request() -> dict:
 
 
 def _search(with_extract: bool) -> dict:
-    props = {"request": _search_request(), "timeout": _TIME_VALUE, "timeout_in_millis": {"type": "integer"},
+    props = {"request": _search_request(), "timeout": TIME_VALUE, "timeout_in_millis": {"type": "integer"},
              "dynamic_name_timezone": {"type": "string"}}
     if with_extract:
         props["extract"] = {"type": "array", "items": {"type": "string"}}
@@ -225,7 +190,7 @@ def watch_schema() -> dict:
         "none": {"type": "object"}, "simple": {"type": "object", "description": "The payload itself."},
         "search": _search(True),
         "http": {"type": "object", "properties": {
-            "request": _http_request(), "extract": {"type": "array", "items": {"type": "string"}},
+            "request": http_request(), "extract": {"type": "array", "items": {"type": "string"}},
             "response_content_type": {"enum": ["json", "yaml", "text"]}}, "required": ["request"],
             "additionalProperties": False},
         "chain": {"type": "object", "properties": {"inputs": {"type": "array", "items": {
@@ -234,28 +199,14 @@ def watch_schema() -> dict:
             "additionalProperties": False},
     }
     conditions = {"always": {"type": "object"}, "never": {"type": "object"}, **_compare_condition_schema(),
-                  "script": _SCRIPT}
-    transforms = {"search": _search(False), "script": _SCRIPT,
+                  "script": SCRIPT}
+    transforms = {"search": _search(False), "script": SCRIPT,
                   "chain": {"type": "array", "items": {"$ref": "#/$defs/transform"}}}
-    connector_ref = {"connector": {"type": "string", "description": "A connector from connectors.yaml."}}
-    action_types = {
-        "logging": {"type": "object", "properties": {
-            "text": _TEMPLATE, "level": {"enum": ["error", "warn", "info", "debug", "trace"], "default": "info"},
-            "category": {"type": "string"}, **connector_ref}},
-        "webhook": {"type": "object", "description": "An HTTP request, or {connector: NAME, …overrides}.",
-                    "properties": {**_http_request()["properties"], **connector_ref}},
-        "index": {"type": "object", "properties": {
-            "index": {"type": "string"}, "doc_id": {"type": "string"}, "op_type": {"enum": ["index", "create"]},
-            "execution_time_field": {"type": "string"}, "timeout": _TIME_VALUE,
-            "timeout_in_millis": {"type": "integer"}, "refresh": {"enum": [True, False, "true", "false", "wait_for"]},
-            **connector_ref}},
-        "slack": {"type": "object", "properties": {"account": {"type": "string"}, "message": {"type": "object"},
-                                                   **connector_ref}},
-        "opsgenie": {"type": "object", "description": "OpsGenie through a connector: {connector: NAME, …overrides}.",
-                     "properties": connector_ref},
-        "email": {"type": "object"}, "pagerduty": {"type": "object"}, "jira": {"type": "object"},
-    }
-    wrapper = {"throttle_period": _TIME_VALUE,
+    # Each destination gives the schema of its action body; Watcher's other action types are known
+    # names (a watch using one is reported by validate) without a schema of their own.
+    action_types = {name: ACTIONS.get(name).ACTION_SCHEMA for name in ACTIONS.names()}
+    action_types.update({"email": {"type": "object"}, "pagerduty": {"type": "object"}, "jira": {"type": "object"}})
+    wrapper = {"throttle_period": TIME_VALUE,
                "throttle_period_in_millis": {"type": "integer", "minimum": 0},
                "condition": {"$ref": "#/$defs/condition"}, "transform": {"$ref": "#/$defs/transform"},
                "foreach": {"type": "string", "pattern": "^ctx\\."},
@@ -281,7 +232,7 @@ def watch_schema() -> dict:
             "actions": {"type": "object", "description": "Actions by id, run in order.",
                         "additionalProperties": {"$ref": "#/$defs/action"}},
             "metadata": {"type": "object", "description": "Exposed as ctx.metadata."},
-            "throttle_period": _TIME_VALUE,
+            "throttle_period": TIME_VALUE,
             "throttle_period_in_millis": {"type": "integer", "minimum": 0},
             "status": {"type": "object", "description": "Ignored on load (Watcher ignores it on PUT)."},
         },

@@ -24,7 +24,7 @@ ACTION_WRAPPER_KEYS = ("throttle_period", "throttle_period_in_millis", "conditio
 
 def registries():
     """The component registries, imported late (type modules import this package's helpers)."""
-    from watcher.engine.actions import REGISTRY as actions
+    from watcher.destinations import ACTIONS as actions
     from watcher.engine.conditions import REGISTRY as conditions
     from watcher.engine.inputs import REGISTRY as inputs
     from watcher.engine.transforms import REGISTRY as transforms

@@ -70,8 +70,8 @@ from elasticsearch import ConflictError, NotFoundError
 from watcher.delivery.ratelimit import ConnectorLimits
 from watcher.delivery.retry import RetryPolicy, classify, parse_retry_after
 from watcher.model.secrets import mask
-from watcher.engine.delivery import (HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, SendNow,
-                                     combine)
+from watcher.model.requests import HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, combine
+from watcher.delivery.direct import SendNow
 from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.es.groupcommit import AsyncGroupCommit, document_write, index_document, write_documents
 
@@ -862,7 +862,7 @@ class Outbox:
     async def _send(self, item: StoredDelivery, *slots: "_Slot") -> None:
         """Send ``item`` and record the outcome; ``slots`` are released as soon as the exchange with
         the receiver is over (before the result is written)."""
-        from watcher.connectors import REGISTRY
+        from watcher.destinations import CONNECTORS as REGISTRY
 
         try:
             request, used = unseal_request(item.source["request"], self._secrets_provider())

@@ -90,7 +90,7 @@ def classify(result: Any, retryable: Callable[[Any], bool | None] | None = None)
     """What to do after one try: ``delivered``, ``retry`` or ``dead``.
 
     Args:
-        result: an :class:`~watcher.engine.delivery.Outcome` (its ``response["status"]`` is the HTTP
+        result: an :class:`~watcher.model.requests.Outcome` (its ``response["status"]`` is the HTTP
             status), an exception raised while sending, or a bare HTTP status code (int).
         retryable: the connector's own opinion of a failed Outcome (``True`` retry, ``False`` dead,
             ``None`` = use the rules below); optional ``retryable(outcome)`` of a connector module.

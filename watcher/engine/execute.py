@@ -20,7 +20,7 @@ from typing import Any
 
 from watcher.model.watch import Action, Watch
 from watcher.engine.context import Run
-from watcher.engine.delivery import Origin, with_origin
+from watcher.model.requests import Origin, with_origin
 from watcher.engine.throttle import DEFAULT_THROTTLE, WatchStatus
 from watcher.support.datemath import format_iso_millis
 from watcher.support.paths import resolve_path
@@ -267,7 +267,7 @@ def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None, s
     Returns:
         ``{"status", "<type>": {...}, "reason"?, "error"?}`` — the type part of the action result.
     """
-    from watcher.engine.actions import REGISTRY
+    from watcher.destinations import ACTIONS as REGISTRY
 
     module = REGISTRY.get(action.type)
     model = run.model(payload)

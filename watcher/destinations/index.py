@@ -1,4 +1,22 @@
-"""The ``index`` action: index the payload into Elasticsearch.
+"""Index connector: an Elasticsearch index (or alias / data stream) to write documents to.
+
+Configuration (connectors.yaml)::
+
+    alerts-index:
+      type: index
+      index: alerts-history         # index, alias or data stream (date math allowed)
+      op_type: index                # index | create (create for data streams)
+      refresh: wait_for             # true | false | wait_for
+      execution_time_field: '@timestamp'
+      timeout: 60s
+
+An index action with ``connector: alerts-index`` takes these as defaults (Watcher's index action,
+watcher-semantics §1.7 index; x-pack/plugin/watcher/.../actions/index/ExecutableIndexAction.java).
+Documents go through the Elasticsearch client of the run (``services.es``).
+
+The action (a watch's ``index`` action, or a rule action naming a index connector):
+
+The ``index`` action: index the payload into Elasticsearch.
 
 Body (watcher-semantics §1.7 index; explore-analyze/alerts-cases/watcher/actions-index.md;
 x-pack/plugin/watcher/.../actions/index/{IndexAction,ExecutableIndexAction}.java): ``index``
@@ -22,15 +40,116 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from watcher.connectors import index as index_connector
+import pydantic
+
+from watcher.destinations.common import check_keys, connector_for, parse_connector_name
+from watcher.destinations.webhook import Seconds, StrictModel
 from watcher.model.problems import Reader
+from watcher.model.schema_parts import CONNECTOR_REF, TIME_VALUE
+from watcher.model.requests import IndexRequest, Outcome
 from watcher.model.source import plain
-from watcher.engine.actions import check_keys, connector_for, parse_connector_name
-from watcher.engine.delivery import IndexRequest, Outcome
+
+# ---- the connector (connectors.yaml) ------------------------------------------------------------
 
 TYPE = "index"
+ACTION_SCHEMA = {"type": "object", "properties": {
+    "index": {"type": "string"}, "doc_id": {"type": "string"}, "op_type": {"enum": ["index", "create"]},
+    "execution_time_field": {"type": "string"}, "timeout": TIME_VALUE,
+    "timeout_in_millis": {"type": "integer"}, "refresh": {"enum": [True, False, "true", "false", "wait_for"]},
+    **CONNECTOR_REF}}
+"""JSON Schema of the watch action body (editors; ``watcher validate`` stays the authority)."""
+DEFAULT_TIMEOUT_S = 60.0  # xpack.watcher.actions.index.default_timeout / bulk.default_timeout
+
+
+def refresh_value(value: Any) -> str | None:
+    """``true``/``false`` (booleans or strings), ``wait_for`` or ``""`` (= true, as RefreshPolicy.parse)
+    → ``"true"``/``"false"``/``"wait_for"``; None stays None.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.lower() in ("true", "false", "wait_for", ""):
+        return value.lower() or "true"
+    raise ValueError(f"expected true, false or wait_for, found {value!r}")
+
+
+class Config(StrictModel):
+    """An index destination."""
+
+    type: Literal["index"]
+    index: str | None = None
+    op_type: Literal["index", "create"] | None = None
+    refresh: str | bool | None = None
+    execution_time_field: str | None = None
+    timeout: Seconds = DEFAULT_TIMEOUT_S
+
+    @pydantic.field_validator("refresh")
+    @classmethod
+    def _refresh(cls, value: Any) -> str | None:
+        return refresh_value(value)
+
+
+def parse_connector(reader: Reader, body: Any, path) -> Config | None:
+    """Validate a ``type: index`` connector body (problems go to ``reader``)."""
+    return reader.validate(Config, body, path)
+
+
+def build_request(config: Config | None, fields: Mapping[str, Any]) -> IndexRequest:
+    """An :class:`IndexRequest`.
+
+    Args:
+        config: the connector, or None.
+        fields: ``docs`` (``[{"index", "id", "source"}]``, indices already resolved by the action),
+            ``bulk`` (bool), and optional overrides ``op_type``, ``refresh``, ``timeout_s``.
+    """
+    return IndexRequest(
+        docs=tuple(fields["docs"]),
+        op_type=fields.get("op_type") or (config.op_type if config else None) or "index",
+        refresh=refresh_value(fields.get("refresh")) or (config.refresh if config else None),
+        bulk=bool(fields.get("bulk")),
+        timeout_s=fields.get("timeout_s") or (config.timeout if config else DEFAULT_TIMEOUT_S),
+        connector_type=TYPE,
+    )
+
+
+def index_response(response: Mapping[str, Any]) -> dict:
+    """Watcher's shape of one index response: ``{"created", "result", "id", "version", "index"}``
+    (ExecutableIndexAction.indexResponseToXContent)."""
+    return {"created": response.get("result") == "created", "result": response.get("result"),
+            "id": response.get("_id"), "version": response.get("_version"), "index": response.get("_index")}
+
+
+def interpret(response: Mapping[str, Any]) -> Outcome:
+    """An index response → success; a bulk response (``items``) → a list of item results
+    (failed items as ``{"failed": true, "message", "id", "index"}``) with status success,
+    partial_failure or failure (all items failed), as ExecutableIndexAction.indexBulk."""
+    if "items" not in response:
+        return Outcome("success", response=index_response(response))
+    items, failures = [], 0
+    for entry in response["items"]:
+        item = next(iter(entry.values()))
+        if item.get("error"):
+            failures += 1
+            error = item["error"]
+            message = error.get("reason") if isinstance(error, Mapping) else str(error)
+            items.append({"failed": True, "message": message, "id": item.get("_id"), "index": item.get("_index")})
+        else:
+            items.append(index_response(item))
+    if failures == 0:
+        return Outcome("success", response=items)
+    if failures == len(items):
+        return Outcome("failure", response=items, reason=items[0]["message"])
+    return Outcome("partial_failure", response=items)
+
+
+# ---- the action --------------------------------------------------------------------------------
+
 KEYS = ("index", "doc_id", "op_type", "execution_time_field", "timeout", "timeout_in_millis", "refresh",
         "dynamic_name_timezone", "connector")
 
@@ -71,7 +190,7 @@ def parse(reader: Reader, body: Any, path) -> IndexConfig | None:
             reader.expected((*path, "op_type"), "index or create", op_type)
     if "refresh" in holder:
         try:
-            fields["refresh"] = index_connector.refresh_value(plain(holder["refresh"]))
+            fields["refresh"] = refresh_value(plain(holder["refresh"]))
         except ValueError:
             reader.expected((*path, "refresh"), "true, false or wait_for", holder["refresh"])
     fields["timeout"] = _timeout(reader, holder, path)
@@ -148,7 +267,7 @@ def render(config: IndexConfig, run: Any, model: dict) -> IndexRequest:
         docs.append({"index": doc_index, "id": doc_id, "source": source})
     fields = {"docs": docs, "bulk": bulk, "op_type": config.op_type, "refresh": config.refresh,
               "timeout_s": config.timeout.total_seconds() if config.timeout else None}
-    return index_connector.build_request(settings, fields)
+    return build_request(settings, fields)
 
 
 def _take(source: dict, key: str, default: str | None, name: str, watch_id: str) -> str | None:

@@ -1,16 +1,13 @@
-"""Action types: each module has ``TYPE``, ``parse(reader, body, path)``, ``render(config, run, model)``
-and ``result(config, rendered, outcome)``.
+"""Helpers every destination module shares: Watcher's text templates in action bodies, the
+``connector`` key, rendering, and finding the named connector an action uses.
 
-``render`` returns what would be sent (a request object of :mod:`watcher.engine.delivery`, which
+``render`` returns what would be sent (a request object of :mod:`watcher.model.requests`, which
 decides whether it is sent, simulated or queued); ``result`` gives the ``<type>`` part of Watcher's
 action result (``{"webhook": {"request": …, "response": …}}``). Rendering errors raise; the pipeline
 turns them into failure results (watcher-semantics §1.6, §1.7).
 
 Our extension to Watcher's bodies: ``connector: NAME`` on webhook, slack, opsgenie, index and logging
 actions takes the destination and its secrets from the named connector (``run.services.connectors``).
-
-The small parsing/rendering helpers shared by the type modules are defined here, before the type
-modules are imported (they import them from this package).
 """
 
 from __future__ import annotations
@@ -18,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from watcher.model.connector import find_connector
 from watcher.model.problems import Reader
 from watcher.model.source import plain
 
@@ -141,13 +139,4 @@ def connector_for(run: Any, name: str | None, action_type: str) -> Any:
     """
     if name is None:
         return None
-    from watcher.definitions.connectors import find_connector
-
     return find_connector(getattr(run.services, "connectors", None) or {}, name, action_type)
-
-
-# Type modules import the helpers above, so they are imported last.
-from watcher.model.registry import Registry  # noqa: E402
-from watcher.engine.actions import index, logging, opsgenie, slack, webhook  # noqa: E402
-
-REGISTRY = Registry("action", [logging, webhook, index, slack, opsgenie])

@@ -1,0 +1,181 @@
+"""Delivery without the outbox: :class:`Simulate` (dry-run) and :class:`SendNow` (dry-run's
+``--action-mode execute``, tests); the daemon's durable outbox is :mod:`watcher.delivery.outbox`.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from watcher.model.requests import (HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, Rendered, combine,
+                                    log_level)
+from watcher.model.secrets import mask, mask_data
+
+log = logging.getLogger(__name__)
+
+
+class _HideSecrets(logging.Filter):
+    """Masks the secrets of requests in flight in the HTTP libraries' own log lines
+    (httpx logs ``HTTP Request: POST <full URL>`` at INFO, which would show an ``apiKey``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._active: collections.Counter = collections.Counter()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def hiding(self, secrets: Sequence[str]):
+        with self._lock:
+            self._active.update(s for s in secrets if s)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active.subtract(s for s in secrets if s)
+                self._active = +self._active  # drop zero counts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            secrets = list(self._active)
+        if secrets:
+            text = record.getMessage()
+            masked = mask(text, secrets)
+            if masked != text:
+                record.msg, record.args = masked, ()
+        return True
+
+
+_hide_secrets = _HideSecrets()
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_hide_secrets)
+
+
+class Delivery(Protocol):
+    """Something that takes rendered requests to their destination."""
+
+    def deliver(self, rendered: Rendered, services: Any) -> Outcome:
+        """Deliver ``rendered`` (using ``services``: ``watcher.engine.context.Services``)."""
+        ...
+
+
+class Simulate:
+    """Dry-run delivery: sends nothing; the outcome is ``simulated`` (Watcher's simulate mode)."""
+
+    def deliver(self, rendered: Rendered, services: Any = None) -> Outcome:
+        if isinstance(rendered, tuple):
+            return Outcome("simulated", parts=tuple(Outcome("simulated") for _ in rendered))
+        return Outcome("simulated")
+
+
+class SendNow:
+    """Delivers immediately: HTTP through httpx, log lines through Python logging, documents
+    through the Elasticsearch client in ``services.es``.
+
+    Failures never raise: a transport error gives ``failure`` with ``error: {type, reason}``
+    (secrets masked); the response interpretation is the connector module's ``interpret``.
+    Redirects are not followed (a 3xx is a success, as in Watcher) and ``HTTP(S)_PROXY``
+    environment variables are ignored: a proxy is set per connector or action.
+    """
+
+    def deliver(self, rendered: Rendered, services: Any = None) -> Outcome:
+        if isinstance(rendered, tuple):
+            parts = tuple(self.deliver(item, services) for item in rendered)
+            return combine(parts)
+        if isinstance(rendered, HttpRequest):
+            return self._http(rendered)
+        if isinstance(rendered, LogMessage):
+            return self._log(rendered)
+        if isinstance(rendered, IndexRequest):
+            return self._index(rendered, services)
+        raise TypeError(f"cannot deliver {type(rendered).__name__}")
+
+    def _http(self, request: HttpRequest) -> Outcome:
+        import httpx
+
+        from watcher.destinations import interpreter
+
+        timeout = httpx.Timeout(connect=request.timeout_s, read=request.read_timeout_s,
+                                write=request.read_timeout_s, pool=request.timeout_s)
+        verify: Any = request.verify
+        if request.verify and request.ca_file:
+            import ssl
+
+            verify = ssl.create_default_context(cafile=request.ca_file)
+        shown = request.masked()
+        try:
+            with _hide_secrets.hiding(request.secrets), httpx.Client(timeout=timeout, verify=verify, proxy=request.proxy,
+                              follow_redirects=False, trust_env=False) as client:
+                body = request.body.encode("utf-8") if request.body is not None else None
+                response = client.request(request.method, request.url, headers=request.headers, content=body)
+                received = HttpResponse(status=response.status_code,
+                                        headers=tuple(response.headers.multi_items()),
+                                        body=response.text)
+        except (httpx.HTTPError, OSError, ValueError) as error:
+            log.warning("%s %s failed: %s", shown["method"], shown["url"], mask(str(error), request.secrets))
+            # Watcher records a transport error as ``error`` only (no ``reason``), semantics §1.7.
+            return Outcome("failure", error={"type": _error_type(error),
+                                             "reason": mask(str(error), request.secrets) or type(error).__name__})
+        log.debug("%s %s → %s", shown["method"], shown["url"], received.status)
+        outcome = interpreter(request.connector_type)(received)
+        return dataclasses.replace(outcome, response=mask_data(outcome.response, request.secrets))
+
+    def _log(self, message: LogMessage) -> Outcome:
+        from watcher.destinations import interpreter
+
+        logging.getLogger(message.category).log(log_level(message.level), "%s", message.text)
+        return interpreter(message.connector_type)(None)
+
+    def _index(self, request: IndexRequest, services: Any) -> Outcome:
+        from watcher.destinations import interpreter
+
+        es = getattr(services, "es", None)
+        if es is None:
+            return Outcome("failure", reason="no Elasticsearch client is configured",
+                           error={"type": "illegal_state_exception",
+                                  "reason": "no Elasticsearch client is configured"})
+        try:
+            client = es.options(request_timeout=request.timeout_s)
+            refresh = request.refresh
+            if request.bulk:
+                operations: list[dict] = []
+                for doc in request.docs:
+                    meta = {key: value for key, value in (("_index", doc["index"]), ("_id", doc["id"]))
+                            if value is not None}
+                    operations += [{request.op_type: meta}, doc["source"]]
+                kwargs = {"refresh": refresh} if refresh is not None else {}
+                raw = client.bulk(operations=operations, **kwargs) if operations else {"items": []}
+            else:
+                doc = request.docs[0]
+                kwargs = {"refresh": refresh} if refresh is not None else {}
+                if doc["id"] is not None:
+                    kwargs["id"] = doc["id"]
+                raw = client.index(index=doc["index"], document=doc["source"], op_type=request.op_type, **kwargs)
+        except Exception as error:  # the client raises many types: all mean "the action failed"
+            reason = _es_reason(error)
+            return Outcome("failure", reason=reason, error={"type": _error_type(error), "reason": reason})
+        return interpreter(request.connector_type)(_body(raw))
+
+
+def _error_type(error: BaseException) -> str:
+    # Elasticsearch-style snake_case names: ConnectError → connect_error
+    name = type(error).__name__
+    out = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    return out or "exception"
+
+
+def _es_reason(error: BaseException) -> str:
+    info = getattr(error, "info", None) or getattr(error, "body", None)
+    if isinstance(info, Mapping) and isinstance(info.get("error"), Mapping):
+        reason = info["error"].get("reason")
+        if reason:
+            return str(reason)
+    return str(error) or type(error).__name__
+
+
+def _body(raw: Any) -> Any:
+    return raw.body if hasattr(raw, "body") else raw

@@ -1,0 +1,41 @@
+"""Destinations: one module per type, and the one registry of them.
+
+A destination module holds everything about one kind of place alerts go to:
+
+* the connector (connectors.yaml): ``Config`` (a pydantic model, ``extra="forbid"``, with a ``type``
+  literal), ``parse_connector(reader, body, path) -> Config | None``, optional ``secrets(config)``
+  (what to mask; default: every ``Secret`` field's value) and ``build_request(config, fields)``;
+* the action (Watcher's action body of that type, or a rule action naming such a connector):
+  ``parse(reader, body, path)``, ``render(config, run, model)`` returning a rendered request of
+  :mod:`watcher.model.requests`, and ``result(config, rendered, outcome)`` (the ``<type>`` part of
+  Watcher's action result);
+* how a response is read: ``interpret(response) -> Outcome``;
+* the file formats: ``ACTION_SCHEMA`` (JSON Schema of the watch action body) and, optional,
+  ``rule_defaults(connector, overrides)`` / ``without_rule_defaults(action)`` (what a rule's action
+  sends when the rule gives no override, and the inverse for ``watcher convert --to rule``).
+
+Actions only *render*; who sends is :mod:`watcher.delivery`. Adding a destination = one module
+plus one line in :data:`DESTINATIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from watcher.destinations import index, logging, opsgenie, slack, webhook
+from watcher.model.registry import Registry
+
+DESTINATIONS = (webhook, opsgenie, slack, logging, index)
+"""Every destination module, in the order names are listed in messages."""
+
+ACTIONS = Registry("action", DESTINATIONS)
+"""The action kind of the watch format: ``{<type>: body}`` parsed by each module's ``parse``."""
+
+CONNECTORS = Registry("connector", DESTINATIONS)
+"""The connector types of connectors.yaml (``parse_connector``)."""
+
+
+def interpreter(destination_type: str) -> Callable[[Any], Any]:
+    """``interpret`` of the destination ``destination_type`` (KeyError if unknown)."""
+    return CONNECTORS.get(destination_type).interpret
