@@ -31,7 +31,7 @@ unit: venv
 DEMO_LOG     ?=
 DEMO_SECONDS ?=
 demo: venv
-	$(ES_RUN) $(PY) -m watcher.demo.run $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS)) $(if $(DEMO_LOG),--log "$(DEMO_LOG)")
+	$(ES_RUN) $(PY) -m watcher.cli demo run $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS)) $(if $(DEMO_LOG),--log "$(DEMO_LOG)")
 
 es-start: venv
 	$(PY) -m watcher.localcluster start

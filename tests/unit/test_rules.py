@@ -11,7 +11,8 @@ from watcher.definitions.compile import (NotConvertible, compile_rule, condition
                                          watch_to_rule)
 from watcher.definitions.load import load_definition, load_paths
 from watcher.model.problems import DefinitionError, Reader
-from watcher.definitions.rule import RuleSpec, parse_rule
+from watcher.definitions.rule import parse_rule
+from watcher.model.rule import RuleSpec
 from watcher.model.source import load_text
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "definitions"

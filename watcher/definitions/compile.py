@@ -28,7 +28,7 @@ from typing import Any
 
 from watcher.model.watch import Trigger, Watch
 from watcher.model.problems import DefinitionError, Reader
-from watcher.definitions.rule import RuleSpec
+from watcher.model.rule import RuleSpec, query_clause, rule_action_ids
 from watcher.model.source import Document
 from watcher.support.durations import format_duration
 from watcher.destinations import CONNECTORS
@@ -148,13 +148,6 @@ def search_body(spec: RuleSpec) -> dict:
     return body
 
 
-def query_clause(query: str | Mapping) -> dict:
-    """A Lucene string → ``query_string``; a query DSL object as is."""
-    if isinstance(query, str):
-        return {"query_string": {"query": query}}
-    return dict(query)
-
-
 def _min_doc_count(spec: RuleSpec) -> int | None:
     """``min_doc_count`` implied by a ``gt``/``gte`` count threshold (None when there is none)."""
     count = spec.condition.count
@@ -214,17 +207,6 @@ def actions_json(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None
     if problems:
         raise DefinitionError(problems)
     return out
-
-
-def rule_action_ids(spec: RuleSpec) -> list[str]:
-    """The action ids of a rule's actions, in order: the connector name, ``-2``, ``-3``… for repeats."""
-    seen: dict[str, int] = {}
-    ids = []
-    for action in spec.actions:
-        seen[action.connector] = seen.get(action.connector, 0) + 1
-        count = seen[action.connector]
-        ids.append(action.connector if count == 1 else f"{action.connector}-{count}")
-    return ids
 
 
 def with_rule_defaults(connector: Any, overrides: Mapping[str, Any]) -> dict:

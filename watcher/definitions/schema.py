@@ -14,7 +14,8 @@ import copy
 from typing import Any
 
 from watcher.destinations import ACTIONS
-from watcher.model.schema_parts import SCRIPT, TEMPLATE, TIME_VALUE, http_request
+from watcher.engine.ruletypes import TYPES
+from watcher.model.schema_parts import SCRIPT, TEMPLATE, TIME_VALUE, http_request_schema
 
 __all__ = ["KINDS", "FILE_NAMES", "connectors_schema", "rule_schema", "schema", "watch_schema"]
 
@@ -34,9 +35,10 @@ def _header(kind: str, title: str, description: str) -> dict:
 
 def rule_schema() -> dict:
     """Schema of a rule file, from :class:`~watcher.definitions.rule.RuleSpec`."""
-    from watcher.definitions.rule import RuleSpec
+    from watcher.model.rule import RuleSpec
 
     body = RuleSpec.model_json_schema(ref_template="#/$defs/{model}")
+    body["properties"]["type"]["enum"] = list(TYPES)  # the engine's rule types (the model cannot know them)
     body.pop("title", None)
     compare = _compare_condition_schema()
     props = body["$defs"]["RuleCondition"]["properties"]
@@ -190,7 +192,7 @@ def watch_schema() -> dict:
         "none": {"type": "object"}, "simple": {"type": "object", "description": "The payload itself."},
         "search": _search(True),
         "http": {"type": "object", "properties": {
-            "request": http_request(), "extract": {"type": "array", "items": {"type": "string"}},
+            "request": http_request_schema(), "extract": {"type": "array", "items": {"type": "string"}},
             "response_content_type": {"enum": ["json", "yaml", "text"]}}, "required": ["request"],
             "additionalProperties": False},
         "chain": {"type": "object", "properties": {"inputs": {"type": "array", "items": {

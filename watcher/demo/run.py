@@ -238,9 +238,3 @@ def _start_live_attack(es, index: str, seed: int, parse: str,
     thread = threading.Thread(target=feed, daemon=True)
     thread.start()
     return thread, minute
-
-
-if __name__ == "__main__":  # python -m watcher.demo.run …
-    from watcher.cli.demo import run_command
-
-    run_command()

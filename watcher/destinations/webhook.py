@@ -28,7 +28,7 @@ lower-case), ``path``, ``params``, ``headers``, ``body`` (text templates, no esc
 ``__json__::`` prefix switches to JSON escaping), ``auth.basic``, ``url`` (parsed once, not
 templated), ``proxy``, ``connection_timeout``/``connection_timeout_in_millis`` and
 ``read_timeout``/``read_timeout_millis`` (10 s each). The parser is the http input's
-(:func:`watcher.engine.inputs.http.parse_request`): the two share Watcher's HttpRequestTemplate.
+(:func:`watcher.templates.http_request.parse_request`): the two share Watcher's HttpRequestTemplate.
 
 Our extension: ``connector: NAME`` (a webhook connector) supplies scheme/host/port/base path and
 params, method (when the action gives none), headers (the action's are merged over them), body
@@ -54,9 +54,9 @@ from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
 
 from watcher.destinations.common import check_keys, connector_for, parse_connector_name
 from watcher.destinations.common import render as render_text
-from watcher.engine.inputs import http as http_input
+from watcher.templates import http_request
 from watcher.model.problems import Reader
-from watcher.model.schema_parts import CONNECTOR_REF, http_request
+from watcher.model.schema_parts import CONNECTOR_REF, http_request_schema
 from watcher.model.requests import REDACTED, HttpRequest, HttpResponse, Outcome, basic_auth_header, http_outcome
 from watcher.model.secrets import Secret, mask_data, secret_values
 
@@ -64,7 +64,7 @@ from watcher.model.secrets import Secret, mask_data, secret_values
 
 TYPE = "webhook"
 ACTION_SCHEMA = {"type": "object", "description": "An HTTP request, or {connector: NAME, …overrides}.",
-                 "properties": {**http_request()["properties"], **CONNECTOR_REF}}
+                 "properties": {**http_request_schema()["properties"], **CONNECTOR_REF}}
 """JSON Schema of the watch action body (editors; ``watcher validate`` stays the authority)."""
 METHODS = ("head", "get", "post", "put", "patch", "delete")
 # Header names whose values are credentials: masked wherever the request is shown.
@@ -338,7 +338,7 @@ def interpret(response: HttpResponse) -> Outcome:
 
 # ---- the action --------------------------------------------------------------------------------
 
-KEYS = (*http_input.REQUEST_KEYS, "connector")
+KEYS = (*http_request.REQUEST_KEYS, "connector")
 DESTINATION_KEYS = ("url", "scheme", "host", "port")
 _PLACEHOLDER = {"host": "connector.invalid", "port": 1}  # replaced by the connector's destination
 
@@ -353,7 +353,7 @@ class WebhookConfig:
         given: the keys written in the action (to know what overrides the connector).
     """
 
-    request: http_input.HttpRequestTemplate
+    request: http_request.HttpRequestTemplate
     connector: str | None = None
     given: frozenset = frozenset()
 
@@ -365,14 +365,14 @@ def parse(reader: Reader, body: Any, path) -> WebhookConfig | None:
         return None
     before = len(reader.problems)
     connector = parse_connector_name(reader, holder, path)
-    fields = {key: value for key, value in holder.items() if key != "connector" and key in http_input.REQUEST_KEYS}
+    fields = {key: value for key, value in holder.items() if key != "connector" and key in http_request.REQUEST_KEYS}
     if connector is not None:
         for key in DESTINATION_KEYS:
             if key in fields:
                 reader.problem((*path, key), f"'{key}' cannot be combined with 'connector': the connector "
                                              f"[{connector}] gives the destination")
         fields = {**_PLACEHOLDER, **fields}
-    request = http_input.parse_request(reader, fields, path)
+    request = http_request.parse_request(reader, fields, path)
     if len(reader.problems) > before or request is None:
         return None
     return WebhookConfig(request=request, connector=connector, given=frozenset(map(str, holder)))
@@ -380,7 +380,7 @@ def parse(reader: Reader, body: Any, path) -> WebhookConfig | None:
 
 def render(config: WebhookConfig, run: Any, model: dict) -> HttpRequest:
     """The request to send. Raises LookupError for an unknown connector; template errors as they come."""
-    request = http_input.render_request(config.request, model)
+    request = http_request.render_request(config.request, model)
     connector = connector_for(run, config.connector, "webhook")
     if connector is None:
         return _plain_request(request)
@@ -412,7 +412,7 @@ def _plain_request(request: dict) -> HttpRequest:
         basic = request["auth"]["basic"]
         headers["Authorization"] = basic_auth_header(basic["username"], basic["password"])
         secrets = (basic["password"],) if basic["password"] else ()
-    record = mask_data(http_input.masked(request), secrets)
+    record = mask_data(http_request.masked(request), secrets)
     return HttpRequest(
         method=request["method"].upper(),
         url=build_url(request["scheme"], request["host"], request["port"],

@@ -148,13 +148,9 @@ def _run_input(watch: Watch, run: Run, options: ExecuteOptions) -> dict:
         run.payload = dict(options.alternative_input)
         return {"type": "simple", "status": "success", "payload": run.payload}
     from watcher.engine.inputs import REGISTRY
-    from watcher.engine.ruletypes import RULE_INPUT, execute_input
 
     try:
-        if watch.input.type == RULE_INPUT:  # a typed rule: its type module queries the cluster
-            output = execute_input(run)
-        else:
-            output = REGISTRY.get(watch.input.type).execute(watch.input.config, run)
+        output = REGISTRY.get(watch.input.type).execute(watch.input.config, run)
     except Exception as error:
         return {"type": watch.input.type, "status": "failure", "error": error_json(error)}
     run.payload = output.get("payload", {})

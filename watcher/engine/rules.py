@@ -222,7 +222,7 @@ class RuleAlerts:
 
 def action_events(spec) -> dict[str, tuple]:
     """``{action_id: on}`` of a rule's actions (ids as :func:`watcher.definitions.compile.rule_action_ids`)."""
-    from watcher.definitions.compile import rule_action_ids
+    from watcher.model.rule import rule_action_ids
 
     return {action_id: tuple(getattr(action, "on", ("firing",)))
             for action_id, action in zip(rule_action_ids(spec), getattr(spec, "actions", []) or [])}

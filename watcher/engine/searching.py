@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from watcher.model.problems import Reader
+from watcher.model.fields import parse_timeout
 from watcher.model.source import plain
 from watcher.es import groupcommit
 
@@ -246,32 +247,6 @@ def parse_extract(reader: Reader, value: Any, path) -> tuple[str, ...] | None:
         return tuple(value)
     reader.expected(path, "a list of dot paths such as [hits.total, aggregations.x.value]", value)
     return None
-
-
-def parse_timeout(reader: Reader, holder: Mapping, path, human_key: str, millis_key: str,
-                  default: dt.timedelta) -> dt.timedelta:
-    """Read ``<human_key>`` (a time value such as ``30s``) or ``<millis_key>`` (integer ms); else ``default``."""
-    from watcher.support.durations import DurationError, parse_time_value
-
-    if human_key in holder and millis_key in holder:
-        reader.problem((*path, millis_key), f"give {human_key} or {millis_key}, not both")
-        return default
-    if millis_key in holder:
-        millis = plain(holder[millis_key])
-        if isinstance(millis, int) and not isinstance(millis, bool) and millis > 0:
-            return dt.timedelta(milliseconds=millis)
-        reader.expected((*path, millis_key), "a whole number of milliseconds greater than 0", millis)
-    elif human_key in holder:
-        try:
-            parsed = parse_time_value(plain(holder[human_key]))
-        except DurationError as error:
-            reader.problem((*path, human_key), str(error), at_value=True)
-            return default
-        if parsed is None or parsed <= dt.timedelta(0):
-            reader.expected((*path, human_key), "a duration greater than 0 such as 30s", holder[human_key])
-            return default
-        return parsed
-    return default
 
 
 # ---------------------------------------------------------------------------------------------- run

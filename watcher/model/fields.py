@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, WithJsonSchema
 
-from watcher.model.problems import describe
+from watcher.model.problems import Reader, describe
 from watcher.model.source import plain
-from watcher.support.durations import parse_rule_duration
+from watcher.support.durations import DurationError, parse_rule_duration, parse_time_value
 
 __all__ = ["Duration", "DurationOrZero", "FieldName", "Number", "Text"]
 
@@ -68,3 +69,27 @@ def _field_name(value: Any) -> str:
 
 FieldName = Annotated[Any, BeforeValidator(_field_name), WithJsonSchema({"type": "string", "minLength": 1})]
 """A non-empty string naming a document field."""
+
+
+def parse_timeout(reader: Reader, holder: Mapping, path, human_key: str, millis_key: str,
+                  default: dt.timedelta) -> dt.timedelta:
+    """Read ``<human_key>`` (a time value such as ``30s``) or ``<millis_key>`` (integer ms); else ``default``."""
+    if human_key in holder and millis_key in holder:
+        reader.problem((*path, millis_key), f"give {human_key} or {millis_key}, not both")
+        return default
+    if millis_key in holder:
+        millis = plain(holder[millis_key])
+        if isinstance(millis, int) and not isinstance(millis, bool) and millis > 0:
+            return dt.timedelta(milliseconds=millis)
+        reader.expected((*path, millis_key), "a whole number of milliseconds greater than 0", millis)
+    elif human_key in holder:
+        try:
+            parsed = parse_time_value(plain(holder[human_key]))
+        except DurationError as error:
+            reader.problem((*path, human_key), str(error), at_value=True)
+            return default
+        if parsed is None or parsed <= dt.timedelta(0):
+            reader.expected((*path, human_key), "a duration greater than 0 such as 30s", holder[human_key])
+            return default
+        return parsed
+    return default

@@ -23,17 +23,19 @@ class Registry:
     def __init__(self, kind: str, modules: Iterable[ModuleType]):
         self.kind = kind
         self._types: dict[str, ModuleType] = {}
+        self._internal: dict[str, ModuleType] = {}  # INTERNAL = True: run, but never read from files
         for module in modules:
-            if module.TYPE in self._types:
+            if module.TYPE in self._types or module.TYPE in self._internal:
                 raise ValueError(f"two {kind} types named {module.TYPE!r}")
-            self._types[module.TYPE] = module
+            (self._internal if getattr(module, "INTERNAL", False) else self._types)[module.TYPE] = module
 
     def names(self) -> list[str]:
+        """The type names files may use, in registry order (internal types are left out)."""
         return list(self._types)
 
     def get(self, name: str) -> ModuleType:
-        """The module for ``name``. Raises KeyError for unknown types."""
-        return self._types[name]
+        """The module for ``name`` (internal types included). Raises KeyError for unknown types."""
+        return self._types[name] if name in self._types else self._internal[name]
 
     def __contains__(self, name: object) -> bool:
         return name in self._types

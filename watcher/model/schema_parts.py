@@ -23,7 +23,7 @@ SCRIPT = {
 }
 
 
-def http_request() -> dict:
+def http_request_schema() -> dict:
     return {"type": "object", "description": "An HTTP request (webhook action, http input).",
             "properties": {
                 "scheme": {"enum": ["http", "https"], "default": "http"},

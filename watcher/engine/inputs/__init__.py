@@ -6,6 +6,6 @@ watcher-semantics §1.3 (explore-analyze/alerts-cases/watcher/input-*.md).
 """
 
 from watcher.model.registry import Registry
-from watcher.engine.inputs import chain, http, none, search, simple
+from watcher.engine.inputs import chain, http, none, rule, search, simple
 
-REGISTRY = Registry("input", [none, simple, search, http, chain])
+REGISTRY = Registry("input", [none, simple, search, http, chain, rule])

@@ -2,8 +2,8 @@
 
 ``type: threshold`` (the default) is the rule that compiles to a plain Watcher watch (search input +
 compare/array_compare condition, :mod:`watcher.definitions.compile`). Every other type compiles to a
-watch whose input is ``rule``: :func:`execute_input` runs the type module's queries for the window
-and returns the matches as the payload; the condition is ``ctx.payload.total_matches > 0``. The type
+watch whose input is ``rule`` (:mod:`watcher.engine.inputs.rule`): it runs the type module's queries
+for the window and returns the matches as the payload; the condition is ``ctx.payload.total_matches > 0``. The type
 module contract is in :mod:`watcher.engine.ruletypes.base`.
 """
 
@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any
 
 from watcher.model.registry import Registry
+from watcher.model.rule import register_rule_types
 from watcher.engine.ruletypes import any as any_type
 from watcher.engine.ruletypes import frequency
 from watcher.engine.ruletypes import flatline
@@ -44,8 +45,6 @@ REGISTRY = Registry("rule type", [
 ])
 THRESHOLD = "threshold"
 TYPES = (THRESHOLD, *sorted(REGISTRY.names()))
-RULE_INPUT = "rule"
-"""The input type of a compiled typed rule (not accepted in watch files)."""
 
 
 def parse_params(rule_type: str, params: Any):
@@ -58,38 +57,12 @@ def parse_params(rule_type: str, params: Any):
     return REGISTRY.get(rule_type).Params.model_validate(params or {})
 
 
+# The rule model (below the engine) validates ``type`` and ``params`` with these.
+register_rule_types({THRESHOLD: lambda params: None,
+                     **{name: (lambda params, name=name: parse_params(name, params)) for name in TYPES[1:]}})
+
+
 def window_of(spec, scheduled_time: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """``[scheduled − window − delay, scheduled − delay)``, aware UTC."""
     end = scheduled_time - spec.delay
     return end - spec.window, end
-
-
-def execute_input(run) -> dict:
-    """Evaluate the typed rule of ``run.watch`` for its window; the input result of the record.
-
-    The type's state comes from ``run.rule_state["type_state"]`` (kept only while the rule keeps its
-    type, so two types never read each other's state) and is written back there only when the
-    evaluation succeeds, so a failed run leaves the state as it was.
-
-    Returns:
-        ``{"type": "rule", "status": "success", "payload": {"rule_type", "window": {"start", "end"},
-        "total_matches", "matches": [Match JSON], "info"}, "rule": {"type"}}``.
-
-    Raises:
-        whatever the type's queries raise (the pipeline records a failed input).
-    """
-    from watcher.engine.ruletypes.base import Evaluation, iso
-
-    spec = run.watch.rule
-    module = REGISTRY.get(spec.type)
-    start, end = window_of(spec, run.scheduled_time)
-    stored = run.rule_state.get("type_state") or {}
-    same_type = stored.get("type") == spec.type
-    evaluation = Evaluation(spec=spec, params=spec.type_params, es=run.services.es, start=start, end=end,
-                            state=copy.deepcopy(stored.get("data") or {}) if same_type else {},
-                            first_run=not same_type)
-    matches = module.evaluate(evaluation)
-    run.rule_state["type_state"] = {"type": spec.type, "data": evaluation.state}
-    payload = {"rule_type": spec.type, "window": {"start": iso(start), "end": iso(end)},
-               "total_matches": len(matches), "matches": [m.to_json() for m in matches], "info": evaluation.info}
-    return {"type": RULE_INPUT, "status": "success", "payload": payload, RULE_INPUT: {"type": spec.type}}

@@ -109,7 +109,7 @@ class Evaluation:
                 extra: list | None = None) -> dict:
         """A bool query: the rule's query and filter step, ``extra`` clauses, and the range
         ``[start, end)`` (default: the rule's window)."""
-        from watcher.definitions.compile import query_clause
+        from watcher.model.rule import query_clause
         from watcher.engine.rules import filter_clauses
 
         clauses: list[dict] = []

@@ -78,7 +78,7 @@ def check(spec, params: Params) -> list[tuple[tuple, str]]:
 def bucket_query(value: str | dict | list) -> dict:
     """The query of ``match_bucket_filter``: a Lucene string → ``query_string``, a DSL object as
     is, a list → a ``bool`` filter of its items."""
-    from watcher.definitions.compile import query_clause
+    from watcher.model.rule import query_clause
 
     if isinstance(value, list):
         return {"bool": {"filter": [query_clause(item) for item in value]}}
