@@ -32,6 +32,16 @@ from watcher.model.connector import Connector, find_connector
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
 
+class _InvalidConnector:
+    """Stands for a connector written in the connectors file that failed validation."""
+
+    def __repr__(self) -> str:
+        return "<invalid connector>"
+
+
+INVALID_CONNECTOR = _InvalidConnector()
+
+
 def load_connectors(document: Document, reader: Reader | None = None, *,
                     environ: Mapping[str, str] | None = None) -> dict[str, Connector]:
     """Load every connector of a connectors file.

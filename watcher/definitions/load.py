@@ -18,6 +18,7 @@ from typing import Any
 from watcher.model.watch import Watch
 from watcher.model.problems import DefinitionError, Problem, Reader
 from watcher.model.source import Document, SourceError, load_file
+from watcher.definitions.connectors import INVALID_CONNECTOR
 
 __all__ = ["CONNECTORS_FILE", "EXTENSIONS", "LoadResult", "discover", "load_connectors_file", "load_definition",
            "load_paths"]
@@ -80,16 +81,6 @@ def default_connectors_path(paths: Iterable[str | Path]) -> Path | None:
         candidate = directory / CONNECTORS_FILE
         return candidate if candidate.is_file() else None
     return None
-
-
-class _InvalidConnector:
-    """Stands for a connector written in the connectors file that failed validation."""
-
-    def __repr__(self) -> str:
-        return "<invalid connector>"
-
-
-INVALID_CONNECTOR = _InvalidConnector()
 
 
 def load_connectors_file(path: str | Path) -> tuple[dict[str, Any], list[Problem]]:

@@ -146,7 +146,7 @@ def _check_action(reader: Reader, action: Any, path: tuple, connectors: Mapping 
     name = action.get("connector")
     if connectors is None or not isinstance(name, str) or not name.strip():
         return
-    from watcher.definitions.load import INVALID_CONNECTOR
+    from watcher.definitions.connectors import INVALID_CONNECTOR
 
     if connectors.get(name) is INVALID_CONNECTOR:
         reader.problem((*path, "connector"), f"connector {name!r} has problems in "

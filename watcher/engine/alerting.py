@@ -44,7 +44,7 @@ def recoveries(spec, run, alerts: list) -> list:
     Returns:
         new ``Alert`` objects with ``status="recovered"``, ``count`` 0 and ``fired_for`` (seconds).
     """
-    from watcher.engine.rules import Alert
+    from watcher.engine.alert import Alert
 
     now = run.scheduled_time
     before = run.rule_state.get("firing") or {}
@@ -202,7 +202,7 @@ def aggregate(spec, run, alerts: list) -> list:
     Each summary is an ``Alert`` whose ``matches`` are the collected alerts (JSON: ``group``,
     ``count``, ``value``, ``time``, ``fields``) and whose ``summary_table`` is a text table.
     """
-    from watcher.engine.rules import Alert
+    from watcher.engine.alert import Alert
     from watcher.engine.ruletypes.base import field_value
 
     settings = spec.aggregation

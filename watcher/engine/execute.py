@@ -20,7 +20,7 @@ from typing import Any
 
 from watcher.model.watch import Action, Watch
 from watcher.engine.context import Run
-from watcher.model.requests import Origin, with_origin
+from watcher.engine.perform import error_json, perform
 from watcher.engine.throttle import DEFAULT_THROTTLE, WatchStatus
 from watcher.support.datemath import format_iso_millis
 from watcher.support.paths import resolve_path
@@ -51,19 +51,6 @@ class ExecuteOptions:
         if "_all" in self.action_modes:
             return self.action_modes["_all"]
         return self.action_modes.get(action_id, self.default_mode)
-
-
-def error_json(error: BaseException) -> dict:
-    """``{"type", "reason"}`` for an exception, Elasticsearch-style (snake_case type)."""
-    import re
-
-    name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
-    reason = getattr(error, "reason", None) or str(error) or type(error).__name__
-    out = {"type": name, "reason": str(reason)}
-    info = getattr(error, "info", None)
-    if isinstance(info, dict) and "error" in info:
-        out["caused_by"] = info["error"]
-    return out
 
 
 def execute_watch(watch: Watch, run: Run, status: WatchStatus, deliveries: dict, options: ExecuteOptions | None = None) -> dict:
@@ -249,42 +236,6 @@ def _run_foreach(action: Action, run: Run, action_status, payload, delivery, out
                                 next((r.get("reason") for r in results if r.get("reason")), None))
     return {**out, "status": combined, "number_of_actions_executed": len(results),
             "foreach": [{k: v for k, v in r.items()} for r in results], "max_iterations": action.max_iterations}
-
-
-def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None, sequence: str = "0") -> dict:
-    """Render one action for ``payload`` and hand it to ``delivery``.
-
-    Args:
-        extra_vars: a callable returning variables added to the template model (a rule alert's
-            Jinja2 variables); called here so that a template error becomes this action's failure.
-        sequence: which item of the action this is (``foreach:<i>``, ``group:<key>``); with the
-            record id it makes the outbox's delivery id, so re-running a record sends nothing twice.
-
-    Returns:
-        ``{"status", "<type>": {...}, "reason"?, "error"?}`` — the type part of the action result.
-    """
-    from watcher.destinations import ACTIONS as REGISTRY
-
-    module = REGISTRY.get(action.type)
-    model = run.model(payload)
-    try:
-        if extra_vars is not None:
-            variables = extra_vars()
-            model = {**model, **variables}
-            if "alert" in variables:  # rule alerts: Mustache templates reach them as ctx.vars.alert
-                model["ctx"] = {**model["ctx"], "vars": {**model["ctx"]["vars"], "alert": variables["alert"]}}
-        rendered = module.render(action.config, run, model)
-        rendered = with_origin(rendered, Origin(run.watch.id, run.record_id, action.id, sequence,
-                                                getattr(action.config, "connector", None)))
-        outcome = delivery.deliver(rendered, run.services)
-    except Exception as error:
-        return {"status": "failure", "reason": str(error), "error": error_json(error)}
-    out = {"status": outcome.status, **module.result(action.config, rendered, outcome)}
-    if outcome.reason:
-        out["reason"] = outcome.reason
-    if outcome.error:
-        out["error"] = outcome.error
-    return out
 
 
 def record_state(condition: dict | None, actions: list[dict]) -> str:

@@ -26,7 +26,10 @@ import datetime as dt
 from typing import Any
 
 from watcher.model.watch import Action, Watch
+from watcher.engine.alert import Alert
 from watcher.engine.context import Run
+from watcher.engine.perform import perform
+from watcher.model.rule import filter_clauses
 from watcher.support.compare import compare_op
 from watcher.support.datemath import format_iso_millis
 from watcher.support.paths import resolve_path
@@ -46,39 +49,6 @@ AGGREGATE_TITLE = ("rule '{{ rule.name }}': {{ matches | length }} alert{{ 's' i
 AGGREGATE_MESSAGE = ("{{ matches | length }} alert{{ 's' if matches | length != 1 }} ({{ count }} documents) "
                      "collected since {{ details.aggregation_start }}."
                      "{% if summary_table %}\n\n{{ summary_table }}{% endif %}")
-
-
-@dataclasses.dataclass
-class Alert:
-    """One alert of a rule: ``group`` is the group key (None for ungrouped rules).
-
-    Attributes:
-        status: ``firing`` or ``recovered`` (see :mod:`watcher.engine.alerting`).
-        details: type-specific facts (``details`` in templates).
-        fired_for: for recovered alerts, seconds between the first firing run and this run.
-        matches, summary_table: for an aggregation summary, the collected alerts and their table.
-        top_counts: ``{field: [{"key", "count"}]}`` when the rule has ``top_count_keys``.
-        sequence: the delivery sequence (default ``group:<key>`` / ``recovered:<key>``).
-    """
-
-    group: Any
-    count: int
-    value: Any
-    hits: list[dict]
-    payload: dict
-    status: str = "firing"
-    details: dict = dataclasses.field(default_factory=dict)
-    fired_for: float | None = None
-    matches: list | None = None
-    summary_table: str | None = None
-    top_counts: dict = dataclasses.field(default_factory=dict)
-    sequence: str | None = None
-
-    def delivery_sequence(self) -> str:
-        """With the record id, what makes the delivery id unique (no double sends on a re-run)."""
-        if self.sequence:
-            return self.sequence
-        return f"{'recovered' if self.status == 'recovered' else 'group'}:{self.group}"
 
 
 @dataclasses.dataclass
@@ -194,8 +164,6 @@ class RuleAlerts:
                    delivery, out: dict) -> dict:
         """Deliver ``action`` once per alert it is called for, each group key throttled on its own
         (recoveries and summaries are never throttled: they are already once per episode)."""
-        from watcher.engine.execute import perform
-
         now = run.execution_time
         results = []
         for alert in self.events_for(action.id):
@@ -399,23 +367,6 @@ def _total(payload: dict) -> int:
     if isinstance(total, dict):
         return int(total.get("value", 0))
     return int(total or 0)
-
-
-def filter_clauses(spec) -> tuple[list, list]:
-    """The rule's filter as Elasticsearch clauses: (filter clauses, must_not clauses)."""
-    rule_filter = spec.filter
-    get = (lambda k: getattr(rule_filter, k, None)) if not isinstance(rule_filter, dict) else rule_filter.get
-    keep, drop = [], []
-    for field, values in (get("include") or {}).items():
-        keep.append({"terms": {field: list(values)}})
-    for field, values in (get("exclude") or {}).items():
-        drop.append({"terms": {field: list(values)}})
-    query = get("query")
-    if isinstance(query, str):
-        keep.append({"query_string": {"query": query}})
-    elif query:
-        keep.append(query)
-    return keep, drop
 
 
 def _filtered_search(run: Run, input_result: dict, spec) -> dict:

@@ -26,7 +26,7 @@ from watcher.model.fields import Duration, DurationOrZero, Number, Text
 from watcher.support.durations import format_duration
 
 __all__ = ["COMPARISON_OPS", "METRIC_AGGS", "RuleAction", "RuleCondition", "RuleFilter", "RuleSpec",
-           "Threshold", "MetricThreshold", "query_clause", "register_rule_types", "rule_action_ids"]
+           "Threshold", "MetricThreshold", "filter_clauses", "query_clause", "register_rule_types", "rule_action_ids"]
 
 COMPARISON_OPS = ("gt", "gte", "lt", "lte", "eq", "not_eq")
 """Threshold operators, Watcher's compare names (condition-compare.md)."""
@@ -386,3 +386,20 @@ def rule_action_ids(spec: RuleSpec) -> list[str]:
         count = seen[action.connector]
         ids.append(action.connector if count == 1 else f"{action.connector}-{count}")
     return ids
+
+
+def filter_clauses(spec: RuleSpec) -> tuple[list, list]:
+    """The rule's filter step as Elasticsearch clauses: ``(filter clauses, must_not clauses)``."""
+    rule_filter = spec.filter
+    get = (lambda k: getattr(rule_filter, k, None)) if not isinstance(rule_filter, dict) else rule_filter.get
+    keep, drop = [], []
+    for field, values in (get("include") or {}).items():
+        keep.append({"terms": {field: list(values)}})
+    for field, values in (get("exclude") or {}).items():
+        drop.append({"terms": {field: list(values)}})
+    query = get("query")
+    if isinstance(query, str):
+        keep.append({"query_string": {"query": query}})
+    elif query:
+        keep.append(query)
+    return keep, drop

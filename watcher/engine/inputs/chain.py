@@ -19,6 +19,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+# The packages, not their REGISTRY: this module is one of the types their registries list, so it is
+# imported while they are still being set up; the registries are read at call time.
+from watcher.engine import inputs as input_kinds
+from watcher.engine import transforms
 from watcher.model.watch import Component
 from watcher.model.problems import Reader
 
@@ -64,13 +68,10 @@ def parse(reader: Reader, body: Any, path) -> tuple[Link, ...]:
 
 
 def _parse_link(reader: Reader, name: str, value: Any, path) -> Link | None:
-    from watcher.engine.inputs import REGISTRY as inputs
-    from watcher.engine.transforms import REGISTRY as transforms
-
     if isinstance(value, dict) and list(value) == [TRANSFORM_LINK]:
-        component = transforms.parse(reader, value[TRANSFORM_LINK], (*path, TRANSFORM_LINK))
+        component = transforms.REGISTRY.parse(reader, value[TRANSFORM_LINK], (*path, TRANSFORM_LINK))
         return Link(name, component, transform=True) if component is not None else None
-    component = inputs.parse(reader, value, path)
+    component = input_kinds.REGISTRY.parse(reader, value, path)
     return Link(name, component) if component is not None else None
 
 
@@ -84,8 +85,6 @@ def execute(config: tuple[Link, ...], run: Any) -> dict:
         ``{"type": "chain", "status": "success", "payload": {name: payload},
         "chain": {name: <link result>}}``.
     """
-    from watcher.engine.inputs import REGISTRY as inputs
-    from watcher.engine.transforms import REGISTRY as transforms
 
     gathered: dict[str, Any] = {}
     results: dict[str, dict] = {}
@@ -95,10 +94,10 @@ def execute(config: tuple[Link, ...], run: Any) -> dict:
             run.payload = dict(gathered)
             try:
                 if link.transform:
-                    outcome = transforms.get(link.component.type).execute(link.component.config, run, run.model())
+                    outcome = transforms.REGISTRY.get(link.component.type).execute(link.component.config, run, run.model())
                     result = {"type": TRANSFORM_LINK, "status": "success", "payload": outcome["payload"]}
                 else:
-                    result = inputs.get(link.component.type).execute(link.component.config, run)
+                    result = input_kinds.REGISTRY.get(link.component.type).execute(link.component.config, run)
             except Exception as error:  # Watcher: a failing link is recorded, the chain goes on
                 result = {"type": TRANSFORM_LINK if link.transform else link.component.type,
                           "status": "failure", "reason": f"{type(error).__name__}: {error}"}

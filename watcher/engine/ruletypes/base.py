@@ -110,7 +110,7 @@ class Evaluation:
         """A bool query: the rule's query and filter step, ``extra`` clauses, and the range
         ``[start, end)`` (default: the rule's window)."""
         from watcher.model.rule import query_clause
-        from watcher.engine.rules import filter_clauses
+        from watcher.model.rule import filter_clauses
 
         clauses: list[dict] = []
         if self.spec.query is not None:

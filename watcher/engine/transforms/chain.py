@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# The package, not its REGISTRY: this module is one of the types the registry lists, so it is
+# imported while the package is still being set up; the registry is read at call time.
+from watcher.engine import transforms
 from watcher.model.watch import Component
 from watcher.model.problems import Reader
 
@@ -29,14 +32,13 @@ class ChainTransformError(RuntimeError):
 
 def parse(reader: Reader, body: Any, path) -> tuple[Component, ...]:
     """A non-empty list of transform objects (``[{search: {...}}, {script: ...}]``)."""
-    from watcher.engine.transforms import REGISTRY
 
     if not isinstance(body, list) or not body:
         reader.expected(path, "a non-empty list of transforms such as [{search: {...}}, {script: '...'}]", body)
         return ()
     steps = []
     for index, item in enumerate(body):
-        component = REGISTRY.parse(reader, item, (*path, index))
+        component = transforms.REGISTRY.parse(reader, item, (*path, index))
         if component is not None:
             steps.append(component)
     return tuple(steps)
@@ -51,13 +53,12 @@ def execute(config: tuple[Component, ...], run: Any, model: dict) -> dict:
     Raises:
         ChainTransformError: a step raised (message names the step's type and position).
     """
-    from watcher.engine.transforms import REGISTRY
 
     results: list[dict] = []
     payload = model["ctx"]["payload"]
     for index, step in enumerate(config):
         try:
-            result = REGISTRY.get(step.type).execute(step.config, run, run.model(payload))
+            result = transforms.REGISTRY.get(step.type).execute(step.config, run, run.model(payload))
         except Exception as error:
             raise ChainTransformError(f"failed to execute sub-transform [{step.type}] (step {index} of the chain): "
                                       f"{error}", results) from error

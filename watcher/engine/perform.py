@@ -1,0 +1,61 @@
+"""One action, once: render it for a payload and hand the rendered request to a delivery.
+
+Used by the pipeline (:mod:`watcher.engine.execute`) and by the rule steps
+(:mod:`watcher.engine.rules`, once per alert). Also how an exception becomes Watcher's
+``{"type", "reason"}`` error in a record.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from watcher.destinations import ACTIONS
+from watcher.engine.context import Run
+from watcher.model.requests import Origin, with_origin
+from watcher.model.watch import Action
+
+
+def error_json(error: BaseException) -> dict:
+    """``{"type", "reason"}`` for an exception, Elasticsearch-style (snake_case type)."""
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
+    reason = getattr(error, "reason", None) or str(error) or type(error).__name__
+    out = {"type": name, "reason": str(reason)}
+    info = getattr(error, "info", None)
+    if isinstance(info, dict) and "error" in info:
+        out["caused_by"] = info["error"]
+    return out
+
+
+def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None, sequence: str = "0") -> dict:
+    """Render one action for ``payload`` and hand it to ``delivery``.
+
+    Args:
+        extra_vars: a callable returning variables added to the template model (a rule alert's
+            Jinja2 variables); called here so that a template error becomes this action's failure.
+        sequence: which item of the action this is (``foreach:<i>``, ``group:<key>``); with the
+            record id it makes the outbox's delivery id, so re-running a record sends nothing twice.
+
+    Returns:
+        ``{"status", "<type>": {...}, "reason"?, "error"?}`` — the type part of the action result.
+    """
+    module = ACTIONS.get(action.type)
+    model = run.model(payload)
+    try:
+        if extra_vars is not None:
+            variables = extra_vars()
+            model = {**model, **variables}
+            if "alert" in variables:  # rule alerts: Mustache templates reach them as ctx.vars.alert
+                model["ctx"] = {**model["ctx"], "vars": {**model["ctx"]["vars"], "alert": variables["alert"]}}
+        rendered = module.render(action.config, run, model)
+        rendered = with_origin(rendered, Origin(run.watch.id, run.record_id, action.id, sequence,
+                                                getattr(action.config, "connector", None)))
+        outcome = delivery.deliver(rendered, run.services)
+    except Exception as error:
+        return {"status": "failure", "reason": str(error), "error": error_json(error)}
+    out = {"status": outcome.status, **module.result(action.config, rendered, outcome)}
+    if outcome.reason:
+        out["reason"] = outcome.reason
+    if outcome.error:
+        out["error"] = outcome.error
+    return out
