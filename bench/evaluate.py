@@ -67,7 +67,7 @@ def run_ours(count: int, scheduled: dt.datetime, profile: str | None = None, wor
     from watcher.engine.delivery import Simulate
     from watcher.engine.execute import ExecuteOptions, execute_watch
     from watcher.engine.searching import batcher_for
-    from watcher.engine.throttle import WatchStatus
+    from watcher.model.status import WatchStatus
 
     workers = workers or DEFAULT_WORKERS
     began = time.perf_counter()

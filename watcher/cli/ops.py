@@ -486,7 +486,7 @@ def ack(name: str, actions: tuple[str, ...], index_prefix: str, as_json: bool, r
     watch's condition is not met once; an action in any other state is left as it is. Prints, per
     action, what happened, then the resulting status. Takes effect at the watch's next execution.
     """
-    from watcher.engine.throttle import ACKED, AWAITS
+    from watcher.model.status import ACKED, AWAITS
 
     es, settings = _client()
     definitions = load_definitions(rules_dir)

@@ -21,7 +21,8 @@ from typing import Any
 from watcher.model.watch import Action, Watch
 from watcher.engine.context import Run
 from watcher.engine.delivery import Origin, with_origin
-from watcher.engine.throttle import DEFAULT_THROTTLE, WatchStatus
+from watcher.engine.throttle import DEFAULT_THROTTLE
+from watcher.model.status import WatchStatus
 from watcher.support.datemath import format_iso_millis
 from watcher.support.paths import resolve_path
 

@@ -7,7 +7,7 @@ Index ``<prefix>-state`` (explicit mapping, ``dynamic: false``); the document ``
   ``status.state.active``, which is written equal to it;
 * ``last_window_end`` (date): for rules, the end of the last time window fully evaluated — the next
   run starts there, so no range is left unchecked and none is checked twice (issue 5, item 2);
-* ``status``: Watcher's status object (:class:`~watcher.engine.throttle.WatchStatus` JSON), stored
+* ``status``: Watcher's status object (:class:`~watcher.model.status.WatchStatus` JSON), stored
   but not indexed;
 * ``rule_state`` (stored, not indexed): what a rule keeps across runs — its type's state (new_term
   baselines, flatline's known keys, change's last values), firing keys for recovery, realert
@@ -34,7 +34,7 @@ import datetime as dt
 
 from elasticsearch import ConflictError, NotFoundError
 
-from watcher.engine.throttle import WatchStatus
+from watcher.model.status import WatchStatus
 from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.es.groupcommit import get_document, index_document
 
