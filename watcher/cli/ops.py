@@ -687,7 +687,8 @@ def outbox_command(delivery_state: str | None, size: int, retry_id: str | None, 
     hold placeholders instead of secrets, so nothing secret is shown. --retry ID moves a dead delivery
     back to pending with its attempts reset; a running daemon sends it at its next poll.
     """
-    from watcher.delivery.outbox import DEAD, DELIVERING, PENDING, Outbox
+    from watcher.delivery.outbox import Outbox
+    from watcher.es.outbox_store import DEAD, DELIVERING, PENDING
 
     es, settings = _client()
     box = Outbox(es, index_prefix)  # admin use only: no worker is started

@@ -356,7 +356,7 @@ class Daemon:
         return self._cluster_ok
 
     def _ensure_indices(self) -> bool:
-        from watcher.delivery.outbox import OutboxStore
+        from watcher.es.outbox_store import OutboxStore
         from watcher.es import history
 
         history.ensure_template(self.es, self.settings.index_prefix)
