@@ -24,7 +24,7 @@ from watcher.engine.context import Run, Services
 from watcher.engine.delivery import Simulate
 from watcher.engine.execute import ExecuteOptions, execute_watch
 from watcher.engine.inputs import REGISTRY as INPUTS
-from watcher.engine.searching import SearchBatcher, batcher_for
+from watcher.es.search_batch import SearchBatcher, batcher_for
 from watcher.model.status import WatchStatus
 from tests.groupcommit_helpers import held
 

@@ -198,7 +198,7 @@ class DaemonSettings:
     index_prefix: str = "watcher"
     http_host: str = "127.0.0.1"
     http_port: int = 9095
-    workers: int = 64  # concurrent ticks are what make the _msearch batches (engine/searching.py)
+    workers: int = 64  # concurrent ticks are what make the _msearch batches (es/search_batch.py)
     max_catch_up: int = 100
     grace_s: float = 30.0
     jitter_s: float = 30.0
