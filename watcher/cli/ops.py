@@ -400,6 +400,8 @@ def history(name: str, size: int, record_state: str | None, index_prefix: str, a
 
     Read from <prefix>-history-* (term query on watch_id, sorted by result.execution_time).
     """
+    from watcher.es.history import recent_records
+
     es, settings = _client()
     definitions = load_definitions(rules_dir)
     with _cluster_errors(settings):
@@ -419,25 +421,9 @@ def history(name: str, size: int, record_state: str | None, index_prefix: str, a
         click.echo(line)
 
 
-def recent_records(es, prefix: str, watch_id: str, size: int = 20, state: str | None = None) -> list[dict]:
-    """The latest records of ``watch_id`` (optionally only in ``state``), newest first.
-
-    Like :func:`watcher.es.history.recent_records`, plus the state filter; records are
-    ``{"_id", **source}``. An absent history index gives an empty list.
-    """
-    from watcher.es.history import index_pattern
-
-    filters: list[dict] = [{"term": {"watch_id": watch_id}}]
-    if state:
-        filters.append({"term": {"state": state}})
-    response = es.options(ignore_status=404).search(
-        index=index_pattern(prefix), size=size, query={"bool": {"filter": filters}},
-        sort=[{"result.execution_time": {"order": "desc", "unmapped_type": "date"}}],
-        ignore_unavailable=True, allow_no_indices=True)
-    return [{"_id": hit["_id"], **hit["_source"]} for hit in response.get("hits", {}).get("hits", [])]
-
-
 def _has_history(es, prefix: str, watch_id: str) -> bool:
+    from watcher.es.history import recent_records
+
     return bool(recent_records(es, prefix, watch_id, size=1))
 
 

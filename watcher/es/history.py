@@ -53,9 +53,16 @@ def write_record(es, prefix: str, record: dict, refresh: bool | str = False) -> 
     return index
 
 
-def recent_records(es, prefix: str, watch_id: str, size: int = 20) -> list[dict]:
-    """The latest records of ``watch_id``, newest first."""
+def recent_records(es, prefix: str, watch_id: str, size: int = 20, state: str | None = None) -> list[dict]:
+    """The latest records of ``watch_id`` (optionally only in ``state``), newest first.
+
+    Records are ``{"_id", **source}``. An absent history index gives an empty list.
+    """
+    filters: list[dict] = [{"term": {"watch_id": watch_id}}]
+    if state:
+        filters.append({"term": {"state": state}})
     response = es.options(ignore_status=404).search(
-        index=index_pattern(prefix), size=size, query={"term": {"watch_id": watch_id}},
-        sort=[{"result.execution_time": "desc"}], ignore_unavailable=True, allow_no_indices=True)
-    return [{"_id": h["_id"], **h["_source"]} for h in response.get("hits", {}).get("hits", [])]
+        index=index_pattern(prefix), size=size, query={"bool": {"filter": filters}},
+        sort=[{"result.execution_time": {"order": "desc", "unmapped_type": "date"}}],
+        ignore_unavailable=True, allow_no_indices=True)
+    return [{"_id": hit["_id"], **hit["_source"]} for hit in response.get("hits", {}).get("hits", [])]
