@@ -57,7 +57,7 @@ def run_ours(count: int, scheduled: dt.datetime, profile: str | None = None, wor
     so all are due at once, as rules sharing a schedule are. Each tick runs
     :func:`watcher.engine.execute.execute_watch` (actions simulated; no state/history writes: the
     tick handler's bookkeeping is measured by the schedule-lag benchmark), and the search input
-    goes through the client's :class:`watcher.engine.searching.SearchBatcher`, as in the daemon.
+    goes through the client's :class:`watcher.es.search_batch.SearchBatcher`, as in the daemon.
     """
     import threading
 
@@ -66,8 +66,8 @@ def run_ours(count: int, scheduled: dt.datetime, profile: str | None = None, wor
     from watcher.engine.context import Run, Services
     from watcher.delivery.direct import Simulate
     from watcher.engine.execute import ExecuteOptions, execute_watch
-    from watcher.engine.searching import batcher_for
-    from watcher.engine.throttle import WatchStatus
+    from watcher.es.search_batch import batcher_for
+    from watcher.model.status import WatchStatus
 
     workers = workers or DEFAULT_WORKERS
     began = time.perf_counter()

@@ -168,7 +168,7 @@ def run(count: int, seconds: float, receiver_url: str, workdir: Path, workers: i
 
 def _group_commits(es) -> dict:
     """The group commits of the daemon's client: searches, state loads, writes (saves + records)."""
-    from watcher.engine.searching import batcher_for
+    from watcher.es.search_batch import batcher_for
     from watcher.es.groupcommit import document_requests
 
     documents = document_requests(es)

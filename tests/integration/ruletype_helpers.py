@@ -11,7 +11,7 @@ from watcher.definitions.load import load_paths
 from watcher.engine.context import Run, Services
 from watcher.delivery.direct import SendNow, Simulate
 from watcher.engine.execute import ExecuteOptions, execute_watch
-from watcher.engine.throttle import WatchStatus
+from watcher.model.status import WatchStatus
 
 UTC = dt.timezone.utc
 

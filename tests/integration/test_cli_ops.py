@@ -18,10 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from watcher.cli.ops import ack, activate, deactivate, history, outbox_command, silence, status
-from watcher.delivery.outbox import DEAD, PENDING, Outbox
+from watcher.delivery.outbox import Outbox
 from watcher.model.requests import HttpRequest
-from watcher.engine.throttle import ACKABLE, ACKED, AWAITS, WatchStatus
+from watcher.model.status import ACKABLE, ACKED, AWAITS, WatchStatus
 from watcher.es import history as history_index
+from watcher.es.outbox_store import DEAD, PENDING
 from watcher.es.state import StateStore, WatchState
 from watcher.support.datemath import format_iso_millis, parse_instant
 

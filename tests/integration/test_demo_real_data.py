@@ -30,7 +30,7 @@ from watcher.demo import sshd
 from watcher.engine.context import Run, Services
 from watcher.delivery.direct import SendNow, Simulate
 from watcher.engine.execute import ExecuteOptions, execute_watch
-from watcher.engine.throttle import WatchStatus
+from watcher.model.status import WatchStatus
 
 REPO = Path(__file__).resolve().parents[2]
 LOG = Path(os.environ.get("WATCHER_SSH_LOG", SHARED / "data" / "loghub" / "OpenSSH" / "OpenSSH_2k.log"))

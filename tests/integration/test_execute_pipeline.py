@@ -18,7 +18,7 @@ from watcher.definitions.watch import parse_watch
 from watcher.engine.context import Run, Services
 from watcher.delivery.direct import SendNow, Simulate
 from watcher.engine.execute import ExecuteOptions, execute_watch
-from watcher.engine.throttle import WatchStatus
+from watcher.model.status import WatchStatus
 
 T0 = dt.datetime(2024, 5, 1, 10, 0, 30, tzinfo=dt.timezone.utc)
 

@@ -20,10 +20,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from watcher.delivery.outbox import DEAD, DELIVERED, DELIVERING, PENDING, SECRET_GONE, Outbox, OutboxStore, delivery_id, seal_request
+from watcher.delivery.outbox import SECRET_GONE, Outbox, delivery_id, seal_request
 from watcher.delivery.ratelimit import ConnectorLimits
 from watcher.delivery.retry import RetryPolicy
 from watcher.model.requests import HttpRequest, LogMessage, basic_auth_header
+from watcher.es.outbox_store import DEAD, DELIVERED, DELIVERING, PENDING, OutboxStore
 
 pytestmark = pytest.mark.es
 

@@ -13,7 +13,7 @@ from watcher.definitions.load import load_paths
 from watcher.engine.context import Run, Services
 from watcher.delivery.direct import SendNow, Simulate
 from watcher.engine.execute import ExecuteOptions, execute_watch
-from watcher.engine.throttle import WatchStatus
+from watcher.model.status import WatchStatus
 
 T = dt.datetime(2026, 11, 29, 10, 0, 0, tzinfo=dt.timezone.utc)  # first scheduled time
 UTC = dt.timezone.utc

@@ -24,8 +24,8 @@ from watcher.engine.context import Run, Services
 from watcher.delivery.direct import Simulate
 from watcher.engine.execute import ExecuteOptions, execute_watch
 from watcher.engine.inputs import REGISTRY as INPUTS
-from watcher.engine.searching import SearchBatcher, batcher_for
-from watcher.engine.throttle import WatchStatus
+from watcher.es.search_batch import SearchBatcher, batcher_for
+from watcher.model.status import WatchStatus
 from tests.groupcommit_helpers import held
 
 SCHEDULED = dt.datetime(2026, 11, 29, 10, 5, tzinfo=dt.timezone.utc)

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from watcher.engine.throttle import ACKED, WatchStatus
+from watcher.model.status import ACKED, WatchStatus
 from watcher.es.state import StateConflict, StateStore, WatchState
 
 pytestmark = pytest.mark.es

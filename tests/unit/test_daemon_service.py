@@ -9,7 +9,7 @@ import textwrap
 from watcher.daemon.reload import plan_reload
 from watcher.daemon.service import merge_state, progress_of, record_id_for, transient_reason, window_end_of
 from watcher.definitions.load import LoadResult, load_paths
-from watcher.engine.throttle import WatchStatus
+from watcher.model.status import WatchStatus
 from watcher.es.state import WatchState
 
 T = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.timezone.utc)

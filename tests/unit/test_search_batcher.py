@@ -14,7 +14,8 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundErro
 
 from watcher.daemon.service import TRANSIENT_ERROR_TYPES
 from watcher.engine.execute import error_json
-from watcher.engine.searching import SearchBatcher, SearchRequest, _item_error, _Pending, batcher_for, run_search
+from watcher.engine.searching import SearchRequest, run_search
+from watcher.es.search_batch import SearchBatcher, _item_error, _Pending, batcher_for
 
 META = ApiResponseMeta(status=200, http_version="1.1", headers=HttpHeaders(), duration=0.01,
                        node=NodeConfig("http", "127.0.0.1", 9200))

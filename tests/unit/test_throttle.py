@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from watcher.engine.throttle import ACKABLE, ACKED, AWAITS, ActionStatus, WatchStatus
+from watcher.model.status import ACKABLE, ACKED, AWAITS, ActionStatus, WatchStatus
 
 T0 = dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.timezone.utc)
 MIN = dt.timedelta(minutes=1)

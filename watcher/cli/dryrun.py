@@ -215,7 +215,7 @@ def _execute_all(watch, services, times, action_mode, show_progress: bool, saved
     from watcher.engine.context import Run
     from watcher.delivery.direct import SendNow, Simulate
     from watcher.engine.execute import ExecuteOptions, execute_watch
-    from watcher.engine.throttle import WatchStatus
+    from watcher.model.status import WatchStatus
 
     status = WatchStatus()
     rule_state = copy.deepcopy(saved.rule_state) if saved is not None else {}  # carried from tick to tick

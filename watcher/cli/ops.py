@@ -400,6 +400,8 @@ def history(name: str, size: int, record_state: str | None, index_prefix: str, a
 
     Read from <prefix>-history-* (term query on watch_id, sorted by result.execution_time).
     """
+    from watcher.es.history import recent_records
+
     es, settings = _client()
     definitions = load_definitions(rules_dir)
     with _cluster_errors(settings):
@@ -419,25 +421,9 @@ def history(name: str, size: int, record_state: str | None, index_prefix: str, a
         click.echo(line)
 
 
-def recent_records(es, prefix: str, watch_id: str, size: int = 20, state: str | None = None) -> list[dict]:
-    """The latest records of ``watch_id`` (optionally only in ``state``), newest first.
-
-    Like :func:`watcher.es.history.recent_records`, plus the state filter; records are
-    ``{"_id", **source}``. An absent history index gives an empty list.
-    """
-    from watcher.es.history import index_pattern
-
-    filters: list[dict] = [{"term": {"watch_id": watch_id}}]
-    if state:
-        filters.append({"term": {"state": state}})
-    response = es.options(ignore_status=404).search(
-        index=index_pattern(prefix), size=size, query={"bool": {"filter": filters}},
-        sort=[{"result.execution_time": {"order": "desc", "unmapped_type": "date"}}],
-        ignore_unavailable=True, allow_no_indices=True)
-    return [{"_id": hit["_id"], **hit["_source"]} for hit in response.get("hits", {}).get("hits", [])]
-
-
 def _has_history(es, prefix: str, watch_id: str) -> bool:
+    from watcher.es.history import recent_records
+
     return bool(recent_records(es, prefix, watch_id, size=1))
 
 
@@ -486,7 +472,7 @@ def ack(name: str, actions: tuple[str, ...], index_prefix: str, as_json: bool, r
     watch's condition is not met once; an action in any other state is left as it is. Prints, per
     action, what happened, then the resulting status. Takes effect at the watch's next execution.
     """
-    from watcher.engine.throttle import ACKED, AWAITS
+    from watcher.model.status import ACKED, AWAITS
 
     es, settings = _client()
     definitions = load_definitions(rules_dir)
@@ -687,7 +673,8 @@ def outbox_command(delivery_state: str | None, size: int, retry_id: str | None, 
     hold placeholders instead of secrets, so nothing secret is shown. --retry ID moves a dead delivery
     back to pending with its attempts reset; a running daemon sends it at its next poll.
     """
-    from watcher.delivery.outbox import DEAD, DELIVERING, PENDING, Outbox
+    from watcher.delivery.outbox import Outbox
+    from watcher.es.outbox_store import DEAD, DELIVERING, PENDING
 
     es, settings = _client()
     box = Outbox(es, index_prefix)  # admin use only: no worker is started

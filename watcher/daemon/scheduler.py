@@ -66,7 +66,7 @@ DEFAULT_JITTER_S = 30.0
 JITTER_FRACTION_OF_PERIOD = 0.10
 DEFAULT_MAX_CATCH_UP = 100
 # Worker threads. Ticks mostly wait on the cluster, and the searches of ticks running at the same
-# moment share one _msearch (watcher.engine.searching.SearchBatcher): the more ticks run at once,
+# moment share one _msearch (watcher.es.search_batch.SearchBatcher): the more ticks run at once,
 # the larger the batches (8 workers gave batches of 2.5 on average at 1,000 rules, 64 gave 15;
 # docs/benchmarks.md). Idle threads cost little memory.
 DEFAULT_WORKERS = 64

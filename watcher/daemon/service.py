@@ -198,7 +198,7 @@ class DaemonSettings:
     index_prefix: str = "watcher"
     http_host: str = "127.0.0.1"
     http_port: int = 9095
-    workers: int = 64  # concurrent ticks are what make the _msearch batches (engine/searching.py)
+    workers: int = 64  # concurrent ticks are what make the _msearch batches (es/search_batch.py)
     max_catch_up: int = 100
     grace_s: float = 30.0
     jitter_s: float = 30.0
@@ -356,7 +356,7 @@ class Daemon:
         return self._cluster_ok
 
     def _ensure_indices(self) -> bool:
-        from watcher.delivery.outbox import OutboxStore
+        from watcher.es.outbox_store import OutboxStore
         from watcher.es import history
 
         history.ensure_template(self.es, self.settings.index_prefix)

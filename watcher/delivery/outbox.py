@@ -3,7 +3,9 @@ sent, then sent with retries until it is delivered or dead (issue 5, item 4). At
 delivery carries ``Idempotency-Key: <delivery id>`` — the same on every try — so receivers can drop
 duplicates.
 
-Life of a delivery (index ``<prefix>-outbox``, one document per delivery, ``_id`` = delivery id)::
+Life of a delivery (index ``<prefix>-outbox``, one document per delivery, ``_id`` = delivery id; the
+documents and the requests that create, claim, update and search them are
+:mod:`watcher.es.outbox_store`; this module sends, queues, leases and retries)::
 
     deliver() ──► pending ──claim──► delivering ──► delivered
                      ▲                  │  └──────► dead  (4xx, too many attempts / too old,
@@ -65,15 +67,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
-from elasticsearch import ConflictError, NotFoundError
-
 from watcher.delivery.ratelimit import ConnectorLimits
 from watcher.delivery.retry import RetryPolicy, classify, parse_retry_after
 from watcher.model.secrets import mask
 from watcher.model.requests import HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, combine
 from watcher.delivery.direct import SendNow
 from watcher.support.datemath import format_iso_millis, parse_instant
-from watcher.es.groupcommit import AsyncGroupCommit, document_write, index_document, write_documents
+from watcher.es.groupcommit import AsyncGroupCommit
+from watcher.es.outbox_store import (DEAD, DELIVERED, DELIVERING, PENDING, STATES, OutboxStore, StoredDelivery,
+                                     new_delivery)
 
 log = logging.getLogger(__name__)
 
@@ -87,35 +89,10 @@ RECENTLY_DONE_S = 3.0
 # a claim's lease is at least timeouts + 5 s, so it may wait up to 2.5 s for a slot and a token.
 LEASE_MARGIN_S = 2.5
 
-PENDING, DELIVERING, DELIVERED, DEAD = "pending", "delivering", "delivered", "dead"
-STATES = (PENDING, DELIVERING, DELIVERED, DEAD)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 SECRET_GONE = "secret for this delivery is no longer configured"
 # Fixed namespace of delivery ids (uuid5): the same record, action and sequence give the same id.
 DELIVERY_NAMESPACE = uuid.UUID("5b0f8e4e-6a53-4c1e-9a59-2f7f3f3c2d10")
-
-_STORED_ONLY = {"type": "object", "enabled": False}
-MAPPINGS = {
-    "dynamic": False,
-    "properties": {
-        "delivery_id": {"type": "keyword"},
-        "watch_id": {"type": "keyword"},
-        "action_id": {"type": "keyword"},
-        "record_id": {"type": "keyword"},
-        "connector": {"type": "keyword"},
-        "state": {"type": "keyword"},
-        "attempts": {"type": "integer"},
-        "created_at": {"type": "date"},
-        "next_attempt_at": {"type": "date"},
-        "updated_at": {"type": "date"},
-        "lease_until": {"type": "date"},
-        "delivered_at": {"type": "date"},
-        "last_error": {"type": "text"},
-        "last_status": {"type": "integer"},
-        "request": _STORED_ONLY,
-    },
-}
-SETTINGS = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
 
 
 def utcnow() -> dt.datetime:
@@ -254,164 +231,6 @@ def unseal_request(stored: dict, secrets: Iterable[str]) -> tuple[dict, list[str
     request["body"] = resolve(stored.get("body"))
     request["proxy"] = resolve(stored.get("proxy"))
     return request, used
-
-
-# -- the store ----------------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class StoredDelivery:
-    """One outbox document at one version (``seq_no``/``primary_term`` for optimistic concurrency)."""
-
-    id: str
-    source: dict
-    seq_no: int
-    primary_term: int
-
-    @property
-    def state(self) -> str:
-        return self.source.get("state", PENDING)
-
-    @property
-    def connector(self) -> str:
-        return self.source.get("connector") or "default"
-
-    @property
-    def attempts(self) -> int:
-        return int(self.source.get("attempts") or 0)
-
-    def as_dict(self) -> dict:
-        """``{"id", **source}``: safe to print (the request holds placeholders, no secret)."""
-        return {"id": self.id, **self.source}
-
-
-class OutboxStore:
-    """The outbox index ``<prefix>-outbox`` (synchronous Elasticsearch client).
-
-    Args:
-        es: ``elasticsearch.Elasticsearch``.
-        prefix: index prefix (``watcher`` → ``watcher-outbox``).
-
-    Every method raises the client's errors (``ApiError``, ``TransportError``) except the documented
-    "not found" / "conflict" results.
-    """
-
-    def __init__(self, es, prefix: str = "watcher"):
-        self.es = es
-        self.index = f"{prefix}-outbox"
-
-    def ensure(self) -> None:
-        """Create the index with its explicit mapping if missing (idempotent)."""
-        if self.es.indices.exists(index=self.index):
-            self.es.indices.put_mapping(index=self.index, **MAPPINGS)
-            return
-        self.es.options(ignore_status=400).indices.create(index=self.index, settings=SETTINGS, mappings=MAPPINGS)
-
-    def create(self, delivery_id_: str, document: dict) -> tuple[StoredDelivery, bool]:
-        """Write a new delivery. Returns ``(stored, True)``, or ``(existing, False)`` if the id exists.
-
-        Concurrent creates of several threads share one ``_bulk`` (group commit,
-        :func:`watcher.es.groupcommit.index_document`); each still gets its own answer."""
-        try:
-            response = index_document(self.es, self.index, delivery_id_, document, op_type="create")
-        except ConflictError:
-            existing = self.get(delivery_id_)
-            if existing is None:  # deleted in between: try once more
-                return self.create(delivery_id_, document)
-            return existing, False
-        return StoredDelivery(delivery_id_, document, response["_seq_no"], response["_primary_term"]), True
-
-    def get(self, delivery_id_: str) -> StoredDelivery | None:
-        """The delivery (real-time get), or None."""
-        try:
-            response = self.es.get(index=self.index, id=delivery_id_)
-        except NotFoundError:
-            return None
-        return StoredDelivery(response["_id"], response["_source"], response["_seq_no"], response["_primary_term"])
-
-    def update(self, item: StoredDelivery, changes: dict) -> StoredDelivery | None:
-        """Apply ``changes`` if the stored version is still ``item``'s; None on conflict or if gone.
-
-        Written as the whole document (``item.source`` + ``changes``) with ``if_seq_no`` /
-        ``if_primary_term``: when the condition holds the stored document *is* ``item.source``, so
-        this equals a partial update, costs the cluster no read, and can share a ``_bulk`` with
-        concurrent writes (group commit)."""
-        pending, source = self.update_write(item, changes)
-        try:
-            response = index_document(self.es, self.index, item.id, source, **pending.payload.options)
-        except (ConflictError, NotFoundError):
-            return None
-        return StoredDelivery(item.id, source, response["_seq_no"], response["_primary_term"])
-
-    def update_write(self, item: StoredDelivery, changes: dict):
-        """``(pending, source)``: the conditional write :meth:`update` sends, as a group-commit item
-        (:func:`watcher.es.groupcommit.document_write`), and the document it writes."""
-        source = {**item.source, **changes}
-        return document_write(self.index, item.id, source, if_seq_no=item.seq_no,
-                              if_primary_term=item.primary_term), source
-
-    def async_writes(self) -> AsyncGroupCommit:
-        """A group commit for :meth:`update_async` in one event loop (its coroutines share ``_bulk``
-        requests: at most 2 out at once, up to 200 writes each)."""
-        return AsyncGroupCommit(functools.partial(write_documents, self.es), max_batch=200, counts_as="writes")
-
-    async def update_async(self, item: StoredDelivery, changes: dict,
-                           writes: AsyncGroupCommit) -> StoredDelivery | None:
-        """:meth:`update` from a coroutine, through ``writes`` (:meth:`async_writes`): concurrent
-        updates share one ``_bulk``; a version conflict is this item's alone (None), any other
-        failure of the item or of the whole request is raised."""
-        pending, source = self.update_write(item, changes)
-        try:
-            response = await writes.submit(pending)
-        except (ConflictError, NotFoundError):
-            return None
-        return StoredDelivery(item.id, source, response["_seq_no"], response["_primary_term"])
-
-    def due(self, now: dt.datetime, size: int = 100, *, exclude_connectors: Iterable[str] = (),
-            exclude_ids: Iterable[str] = ()) -> list[StoredDelivery]:
-        """Deliveries to claim now: ``pending`` with ``next_attempt_at`` ≤ now, and ``delivering``
-        with ``lease_until`` ≤ now (their process died). Oldest due first. Sees writes after refresh."""
-        stamp = _iso(now)
-        must_not: list[dict] = []
-        if exclude_connectors:
-            must_not.append({"terms": {"connector": list(exclude_connectors)}})
-        if exclude_ids:
-            must_not.append({"ids": {"values": list(exclude_ids)}})
-        query = {"bool": {
-            "should": [
-                {"bool": {"filter": [{"term": {"state": PENDING}}, {"range": {"next_attempt_at": {"lte": stamp}}}]}},
-                {"bool": {"filter": [{"term": {"state": DELIVERING}}, {"range": {"lease_until": {"lte": stamp}}}]}},
-            ],
-            "minimum_should_match": 1,
-            "must_not": must_not,
-        }}
-        response = self.es.options(ignore_status=404).search(
-            index=self.index, size=size, query=query, sort=[{"next_attempt_at": "asc"}], seq_no_primary_term=True)
-        return [StoredDelivery(hit["_id"], hit["_source"], hit["_seq_no"], hit["_primary_term"])
-                for hit in response.get("hits", {}).get("hits", [])]
-
-    def list(self, state: str | None = None, size: int = 50, refresh: bool = True) -> list[StoredDelivery]:
-        """Deliveries, most recently updated first, optionally only in ``state``."""
-        if refresh:
-            self.refresh()
-        query = {"term": {"state": state}} if state else {"match_all": {}}
-        response = self.es.options(ignore_status=404).search(
-            index=self.index, size=size, query=query, sort=[{"updated_at": "desc"}], seq_no_primary_term=True)
-        return [StoredDelivery(hit["_id"], hit["_source"], hit["_seq_no"], hit["_primary_term"])
-                for hit in response.get("hits", {}).get("hits", [])]
-
-    def depth(self, refresh: bool = True) -> dict[str, int]:
-        """``{state: count}`` for every state (0 when none)."""
-        if refresh:
-            self.refresh()
-        response = self.es.options(ignore_status=404).search(
-            index=self.index, size=0, aggs={"states": {"terms": {"field": "state", "size": 10}}})
-        counts = {state: 0 for state in STATES}
-        for bucket in response.get("aggregations", {}).get("states", {}).get("buckets", []):
-            counts[bucket["key"]] = bucket["doc_count"]
-        return counts
-
-    def refresh(self) -> None:
-        self.es.options(ignore_status=404).indices.refresh(index=self.index)
 
 
 # -- the outbox ---------------------------------------------------------------------------------------
@@ -569,13 +388,8 @@ class Outbox:
         except Exception as error:
             return self._not_accepted(error, request)
         now = self._clock()
-        document = {
-            "delivery_id": identifier, "watch_id": watch_id, "action_id": action_id, "record_id": record_id,
-            "connector": lane, "state": PENDING, "attempts": 0,
-            "created_at": _iso(now), "next_attempt_at": _iso(now), "updated_at": _iso(now),
-            "lease_until": None, "last_error": None, "last_status": None,
-            "request": seal_request(request),
-        }
+        document = new_delivery(identifier, watch_id=watch_id, action_id=action_id, record_id=record_id,
+                                connector=lane, request=seal_request(request), now=now)
         try:
             stored, created = self.store.create(identifier, document)
         except Exception as error:  # the client raises many types; all mean "not accepted"

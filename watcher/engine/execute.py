@@ -21,7 +21,8 @@ from typing import Any
 from watcher.model.watch import Action, Watch
 from watcher.engine.context import Run
 from watcher.engine.perform import error_json, perform
-from watcher.engine.throttle import DEFAULT_THROTTLE, WatchStatus
+from watcher.engine.throttle import DEFAULT_THROTTLE
+from watcher.model.status import WatchStatus
 from watcher.support.datemath import format_iso_millis
 from watcher.support.paths import resolve_path
 

@@ -374,7 +374,7 @@ def _filtered_search(run: Run, input_result: dict, spec) -> dict:
     body = copy.deepcopy(request.get("body") or {})
     keep, drop = filter_clauses(spec)
     body["query"] = {"bool": {"filter": [body.get("query", {"match_all": {}}), *keep], "must_not": drop}}
-    from watcher.engine.searching import batcher_for
+    from watcher.es.search_batch import batcher_for
 
     indices = request.get("indices") or ["_all"]
     return batcher_for(run.services.es).search(

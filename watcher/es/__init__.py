@@ -1,1 +1,2 @@
-"""Everything that talks to Elasticsearch: client factory, server facts, state and history indices."""
+"""Everything that talks to Elasticsearch: client factory, server facts, our indices (indices.py), the
+state, history and outbox stores, group commit and search batching."""

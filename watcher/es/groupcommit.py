@@ -13,7 +13,7 @@ and purpose (:func:`shared`), the exception a failed item of a multi-request (``
 ``_bulk``, ``_mget``) becomes (:func:`item_error`), and two document requests built on it —
 :func:`get_document` (``GET`` alone, ``_mget`` when concurrent) and :func:`index_document`
 (``index`` alone, ``_bulk`` when concurrent) — used by the state store and the history writer.
-The search batcher is in :mod:`watcher.engine.searching`.
+The search batcher is in :mod:`watcher.es.search_batch`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The history index: one watch record per execution (Watcher's ``.watcher-history-*``, §5.1).
 
 Records go to daily indices ``<prefix>-history-YYYY.MM.DD`` created from an index template with an
-explicit mapping: ids, states and action statuses are keywords (term queries work), times are dates,
-and payloads, request bodies and status objects are stored but not indexed (``enabled: false``), as
-Watcher's own history mapping does. Records contain no secret: action results carry masked requests.
+explicit mapping (:data:`watcher.es.indices.HISTORY`): ids, states and action statuses are keywords
+(term queries work), times are dates, and payloads, request bodies and status objects are stored but
+not indexed (``enabled: false``), as Watcher's own history mapping does. Records contain no secret:
+action results carry masked requests.
 """
 
 from __future__ import annotations
@@ -12,62 +13,23 @@ import datetime as dt
 
 from watcher.support.datemath import parse_instant
 from watcher.es.groupcommit import index_document
-
-_STORED_ONLY = {"type": "object", "enabled": False}
-
-MAPPINGS = {
-    "dynamic": False,
-    "properties": {
-        "watch_id": {"type": "keyword"},
-        "node": {"type": "keyword"},
-        "state": {"type": "keyword"},
-        "@timestamp": {"type": "date"},
-        "trigger_event": {"properties": {
-            "type": {"type": "keyword"},
-            "triggered_time": {"type": "date"},
-            "schedule": {"properties": {"scheduled_time": {"type": "date"}}},
-            "manual": {"properties": {"schedule": {"properties": {"scheduled_time": {"type": "date"}}}}},
-        }},
-        "status": _STORED_ONLY,
-        "input": _STORED_ONLY,
-        "condition": _STORED_ONLY,
-        "metadata": _STORED_ONLY,
-        "exception": _STORED_ONLY,
-        "messages": {"type": "text"},
-        "result": {"properties": {
-            "execution_time": {"type": "date"},
-            "execution_duration": {"type": "long"},
-            "input": {"properties": {"type": {"type": "keyword"}, "status": {"type": "keyword"},
-                                     "payload": _STORED_ONLY, "search": _STORED_ONLY, "http": _STORED_ONLY,
-                                     "error": _STORED_ONLY}},
-            "condition": {"properties": {"type": {"type": "keyword"}, "status": {"type": "keyword"},
-                                         "met": {"type": "boolean"}}},
-            "transform": _STORED_ONLY,
-            "rule": _STORED_ONLY,
-            "actions": {"type": "nested", "include_in_parent": True, "properties": {
-                "id": {"type": "keyword"}, "type": {"type": "keyword"},
-                "status": {"type": "keyword"}, "reason": {"type": "text"},
-            }},
-        }},
-    },
-}
+from watcher.es.indices import HISTORY, ensure_index
 
 
 def index_pattern(prefix: str) -> str:
     """The pattern matching every daily history index of ``prefix`` (``<prefix>-history-*``)."""
-    return f"{prefix}-history-*"
+    return HISTORY.pattern(prefix)
 
 
 def index_for(prefix: str, when: dt.datetime) -> str:
     """The daily history index for a record triggered at ``when`` (UTC)."""
-    return f"{prefix}-history-{when.astimezone(dt.timezone.utc):%Y.%m.%d}"
+    return HISTORY.daily_name(prefix, when)
 
 
 def ensure_template(es, prefix: str) -> None:
-    """Create or update the index template of the history indices (idempotent)."""
-    es.indices.put_index_template(
-        name=f"{prefix}-history", index_patterns=[index_pattern(prefix)], priority=500,
-        template={"settings": {"number_of_shards": 1, "auto_expand_replicas": "0-1"}, "mappings": MAPPINGS})
+    """Create or update the index template of the history indices (idempotent;
+    :func:`watcher.es.indices.ensure_index`)."""
+    ensure_index(es, HISTORY, prefix)
 
 
 def write_record(es, prefix: str, record: dict, refresh: bool | str = False) -> str:
@@ -91,9 +53,16 @@ def write_record(es, prefix: str, record: dict, refresh: bool | str = False) -> 
     return index
 
 
-def recent_records(es, prefix: str, watch_id: str, size: int = 20) -> list[dict]:
-    """The latest records of ``watch_id``, newest first."""
+def recent_records(es, prefix: str, watch_id: str, size: int = 20, state: str | None = None) -> list[dict]:
+    """The latest records of ``watch_id`` (optionally only in ``state``), newest first.
+
+    Records are ``{"_id", **source}``. An absent history index gives an empty list.
+    """
+    filters: list[dict] = [{"term": {"watch_id": watch_id}}]
+    if state:
+        filters.append({"term": {"state": state}})
     response = es.options(ignore_status=404).search(
-        index=index_pattern(prefix), size=size, query={"term": {"watch_id": watch_id}},
-        sort=[{"result.execution_time": "desc"}], ignore_unavailable=True, allow_no_indices=True)
-    return [{"_id": h["_id"], **h["_source"]} for h in response.get("hits", {}).get("hits", [])]
+        index=index_pattern(prefix), size=size, query={"bool": {"filter": filters}},
+        sort=[{"result.execution_time": {"order": "desc", "unmapped_type": "date"}}],
+        ignore_unavailable=True, allow_no_indices=True)
+    return [{"_id": hit["_id"], **hit["_source"]} for hit in response.get("hits", {}).get("hits", [])]

@@ -1,13 +1,14 @@
 """The state index: one document per watch, so a restart continues where the last process stopped.
 
-Index ``<prefix>-state`` (explicit mapping, ``dynamic: false``); the document ``_id`` is the watch id:
+Index ``<prefix>-state`` (explicit mapping, ``dynamic: false``: :data:`watcher.es.indices.STATE`); the
+document ``_id`` is the watch id:
 
 * ``watch_id`` (keyword), ``updated_at`` (date);
 * ``active`` (boolean): the watch is active (``watcher activate|deactivate``); authoritative over
   ``status.state.active``, which is written equal to it;
 * ``last_window_end`` (date): for rules, the end of the last time window fully evaluated — the next
   run starts there, so no range is left unchecked and none is checked twice (issue 5, item 2);
-* ``status``: Watcher's status object (:class:`~watcher.engine.throttle.WatchStatus` JSON), stored
+* ``status``: Watcher's status object (:class:`~watcher.model.status.WatchStatus` JSON), stored
   but not indexed;
 * ``rule_state`` (stored, not indexed): what a rule keeps across runs — its type's state (new_term
   baselines, flatline's known keys, change's last values), firing keys for recovery, realert
@@ -34,23 +35,10 @@ import datetime as dt
 
 from elasticsearch import ConflictError, NotFoundError
 
-from watcher.engine.throttle import WatchStatus
+from watcher.model.status import WatchStatus
 from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.es.groupcommit import get_document, index_document
-
-MAPPINGS = {
-    "dynamic": False,
-    "properties": {
-        "watch_id": {"type": "keyword"},
-        "updated_at": {"type": "date"},
-        "active": {"type": "boolean"},
-        "last_window_end": {"type": "date"},
-        "status": {"type": "object", "enabled": False},
-        "rule_state": {"type": "object", "enabled": False},
-        "silences": {"type": "object", "enabled": False},
-    },
-}
-SETTINGS = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
+from watcher.es.indices import STATE, ensure_index
 
 
 class StateConflict(Exception):
@@ -92,15 +80,15 @@ class StateStore:
 
     def __init__(self, es, prefix: str = "watcher", clock=None):
         self.es = es
-        self.index = f"{prefix}-state"
+        self.prefix = prefix
+        self.index = STATE.name(prefix)
         self._clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
 
     def ensure(self) -> None:
-        """Create the index with its mapping if it does not exist (idempotent; mapping updated if it does)."""
-        if self.es.indices.exists(index=self.index):
-            self.es.indices.put_mapping(index=self.index, **MAPPINGS)
-            return
-        self.es.options(ignore_status=400).indices.create(index=self.index, settings=SETTINGS, mappings=MAPPINGS)
+        """Create the index with its mapping if it does not exist (idempotent; mapping updated if it does).
+
+        See :func:`watcher.es.indices.ensure_index` (mapping: :data:`watcher.es.indices.STATE_MAPPINGS`)."""
+        ensure_index(self.es, STATE, self.prefix)
 
     def load(self, watch_id: str) -> WatchState | None:
         """The state of ``watch_id`` (real-time get), or None if never saved (or no state index).

@@ -165,7 +165,7 @@ class Evaluation:
             body.setdefault("sort", [{self.spec.time_field: {"order": "desc", "unmapped_type": "date"}}])
             if self.spec.include:
                 body.setdefault("_source", {"includes": list(self.spec.include)})
-        from watcher.engine.searching import batcher_for
+        from watcher.es.search_batch import batcher_for
 
         # Through the client's batcher: rules due at the same tick share one _msearch.
         response = batcher_for(self.es).search(",".join(self.spec.index), body,
