@@ -5,4 +5,6 @@ input (a search of the cluster), a condition decides, transforms reshape the pay
 deliver through connectors (webhook, OpsGenie, Slack, index, logging).
 """
 
-__version__ = "0.1.0"
+from watcher.version import __version__
+
+__all__ = ["__version__"]

@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
+import errno
+import importlib
+import socket
 import sys
 
 import click
 
-from watcher import __version__
+from watcher.receiver import Receiver
+from watcher.version import __version__
+
+# Each verb group lives in its own module, imported when one of its verbs runs (``watcher validate``
+# never loads the daemon or the Elasticsearch client); the group stays a table of contents.
+COMMANDS = {
+    "validate": "watcher.cli.definitions:validate",
+    "schema": "watcher.cli.definitions:schema_command",
+    "convert": "watcher.cli.definitions:convert",
+    "dry-run": "watcher.cli.dryrun:dry_run",
+    "run": "watcher.cli.run:run",
+    "status": "watcher.cli.ops:status",
+    "history": "watcher.cli.ops:history",
+    "ack": "watcher.cli.ops:ack",
+    "silence": "watcher.cli.ops:silence",
+    "activate": "watcher.cli.ops:activate",
+    "deactivate": "watcher.cli.ops:deactivate",
+    "outbox": "watcher.cli.ops:outbox_command",
+    "demo": "watcher.cli.demo:demo",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _VerbGroup(click.Group):
+    """A click group whose verbs in :data:`COMMANDS` are loaded on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS and name not in self.commands:
+            module, attribute = COMMANDS[name].split(":")
+            command = getattr(importlib.import_module(module), attribute)  # deferred: start-up (see COMMANDS)
+            if command.name != name:
+                raise RuntimeError(f"COMMANDS[{name!r}] names the command {command.name!r}")
+            self.add_command(command)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_VerbGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="watcher")
 def main() -> None:
     """Alert rules and Elastic Watcher watches for Elasticsearch.
@@ -34,7 +72,6 @@ def receiver(host: str, port: int, save, status: int) -> None:
     Cookie header. A secret written in the URL path (such as a Slack webhook's path) cannot be told
     apart from the rest of the path and is shown as received.
     """
-    from watcher.receiver import Receiver
 
     try:
         server = Receiver((host, port), out=sys.stdout, save=save, status=status)
@@ -51,8 +88,6 @@ def receiver(host: str, port: int, save, status: int) -> None:
 
 def _listen_error(host: str, port: int, error: OSError) -> click.ClickException:
     """One clear line for a socket that cannot listen: port taken, address not local, unknown host."""
-    import errno
-    import socket
 
     if error.errno == errno.EADDRINUSE:
         return click.ClickException(f"port {port} on {host} is already in use; stop what uses it or give --port")
@@ -63,19 +98,3 @@ def _listen_error(host: str, port: int, error: OSError) -> click.ClickException:
         return click.BadParameter(f"cannot listen on {host!r}: {error.strerror or error} (expected an address of "
                                   f"this machine, such as 127.0.0.1 or 0.0.0.0)", param_hint="--host")
     return click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}")
-
-
-def _register_commands() -> None:
-    # Each verb group lives in its own module; the group stays a table of contents.
-    from watcher.cli.definitions import convert, schema_command, validate
-    from watcher.cli.dryrun import dry_run
-    from watcher.cli.ops import ack, activate, deactivate, history, outbox_command, silence, status
-    from watcher.cli.demo import demo
-    from watcher.cli.run import run
-
-    for command in (validate, schema_command, convert, dry_run, run, status, history, ack, silence, activate, deactivate,
-                    outbox_command, demo):
-        main.add_command(command)
-
-
-_register_commands()

@@ -12,6 +12,21 @@ from pathlib import Path
 import click
 
 from watcher.model.problems import Problem
+import io
+from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import LiteralScalarString
+from watcher.definitions.compile import NotConvertible
+from watcher.definitions.compile import watch_to_rule
+from watcher.definitions.from_elastalert import ConversionError
+from watcher.definitions.from_elastalert import convert_file
+from watcher.definitions.from_elastalert import merge_connectors
+from watcher.definitions.load import default_connectors_path
+from watcher.definitions.load import load_connectors_file
+from watcher.definitions.load import load_definition
+from watcher.definitions.load import load_paths
+from watcher.definitions.schema import FILE_NAMES
+from watcher.definitions.schema import KINDS
+from watcher.definitions.schema import schema
 
 DEFAULT_RULES_DIR = "rules/"
 
@@ -26,7 +41,6 @@ def validate(paths: tuple[str, ...], connectors_path: str | None) -> None:
     Prints every problem as file:line:column: field.path: message, then a summary. Exits with
     status 1 when any file has a problem.
     """
-    from watcher.definitions.load import load_paths
 
     result = load_paths(paths or (DEFAULT_RULES_DIR,), connectors_path)
     for problem in result.problems:
@@ -47,7 +61,6 @@ def schema_command(kind: str | None, out_dir: str | None) -> None:
     Point your editor's YAML language server at it, e.g. a first line
     `# yaml-language-server: $schema=./schemas/rule.schema.json`.
     """
-    from watcher.definitions.schema import FILE_NAMES, KINDS, schema
 
     kinds = (kind,) if kind else KINDS
     if out_dir:
@@ -108,8 +121,6 @@ def convert(path: str, target: str | None, source: str | None, connectors_path: 
         return
     if connectors_out:
         raise click.UsageError("--connectors-out belongs to --from elastalert")
-    from watcher.definitions.compile import NotConvertible, watch_to_rule
-    from watcher.definitions.load import default_connectors_path, load_connectors_file, load_definition
 
     connectors_file = Path(connectors_path) if connectors_path else default_connectors_path([path])
     connectors: dict = {}
@@ -158,7 +169,6 @@ def convert(path: str, target: str | None, source: str | None, connectors_path: 
 
 def _convert_elastalert(path: str, connectors_out: str | None) -> None:
     """``convert PATH --from elastalert``: the rule on stdout, notes on stderr, connectors to a file."""
-    from watcher.definitions.from_elastalert import ConversionError, convert_file, merge_connectors
 
     try:
         conversion = convert_file(path)
@@ -197,12 +207,6 @@ def _fail_on(problems: list[Problem]) -> None:
 
 
 def _yaml(data: dict) -> str:
-    import io
-
-    from ruamel.yaml import YAML
-
-    from ruamel.yaml.scalarstring import LiteralScalarString
-
     def blocks(value):  # multi-line strings (templates) as | blocks
         if isinstance(value, str) and "\n" in value:
             return LiteralScalarString(value)

@@ -12,14 +12,20 @@ from pathlib import Path
 import click
 
 from watcher.demo.load import DEFAULT_INDEX
+from zoneinfo import ZoneInfo
+import datetime as dt
+from watcher.demo import generate
+from watcher.demo import load as loader
+from watcher.demo import sshd
+from watcher.demo.run import run_demo
+from watcher.es.client import ConnectionSettings
+from watcher.es.client import make_client
 
 _PARSE = click.Choice(["auto", "cluster", "python"])
 _PARSE_HELP = "Who parses: the cluster's ingest pipeline when it has ingest-common (auto), only it, or Python."
 
 
 def _client():
-    from watcher.es.client import ConnectionSettings, make_client
-
     try:
         return make_client(ConnectionSettings.from_env())
     except ValueError as error:
@@ -27,11 +33,8 @@ def _client():
 
 
 def _lines(log: str | None, seed: int, hours: float) -> list[str]:
-    from watcher.demo import generate, sshd
-
     if log:
         return list(sshd.iter_lines(Path(log).read_text(encoding="utf-8", errors="replace")))
-    import datetime as dt
 
     return generate.history(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0), hours=hours, seed=seed)
 
@@ -57,9 +60,7 @@ def load_command(log, index, year, timezone, parse, replace, seed, hours) -> Non
     that zone and year (Dec → Jan moves to the next year); without --year all lines are shifted by
     one offset so the last lands at now, keeping the gaps.
     """
-    from watcher.demo import load as loader
 
-    from zoneinfo import ZoneInfo
 
     try:
         ZoneInfo(timezone)
@@ -92,7 +93,6 @@ def load_command(log, index, year, timezone, parse, replace, seed, hours) -> Non
 @click.option("--hours", default=2.0, show_default=True)
 def replay_command(log, index, factor, parse, seed, hours) -> None:
     """Send the lines at their original pace ÷ FACTOR, each stamped with the time it is sent."""
-    from watcher.demo import load as loader
 
     es = _client()
     try:
@@ -123,7 +123,6 @@ def generate_command(seed, hours, out) -> None:
 @click.option("--parse", type=_PARSE, default="auto", show_default=True, help=_PARSE_HELP)
 def run_command(log, seconds, seed, rules, parse) -> None:
     """Load sshd data, run the daemon over it (backfill then live) with a local receiver, summarize."""
-    from watcher.demo.run import run_demo
 
     if seconds is None:
         seconds = 45.0 if log else 90.0

@@ -23,6 +23,24 @@ from urllib.parse import urlencode
 import click
 
 from watcher.support.datemath import DateMathError, resolve
+from pathlib import Path
+import difflib
+from elasticsearch import ConnectionError as ESConnectionError
+from watcher.definitions.load import load_paths
+from watcher.delivery.direct import SendNow
+from watcher.delivery.direct import Simulate
+from watcher.engine.context import Run
+from watcher.engine.context import Services
+from watcher.engine.execute import ExecuteOptions
+from watcher.engine.execute import execute_watch
+from watcher.es import history
+from watcher.es.client import ConnectionSettings
+from watcher.es.client import check_index_prefix
+from watcher.es.client import make_client
+from watcher.es.client import redact_url
+from watcher.es.state import StateStore
+from watcher.model.status import WatchStatus
+from watcher.schedule import next_fire
 
 
 def _parse_time(value: str | None, now: dt.datetime, name: str) -> dt.datetime | None:
@@ -37,7 +55,6 @@ def _parse_time(value: str | None, now: dt.datetime, name: str) -> dt.datetime |
 
 def _check_index_prefix(ctx, param, value: str) -> str:
     """click callback: ``--index-prefix`` must be able to start an index name."""
-    from watcher.es.client import check_index_prefix
 
     try:
         return check_index_prefix(value)
@@ -46,9 +63,6 @@ def _check_index_prefix(ctx, param, value: str) -> str:
 
 
 def _pick_watch(result, path: str, watch_id: str | None):
-    import difflib
-    from pathlib import Path
-
     candidates = [w for w in result.watches.values()
                   if Path(w.file).resolve() == Path(path).resolve() or Path(path).is_dir()]
     if watch_id:
@@ -84,7 +98,6 @@ def _pick_watch(result, path: str, watch_id: str | None):
               callback=_check_index_prefix, help="Prefix of the history index (<prefix>-history-YYYY.MM.DD).")
 def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_json, record, index_prefix) -> None:
     """Execute a rule or watch against the cluster (ES_URL) without side effects, and show the result."""
-    from watcher.definitions.load import load_paths
 
     loaded = load_paths([path], connectors_path=connectors_path)
     if loaded.problems:
@@ -107,7 +120,6 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
     records = _execute_all(watch, services, times, action_mode, show_progress=len(times) > 20 and not as_json,
                            saved=saved)
     if record:
-        from watcher.es import history
 
         history.ensure_template(services.es, index_prefix)
         for item in records:
@@ -155,11 +167,6 @@ def _reason(result: dict) -> str | None:
 
 
 def _services(connectors):
-    from elasticsearch import ConnectionError as ESConnectionError
-
-    from watcher.engine.context import Services
-    from watcher.es.client import ConnectionSettings, make_client, redact_url
-
     try:
         settings = ConnectionSettings.from_env()
     except ValueError as error:
@@ -182,7 +189,6 @@ def _schedule_times(watch, first: dt.datetime, last: dt.datetime) -> list[dt.dat
     is one). Interval schedules: ``first``, ``first + every``, … — Watcher anchors an interval at the
     watch's registration, which ``first`` stands for.
     """
-    from watcher.schedule import next_fire
 
     if watch.trigger.kind == "interval":
         times, current = ([first] if first <= last else []), first
@@ -203,7 +209,6 @@ def _saved_state(services, index_prefix: str, watch):
     None when there is none or it cannot be read."""
     if watch.rule is None:
         return None
-    from watcher.es.state import StateStore
 
     try:
         return StateStore(services.es, index_prefix).load(watch.id)
@@ -212,11 +217,6 @@ def _saved_state(services, index_prefix: str, watch):
 
 
 def _execute_all(watch, services, times, action_mode, show_progress: bool, saved=None) -> list[dict]:
-    from watcher.engine.context import Run
-    from watcher.delivery.direct import SendNow, Simulate
-    from watcher.engine.execute import ExecuteOptions, execute_watch
-    from watcher.model.status import WatchStatus
-
     status = WatchStatus()
     rule_state = copy.deepcopy(saved.rule_state) if saved is not None else {}  # carried from tick to tick
     silences = dict(saved.silences) if saved is not None else {}

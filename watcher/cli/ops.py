@@ -33,6 +33,30 @@ from pathlib import Path
 from typing import Any
 
 import click
+from elasticsearch import ApiError
+from elasticsearch import TransportError
+from watcher.definitions.load import load_paths
+from watcher.delivery.outbox import Outbox
+from watcher.engine.alerting import WHOLE_RULE
+from watcher.engine.alerting import silence_until
+from watcher.es.client import ConnectionSettings
+from watcher.es.client import check_index_prefix
+from watcher.es.client import make_client
+from watcher.es.client import redact_url
+from watcher.es.history import index_pattern
+from watcher.es.history import recent_records
+from watcher.es.outbox_store import DEAD
+from watcher.es.outbox_store import DELIVERING
+from watcher.es.outbox_store import PENDING
+from watcher.es.state import StateConflict
+from watcher.es.state import StateStore
+from watcher.es.state import WatchState
+from watcher.model.source import SourceError
+from watcher.model.source import load_file
+from watcher.model.status import ACKED
+from watcher.model.status import AWAITS
+from watcher.support.datemath import format_iso_millis
+from watcher.support.datemath import parse_instant
 
 DEFAULT_RULES_DIR = "rules/"
 # Watcher's ExecutionState values (watcher-semantics §4): what `history --state` accepts.
@@ -70,7 +94,6 @@ def _common_options(with_rules: bool = True) -> Callable:
 
 def _check_index_prefix(ctx, param, value: str) -> str:
     """click callback: ``--index-prefix`` must be able to start an index name (else a usage error)."""
-    from watcher.es.client import check_index_prefix
 
     try:
         return check_index_prefix(value)
@@ -80,7 +103,6 @@ def _check_index_prefix(ctx, param, value: str) -> str:
 
 def _client():
     """``(es client, settings)`` from the environment; ClickException when ES_URL is missing."""
-    from watcher.es.client import ConnectionSettings, make_client
 
     try:
         settings = ConnectionSettings.from_env()
@@ -92,9 +114,7 @@ def _client():
 @contextlib.contextmanager
 def _cluster_errors(settings) -> Iterator[None]:
     """Turn the client's errors into one clear line (exit 1): unreachable cluster, or its answer."""
-    from elasticsearch import ApiError, TransportError
 
-    from watcher.es.client import redact_url
 
     where = ", ".join(map(redact_url, settings.urls))  # from_env strips credentials; never print them anyway
     try:
@@ -175,7 +195,6 @@ def load_definitions(rules_dir: str | None) -> Definitions:
     Returns:
         :class:`Definitions` (empty, ``directory`` None, when there is no directory to read).
     """
-    from watcher.definitions.load import load_paths
 
     directory = rules_dir or (DEFAULT_RULES_DIR if Path(DEFAULT_RULES_DIR).is_dir() else None)
     if directory is None:
@@ -193,7 +212,6 @@ def load_definitions(rules_dir: str | None) -> Definitions:
 
 def _declared_id(file: str) -> str:
     """The id a definition file declares (rule ``name``, watch ``_id``), else its stem."""
-    from watcher.model.source import SourceError, load_file
 
     try:
         data = load_file(file).data
@@ -210,8 +228,6 @@ def _declared_id(file: str) -> str:
 # watch state helpers
 
 def _state_store(es, prefix: str):
-    from watcher.es.state import StateStore
-
     return StateStore(es, prefix=prefix)
 
 
@@ -238,7 +254,6 @@ def _load_or_new(store, name: str, definitions: Definitions):
 
 def _new_state(watch_id: str, watch):
     """A never-saved state for ``watch_id``: active as its definition says (``watch`` may be None)."""
-    from watcher.es.state import WatchState
 
     active = watch.active if watch is not None else True
     state = WatchState(watch_id, active=active)
@@ -256,7 +271,6 @@ def _save_with_retry(store, name: str, definitions: Definitions, change: Callabl
     Raises:
         click.ClickException: unknown watch, or still conflicting after MAX_SAVE_ATTEMPTS rounds.
     """
-    from watcher.es.state import StateConflict
 
     for _ in range(MAX_SAVE_ATTEMPTS):
         state = _load_or_new(store, name, definitions)
@@ -381,8 +395,6 @@ def _watch_json(watch_id: str, state, definitions: Definitions) -> dict:
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    from watcher.support.datemath import format_iso_millis
-
     return format_iso_millis(value) if value is not None else None
 
 
@@ -400,7 +412,6 @@ def history(name: str, size: int, record_state: str | None, index_prefix: str, a
 
     Read from <prefix>-history-* (term query on watch_id, sorted by result.execution_time).
     """
-    from watcher.es.history import recent_records
 
     es, settings = _client()
     definitions = load_definitions(rules_dir)
@@ -422,14 +433,10 @@ def history(name: str, size: int, record_state: str | None, index_prefix: str, a
 
 
 def _has_history(es, prefix: str, watch_id: str) -> bool:
-    from watcher.es.history import recent_records
-
     return bool(recent_records(es, prefix, watch_id, size=1))
 
 
 def _history_watch_ids(es, prefix: str) -> list[str]:
-    from watcher.es.history import index_pattern
-
     response = es.options(ignore_status=404).search(
         index=index_pattern(prefix), size=0, aggs={"ids": {"terms": {"field": "watch_id", "size": 1000}}},
         ignore_unavailable=True, allow_no_indices=True)
@@ -472,7 +479,6 @@ def ack(name: str, actions: tuple[str, ...], index_prefix: str, as_json: bool, r
     watch's condition is not met once; an action in any other state is left as it is. Prints, per
     action, what happened, then the resulting status. Takes effect at the watch's next execution.
     """
-    from watcher.model.status import ACKED, AWAITS
 
     es, settings = _client()
     definitions = load_definitions(rules_dir)
@@ -591,8 +597,6 @@ def silence(name: str, duration: str | None, until: str | None, group: str | Non
     """Silence rule NAME (or one of its group keys) until a time: its matches send no alerts and no
     recoveries until then (ElastAlert2's --silence). The daemon reads silences at each run.
     """
-    from watcher.engine.alerting import WHOLE_RULE, silence_until
-    from watcher.support.datemath import format_iso_millis, parse_instant
 
     chosen = [flag for flag, given in (("--for", duration), ("--until", until), ("--clear", clear), ("--list", listing))
               if given]
@@ -645,8 +649,6 @@ def silence(name: str, duration: str | None, until: str | None, group: str | Non
 
 
 def _future(text: str, now):
-    from watcher.support.datemath import parse_instant
-
     try:
         instant = parse_instant(text)
     except Exception:
@@ -673,8 +675,6 @@ def outbox_command(delivery_state: str | None, size: int, retry_id: str | None, 
     hold placeholders instead of secrets, so nothing secret is shown. --retry ID moves a dead delivery
     back to pending with its attempts reset; a running daemon sends it at its next poll.
     """
-    from watcher.delivery.outbox import Outbox
-    from watcher.es.outbox_store import DEAD, DELIVERING, PENDING
 
     es, settings = _client()
     box = Outbox(es, index_prefix)  # admin use only: no worker is started

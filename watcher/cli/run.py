@@ -10,6 +10,14 @@ from __future__ import annotations
 import signal
 
 import click
+import datetime as dt
+from watcher.daemon import logs
+from watcher.daemon.service import Daemon
+from watcher.daemon.service import DaemonSettings
+from watcher.delivery.retry import RetryPolicy
+from watcher.es.client import ConnectionSettings
+from watcher.support.datemath import DateMathError
+from watcher.support.datemath import resolve
 
 DEFAULT_RULES = ("rules",)
 
@@ -50,10 +58,6 @@ DEFAULT_RULES = ("rules",)
 def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catch_up, backfill_from, grace, jitter,
         max_attempts, max_retry_delay, max_delivery_age, delivery_lease, log_format, log_level) -> None:
     """Run the daemon: schedule every rule and watch, record executions, deliver alerts."""
-    from watcher.daemon import logs
-    from watcher.delivery.retry import RetryPolicy
-    from watcher.daemon.service import Daemon, DaemonSettings
-    from watcher.es.client import ConnectionSettings
 
     try:
         logs.configure(log_format, log_level)
@@ -61,9 +65,7 @@ def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catc
         raise click.BadParameter(str(error), param_hint="--log-level") from None
     backfill = None
     if backfill_from:
-        import datetime as dt
 
-        from watcher.support.datemath import DateMathError, resolve
 
         try:
             backfill = resolve(backfill_from, dt.datetime.now(dt.timezone.utc))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from watcher.definitions.load import EXTENSIONS, LoadResult
 from watcher.model.watch import Watch
+import watchfiles
 
 __all__ = ["FileWatcher", "ReloadPlan", "plan_reload", "watched_folders"]
 
@@ -125,8 +126,6 @@ class FileWatcher:
             self._thread = None
 
     def _loop(self) -> None:
-        import watchfiles
-
         folders = {str(folder) for folder in self.folders}
 
         def relevant(_change, path: str) -> bool:

@@ -54,6 +54,26 @@ from watcher.model.watch import Watch
 from watcher.es.client import ConnectionSettings
 from watcher.es.state import StateConflict, WatchState
 from watcher.support.datemath import format_iso_millis
+from watcher.daemon import logs
+from watcher.daemon.http import OperationsServer
+from watcher.daemon.reload import FileWatcher
+from watcher.daemon.reload import plan_reload
+from watcher.daemon.reload import watched_folders
+from watcher.daemon.scheduler import Scheduler
+from watcher.daemon.scheduler import missed_ticks
+from watcher.daemon.scheduler import registration_phase
+from watcher.definitions.load import default_connectors_path
+from watcher.definitions.load import load_paths
+from watcher.delivery.direct import Simulate
+from watcher.delivery.outbox import Outbox
+from watcher.engine.context import Run
+from watcher.engine.context import Services
+from watcher.engine.execute import ExecuteOptions
+from watcher.engine.execute import execute_watch
+from watcher.es import history
+from watcher.es.client import make_client
+from watcher.es.outbox_store import OutboxStore
+from watcher.es.state import StateStore
 
 __all__ = ["Daemon", "DaemonSettings", "RECORD_NAMESPACE", "TRANSIENT_ERROR_TYPES", "merge_state",
            "progress_of", "record_id_for", "transient_reason", "window_end_of"]
@@ -269,15 +289,6 @@ class Daemon:
     def start(self) -> bool:
         """Start every part (module docstring). Returns False when a stop was requested before
         the daemon was up (e.g. SIGTERM while waiting for the cluster)."""
-        from watcher.daemon.http import OperationsServer
-        from watcher.delivery.outbox import Outbox
-        from watcher.daemon.reload import FileWatcher, watched_folders
-        from watcher.daemon.scheduler import Scheduler
-        from watcher.definitions.load import default_connectors_path
-        from watcher.engine.context import Services
-        from watcher.delivery.direct import Simulate
-        from watcher.es.client import make_client
-        from watcher.es.state import StateStore
 
         s = self.settings
         self.es = make_client(s.connection)
@@ -356,9 +367,6 @@ class Daemon:
         return self._cluster_ok
 
     def _ensure_indices(self) -> bool:
-        from watcher.es.outbox_store import OutboxStore
-        from watcher.es import history
-
         history.ensure_template(self.es, self.settings.index_prefix)
         self.state.ensure()
         OutboxStore(self.es, self.settings.index_prefix).ensure()
@@ -381,14 +389,10 @@ class Daemon:
     # -- definitions ---------------------------------------------------------------------------------
 
     def _load(self):
-        from watcher.definitions.load import load_paths
-
         return load_paths(self.settings.rules, connectors_path=self.settings.connectors)
 
     def _apply_load(self, result, initial: bool = False):
         """Take a load result: log problems, update connectors and secrets; returns the reload plan."""
-        from watcher.daemon import logs
-        from watcher.daemon.reload import plan_reload
 
         connectors = dict(result.connectors)
         if result.connectors_file and result.connectors_file in result.files_bad:
@@ -453,8 +457,6 @@ class Daemon:
         return progress
 
     def _schedule(self, watch: Watch, state: WatchState | None) -> None:
-        from watcher.daemon.scheduler import registration_phase
-
         progress = self._progress(watch, state)
         anchor = None
         if watch.trigger.kind == "interval":
@@ -470,7 +472,6 @@ class Daemon:
 
     def _catch_up_at_start(self, watch_id: str, state: WatchState | None) -> None:
         """Queue the latest tick missed while the daemon was down; its run catches up the older ones."""
-        from watcher.daemon.scheduler import missed_ticks
 
         watch = self._watches.get(watch_id)
         progress = self._progress(watch, state) if watch is not None else None
@@ -518,8 +519,6 @@ class Daemon:
                 return  # failed transiently: the rest waits for the next tick, in order
 
     def _ticks_to_run(self, watch: Watch, progress: dt.datetime | None, scheduled: dt.datetime) -> list[dt.datetime]:
-        from watcher.daemon.scheduler import missed_ticks
-
         if progress is None:
             return [scheduled]
         limit = self.settings.max_catch_up
@@ -542,8 +541,6 @@ class Daemon:
                  triggered: dt.datetime) -> WatchState | None:
         """One execution: run, record, save. Returns the saved state, or None when the cluster
         failed (nothing advanced; the tick runs again later)."""
-        from watcher.engine.context import Run
-        from watcher.engine.execute import ExecuteOptions, execute_watch
 
         status = copy.deepcopy(state.status)
         run = Run(watch=watch, execution_time=self._clock(), triggered_time=triggered, scheduled_time=scheduled,
@@ -622,8 +619,6 @@ class Daemon:
                               f"cluster error, the window will be retried on the next tick: {reason}"]
 
     def _write_record(self, record: dict, best_effort: bool, quick: bool = False) -> None:
-        from watcher.es import history
-
         client = self.es.options(request_timeout=5, max_retries=0) if quick else self.es
         try:
             history.write_record(client, self.settings.index_prefix, record)

@@ -32,6 +32,16 @@ from watcher.model.rule import RuleSpec, query_clause, rule_action_ids
 from watcher.model.source import Document
 from watcher.support.durations import format_duration
 from watcher.destinations import CONNECTORS
+import datetime as dt
+import re
+from watcher.definitions.watch import parse_actions
+from watcher.definitions.watch import registries
+from watcher.model.problems import Problem
+from watcher.model.watch import Component
+from watcher.schedule import parse_rule_schedule
+from watcher.support.durations import parse_interval
+from watcher.support.durations import parse_time_value
+from watcher.support.durations import to_millis
 
 __all__ = ["GROUPS_AGG", "METRIC_AGG", "NotConvertible", "SAMPLE_AGG", "compile_rule", "jinja_template",
            "rule_action_ids", "rule_trigger",
@@ -58,7 +68,6 @@ def compile_rule(spec: RuleSpec, file: str, connectors: Mapping[str, Any]) -> Wa
         DefinitionError: a connector is missing, or a compiled part is refused by its type module
             (the problems point at the rule file).
     """
-    from watcher.definitions.watch import registries
 
     body = watch_body(spec, connectors, file)
     reader = Reader(Document(file=file, data=body, text=""))
@@ -67,11 +76,9 @@ def compile_rule(spec: RuleSpec, file: str, connectors: Mapping[str, Any]) -> Wa
     if spec.type == "threshold":
         input_ = kinds["input"].parse(reader, body["input"], ("input",))
     else:  # the rule input is ours (no Watcher equivalent), so no watch file may use it
-        from watcher.model.watch import Component
 
         input_ = Component(type="rule", config=None, body=body["input"]["rule"])
     condition = kinds["condition"].parse(reader, body["condition"], ("condition",))
-    from watcher.definitions.watch import parse_actions
 
     actions = parse_actions(reader, body["actions"], ("actions",), kinds)
     reader.raise_if_problems()
@@ -84,7 +91,6 @@ def rule_trigger(spec: RuleSpec, file: str = "<rule>") -> Trigger:
     """The parsed schedule of ``spec`` (parsed again when the spec was built in code)."""
     if spec.trigger is not None:
         return spec.trigger
-    from watcher.schedule import parse_rule_schedule
 
     reader = Reader(Document(file=file, data={"schedule": spec.schedule}, text=""))
     trigger = parse_rule_schedule(reader, spec.schedule, ("schedule",), None)
@@ -192,7 +198,6 @@ def actions_json(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None
         name = action.connector
         connector = connectors.get(name)
         if connector is None:
-            from watcher.model.problems import Problem
 
             problems.append(Problem(file or spec.file or "<rule>", 1, 1, f"actions[{index}].connector",
                                     f"unknown connector {name!r}"))
@@ -333,8 +338,6 @@ def _source_includes(value: Any, where: str) -> list[str]:
 
 
 def _schedule_to_rule(schedule: Mapping) -> Any:
-    from watcher.support.durations import parse_interval
-
     if "interval" in schedule:
         return format_duration(parse_interval(schedule["interval"]))
     if "cron" in schedule:
@@ -416,7 +419,6 @@ def _window(range_: Any, where: str) -> tuple[str, str, str]:
         delay = end_offset or 0
     if start_offset <= delay:
         raise NotConvertible(f"{where}.{field}: the range is empty")
-    import datetime as dt
 
     return (str(field), format_duration(dt.timedelta(seconds=start_offset - delay)),
             format_duration(dt.timedelta(seconds=delay)))
@@ -427,7 +429,6 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "H": 3600, "d": 86400, "w": 604800}
 
 def _anchored(value: Any, where: str) -> tuple[str, int | None]:
     """``now-5m`` → ``("now", 300)``; ``{{ctx.trigger.scheduled_time}}||-5m`` → ``("scheduled", 300)``."""
-    import re
 
     if not isinstance(value, str):
         raise NotConvertible(f"{where}: expected date math such as now-5m, found {value!r}")
@@ -528,8 +529,6 @@ def _is_number(value: Any) -> bool:
 
 
 def _actions_to_rule(body: Mapping) -> tuple[list[dict], str | None]:
-    from watcher.support.durations import parse_time_value, to_millis
-
     actions, periods = [], set()
     watch_period = body.get("throttle_period", body.get("throttle_period_in_millis"))
     for action_id, wrapper in (body.get("actions") or {}).items():
@@ -553,7 +552,6 @@ def _actions_to_rule(body: Mapping) -> tuple[list[dict], str | None]:
     if len(periods) > 1:
         raise NotConvertible("actions: the rule form has one throttle for all actions; these actions differ")
     millis = periods.pop() if periods else None
-    import datetime as dt
 
     return actions, (None if millis is None else format_duration(dt.timedelta(milliseconds=millis)))
 

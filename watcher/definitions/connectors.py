@@ -28,6 +28,7 @@ from watcher.model.problems import DefinitionError, Reader, did_you_mean
 from watcher.model.secrets import mask, mask_data, resolve_secrets, secret_values
 from watcher.model.source import Document, load_file, plain
 from watcher.model.connector import Connector, find_connector
+from watcher.destinations import CONNECTORS as REGISTRY
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
@@ -56,7 +57,6 @@ def load_connectors(document: Document, reader: Reader | None = None, *,
         ``{name: Connector}`` for the connectors without problems (a bad connector never hides the
         others).
     """
-    from watcher.destinations import CONNECTORS as REGISTRY
 
     reader = reader or Reader(document)
     data = document.data

@@ -35,6 +35,16 @@ from typing import Any
 
 from watcher.model.source import Document, SourceError, load_file, load_text, plain
 from watcher.support.durations import format_duration
+from urllib.parse import urlsplit
+import io
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from watcher.definitions.rule import parse_rule
+from watcher.destinations.webhook import SECRET_HEADER_WORDS
+from watcher.engine.ruletypes import REGISTRY
+from watcher.engine.ruletypes import TYPES
+from watcher.model.problems import Reader
+from watcher.model.problems import describe
 
 __all__ = ["ELASTALERT_TYPES", "Conversion", "ConversionError", "convert_document", "convert_file",
            "merge_connectors"]
@@ -268,8 +278,6 @@ class _Converter:
     def check_result(self) -> None:
         """Validate the converted rule as ``watcher validate`` would (connectors aside); a problem is
         reported at the ElastAlert2 option it came from."""
-        from watcher.model.problems import Reader
-        from watcher.definitions.rule import parse_rule
 
         document = Document(file=self.document.file, data=self.out.rule, text="")
         reader = Reader(document)
@@ -745,7 +753,6 @@ def _webhook(converter: _Converter, name: str, settings: dict, env_prefix: str) 
     headers = settings.get(f"{prefix}_headers")
     base: dict[str, Any] = {}
     if isinstance(headers, Mapping):
-        from watcher.destinations.webhook import SECRET_HEADER_WORDS
 
         base["headers"] = {str(k): (converter.secret(env_prefix, f"{prefix}_headers {k}", v)
                                     if any(word in str(k).lower() for word in SECRET_HEADER_WORDS) else str(v))
@@ -790,7 +797,6 @@ def _slack(converter: _Converter, name: str, settings: dict, env_prefix: str) ->
 
 def _opsgenie(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
     """ElastAlert2's OpsGenie alerter uses the Alert API v2: our connector's mode alert_v2."""
-    from urllib.parse import urlsplit
 
     key = settings.get("opsgenie_key")
     if not isinstance(key, str):
@@ -896,10 +902,7 @@ def merge_connectors(existing: str | None, connectors: Mapping[str, dict], file:
     Raises:
         ConversionError: ``existing`` is not YAML or not a mapping with ``connectors``.
     """
-    import io
 
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap
 
     yaml = YAML(typ="rt")
     yaml.indent(mapping=2, sequence=4, offset=2)
@@ -930,14 +933,11 @@ def merge_connectors(existing: str | None, connectors: Mapping[str, dict], file:
 # ---- small helpers ---------------------------------------------------------------------------------
 
 def _registered_types() -> tuple[str, ...]:
-    from watcher.engine.ruletypes import TYPES
-
     return TYPES
 
 
 def _params_of(rule_type: str) -> frozenset[str]:
     """The params our type accepts: its Params fields when registered, else the documented ones."""
-    from watcher.engine.ruletypes import REGISTRY
 
     if rule_type in REGISTRY:
         return frozenset(REGISTRY.get(rule_type).Params.model_fields)
@@ -971,6 +971,4 @@ def _literal(text: str) -> str:
 
 
 def _describe(value: Any) -> str:
-    from watcher.model.problems import describe
-
     return describe(value)

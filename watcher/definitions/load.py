@@ -19,6 +19,12 @@ from watcher.model.watch import Watch
 from watcher.model.problems import DefinitionError, Problem, Reader
 from watcher.model.source import Document, SourceError, load_file
 from watcher.definitions.connectors import INVALID_CONNECTOR
+from watcher.definitions.compile import compile_rule
+from watcher.definitions.connectors import load_connectors
+from watcher.definitions.rule import parse_rule
+from watcher.definitions.watch import looks_like_watch
+from watcher.definitions.watch import parse_watch
+from watcher.model.connector import find_connector
 
 __all__ = ["CONNECTORS_FILE", "EXTENSIONS", "LoadResult", "discover", "load_connectors_file", "load_definition",
            "load_paths"]
@@ -86,7 +92,6 @@ def default_connectors_path(paths: Iterable[str | Path]) -> Path | None:
 def load_connectors_file(path: str | Path) -> tuple[dict[str, Any], list[Problem]]:
     """Load a connectors file: ``({name: Connector}, problems)``; a connector that has problems maps to
     :data:`INVALID_CONNECTOR` (the valid ones load whatever the others hold)."""
-    from watcher.definitions.connectors import load_connectors
 
     try:
         document = load_file(path)
@@ -141,7 +146,6 @@ def load_paths(paths: Iterable[str | Path], connectors_path: str | Path | None =
 def _check_watch_connectors(reader: Reader, watch: Watch, connectors: Mapping[str, Any],
                             connectors_file: str | None) -> None:
     """A watch action naming a connector (our extension) must name a valid one of its type, as rules must."""
-    from watcher.model.connector import find_connector
 
     base = ("watch",) if "watch" in reader.document.data and "_id" in reader.document.data else ()
     for action in watch.actions:
@@ -163,9 +167,6 @@ def _check_watch_connectors(reader: Reader, watch: Watch, connectors: Mapping[st
 def load_definition(path: str | Path, connectors: Mapping[str, Any] | None,
                     connectors_file: str | None = None) -> tuple[Watch | None, list[Problem]]:
     """Load one rule or watch file: ``(watch, [])`` or ``(None, problems)``."""
-    from watcher.definitions.compile import compile_rule
-    from watcher.definitions.rule import parse_rule
-    from watcher.definitions.watch import looks_like_watch, parse_watch
 
     try:
         document = load_file(path)

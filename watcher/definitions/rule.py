@@ -22,10 +22,21 @@ from typing import Any
 from watcher.model.problems import Reader, did_you_mean
 from watcher.model.rule import DEFAULT_SCHEDULE, RuleSpec
 from watcher.model.source import Document, plain
+from ruamel.yaml.scalarstring import FoldedScalarString
+from ruamel.yaml.scalarstring import LiteralScalarString
+from watcher.definitions.compile import jinja_template
+from watcher.definitions.compile import with_rule_defaults
+from watcher.definitions.connectors import INVALID_CONNECTOR
+from watcher.definitions.watch import looks_like_watch
+from watcher.definitions.watch import registries
+from watcher.engine.ruletypes import REGISTRY
+from watcher.model.problems import Problem
+from watcher.model.problems import format_path
+from watcher.schedule import parse_rule_schedule
+from watcher.templates.jinja import check_syntax
 
 def looks_like_rule(data: Any) -> bool:
     """True for a mapping that is not a watch (the loader treats every other mapping as a rule)."""
-    from watcher.definitions.watch import looks_like_watch
 
     return isinstance(data, Mapping) and not looks_like_watch(data)
 
@@ -76,7 +87,6 @@ def _check_type(reader: Reader, data: Mapping):
             reader.problem(("params",), "params belong to rule types other than threshold "
                                         "(set type: frequency, spike, …) — a threshold rule uses condition")
         return None
-    from watcher.engine.ruletypes import REGISTRY
 
     if rule_type not in REGISTRY:
         return None  # pydantic reported the unknown type
@@ -119,8 +129,6 @@ def _hint_elastalert(reader: Reader, data: Mapping) -> None:
 
 
 def _parse_schedule(reader: Reader, data: Mapping):
-    from watcher.schedule import parse_rule_schedule
-
     return parse_rule_schedule(reader, data.get("schedule", DEFAULT_SCHEDULE), ("schedule",), None)
 
 
@@ -130,7 +138,6 @@ def _check_condition(reader: Reader, condition: Any) -> None:
         return
     kind = next(iter(condition))
     if kind in ("compare", "array_compare") and isinstance(condition[kind], Mapping):
-        from watcher.definitions.watch import registries
 
         registries()["condition"].parse(reader, condition, ("condition",))
 
@@ -146,7 +153,6 @@ def _check_action(reader: Reader, action: Any, path: tuple, connectors: Mapping 
     name = action.get("connector")
     if connectors is None or not isinstance(name, str) or not name.strip():
         return
-    from watcher.definitions.connectors import INVALID_CONNECTOR
 
     if connectors.get(name) is INVALID_CONNECTOR:
         reader.problem((*path, "connector"), f"connector {name!r} has problems in "
@@ -161,15 +167,12 @@ def _check_action(reader: Reader, action: Any, path: tuple, connectors: Mapping 
             message = f"unknown connector {name!r}; no connectors are defined{where or ' (no connectors file)'}"
         reader.problem((*path, "connector"), message, at_value=True)
         return
-    from watcher.definitions.compile import jinja_template
-    from watcher.definitions.watch import registries
 
     actions = registries()["action"]
     connector_type = getattr(connectors[name], "type", None)
     if connector_type in actions:
         # Checked in compiled form (templates as {source, lang: jinja}); positions still come from
         # the document, since the reader locates problems by path.
-        from watcher.definitions.compile import with_rule_defaults
 
         written = {key: plain(value) for key, value in action.items() if key != "on"}
         merged = with_rule_defaults(connectors[name], written)
@@ -201,10 +204,7 @@ def check_template(reader: Reader, path: tuple, source: str, known: frozenset[st
 
     Returns True when the template is fine.
     """
-    from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
-    from watcher.model.problems import Problem, format_path
-    from watcher.templates.jinja import check_syntax
 
     error = check_syntax(source, known)
     if error is None:

@@ -16,6 +16,9 @@ from typing import Any
 from watcher.destinations import ACTIONS
 from watcher.engine.ruletypes import TYPES
 from watcher.model.schema_parts import SCRIPT, TEMPLATE, TIME_VALUE, http_request_schema
+from watcher.destinations import CONNECTORS as DESTINATIONS_REGISTRY
+from watcher.engine.ruletypes import REGISTRY
+from watcher.model.rule import RuleSpec
 
 __all__ = ["KINDS", "FILE_NAMES", "connectors_schema", "rule_schema", "schema", "watch_schema"]
 
@@ -35,7 +38,6 @@ def _header(kind: str, title: str, description: str) -> dict:
 
 def rule_schema() -> dict:
     """Schema of a rule file, from :class:`~watcher.definitions.rule.RuleSpec`."""
-    from watcher.model.rule import RuleSpec
 
     body = RuleSpec.model_json_schema(ref_template="#/$defs/{model}")
     body["properties"]["type"]["enum"] = list(TYPES)  # the engine's rule types (the model cannot know them)
@@ -53,7 +55,6 @@ def rule_schema() -> dict:
 
 def _params_by_type(defs: dict) -> list[dict]:
     """``if type is X then params is X's Params`` for every rule type (docs/rule-types.md)."""
-    from watcher.engine.ruletypes import REGISTRY
 
     rules = []
     for name in REGISTRY.names():
@@ -67,12 +68,11 @@ def _params_by_type(defs: dict) -> list[dict]:
 
 def connectors_schema() -> dict:
     """Schema of connectors.yaml: ``{connectors: {name: {type: …, …}}}``, one branch per connector type."""
-    from watcher.destinations import CONNECTORS as REGISTRY
 
     defs: dict[str, Any] = {}
     branches = []
-    for name in REGISTRY.names():
-        model = REGISTRY.get(name).Config
+    for name in DESTINATIONS_REGISTRY.names():
+        model = DESTINATIONS_REGISTRY.get(name).Config
         sub = _timeouts_as_time_values(model.model_json_schema(ref_template="#/$defs/{model}", mode="validation"))
         defs.update(sub.pop("$defs", {}))
         key = f"{name}_connector"
@@ -83,7 +83,7 @@ def connectors_schema() -> dict:
         "type": "object",
         "description": "One connector. Strings may use ${ENV_VAR} or ${file:/path} for secrets.",
         "required": ["type"],
-        "properties": {"type": {"enum": REGISTRY.names(), "description": "The connector type."}},
+        "properties": {"type": {"enum": DESTINATIONS_REGISTRY.names(), "description": "The connector type."}},
         "allOf": branches,
     }
     defs["connector"] = connector

@@ -15,6 +15,14 @@ from typing import Any
 from watcher.model.watch import Action, Trigger, Watch
 from watcher.model.problems import Reader
 from watcher.model.source import Document, plain
+from watcher.destinations import ACTIONS as actions
+from watcher.engine.conditions import REGISTRY as conditions
+from watcher.engine.inputs import REGISTRY as inputs
+from watcher.engine.transforms import REGISTRY as transforms
+from watcher.schedule import REGISTRY as schedules
+from watcher.schedule import resolve_timezone
+from watcher.support.durations import DurationError
+from watcher.support.durations import parse_time_value
 
 TOP_LEVEL_KEYS = ("trigger", "input", "condition", "transform", "actions", "metadata",
                   "throttle_period", "throttle_period_in_millis", "status")
@@ -24,11 +32,6 @@ ACTION_WRAPPER_KEYS = ("throttle_period", "throttle_period_in_millis", "conditio
 
 def registries():
     """The component registries, imported late (type modules import this package's helpers)."""
-    from watcher.destinations import ACTIONS as actions
-    from watcher.engine.conditions import REGISTRY as conditions
-    from watcher.engine.inputs import REGISTRY as inputs
-    from watcher.engine.transforms import REGISTRY as transforms
-    from watcher.schedule import REGISTRY as schedules
 
     return {"input": inputs, "condition": conditions, "transform": transforms, "action": actions,
             "schedule": schedules}
@@ -111,7 +114,6 @@ def parse_trigger(reader: Reader, value: Any, path: Sequence, schedules) -> Trig
 
 def valid_timezone(name: Any) -> bool:
     """True for an IANA zone name (case-insensitive, as Watcher looks zones up) or a UTC offset."""
-    from watcher.schedule import resolve_timezone
 
     if not isinstance(name, str) or not name:
         return False
@@ -124,7 +126,6 @@ def valid_timezone(name: Any) -> bool:
 
 def parse_throttle(reader: Reader, holder: Mapping, path: Sequence) -> dt.timedelta | None:
     """``throttle_period`` (time value) or ``throttle_period_in_millis`` (integer ms) of ``holder``."""
-    from watcher.support.durations import DurationError, parse_time_value
 
     if "throttle_period" in holder and "throttle_period_in_millis" in holder:
         reader.problem((*path, "throttle_period_in_millis"),

@@ -15,6 +15,9 @@ from typing import Any, Protocol
 from watcher.model.requests import (HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, Rendered, combine,
                                     log_level)
 from watcher.model.secrets import mask, mask_data
+import ssl
+import httpx
+from watcher.destinations import interpreter
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +98,10 @@ class SendNow:
         raise TypeError(f"cannot deliver {type(rendered).__name__}")
 
     def _http(self, request: HttpRequest) -> Outcome:
-        import httpx
-
-        from watcher.destinations import interpreter
-
         timeout = httpx.Timeout(connect=request.timeout_s, read=request.read_timeout_s,
                                 write=request.read_timeout_s, pool=request.timeout_s)
         verify: Any = request.verify
         if request.verify and request.ca_file:
-            import ssl
 
             verify = ssl.create_default_context(cafile=request.ca_file)
         shown = request.masked()
@@ -125,14 +123,10 @@ class SendNow:
         return dataclasses.replace(outcome, response=mask_data(outcome.response, request.secrets))
 
     def _log(self, message: LogMessage) -> Outcome:
-        from watcher.destinations import interpreter
-
         logging.getLogger(message.category).log(log_level(message.level), "%s", message.text)
         return interpreter(message.connector_type)(None)
 
     def _index(self, request: IndexRequest, services: Any) -> Outcome:
-        from watcher.destinations import interpreter
-
         es = getattr(services, "es", None)
         if es is None:
             return Outcome("failure", reason="no Elasticsearch client is configured",

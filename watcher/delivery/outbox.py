@@ -76,6 +76,9 @@ from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.es.groupcommit import AsyncGroupCommit
 from watcher.es.outbox_store import (DEAD, DELIVERED, DELIVERING, PENDING, STATES, OutboxStore, StoredDelivery,
                                      new_delivery)
+import ssl
+import httpx
+from watcher.destinations import CONNECTORS as REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +264,6 @@ class _Slot:
 
 
 def _default_client(*, verify: Any, proxy: str | None):
-    import httpx
-
     return httpx.AsyncClient(verify=verify, proxy=proxy, follow_redirects=False, trust_env=False,
                              limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
 
@@ -676,7 +677,6 @@ class Outbox:
     async def _send(self, item: StoredDelivery, *slots: "_Slot") -> None:
         """Send ``item`` and record the outcome; ``slots`` are released as soon as the exchange with
         the receiver is over (before the result is written)."""
-        from watcher.destinations import CONNECTORS as REGISTRY
 
         try:
             request, used = unseal_request(item.source["request"], self._secrets_provider())
@@ -713,14 +713,11 @@ class Outbox:
         await self._record(item, verdict, reason, status=status, retry_after=retry_after, send_s=send_s)
 
     async def _request(self, identifier: str, request: dict):
-        import httpx
-
         key = (request.get("verify", True), request.get("ca_file"), request.get("proxy"))
         client = self._clients.get(key)
         if client is None:
             verify: Any = key[0]
             if key[0] and key[1]:
-                import ssl
 
                 verify = ssl.create_default_context(cafile=key[1])
             client = self._clients[key] = self._client_factory(verify=verify, proxy=key[2])

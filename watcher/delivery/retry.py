@@ -22,6 +22,8 @@ import email.utils
 import random
 from typing import Any, Callable, Literal
 
+import httpx
+
 Verdict = Literal["delivered", "retry", "dead"]
 
 # Error type names (Outcome.error["type"], snake_case) that mean "the network failed, try again".
@@ -127,16 +129,10 @@ def http_status(outcome: Any) -> int | None:
 
 
 def _classify_error(error: BaseException) -> Verdict:
-    try:
-        import httpx
-    except ImportError:  # pragma: no cover - httpx is a dependency
-        httpx = None
-    if httpx is not None:
-        if isinstance(error, (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError)):
-            return "dead"
-        if isinstance(error, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError,
-                              httpx.ProxyError)):
-            return "retry"
+    if isinstance(error, (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError)):
+        return "dead"
+    if isinstance(error, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)):
+        return "retry"
     if isinstance(error, (TimeoutError, ConnectionError, OSError)):
         return "retry"
     return "dead"

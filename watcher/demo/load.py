@@ -33,6 +33,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher.demo import sshd
+from elasticsearch import helpers
+import click
 
 __all__ = ["DEFAULT_INDEX", "Event", "LoadResult", "PIPELINE_ID", "TEMPLATE_NAME", "TimeRule", "cluster_can_parse",
            "ensure_index", "events_from_lines", "load", "replay", "template_body"]
@@ -258,7 +260,6 @@ def load(es, lines: Iterable[str], *, index: str = DEFAULT_INDEX, time_rule: Tim
     Raises:
         RuntimeError: ``parse="cluster"`` and the cluster lacks the processors.
     """
-    from elasticsearch import helpers
 
     can, reason = cluster_can_parse(es) if parse != "python" else (False, "parsed here (--parse python)")
     if parse == "cluster" and not can:
@@ -270,7 +271,6 @@ def load(es, lines: Iterable[str], *, index: str = DEFAULT_INDEX, time_rule: Tim
     indexed = failed = 0
     stream = helpers.streaming_bulk(es, _documents(events, index, can), chunk_size=500, raise_on_error=False,
                                     max_retries=2)
-    import click
 
     with click.progressbar(length=len(events), label=f"loading {index}", file=None if progress else _Null(),
                            show_pos=True) as bar:

@@ -32,7 +32,10 @@ import time
 from pathlib import Path
 from typing import IO, Callable
 
+from watcher.definitions.load import load_paths
 from watcher.demo import generate, load as loader, sshd
+from watcher.es.client import ConnectionSettings
+from watcher.es.client import make_client
 
 __all__ = ["RECEIVER_PORT", "STATE_PREFIX", "run_demo", "summarize_alerts"]
 
@@ -133,7 +136,6 @@ def run_demo(*, log: str | None = None, seconds: float = 90.0, seed: int = 7, ru
         index: the data index (must match the rules' ``logs-ssh-*``).
         parse: ``auto``/``cluster``/``python`` (see :func:`watcher.demo.load.load`).
     """
-    from watcher.es.client import ConnectionSettings, make_client
 
     began = time.monotonic()
     stopping = threading.Event()
@@ -179,8 +181,6 @@ def run_demo(*, log: str | None = None, seconds: float = 90.0, seed: int = 7, ru
                                      str(RECEIVER_PORT), "--save", str(saved)], stdout=subprocess.PIPE, text=True,
                                     bufsize=1)
         _pump(receiver.stdout, "[receiver]")
-        from watcher.definitions.load import load_paths
-
         watch_ids = sorted(load_paths([rules]).watches)
         _say(f"daemon: {len(watch_ids)} rules/watches from {rules}/ ({', '.join(watch_ids)}); backfill of "
              f"{ticks - 5} minutes from {backfill_from:%H:%M} UTC, then live for {seconds:.0f}s")

@@ -18,6 +18,10 @@ from typing import Any
 from watcher.model.connector import find_connector
 from watcher.model.problems import Reader
 from watcher.model.source import plain
+from watcher.templates.mustache import TemplateSyntaxError
+from watcher.templates.mustache import compile_template
+from watcher.templates.text import JSON_PREFIX
+from watcher.templates.text import render_text
 
 TEMPLATE_OBJECT_KEYS = ("source", "lang", "params", "options")
 
@@ -62,9 +66,6 @@ def parse_text(reader: Reader, value: Any, path: Sequence) -> Any:
 
 
 def _mustache_ok(reader: Reader, source: str, path: Sequence) -> bool:
-    from watcher.templates.mustache import TemplateSyntaxError, compile_template
-    from watcher.templates.text import JSON_PREFIX
-
     text = source[len(JSON_PREFIX):] if source.startswith(JSON_PREFIX) else source
     if "{{" not in text:
         return True
@@ -115,7 +116,6 @@ def parse_connector_name(reader: Reader, body: Mapping, path: Sequence) -> str |
 
 def render(template: Any, model: Mapping) -> str:
     """Render a parsed text template without escaping (``__json__::`` switches to JSON escaping)."""
-    from watcher.templates.text import render_text
 
     return render_text(template, model)
 

@@ -50,6 +50,9 @@ from watcher.model.problems import Reader
 from watcher.model.schema_parts import CONNECTOR_REF, TIME_VALUE
 from watcher.model.requests import IndexRequest, Outcome
 from watcher.model.source import plain
+from watcher.support.datemath import format_iso_millis
+from watcher.support.durations import DurationError
+from watcher.support.durations import parse_time_value
 
 # ---- the connector (connectors.yaml) ------------------------------------------------------------
 
@@ -201,8 +204,6 @@ def parse(reader: Reader, body: Any, path) -> IndexConfig | None:
 
 
 def _timeout(reader: Reader, holder: Mapping, path) -> dt.timedelta | None:
-    from watcher.support.durations import DurationError, parse_time_value
-
     if "timeout" in holder and "timeout_in_millis" in holder:
         reader.problem((*path, "timeout_in_millis"), "give timeout or timeout_in_millis, not both")
         return None
@@ -258,7 +259,6 @@ def render(config: IndexConfig, run: Any, model: dict) -> IndexRequest:
         doc_index = _take(source, "_index", index, "index", watch_id)
         doc_id = _take(source, "_id", config.doc_id, "id", watch_id)
         if time_field:
-            from watcher.support.datemath import format_iso_millis
 
             source[time_field] = format_iso_millis(run.execution_time)
         if doc_index is None:

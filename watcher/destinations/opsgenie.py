@@ -59,6 +59,8 @@ from watcher.model.schema_parts import CONNECTOR_REF
 from watcher.model.requests import HttpRequest, HttpResponse, Outcome, http_outcome
 from watcher.model.secrets import Secret, reveal
 from watcher.model.source import plain
+import hashlib
+from watcher.templates.mustache import render as mustache
 
 # ---- the connector (connectors.yaml) ------------------------------------------------------------
 
@@ -138,7 +140,6 @@ def alert_body(config: Config, alert: Mapping[str, Any]) -> dict:
     ``sha-<sha256 hex>`` (OpsGenie's limits, applied as Kibana's connector does, §6.6).
     Empty values are left out.
     """
-    import hashlib
 
     body = {"message": alert.get("message") or "", "alias": alert.get("alias"),
             "description": alert.get("description"),
@@ -229,7 +230,6 @@ def render(config: OpsgenieConfig, run: Any, model: dict) -> HttpRequest:
     Raises:
         LookupError: unknown connector. ValueError: a rendered priority outside P1..P5.
     """
-    from watcher.templates.mustache import render as mustache
 
     connector = connector_for(run, config.connector, TYPE)
     if connector is not None:

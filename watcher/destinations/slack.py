@@ -55,6 +55,7 @@ from watcher.model.requests import HttpRequest, HttpResponse, Outcome, http_outc
 from watcher.model.secrets import Secret
 from watcher.model.source import plain
 from watcher.support.paths import resolve_path
+from urllib.parse import urlsplit
 
 # ---- the connector (connectors.yaml) ------------------------------------------------------------
 
@@ -116,7 +117,6 @@ def payload(message: Mapping[str, Any], to: str | None) -> dict:
 
 def secrets(config: Config) -> list[str]:
     """What to mask: the webhook URL's path and query (``https://hooks.slack.com/***``)."""
-    from urllib.parse import urlsplit
 
     url = config.url.reveal()
     parts = urlsplit(url)

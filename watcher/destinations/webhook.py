@@ -59,6 +59,10 @@ from watcher.model.problems import Reader
 from watcher.model.schema_parts import CONNECTOR_REF, http_request_schema
 from watcher.model.requests import REDACTED, HttpRequest, HttpResponse, Outcome, basic_auth_header, http_outcome
 from watcher.model.secrets import Secret, mask_data, secret_values
+from watcher.support.durations import DurationError
+from watcher.support.durations import parse_time_value
+from watcher.templates.mustache import TemplateSyntaxError
+from watcher.templates.mustache import compile_template
 
 # ---- the connector (connectors.yaml) ------------------------------------------------------------
 
@@ -72,8 +76,6 @@ SECRET_HEADER_WORDS = ("authorization", "token", "secret", "api-key", "apikey", 
 
 
 def _duration_seconds(value: Any) -> float:
-    from watcher.support.durations import DurationError, parse_time_value
-
     if not isinstance(value, str):
         raise ValueError(f"expected a duration such as 10s or 1500ms, found {value!r}")
     try:
@@ -193,7 +195,6 @@ class Config(HttpSettings):
     @classmethod
     def _body_template(cls, value: str | None) -> str | None:
         # The body is a Mustache template (Watcher's engine): a syntax error is a load-time problem.
-        from watcher.templates.mustache import TemplateSyntaxError, compile_template
 
         if value is not None and "{{" in value:
             try:
@@ -252,7 +253,6 @@ def parse_url(url: str) -> dict:
     Mirrors Watcher's ``url`` shortcut (HttpRequestTemplate.fromUrl): port defaults from the
     scheme; the query string becomes decoded ``params``; the path is kept decoded.
     """
-    from urllib.parse import unquote
 
     parts = urlsplit(url)
     scheme = (parts.scheme or "http").lower()

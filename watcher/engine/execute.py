@@ -25,6 +25,11 @@ from watcher.engine.throttle import DEFAULT_THROTTLE
 from watcher.model.status import WatchStatus
 from watcher.support.datemath import format_iso_millis
 from watcher.support.paths import resolve_path
+from watcher.engine import rules
+from watcher.engine.conditions import REGISTRY as CONDITIONS
+from watcher.engine.conditions import REGISTRY as CONDITIONS_REGISTRY
+from watcher.engine.inputs import REGISTRY
+from watcher.engine.transforms import REGISTRY as TRANSFORMS_REGISTRY
 
 ACTION_MODES = ("simulate", "force_simulate", "execute", "force_execute", "skip")
 
@@ -90,7 +95,6 @@ def execute_watch(watch: Watch, run: Run, status: WatchStatus, deliveries: dict,
         status.reset_acks(now)
         result["actions"] = []
         if watch.rule is not None:  # a rule that stopped matching may owe recoveries or a summary
-            from watcher.engine import rules
 
             try:
                 idle = rules.prepare_idle(watch, run)
@@ -106,7 +110,6 @@ def execute_watch(watch: Watch, run: Run, status: WatchStatus, deliveries: dict,
 
     alerts = None
     if watch.rule is not None:
-        from watcher.engine import rules
 
         try:
             alerts = rules.prepare(watch, run, input_result)
@@ -135,7 +138,6 @@ def _run_input(watch: Watch, run: Run, options: ExecuteOptions) -> dict:
     if options.alternative_input is not None:
         run.payload = dict(options.alternative_input)
         return {"type": "simple", "status": "success", "payload": run.payload}
-    from watcher.engine.inputs import REGISTRY
 
     try:
         output = REGISTRY.get(watch.input.type).execute(watch.input.config, run)
@@ -148,16 +150,13 @@ def _run_input(watch: Watch, run: Run, options: ExecuteOptions) -> dict:
 def _run_condition(watch: Watch, run: Run, options: ExecuteOptions) -> dict:
     if options.ignore_condition:
         return {"type": "always", "status": "success", "met": True}
-    from watcher.engine.conditions import REGISTRY
 
-    return REGISTRY.get(watch.condition.type).execute(watch.condition.config, run, run.model())
+    return CONDITIONS_REGISTRY.get(watch.condition.type).execute(watch.condition.config, run, run.model())
 
 
 def _run_transform(component, run: Run, model: dict) -> dict:
-    from watcher.engine.transforms import REGISTRY
-
     try:
-        return REGISTRY.get(component.type).execute(component.config, run, model)
+        return TRANSFORMS_REGISTRY.get(component.type).execute(component.config, run, model)
     except Exception as error:
         return {"type": component.type, "status": "failure", "reason": str(error), "error": error_json(error)}
 
@@ -190,7 +189,6 @@ def _run_action(watch: Watch, action: Action, run: Run, status: WatchStatus, del
     model = run.model()
     out = dict(base)
     if action.condition is not None:
-        from watcher.engine.conditions import REGISTRY as CONDITIONS
 
         try:
             condition = CONDITIONS.get(action.condition.type).execute(action.condition.config, run, model)

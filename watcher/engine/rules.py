@@ -33,6 +33,12 @@ from watcher.model.rule import filter_clauses
 from watcher.support.compare import compare_op
 from watcher.support.datemath import format_iso_millis
 from watcher.support.paths import resolve_path
+from watcher.engine import alerting
+from watcher.engine.ruletypes import REGISTRY
+from watcher.es.search_batch import batcher_for
+from watcher.model.rule import rule_action_ids
+from watcher.support.durations import format_duration
+from watcher.templates.jinja import render_jinja
 
 GROUPS_AGG = "groups"
 METRIC_AGG = "metric"
@@ -123,7 +129,6 @@ class RuleAlerts:
             watcher.templates.jinja.TemplateRenderError: the title or message template failed
                 (e.g. an undefined variable without a default); the action reports it as a failure.
         """
-        from watcher.templates.jinja import render_jinja
 
         spec = self.watch.rule
         window_end = self.run.scheduled_time - _delay(spec)
@@ -190,7 +195,6 @@ class RuleAlerts:
 
 def action_events(spec) -> dict[str, tuple]:
     """``{action_id: on}`` of a rule's actions (ids as :func:`watcher.definitions.compile.rule_action_ids`)."""
-    from watcher.model.rule import rule_action_ids
 
     return {action_id: tuple(getattr(action, "on", ("firing",)))
             for action_id, action in zip(rule_action_ids(spec), getattr(spec, "actions", []) or [])}
@@ -208,7 +212,6 @@ def _templates(spec, alert: Alert) -> tuple[str, str]:
     title, message = DEFAULT_TITLE, DEFAULT_MESSAGE
     rule_type = getattr(spec, "type", "threshold")
     if rule_type != "threshold":
-        from watcher.engine.ruletypes import REGISTRY
 
         module = REGISTRY.get(rule_type)
         title, message = module.DEFAULT_TITLE, module.DEFAULT_MESSAGE
@@ -235,7 +238,6 @@ def _window(spec) -> dt.timedelta:
 
 def _text(value) -> Any:
     if isinstance(value, dt.timedelta):
-        from watcher.support.durations import format_duration
 
         return format_duration(value)
     return value
@@ -274,8 +276,6 @@ def prepare_idle(watch: Watch, run: Run) -> RuleAlerts | None:
 
 
 def _with_features(result: RuleAlerts) -> RuleAlerts:
-    from watcher.engine import alerting
-
     spec, run = result.watch.rule, result.run
     matched = result.alerts
     result.matched = len(matched)
@@ -374,7 +374,6 @@ def _filtered_search(run: Run, input_result: dict, spec) -> dict:
     body = copy.deepcopy(request.get("body") or {})
     keep, drop = filter_clauses(spec)
     body["query"] = {"bool": {"filter": [body.get("query", {"match_all": {}}), *keep], "must_not": drop}}
-    from watcher.es.search_batch import batcher_for
 
     indices = request.get("indices") or ["_all"]
     return batcher_for(run.services.es).search(

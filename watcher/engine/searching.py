@@ -29,6 +29,9 @@ from watcher.model.problems import Reader
 from watcher.model.fields import parse_timeout
 from watcher.model.source import plain
 from watcher.es.search_batch import batcher_for
+from watcher.templates.mustache import Template
+from watcher.templates.mustache import TemplateSyntaxError
+from watcher.templates.mustache import compile_template
 
 SEARCH_TYPES = ("query_then_fetch", "dfs_query_then_fetch")
 EXPAND_WILDCARDS = ("open", "closed", "hidden", "none", "all")
@@ -83,7 +86,6 @@ class SearchRequest:
     def __post_init__(self) -> None:
         if self.body is None:
             return
-        from watcher.templates.mustache import Template, TemplateSyntaxError
 
         try:
             source = json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
@@ -286,8 +288,6 @@ def render_body(request: SearchRequest, model: dict, es: Any = None) -> dict:
 
 
 def _render_json(source: str, model: dict, template: Any = None) -> dict:
-    from watcher.templates.mustache import compile_template
-
     if template is None and "{{" in source:
         # compile_template, not render: search templates know no "__json__::" text-template prefix
         template = compile_template(source)

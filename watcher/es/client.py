@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from elasticsearch import AsyncElasticsearch, Elasticsearch
+from elasticsearch import ApiError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +170,6 @@ def server_version(client: Elasticsearch) -> str:
     Uses ``GET /``; falls back to ``GET /_nodes/_local`` on distributions without the ``rest-root``
     module (Maven Central's integration-test distribution answers ``GET /`` with 405).
     """
-    from elasticsearch import ApiError
 
     try:
         return client.info()["version"]["number"]

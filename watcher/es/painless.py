@@ -488,9 +488,10 @@ def execute_script(es: Any, script: Mapping, model: Mapping, *, json_result: boo
 
 
 def _script_source(es: Any, script: Mapping) -> str:
+    from elasticsearch import NotFoundError  # deferred: start-up (the ES client costs ~0.25 s to import)
+
     if "source" in script:
         return script["source"]
-    from elasticsearch import NotFoundError
 
     script_id = script["id"]
     try:
@@ -508,7 +509,7 @@ def _script_source(es: Any, script: Mapping) -> str:
 
 
 def _execute(es: Any, prepared: _Prepared, original: str, params: dict) -> str:
-    from elasticsearch import ApiError
+    from elasticsearch import ApiError  # deferred: start-up (the ES client costs ~0.25 s to import)
 
     try:
         with warnings.catch_warnings():  # the client flags the API as "technical preview" on every call

@@ -18,6 +18,8 @@ import os
 from collections.abc import Iterator
 
 from watcher.localcluster.cluster import Cluster, ClusterError
+from watcher.localcluster import docker
+from watcher.localcluster import jvm
 
 __all__ = ["Cluster", "ClusterError", "provide", "from_environment"]
 
@@ -52,7 +54,6 @@ def provide() -> Iterator[Cluster]:
     if forced == "url":
         raise ClusterError("WATCHER_ES_PROVIDER=url but ES_URL is not set")
 
-    from watcher.localcluster import docker, jvm
 
     if forced in ("", "docker") and docker.engine_available():
         with docker.run_container() as cluster:

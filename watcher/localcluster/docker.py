@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from watcher.localcluster.cluster import Cluster
+from testcontainers.elasticsearch import ElasticSearchContainer
 
 IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:8.14.1"
 
@@ -13,7 +14,7 @@ IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:8.14.1"
 def engine_available() -> bool:
     """True when a Docker engine answers a ping (the docker CLI alone is not enough)."""
     try:
-        import docker  # installed with testcontainers (test extra)
+        import docker  # deferred: optional (installed with testcontainers, the test extra)
     except ImportError:
         return False
     try:
@@ -29,7 +30,6 @@ def engine_available() -> bool:
 @contextlib.contextmanager
 def run_container() -> Iterator[Cluster]:
     """Start the container with security off and a 1 GB heap; remove it on exit."""
-    from testcontainers.elasticsearch import ElasticSearchContainer
 
     container = ElasticSearchContainer(IMAGE, mem_limit="2G")
     container.with_env("discovery.type", "single-node")

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from watcher.model.source import Document, plain
+import typing
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -204,8 +205,6 @@ def _field_by_name(model, name):
 
 
 def _inner_model(annotation: Any) -> Any:
-    import typing
-
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         return annotation
     for arg in typing.get_args(annotation):

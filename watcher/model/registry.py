@@ -15,6 +15,7 @@ from typing import Any
 
 from watcher.model.watch import Component
 from watcher.model.problems import Reader
+from watcher.model.source import plain
 
 
 class Registry:
@@ -53,7 +54,6 @@ class Registry:
         Returns:
             The component, or None when there were problems.
         """
-        from watcher.model.source import plain
 
         mapping = reader.mapping(path, value, f"a {self.kind} object such as {{{self.names()[0]}: {{…}}}}")
         if mapping is None:

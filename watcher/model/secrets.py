@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from watcher.model.problems import Reader
+from pydantic_core import core_schema
+import pydantic
 
 MASK = "***"
 
@@ -60,8 +62,6 @@ class Secret:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
-        from pydantic_core import core_schema
-
         return core_schema.no_info_before_validator_function(
             lambda value: value.reveal() if isinstance(value, Secret) else value,
             core_schema.no_info_after_validator_function(cls, core_schema.str_schema()),
@@ -159,7 +159,6 @@ def _lookup(reference: str, environ: Mapping[str, str], base_dir: str | Path | N
 
 def secret_values(value: Any) -> list[str]:
     """Every :class:`Secret` value found inside ``value`` (pydantic models, mappings, lists)."""
-    import pydantic
 
     out: list[str] = []
 

@@ -16,6 +16,7 @@ from watcher.model.fields import parse_timeout
 from watcher.model.problems import Reader
 from watcher.model.requests import REDACTED
 from watcher.model.source import plain
+from watcher.templates.text import render_text
 
 METHODS = ("head", "get", "post", "put", "delete")
 SCHEMES = {"http": 80, "https": 443}
@@ -177,8 +178,6 @@ def render_request(template: HttpRequestTemplate, model: dict) -> dict:
         "proxy"?}`` — Watcher's ``HttpRequest`` JSON.
     """
     def text(t: Text) -> str:
-        from watcher.templates.text import render_text
-
         if t.lang == "mustache" and not t.params and "{{" not in t.source:
             return t.source
         return render_text({"source": t.source, "params": t.params, "lang": t.lang}, model)

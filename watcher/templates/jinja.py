@@ -22,6 +22,11 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import meta
+from jinja2.exceptions import SecurityError
+from watcher.model.problems import did_you_mean
+from watcher.support.datemath import parse_instant
+from watcher.support.durations import format_duration
 
 __all__ = ["TemplateRenderError", "check_syntax", "environment", "render_jinja"]
 
@@ -82,7 +87,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
-        from watcher.support.durations import format_duration
 
         return format_duration(value)
     if isinstance(value, Decimal):
@@ -112,7 +116,6 @@ def _finite(value: Any) -> Any:
 
 def datetimeformat(value: Any, format: str = "%Y-%m-%dT%H:%M:%SZ", tz: str = "UTC") -> str:
     """Format a datetime, ISO-8601 string or epoch milliseconds in zone ``tz`` with ``strftime``."""
-    from watcher.support.datemath import parse_instant
 
     if isinstance(value, dt.datetime):
         instant = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
@@ -132,8 +135,6 @@ class _BoundedSandbox(SandboxedEnvironment):
     intercepted_binops = frozenset({"**", "*"})
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
-        from jinja2.exceptions import SecurityError
-
         if operator == "**" and _is_number(left) and _is_number(right) and abs(right) > MAX_EXPONENT and abs(left) > 1:
             raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
         if operator == "*":
@@ -173,7 +174,6 @@ def check_syntax(source: str, known: frozenset[str] | None = None) -> tuple[int,
     the template reads that is neither in ``known``, set by the template, nor a Jinja global (such
     as ``range``) is reported too — an undefined variable fails at render time.
     """
-    from jinja2 import meta
 
     try:
         _compile(source)
@@ -183,7 +183,6 @@ def check_syntax(source: str, known: frozenset[str] | None = None) -> tuple[int,
         env = environment()
         unknown = sorted(meta.find_undeclared_variables(env.parse(source)) - set(known) - set(env.globals))
         if unknown:
-            from watcher.model.problems import did_you_mean
 
             name = unknown[0]
             return 1, (f"undefined variable {name!r}{did_you_mean(name, known)}; templates here know: "
@@ -226,7 +225,6 @@ def render_jinja(source: str, variables: dict) -> str:
 
 def _bounded(chunks) -> str:
     """Join rendered chunks, stopping at :data:`MAX_OUTPUT_CHARS` (a loop can build any size)."""
-    from jinja2.exceptions import SecurityError
 
     out, size = [], 0
     for chunk in chunks:

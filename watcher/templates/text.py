@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from watcher.templates import mustache
+from watcher.templates.jinja import render_jinja
+from watcher.templates.jinja import tojson
 
 __all__ = ["JSON_PREFIX", "TEMPLATE_LANGS", "render_text"]
 
@@ -62,16 +65,13 @@ def render_text(template: Any, model: Mapping, *, escape: str = "none", jinja_va
     if template is None:
         return ""
     if not isinstance(template, str):
-        from watcher.templates.jinja import tojson
 
         return tojson(template)
     if lang == "jinja":
-        from watcher.templates.jinja import render_jinja
 
         variables = dict(model if jinja_vars is None else jinja_vars)
         variables.update(params)
         return render_jinja(template, variables)
-    from watcher.templates import mustache  # it also honours the __json__:: prefix
 
     merged = {**model, **params} if params else model
     return mustache.render(template, merged, escape=escape)

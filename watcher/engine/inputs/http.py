@@ -26,6 +26,8 @@ from watcher.model.problems import Reader
 from watcher.model.source import plain
 from watcher.engine.searching import extract_paths, parse_extract
 from watcher.templates.http_request import REQUEST_KEYS, HttpRequestTemplate, masked, parse_request, render_request
+from ruamel.yaml import YAML
+import httpx
 
 TYPE = "http"
 CONTENT_TYPES = ("json", "yaml", "text")
@@ -73,7 +75,6 @@ def send(request: dict, client: Any = None):
     Raises:
         httpx.HTTPError: connection failures and timeouts (connect/read default 10 s each).
     """
-    import httpx
 
     connect = request.get("connection_timeout_in_millis", 10_000) / 1000
     read = request.get("read_timeout_millis", 10_000) / 1000
@@ -156,7 +157,6 @@ def _sniff(raw: bytes) -> str | None:
 def _load(raw: bytes, kind: str) -> Any:
     if kind == "json":
         return json.loads(raw)
-    from ruamel.yaml import YAML
 
     return plain(YAML(typ="safe", pure=True).load(raw.decode("utf-8")))
 

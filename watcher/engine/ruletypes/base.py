@@ -30,6 +30,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from watcher.support.datemath import format_iso_millis
+from watcher.es.search_batch import batcher_for
+from watcher.model.rule import filter_clauses
+from watcher.model.rule import query_clause
 
 GROUPS = "groups"
 MISSING = "missing_group"
@@ -109,8 +112,6 @@ class Evaluation:
                 extra: list | None = None) -> dict:
         """A bool query: the rule's query and filter step, ``extra`` clauses, and the range
         ``[start, end)`` (default: the rule's window)."""
-        from watcher.model.rule import query_clause
-        from watcher.model.rule import filter_clauses
 
         clauses: list[dict] = []
         if self.spec.query is not None:
@@ -165,7 +166,6 @@ class Evaluation:
             body.setdefault("sort", [{self.spec.time_field: {"order": "desc", "unmapped_type": "date"}}])
             if self.spec.include:
                 body.setdefault("_source", {"includes": list(self.spec.include)})
-        from watcher.es.search_batch import batcher_for
 
         # Through the client's batcher: rules due at the same tick share one _msearch.
         response = batcher_for(self.es).search(",".join(self.spec.index), body,

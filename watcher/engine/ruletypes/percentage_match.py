@@ -23,6 +23,7 @@ from watcher.engine.ruletypes import base
 from watcher.engine.ruletypes.base import Evaluation, Match, group_buckets, sample_of
 from watcher.model.fields import Number
 from watcher.engine.ruletypes.bounds import check_bounds, crossed
+from watcher.model.rule import query_clause
 
 TYPE = "percentage_match"
 MATCHING = "matching"
@@ -78,7 +79,6 @@ def check(spec, params: Params) -> list[tuple[tuple, str]]:
 def bucket_query(value: str | dict | list) -> dict:
     """The query of ``match_bucket_filter``: a Lucene string → ``query_string``, a DSL object as
     is, a list → a ``bool`` filter of its items."""
-    from watcher.model.rule import query_clause
 
     if isinstance(value, list):
         return {"bool": {"filter": [query_clause(item) for item in value]}}

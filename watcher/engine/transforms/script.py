@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from watcher.model.problems import Reader
+from watcher.es.painless import execute_script
+from watcher.es.painless import parse_script
 
 TYPE = "script"
 
@@ -24,7 +26,6 @@ def parse(reader: Reader, body: Any, path) -> dict | None:
 
     Returns ``{"source"|"id": str, "params": {...}}``, or None when problems were recorded.
     """
-    from watcher.es.painless import parse_script
 
     return parse_script(reader, body, path)
 
@@ -39,7 +40,6 @@ def execute(config: dict, run: Any, model: dict) -> dict:
         watcher.es.painless.PainlessError (script error), ScriptUnavailable (the cluster cannot run
         Painless, or no Elasticsearch client is configured).
     """
-    from watcher.es.painless import execute_script
 
     value = execute_script(run.services.es, config, model)
     payload = dict(value) if isinstance(value, Mapping) else {"_value": value}
