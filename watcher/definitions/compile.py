@@ -31,6 +31,7 @@ from watcher.model.problems import DefinitionError, Reader
 from watcher.definitions.rule import RuleSpec
 from watcher.model.source import Document
 from watcher.support.durations import format_duration
+from watcher.errors import DefinitionProblem
 
 __all__ = ["GROUPS_AGG", "METRIC_AGG", "NotConvertible", "SAMPLE_AGG", "compile_rule", "jinja_template",
            "rule_action_ids", "rule_trigger",
@@ -292,7 +293,7 @@ def jinja_template(value: Any) -> Any:
 
 # ---- the way back: a watch that has the rule's shape → a rule ------------------------------------
 
-class NotConvertible(ValueError):
+class NotConvertible(DefinitionProblem, ValueError):
     """A watch does not fit the rule form; the message names the part (``input.search…: why``)."""
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from watcher.model.source import Document, SourceError, load_file, load_text, plain
 from watcher.support.durations import format_duration
+from watcher.errors import DefinitionProblem
 
 __all__ = ["ELASTALERT_TYPES", "Conversion", "ConversionError", "convert_document", "convert_file",
            "merge_connectors"]
@@ -121,7 +122,7 @@ _DURATION_KEYS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, 
 _STRFTIME_RUN = re.compile(r"%[a-zA-Z](?:[._\-/]?%[a-zA-Z])*")
 
 
-class ConversionError(ValueError):
+class ConversionError(DefinitionProblem, ValueError):
     """The rule cannot be converted. ``str()`` is ``file:line:column: message`` (1-based)."""
 
     def __init__(self, file: str, line: int, column: int, message: str):

@@ -74,6 +74,7 @@ from watcher.engine.delivery import (HttpRequest, HttpResponse, IndexRequest, Lo
                                      combine)
 from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.es.groupcommit import AsyncGroupCommit, document_write, index_document, write_documents
+from watcher.errors import FinalDeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def delivery_id(record_id: str, action_id: str, sequence: str | int = 0, part: i
 
 # -- secrets ----------------------------------------------------------------------------------------
 
-class UnresolvedSecret(Exception):
+class UnresolvedSecret(FinalDeliveryError):
     """A stored placeholder names a secret that ``secrets_provider`` no longer gives."""
 
 

@@ -37,6 +37,7 @@ from elasticsearch import ConflictError, NotFoundError
 from watcher.engine.throttle import WatchStatus
 from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.es.groupcommit import get_document, index_document
+from watcher.errors import ClusterError
 
 MAPPINGS = {
     "dynamic": False,
@@ -53,7 +54,7 @@ MAPPINGS = {
 SETTINGS = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
 
 
-class StateConflict(Exception):
+class StateConflict(ClusterError):
     """The state document changed since it was loaded (another process saved it); reload and retry."""
 
 

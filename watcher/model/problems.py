@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from watcher.model.source import Document, plain
+from watcher.errors import DefinitionProblem
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -34,7 +35,7 @@ class Problem:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class DefinitionError(ValueError):
+class DefinitionError(DefinitionProblem, ValueError):
     """A definition could not be loaded; ``problems`` lists every problem found (at least one)."""
 
     def __init__(self, problems: Sequence[Problem]):

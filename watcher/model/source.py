@@ -16,10 +16,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from watcher.errors import DefinitionProblem
+
 Path_ = tuple[str | int, ...]
 
 
-class SourceError(ValueError):
+class SourceError(DefinitionProblem, ValueError):
     """The file is not valid YAML/JSON. ``line``/``column`` are 1-based."""
 
     def __init__(self, file: str, line: int, column: int, message: str):

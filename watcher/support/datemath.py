@@ -24,6 +24,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from watcher.errors import DefinitionProblem
+
 __all__ = ["DateMathError", "UTC", "format_iso_millis", "parse_instant", "resolve"]
 
 UTC = _dt.timezone.utc
@@ -54,7 +56,7 @@ _EPOCH_MILLIS_RE = re.compile(r"-?\d+(?:\.\d+)?", re.ASCII)
 _OFFSET_RE = re.compile(r"(?P<sign>[+-])(?P<hh>\d{2})(?::?(?P<mm>\d{2}))?", re.ASCII)
 
 
-class DateMathError(ValueError):
+class DateMathError(DefinitionProblem, ValueError):
     """A date math expression could not be resolved.
 
     ``expression`` holds the full expression, ``reason`` the specific problem; ``str(error)`` is
