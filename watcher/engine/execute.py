@@ -53,11 +53,17 @@ class ExecuteOptions:
         return self.action_modes.get(action_id, self.default_mode)
 
 
-def error_json(error: BaseException) -> dict:
-    """``{"type", "reason"}`` for an exception, Elasticsearch-style (snake_case type)."""
+def error_type(error: BaseException | type[BaseException]) -> str:
+    """The ``type`` :func:`error_json` writes for an exception or exception class: its class name in
+    snake_case (``ConnectionTimeout`` → ``connection_timeout``)."""
     import re
 
-    name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", (error if isinstance(error, type) else type(error)).__name__).lower()
+
+
+def error_json(error: BaseException) -> dict:
+    """``{"type", "reason"}`` for an exception, Elasticsearch-style (snake_case type)."""
+    name = error_type(error)
     reason = getattr(error, "reason", None) or str(error) or type(error).__name__
     out = {"type": name, "reason": str(reason)}
     info = getattr(error, "info", None)
