@@ -19,7 +19,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "watcher"
 
 # Bottom first. A unit is a subpackage or a top-level module of ``watcher``.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "support", "version"),
+    ("errors", "version"),
+    ("support",),
     ("model",),
     ("templates", "schedule"),
     ("es",),

@@ -51,7 +51,8 @@ from typing import Any
 from watcher.daemon.metrics import Metrics
 from watcher.delivery.retry import RetryPolicy
 from watcher.model.watch import Watch
-from watcher.es.client import ConnectionSettings
+from watcher.errors import TransientClusterError
+from watcher.es.client import ConnectionSettings, client_error_classes, cluster_error_class
 from watcher.es.state import StateConflict, WatchState
 from watcher.support.datemath import format_iso_millis
 from watcher.daemon import logs
@@ -68,6 +69,7 @@ from watcher.delivery.direct import Simulate
 from watcher.delivery.outbox import Outbox
 from watcher.engine.context import Run
 from watcher.engine.context import Services
+from watcher.engine.perform import error_type
 from watcher.engine.execute import ExecuteOptions
 from watcher.engine.execute import execute_watch
 from watcher.es import history
@@ -84,11 +86,22 @@ UTC = dt.timezone.utc
 # Fixed namespace of record ids (uuid5): the same watch and scheduled time give the same id.
 RECORD_NAMESPACE = uuid.UUID("0c7f5d8a-3b1e-5f42-9d6a-7a2e4c1b9e03")
 
-# error_json() types of exceptions meaning "the cluster could not answer now": elasticsearch-py's
-# ConnectionError, ConnectionTimeout, TransportError, and ApiError — which the client raises only for
-# statuses without their own class (400/401/403/404/409 have one), i.e. 429 and 5xx in practice.
-TRANSIENT_ERROR_TYPES = frozenset({"connection_error", "connection_timeout", "transport_error", "api_error",
-                                   "sniffing_error", "outbox_unavailable"})
+# The error type an action records when its request could not be written to the outbox (which lives
+# in the cluster): whatever the cause, the alert is lost unless the window is run again.
+OUTBOX_UNAVAILABLE = "outbox_unavailable"
+
+
+def _transient_error_types() -> frozenset[str]:
+    """The error ``type`` that :func:`~watcher.engine.perform.error_json` writes for each exception
+    class of the Elasticsearch client that :func:`~watcher.es.client.cluster_error_class` calls
+    transient (``connection_error``, ``connection_timeout``, ``transport_error``, ``sniffing_error``,
+    ``api_error`` — 429 and 5xx), and :data:`OUTBOX_UNAVAILABLE`. Records are data: this is how a
+    recorded error is traced back to the classification of its class."""
+    return frozenset({error_type(cls) for cls in client_error_classes()
+                      if cluster_error_class(cls) is TransientClusterError} | {OUTBOX_UNAVAILABLE})
+
+
+TRANSIENT_ERROR_TYPES = _transient_error_types()
 STATE_SAVE_ATTEMPTS = 5
 MILLISECOND = dt.timedelta(milliseconds=1)
 

@@ -42,6 +42,7 @@ from watcher.schedule import parse_rule_schedule
 from watcher.support.durations import parse_interval
 from watcher.support.durations import parse_time_value
 from watcher.support.durations import to_millis
+from watcher.errors import DefinitionProblem
 
 __all__ = ["GROUPS_AGG", "METRIC_AGG", "NotConvertible", "SAMPLE_AGG", "compile_rule", "jinja_template",
            "rule_action_ids", "rule_trigger",
@@ -248,7 +249,7 @@ def jinja_template(value: Any) -> Any:
 
 # ---- the way back: a watch that has the rule's shape → a rule ------------------------------------
 
-class NotConvertible(ValueError):
+class NotConvertible(DefinitionProblem, ValueError):
     """A watch does not fit the rule form; the message names the part (``input.search…: why``)."""
 
 

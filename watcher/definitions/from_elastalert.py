@@ -45,6 +45,7 @@ from watcher.engine.ruletypes import REGISTRY
 from watcher.engine.ruletypes import TYPES
 from watcher.model.problems import Reader
 from watcher.model.problems import describe
+from watcher.errors import DefinitionProblem
 
 __all__ = ["ELASTALERT_TYPES", "Conversion", "ConversionError", "convert_document", "convert_file",
            "merge_connectors"]
@@ -131,7 +132,7 @@ _DURATION_KEYS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, 
 _STRFTIME_RUN = re.compile(r"%[a-zA-Z](?:[._\-/]?%[a-zA-Z])*")
 
 
-class ConversionError(ValueError):
+class ConversionError(DefinitionProblem, ValueError):
     """The rule cannot be converted. ``str()`` is ``file:line:column: message`` (1-based)."""
 
     def __init__(self, file: str, line: int, column: int, message: str):

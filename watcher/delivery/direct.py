@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import functools
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -155,11 +156,30 @@ class SendNow:
         return interpreter(request.connector_type)(_body(raw))
 
 
-def _error_type(error: BaseException) -> str:
+def _error_type(error: BaseException | type[BaseException]) -> str:
     # Elasticsearch-style snake_case names: ConnectError → connect_error
-    name = type(error).__name__
+    name = (error if isinstance(error, type) else type(error)).__name__
     out = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
     return out or "exception"
+
+
+def recorded_error_class(error_type: str) -> type[BaseException] | None:
+    """The exception class an outcome's error ``type`` was written from by :meth:`SendNow._http`
+    (the inverse of ``_error_type`` over httpx's errors and the built-in ``OSError`` family), or
+    None for any other type. Lets a failed outcome read back from data be judged by class."""
+    return _recorded_error_classes().get(error_type)
+
+
+@functools.cache
+def _recorded_error_classes() -> dict[str, type[BaseException]]:
+    found: dict[str, type[BaseException]] = {}
+    stack: list[type[BaseException]] = [httpx.HTTPError, OSError]
+    while stack:
+        cls = stack.pop()
+        if cls is OSError or cls.__module__ in ("builtins", "httpx"):
+            found.setdefault(_error_type(cls), cls)
+            stack.extend(cls.__subclasses__())
+    return found
 
 
 def _es_reason(error: BaseException) -> str:

@@ -79,6 +79,7 @@ from watcher.es.outbox_store import (DEAD, DELIVERED, DELIVERING, PENDING, STATE
 import ssl
 import httpx
 from watcher.destinations import CONNECTORS as REGISTRY
+from watcher.errors import FinalDeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def delivery_id(record_id: str, action_id: str, sequence: str | int = 0, part: i
 
 # -- secrets ----------------------------------------------------------------------------------------
 
-class UnresolvedSecret(Exception):
+class UnresolvedSecret(FinalDeliveryError):
     """A stored placeholder names a secret that ``secrets_provider`` no longer gives."""
 
 

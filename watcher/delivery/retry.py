@@ -24,11 +24,10 @@ from typing import Any, Callable, Literal
 
 import httpx
 
-Verdict = Literal["delivered", "retry", "dead"]
+from watcher.delivery.direct import recorded_error_class
+from watcher.errors import DeliveryError, FinalDeliveryError, RetryableDeliveryError
 
-# Error type names (Outcome.error["type"], snake_case) that mean "the network failed, try again".
-_RETRYABLE_ERROR_WORDS = ("timeout", "connect", "network", "read_error", "write_error",
-                          "remote_protocol", "pool", "connection")
+Verdict = Literal["delivered", "retry", "dead"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,11 +97,13 @@ def classify(result: Any, retryable: Callable[[Any], bool | None] | None = None)
             ``None`` = use the rules below); optional ``retryable(outcome)`` of a connector module.
 
     Rules: a ``success`` (or ``simulated``) outcome is delivered. Status 429 and 5xx → retry; any other
-    failed status → dead. Exceptions: timeouts, connection and protocol errors, ``OSError`` → retry;
-    anything else (bad URL, unsupported scheme) → dead.
+    failed status → dead. Exceptions, by :func:`delivery_error_class`: timeouts, connection and
+    protocol errors, ``OSError`` → retry; anything else (bad URL, unsupported scheme) → dead. A failed
+    outcome without a status (a transport error recorded by the sender) is judged by the class its
+    error ``type`` was written from (:func:`watcher.delivery.direct.recorded_error_class`).
     """
     if isinstance(result, BaseException):
-        return _classify_error(result)
+        return "retry" if delivery_error_class(result) is RetryableDeliveryError else "dead"
     if isinstance(result, int) and not isinstance(result, bool):
         if 200 <= result < 300:
             return "delivered"
@@ -116,8 +117,10 @@ def classify(result: Any, retryable: Callable[[Any], bool | None] | None = None)
     status = http_status(result)
     if status is not None:
         return "retry" if status == 429 or status >= 500 else "dead"
-    error_type = str((getattr(result, "error", None) or {}).get("type", ""))
-    return "retry" if any(word in error_type for word in _RETRYABLE_ERROR_WORDS) else "dead"
+    error_class = recorded_error_class(str((getattr(result, "error", None) or {}).get("type", "")))
+    if error_class is None:
+        return "dead"
+    return "retry" if delivery_error_class(error_class) is RetryableDeliveryError else "dead"
 
 
 def http_status(outcome: Any) -> int | None:
@@ -128,14 +131,24 @@ def http_status(outcome: Any) -> int | None:
     return None
 
 
-def _classify_error(error: BaseException) -> Verdict:
-    if isinstance(error, (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError)):
-        return "dead"
-    if isinstance(error, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)):
-        return "retry"
-    if isinstance(error, (TimeoutError, ConnectionError, OSError)):
-        return "retry"
-    return "dead"
+def delivery_error_class(error: BaseException | type[BaseException]) -> type[DeliveryError]:
+    """Our delivery branch for an exception (or exception class) raised while sending:
+    :class:`~watcher.errors.RetryableDeliveryError` or :class:`~watcher.errors.FinalDeliveryError`.
+
+    Our own delivery errors keep their branch. httpx: an unsupported scheme, an invalid URL or a
+    local protocol error → final; timeouts, network errors, remote protocol and proxy errors →
+    retryable. Any other ``OSError`` (``TimeoutError``, ``ConnectionError``...) → retryable.
+    Anything else → final.
+    """
+    cls = error if isinstance(error, type) else type(error)
+    if issubclass(cls, (RetryableDeliveryError, FinalDeliveryError)):
+        return RetryableDeliveryError if issubclass(cls, RetryableDeliveryError) else FinalDeliveryError
+    if issubclass(cls, (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError)):
+        return FinalDeliveryError
+    if issubclass(cls, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError,
+                        OSError)):
+        return RetryableDeliveryError
+    return FinalDeliveryError
 
 
 def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:

@@ -16,9 +16,15 @@ from watcher.model.requests import Origin, with_origin
 from watcher.model.watch import Action
 
 
+def error_type(error: BaseException | type[BaseException]) -> str:
+    """The ``type`` :func:`error_json` writes for an exception or exception class: its class name in
+    snake_case (``ConnectionTimeout`` → ``connection_timeout``)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", (error if isinstance(error, type) else type(error)).__name__).lower()
+
+
 def error_json(error: BaseException) -> dict:
     """``{"type", "reason"}`` for an exception, Elasticsearch-style (snake_case type)."""
-    name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
+    name = error_type(error)
     reason = getattr(error, "reason", None) or str(error) or type(error).__name__
     out = {"type": name, "reason": str(reason)}
     info = getattr(error, "info", None)

@@ -14,6 +14,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from elasticsearch import ApiError
 
+from watcher.errors import ClusterError, PermanentClusterError, TransientClusterError
+from elasticsearch import UnsupportedProductError
+from elasticsearch.exceptions import HTTP_EXCEPTIONS
+import elastic_transport
+
 
 @dataclasses.dataclass(frozen=True)
 class ConnectionSettings:
@@ -178,3 +183,43 @@ def server_version(client: Elasticsearch) -> str:
             raise
     nodes = client.nodes.info(node_id="_local")["nodes"]
     return next(iter(nodes.values()))["version"]
+
+
+def cluster_error_class(error: BaseException | type[BaseException]) -> type[ClusterError] | None:
+    """Our cluster branch for an exception (or exception class) of the Elasticsearch client.
+
+    * :class:`~watcher.errors.TransientClusterError` — the cluster could not answer now: the
+      transport's ``ConnectionError``, ``ConnectionTimeout``, ``SniffingError`` and any other
+      ``TransportError``; and ``ApiError`` itself, which the client raises only for statuses
+      without a class of their own (``elasticsearch.HTTP_EXCEPTIONS``), i.e. 429 and 5xx in practice.
+    * :class:`~watcher.errors.PermanentClusterError` — ``TlsError`` (certificates), ``SerializationError``,
+      and the classes of the statuses retrying cannot fix (400, 401, 403, 404, 409; a server that is
+      not Elasticsearch).
+    * Our own cluster errors keep their branch (a bare :class:`~watcher.errors.ClusterError` stays one).
+    * None: not a cluster error.
+    """
+
+    cls = error if isinstance(error, type) else type(error)
+    for branch in (TransientClusterError, PermanentClusterError, ClusterError):
+        if issubclass(cls, branch):
+            return branch
+    if issubclass(cls, (elastic_transport.TlsError, elastic_transport.SerializationError,
+                        UnsupportedProductError, *HTTP_EXCEPTIONS.values())):
+        return PermanentClusterError
+    if issubclass(cls, (elastic_transport.TransportError, elastic_transport.ApiError)):
+        return TransientClusterError
+    return None
+
+
+def client_error_classes() -> list[type[BaseException]]:
+    """Every exception class of the Elasticsearch client (the ``TransportError`` and ``ApiError``
+    trees of elastic_transport and elasticsearch), roots first."""
+
+    found: list[type[BaseException]] = []
+    queue: list[type[BaseException]] = [elastic_transport.TransportError, elastic_transport.ApiError]
+    while queue:
+        cls = queue.pop(0)
+        if cls not in found:
+            found.append(cls)
+            queue.extend(cls.__subclasses__())
+    return found

@@ -68,6 +68,7 @@ from typing import Any
 from watcher.model.problems import Reader
 from watcher.model.source import plain
 from watcher.support.datemath import format_iso_millis
+from watcher.errors import PermanentClusterError
 
 __all__ = [
     "CTX_PARAM",
@@ -150,11 +151,11 @@ String __watcher_json(def v) {
 """Painless functions that turn a script's result into JSON text (see the module docstring)."""
 
 
-class ScriptUnavailable(RuntimeError):
+class ScriptUnavailable(PermanentClusterError, RuntimeError):
     """The cluster cannot run Painless (no lang-painless module, or no cluster connection at all)."""
 
 
-class PainlessError(RuntimeError):
+class PainlessError(PermanentClusterError, RuntimeError):
     """The script failed to compile or to run on the cluster.
 
     Attributes:

@@ -39,9 +39,10 @@ from watcher.model.status import WatchStatus
 from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.es.groupcommit import get_document, index_document
 from watcher.es.indices import STATE, ensure_index
+from watcher.errors import ClusterError
 
 
-class StateConflict(Exception):
+class StateConflict(ClusterError):
     """The state document changed since it was loaded (another process saved it); reload and retry."""
 
 

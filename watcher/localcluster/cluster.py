@@ -10,8 +10,10 @@ import time
 import urllib.error
 import urllib.request
 
+from watcher import errors
 
-class ClusterError(RuntimeError):
+
+class ClusterError(errors.ClusterError, RuntimeError):
     """Elasticsearch could not be provided or did not become ready."""
 
 

@@ -16,6 +16,7 @@ import pydantic
 
 from watcher.model.source import Document, plain
 import typing
+from watcher.errors import DefinitionProblem
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -35,7 +36,7 @@ class Problem:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class DefinitionError(ValueError):
+class DefinitionError(DefinitionProblem, ValueError):
     """A definition could not be loaded; ``problems`` lists every problem found (at least one)."""
 
     def __init__(self, problems: Sequence[Problem]):

@@ -14,12 +14,15 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
+
+from watcher.errors import DefinitionProblem
 
 Path_ = tuple[str | int, ...]
 
 
-class SourceError(ValueError):
+class SourceError(DefinitionProblem, ValueError):
     """The file is not valid YAML/JSON. ``line``/``column`` are 1-based."""
 
     def __init__(self, file: str, line: int, column: int, message: str):
@@ -92,7 +95,7 @@ def load_text(text: str, file: str) -> Document:
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         message = " ".join(part for part in (error.context, error.problem) if part)
-        if "duplicate key" in str(error):
+        if isinstance(error, DuplicateKeyError):
             message = f"duplicate key: {error.problem}"
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SourceError(file, line, col, message.replace("\n", " ")) from None

@@ -25,6 +25,7 @@ from watcher.model.problems import Reader
 from watcher.model.registry import Registry
 from watcher.model.source import plain
 from watcher.schedule import cron, daily, hourly, interval, monthly, quartz, weekly, yearly
+from watcher.errors import DefinitionProblem
 
 __all__ = ["REGISTRY", "UnixCronError", "next_fire", "parse_rule_schedule", "resolve_timezone", "unix_to_quartz"]
 
@@ -182,7 +183,7 @@ def _parse_rule_mapping(reader: Reader, value: Mapping, path: Sequence[str | int
 
 # --- Unix cron → Quartz ------------------------------------------------------------------------------
 
-class UnixCronError(ValueError):
+class UnixCronError(DefinitionProblem, ValueError):
     """An invalid 5-field Unix cron expression; the message names the field."""
 
 

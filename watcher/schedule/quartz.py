@@ -37,6 +37,8 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 
+from watcher.errors import DefinitionProblem
+
 __all__ = ["QuartzCron", "QuartzError", "earliest_after", "format_weekdays", "parse", "wall_to_utc"]
 
 UTC = dt.timezone.utc
@@ -48,7 +50,7 @@ DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # Quartz numberin
 EXPECTED_SHAPE = "6 or 7 fields (second minute hour day-of-month month day-of-week [year])"
 
 
-class QuartzError(ValueError):
+class QuartzError(DefinitionProblem, ValueError):
     """An invalid Quartz cron expression; the message names the field and what was expected."""
 
 

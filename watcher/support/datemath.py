@@ -24,6 +24,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from watcher.errors import DefinitionProblem
+
 __all__ = ["DateMathError", "UTC", "format_iso_millis", "parse_instant", "resolve"]
 
 UTC = _dt.timezone.utc
@@ -54,7 +56,7 @@ _EPOCH_MILLIS_RE = re.compile(r"-?\d+(?:\.\d+)?", re.ASCII)
 _OFFSET_RE = re.compile(r"(?P<sign>[+-])(?P<hh>\d{2})(?::?(?P<mm>\d{2}))?", re.ASCII)
 
 
-class DateMathError(ValueError):
+class DateMathError(DefinitionProblem, ValueError):
     """A date math expression could not be resolved.
 
     ``expression`` holds the full expression, ``reason`` the specific problem; ``str(error)`` is
@@ -101,8 +103,9 @@ def _zone(name: str) -> _dt.tzinfo:
         raise ValueError(f"unknown time zone {name}") from None
 
 
-def _parse_es_date(text: str, default_tz: _dt.tzinfo, *, round_up: bool = False) -> _dt.datetime:
-    """Parse with Elasticsearch's ``strict_date_optional_time||epoch_millis``; raise ValueError.
+def _parse_es_date(text: str, default_tz: _dt.tzinfo, *, round_up: bool = False) -> _dt.datetime | None:
+    """Parse with Elasticsearch's ``strict_date_optional_time||epoch_millis``; None when ``text`` has
+    neither form, ValueError when it has the form but is not a valid date (month 13, bad zone...).
 
     ISO first: a 4-digit string such as ``"2024"`` is a year, not 2024 ms. Without a zone in the
     text the local time is read in ``default_tz``. With ``round_up`` missing components are
@@ -124,7 +127,7 @@ def _parse_es_date(text: str, default_tz: _dt.tzinfo, *, round_up: bool = False)
         return _as_utc(_localize(local, zone))
     if _EPOCH_MILLIS_RE.fullmatch(text):
         return _from_epoch_millis(Decimal(text))
-    raise ValueError(f'expected {EXPECTED_DATE}, found "{text}"')
+    return None
 
 
 def parse_instant(value: Any) -> _dt.datetime:
@@ -156,13 +159,14 @@ def parse_instant(value: Any) -> _dt.datetime:
             raise ValueError(f"expected {EXPECTED_DATE}, found {value!r} (out of range)") from None
     if isinstance(value, str):
         try:
-            return _parse_es_date(value, UTC)
+            parsed = _parse_es_date(value, UTC)
         except OverflowError:
             raise ValueError(f'expected {EXPECTED_DATE}, found "{value}" (out of range)') from None
         except ValueError as error:
-            if str(error).startswith("expected "):
-                raise
             raise ValueError(f'expected {EXPECTED_DATE}, found "{value}" ({error})') from None
+        if parsed is None:
+            raise ValueError(f'expected {EXPECTED_DATE}, found "{value}"')
+        return parsed
     found = "null" if value is None else f"{value!r} ({type(value).__name__})"
     raise ValueError(f"expected {EXPECTED_DATE}, found {found}")
 
@@ -369,8 +373,9 @@ def resolve(
         except OverflowError:
             raise DateMathError(expression, "the date is out of range") from None
         except ValueError as error:
-            detail = "" if str(error).startswith("expected ") else f" ({error})"
-            raise DateMathError(expression, f'"{date_text}" is not {EXPECTED_DATE}{detail}') from None
+            raise DateMathError(expression, f'"{date_text}" is not {EXPECTED_DATE} ({error})') from None
+        if anchor is None:
+            raise DateMathError(expression, f'"{date_text}" is not {EXPECTED_DATE}')
         if index == -1:
             return anchor
         math_text = expression[index + 2:]

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from watcher.errors import DefinitionProblem
+
 __all__ = [
     "DurationError",
     "format_duration",
@@ -58,7 +60,7 @@ _WHOLE_RE = re.compile(r"(?P<num>\d+)(?P<unit>[A-Za-z]*)", re.ASCII)
 _NUMBER_UNIT_RE = re.compile(r"(?P<num>[+-]?\d*\.?\d*)\s*(?P<unit>[A-Za-z]*)", re.ASCII)
 
 
-class DurationError(ValueError):
+class DurationError(DefinitionProblem, ValueError):
     """A duration could not be parsed.
 
     Attributes: ``field`` (the setting name given by the caller, may be ``""``), ``value`` (what was

@@ -14,8 +14,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from watcher.errors import WatcherError
 
-class SelfReferenceError(ValueError):
+
+class SelfReferenceError(WatcherError, ValueError):
     """A map or list contains itself (Java would recurse forever)."""
 
 

@@ -28,12 +28,14 @@ from watcher.model.problems import did_you_mean
 from watcher.support.datemath import parse_instant
 from watcher.support.durations import format_duration
 
+from watcher import errors
+
 __all__ = ["TemplateRenderError", "check_syntax", "environment", "render_jinja"]
 
 TEMPLATE_NAME = "<template>"
 
 
-class TemplateRenderError(ValueError):
+class TemplateRenderError(errors.TemplateRenderError, ValueError):
     """A Jinja2 template failed to render.
 
     Attributes:
@@ -72,7 +74,7 @@ for _name in dir(jinja2.StrictUndefined):
         setattr(_NamedStrictUndefined, _name, _NamedStrictUndefined._fail_with_undefined_error)
 
 
-class _Undefined(jinja2.UndefinedError):
+class _Undefined(errors.TemplateRenderError, jinja2.UndefinedError):
     def __init__(self, message: str, name: Any):
         super().__init__(message)
         self.name = None if name is None else str(name)

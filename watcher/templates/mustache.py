@@ -55,6 +55,7 @@ from typing import Any, Literal, TypeAlias
 from urllib.parse import quote_plus
 
 from watcher.support.javatext import SelfReferenceError, java_double, java_string
+from watcher import errors
 
 __all__ = [
     "MAX_OUTPUT_SIZE",
@@ -77,7 +78,7 @@ Escape: TypeAlias = Literal["none", "json"]
 # Errors
 
 
-class TemplateSyntaxError(ValueError):
+class TemplateSyntaxError(errors.TemplateSyntaxError, ValueError):
     """A template that cannot be compiled.
 
     Attributes:
@@ -93,7 +94,7 @@ class TemplateSyntaxError(ValueError):
         self.column = column
 
 
-class TemplateRenderError(ValueError):
+class TemplateRenderError(errors.TemplateRenderError, ValueError):
     """A template that compiled but failed while rendering (index out of range, output too large...)."""
 
 

@@ -17,11 +17,12 @@ from typing import Any
 from watcher.engine import transforms
 from watcher.model.watch import Component
 from watcher.model.problems import Reader
+from watcher.errors import WatcherError
 
 TYPE = "chain"
 
 
-class ChainTransformError(RuntimeError):
+class ChainTransformError(WatcherError, RuntimeError):
     """A step of a chain transform failed; ``results`` holds the results of the steps that ran
     before it, ``__cause__`` the step's own exception."""
 
