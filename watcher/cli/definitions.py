@@ -5,28 +5,20 @@ Registered on the main group in :mod:`watcher.cli` (``main.add_command(validate)
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
 
 import click
-
-from watcher.model.problems import Problem
-import io
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
-from watcher.definitions.compile import NotConvertible
-from watcher.definitions.compile import watch_to_rule
-from watcher.definitions.from_elastalert import ConversionError
-from watcher.definitions.from_elastalert import convert_file
-from watcher.definitions.from_elastalert import merge_connectors
-from watcher.definitions.load import default_connectors_path
-from watcher.definitions.load import load_connectors_file
-from watcher.definitions.load import load_definition
-from watcher.definitions.load import load_paths
-from watcher.definitions.schema import FILE_NAMES
-from watcher.definitions.schema import KINDS
-from watcher.definitions.schema import schema
+
+from watcher.definitions.compile import NotConvertible, watch_to_rule
+from watcher.definitions.from_elastalert import ConversionError, convert_file, merge_connectors
+from watcher.definitions.load import default_connectors_path, load_connectors_file, load_definition, load_paths
+from watcher.definitions.schema import FILE_NAMES, KINDS, schema
+from watcher.model.problems import Problem
 
 DEFAULT_RULES_DIR = "rules/"
 

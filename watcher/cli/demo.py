@@ -6,20 +6,19 @@ The modules doing the work are in :mod:`watcher.demo`.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
-from watcher.demo.load import DEFAULT_INDEX
-from zoneinfo import ZoneInfo
-import datetime as dt
 from watcher.demo import generate
 from watcher.demo import load as loader
 from watcher.demo import sshd
+from watcher.demo.load import DEFAULT_INDEX
 from watcher.demo.run import run_demo
-from watcher.es.client import ConnectionSettings
-from watcher.es.client import make_client
+from watcher.es.client import ConnectionSettings, make_client
 
 _PARSE = click.Choice(["auto", "cluster", "python"])
 _PARSE_HELP = "Who parses: the cluster's ingest pipeline when it has ingest-common (auto), only it, or Python."

@@ -15,32 +15,26 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import difflib
 import json
 import re
 import sys
+from pathlib import Path
 from urllib.parse import urlencode
 
 import click
-
-from watcher.support.datemath import DateMathError, resolve
-from pathlib import Path
-import difflib
 from elasticsearch import ConnectionError as ESConnectionError
+
 from watcher.definitions.load import load_paths
-from watcher.delivery.direct import SendNow
-from watcher.delivery.direct import Simulate
-from watcher.engine.context import Run
-from watcher.engine.context import Services
-from watcher.engine.execute import ExecuteOptions
-from watcher.engine.execute import execute_watch
+from watcher.delivery.direct import SendNow, Simulate
+from watcher.engine.context import Run, Services
+from watcher.engine.execute import ExecuteOptions, execute_watch
 from watcher.es import history
-from watcher.es.client import ConnectionSettings
-from watcher.es.client import check_index_prefix
-from watcher.es.client import make_client
-from watcher.es.client import redact_url
+from watcher.es.client import ConnectionSettings, check_index_prefix, make_client, redact_url
 from watcher.es.state import StateStore
 from watcher.model.status import WatchStatus
 from watcher.schedule import next_fire
+from watcher.support.datemath import DateMathError, resolve
 
 
 def _parse_time(value: str | None, now: dt.datetime, name: str) -> dt.datetime | None:

@@ -33,30 +33,18 @@ from pathlib import Path
 from typing import Any
 
 import click
-from elasticsearch import ApiError
-from elasticsearch import TransportError
+from elasticsearch import ApiError, TransportError
+
 from watcher.definitions.load import load_paths
 from watcher.delivery.outbox import Outbox
-from watcher.engine.alerting import WHOLE_RULE
-from watcher.engine.alerting import silence_until
-from watcher.es.client import ConnectionSettings
-from watcher.es.client import check_index_prefix
-from watcher.es.client import make_client
-from watcher.es.client import redact_url
-from watcher.es.history import index_pattern
-from watcher.es.history import recent_records
-from watcher.es.outbox_store import DEAD
-from watcher.es.outbox_store import DELIVERING
-from watcher.es.outbox_store import PENDING
-from watcher.es.state import StateConflict
-from watcher.es.state import StateStore
-from watcher.es.state import WatchState
-from watcher.model.source import SourceError
-from watcher.model.source import load_file
-from watcher.model.status import ACKED
-from watcher.model.status import AWAITS
-from watcher.support.datemath import format_iso_millis
-from watcher.support.datemath import parse_instant
+from watcher.engine.alerting import WHOLE_RULE, silence_until
+from watcher.es.client import ConnectionSettings, check_index_prefix, make_client, redact_url
+from watcher.es.history import index_pattern, recent_records
+from watcher.es.outbox_store import DEAD, DELIVERING, PENDING
+from watcher.es.state import StateConflict, StateStore, WatchState
+from watcher.model.source import SourceError, load_file
+from watcher.model.status import ACKED, AWAITS
+from watcher.support.datemath import format_iso_millis, parse_instant
 
 DEFAULT_RULES_DIR = "rules/"
 # Watcher's ExecutionState values (watcher-semantics §4): what `history --state` accepts.

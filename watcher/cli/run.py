@@ -7,17 +7,16 @@ down gracefully (exit 0). Also runnable as ``python -m watcher.cli.run``.
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 
 import click
-import datetime as dt
+
 from watcher.daemon import logs
-from watcher.daemon.service import Daemon
-from watcher.daemon.service import DaemonSettings
+from watcher.daemon.service import Daemon, DaemonSettings
 from watcher.delivery.retry import RetryPolicy
 from watcher.es.client import ConnectionSettings
-from watcher.support.datemath import DateMathError
-from watcher.support.datemath import resolve
+from watcher.support.datemath import DateMathError, resolve
 
 DEFAULT_RULES = ("rules",)
 

@@ -20,9 +20,10 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+import watchfiles
+
 from watcher.definitions.load import EXTENSIONS, LoadResult
 from watcher.model.watch import Watch
-import watchfiles
 
 __all__ = ["FileWatcher", "ReloadPlan", "plan_reload", "watched_folders"]
 

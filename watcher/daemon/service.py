@@ -48,34 +48,25 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from watcher.daemon.metrics import Metrics
-from watcher.delivery.retry import RetryPolicy
-from watcher.model.watch import Watch
-from watcher.errors import TransientClusterError
-from watcher.es.client import ConnectionSettings, client_error_classes, cluster_error_class
-from watcher.es.state import StateConflict, WatchState
-from watcher.support.datemath import format_iso_millis
 from watcher.daemon import logs
 from watcher.daemon.http import OperationsServer
-from watcher.daemon.reload import FileWatcher
-from watcher.daemon.reload import plan_reload
-from watcher.daemon.reload import watched_folders
-from watcher.daemon.scheduler import Scheduler
-from watcher.daemon.scheduler import missed_ticks
-from watcher.daemon.scheduler import registration_phase
-from watcher.definitions.load import default_connectors_path
-from watcher.definitions.load import load_paths
+from watcher.daemon.metrics import Metrics
+from watcher.daemon.reload import FileWatcher, plan_reload, watched_folders
+from watcher.daemon.scheduler import Scheduler, missed_ticks, registration_phase
+from watcher.definitions.load import default_connectors_path, load_paths
 from watcher.delivery.direct import Simulate
 from watcher.delivery.outbox import Outbox
-from watcher.engine.context import Run
-from watcher.engine.context import Services
+from watcher.delivery.retry import RetryPolicy
+from watcher.engine.context import Run, Services
+from watcher.engine.execute import ExecuteOptions, execute_watch
 from watcher.engine.perform import error_type
-from watcher.engine.execute import ExecuteOptions
-from watcher.engine.execute import execute_watch
+from watcher.errors import TransientClusterError
 from watcher.es import history
-from watcher.es.client import make_client
+from watcher.es.client import ConnectionSettings, client_error_classes, cluster_error_class, make_client
 from watcher.es.outbox_store import OutboxStore
-from watcher.es.state import StateStore
+from watcher.es.state import StateConflict, StateStore, WatchState
+from watcher.model.watch import Watch
+from watcher.support.datemath import format_iso_millis
 
 __all__ = ["Daemon", "DaemonSettings", "RECORD_NAMESPACE", "TRANSIENT_ERROR_TYPES", "merge_state",
            "progress_of", "record_id_for", "transient_reason", "window_end_of"]

@@ -22,27 +22,21 @@ expressed with Watcher's parts, §1.3/§1.4/§1.6):
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from watcher.model.watch import Trigger, Watch
-from watcher.model.problems import DefinitionError, Reader
+from watcher.definitions.watch import parse_actions, registries
+from watcher.destinations import CONNECTORS
+from watcher.errors import DefinitionProblem
+from watcher.model.problems import DefinitionError, Problem, Reader
 from watcher.model.rule import RuleSpec, query_clause, rule_action_ids
 from watcher.model.source import Document
-from watcher.support.durations import format_duration
-from watcher.destinations import CONNECTORS
-import datetime as dt
-import re
-from watcher.definitions.watch import parse_actions
-from watcher.definitions.watch import registries
-from watcher.model.problems import Problem
-from watcher.model.watch import Component
+from watcher.model.watch import Component, Trigger, Watch
 from watcher.schedule import parse_rule_schedule
-from watcher.support.durations import parse_interval
-from watcher.support.durations import parse_time_value
-from watcher.support.durations import to_millis
-from watcher.errors import DefinitionProblem
+from watcher.support.durations import format_duration, parse_interval, parse_time_value, to_millis
 
 __all__ = ["GROUPS_AGG", "METRIC_AGG", "NotConvertible", "SAMPLE_AGG", "compile_rule", "jinja_template",
            "rule_action_ids", "rule_trigger",

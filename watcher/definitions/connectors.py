@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from watcher.model.problems import DefinitionError, Reader, did_you_mean
-from watcher.model.secrets import mask, mask_data, resolve_secrets, secret_values
-from watcher.model.source import Document, load_file, plain
-from watcher.model.connector import Connector, find_connector
 from watcher.destinations import CONNECTORS as REGISTRY
+from watcher.model.connector import Connector, find_connector
+from watcher.model.problems import DefinitionError, Reader, did_you_mean
+from watcher.model.secrets import mask, resolve_secrets, secret_values
+from watcher.model.source import Document, load_file, plain
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 

@@ -26,26 +26,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 import re
 import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-from watcher.model.source import Document, SourceError, load_file, load_text, plain
-from watcher.support.durations import format_duration
 from urllib.parse import urlsplit
-import io
+
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
+
 from watcher.definitions.rule import parse_rule
 from watcher.destinations.webhook import SECRET_HEADER_WORDS
-from watcher.engine.ruletypes import REGISTRY
-from watcher.engine.ruletypes import TYPES
-from watcher.model.problems import Reader
-from watcher.model.problems import describe
+from watcher.engine.ruletypes import REGISTRY, TYPES
 from watcher.errors import DefinitionProblem
+from watcher.model.problems import Reader, describe
+from watcher.model.source import Document, SourceError, load_file, load_text, plain
+from watcher.support.durations import format_duration
 
 __all__ = ["ELASTALERT_TYPES", "Conversion", "ConversionError", "convert_document", "convert_file",
            "merge_connectors"]

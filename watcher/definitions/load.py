@@ -15,16 +15,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from watcher.model.watch import Watch
+from watcher.definitions.compile import compile_rule
+from watcher.definitions.connectors import INVALID_CONNECTOR, load_connectors
+from watcher.definitions.rule import parse_rule
+from watcher.definitions.watch import looks_like_watch, parse_watch
+from watcher.model.connector import find_connector
 from watcher.model.problems import DefinitionError, Problem, Reader
 from watcher.model.source import Document, SourceError, load_file
-from watcher.definitions.connectors import INVALID_CONNECTOR
-from watcher.definitions.compile import compile_rule
-from watcher.definitions.connectors import load_connectors
-from watcher.definitions.rule import parse_rule
-from watcher.definitions.watch import looks_like_watch
-from watcher.definitions.watch import parse_watch
-from watcher.model.connector import find_connector
+from watcher.model.watch import Watch
 
 __all__ = ["CONNECTORS_FILE", "EXTENSIONS", "LoadResult", "discover", "load_connectors_file", "load_definition",
            "load_paths"]

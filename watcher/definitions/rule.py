@@ -19,21 +19,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from watcher.model.problems import Reader, did_you_mean
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
+
+from watcher.definitions.compile import jinja_template, with_rule_defaults
+from watcher.definitions.connectors import INVALID_CONNECTOR
+from watcher.definitions.watch import looks_like_watch, registries
+from watcher.engine.ruletypes import REGISTRY
+from watcher.model.problems import Problem, Reader, did_you_mean, format_path
 from watcher.model.rule import DEFAULT_SCHEDULE, RuleSpec
 from watcher.model.source import Document, plain
-from ruamel.yaml.scalarstring import FoldedScalarString
-from ruamel.yaml.scalarstring import LiteralScalarString
-from watcher.definitions.compile import jinja_template
-from watcher.definitions.compile import with_rule_defaults
-from watcher.definitions.connectors import INVALID_CONNECTOR
-from watcher.definitions.watch import looks_like_watch
-from watcher.definitions.watch import registries
-from watcher.engine.ruletypes import REGISTRY
-from watcher.model.problems import Problem
-from watcher.model.problems import format_path
 from watcher.schedule import parse_rule_schedule
 from watcher.templates.jinja import check_syntax
+
 
 def looks_like_rule(data: Any) -> bool:
     """True for a mapping that is not a watch (the loader treats every other mapping as a rule)."""

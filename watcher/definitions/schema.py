@@ -14,11 +14,10 @@ import copy
 from typing import Any
 
 from watcher.destinations import ACTIONS
-from watcher.engine.ruletypes import TYPES
-from watcher.model.schema_parts import SCRIPT, TEMPLATE, TIME_VALUE, http_request_schema
 from watcher.destinations import CONNECTORS as DESTINATIONS_REGISTRY
-from watcher.engine.ruletypes import REGISTRY
+from watcher.engine.ruletypes import REGISTRY, TYPES
 from watcher.model.rule import RuleSpec
+from watcher.model.schema_parts import SCRIPT, TIME_VALUE, http_request_schema
 
 __all__ = ["KINDS", "FILE_NAMES", "connectors_schema", "rule_schema", "schema", "watch_schema"]
 

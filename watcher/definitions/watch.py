@@ -12,17 +12,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from watcher.model.watch import Action, Trigger, Watch
-from watcher.model.problems import Reader
-from watcher.model.source import Document, plain
 from watcher.destinations import ACTIONS as actions
 from watcher.engine.conditions import REGISTRY as conditions
 from watcher.engine.inputs import REGISTRY as inputs
 from watcher.engine.transforms import REGISTRY as transforms
+from watcher.model.problems import Reader
+from watcher.model.source import Document, plain
+from watcher.model.watch import Action, Trigger, Watch
 from watcher.schedule import REGISTRY as schedules
 from watcher.schedule import resolve_timezone
-from watcher.support.durations import DurationError
-from watcher.support.durations import parse_time_value
+from watcher.support.durations import DurationError, parse_time_value
 
 TOP_LEVEL_KEYS = ("trigger", "input", "condition", "transform", "actions", "metadata",
                   "throttle_period", "throttle_period_in_millis", "status")

@@ -9,16 +9,17 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+import httpx
+
+from watcher.destinations import interpreter
 from watcher.model.requests import (HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, Rendered, combine,
                                     log_level)
 from watcher.model.secrets import mask, mask_data
-import ssl
-import httpx
-from watcher.destinations import interpreter
 
 log = logging.getLogger(__name__)
 

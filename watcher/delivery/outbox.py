@@ -60,6 +60,7 @@ import logging
 import math
 import random
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -67,19 +68,19 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
+import httpx
+
+from watcher.delivery.direct import SendNow
 from watcher.delivery.ratelimit import ConnectorLimits
 from watcher.delivery.retry import RetryPolicy, classify, parse_retry_after
-from watcher.model.secrets import mask
-from watcher.model.requests import HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, combine
-from watcher.delivery.direct import SendNow
-from watcher.support.datemath import format_iso_millis, parse_instant
+from watcher.destinations import CONNECTORS as REGISTRY
+from watcher.errors import FinalDeliveryError
 from watcher.es.groupcommit import AsyncGroupCommit
 from watcher.es.outbox_store import (DEAD, DELIVERED, DELIVERING, PENDING, STATES, OutboxStore, StoredDelivery,
                                      new_delivery)
-import ssl
-import httpx
-from watcher.destinations import CONNECTORS as REGISTRY
-from watcher.errors import FinalDeliveryError
+from watcher.model.requests import HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, combine
+from watcher.model.secrets import mask
+from watcher.support.datemath import format_iso_millis, parse_instant
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from watcher.demo import sshd
-from elasticsearch import helpers
 import click
+from elasticsearch import helpers
+
+from watcher.demo import sshd
 
 __all__ = ["DEFAULT_INDEX", "Event", "LoadResult", "PIPELINE_ID", "TEMPLATE_NAME", "TimeRule", "cluster_can_parse",
            "ensure_index", "events_from_lines", "load", "replay", "template_body"]

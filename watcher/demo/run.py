@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import IO, Callable
 
 from watcher.definitions.load import load_paths
-from watcher.demo import generate, load as loader, sshd
-from watcher.es.client import ConnectionSettings
-from watcher.es.client import make_client
+from watcher.demo import generate
+from watcher.demo import load as loader
+from watcher.demo import sshd
+from watcher.es.client import ConnectionSettings, make_client
 
 __all__ = ["RECEIVER_PORT", "STATE_PREFIX", "run_demo", "summarize_alerts"]
 

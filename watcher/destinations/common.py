@@ -18,10 +18,8 @@ from typing import Any
 from watcher.model.connector import find_connector
 from watcher.model.problems import Reader
 from watcher.model.source import plain
-from watcher.templates.mustache import TemplateSyntaxError
-from watcher.templates.mustache import compile_template
-from watcher.templates.text import JSON_PREFIX
-from watcher.templates.text import render_text
+from watcher.templates.mustache import TemplateSyntaxError, compile_template
+from watcher.templates.text import JSON_PREFIX, render_text
 
 TEMPLATE_OBJECT_KEYS = ("source", "lang", "params", "options")
 

@@ -47,12 +47,11 @@ import pydantic
 from watcher.destinations.common import check_keys, connector_for, parse_connector_name
 from watcher.destinations.webhook import Seconds, StrictModel
 from watcher.model.problems import Reader
-from watcher.model.schema_parts import CONNECTOR_REF, TIME_VALUE
 from watcher.model.requests import IndexRequest, Outcome
+from watcher.model.schema_parts import CONNECTOR_REF, TIME_VALUE
 from watcher.model.source import plain
 from watcher.support.datemath import format_iso_millis
-from watcher.support.durations import DurationError
-from watcher.support.durations import parse_time_value
+from watcher.support.durations import DurationError, parse_time_value
 
 # ---- the connector (connectors.yaml) ------------------------------------------------------------
 

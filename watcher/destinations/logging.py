@@ -30,8 +30,8 @@ from watcher.destinations.common import check_keys, connector_for, parse_connect
 from watcher.destinations.common import render as render_text
 from watcher.destinations.webhook import StrictModel
 from watcher.model.problems import Reader
-from watcher.model.schema_parts import CONNECTOR_REF, TEMPLATE
 from watcher.model.requests import LogMessage, Outcome
+from watcher.model.schema_parts import CONNECTOR_REF, TEMPLATE
 from watcher.model.source import plain
 
 # ---- the connector (connectors.yaml) ------------------------------------------------------------

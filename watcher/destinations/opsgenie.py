@@ -44,6 +44,7 @@ webhook's with the API key masked.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -55,11 +56,10 @@ from watcher.destinations.common import (check_keys, connector_for, parse_connec
 from watcher.destinations.common import render as render_text
 from watcher.destinations.webhook import HttpSettings, build_url, parse_url, request_record
 from watcher.model.problems import Reader
-from watcher.model.schema_parts import CONNECTOR_REF
 from watcher.model.requests import HttpRequest, HttpResponse, Outcome, http_outcome
+from watcher.model.schema_parts import CONNECTOR_REF
 from watcher.model.secrets import Secret, reveal
 from watcher.model.source import plain
-import hashlib
 from watcher.templates.mustache import render as mustache
 
 # ---- the connector (connectors.yaml) ------------------------------------------------------------

@@ -41,6 +41,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import pydantic
 
@@ -50,12 +51,11 @@ from watcher.destinations.common import render_tree
 from watcher.destinations.webhook import HttpSettings, StrictModel, request_record
 from watcher.model.connector import find_connector
 from watcher.model.problems import Reader
-from watcher.model.schema_parts import CONNECTOR_REF
 from watcher.model.requests import HttpRequest, HttpResponse, Outcome, http_outcome
+from watcher.model.schema_parts import CONNECTOR_REF
 from watcher.model.secrets import Secret
 from watcher.model.source import plain
 from watcher.support.paths import resolve_path
-from urllib.parse import urlsplit
 
 # ---- the connector (connectors.yaml) ------------------------------------------------------------
 

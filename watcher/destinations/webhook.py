@@ -54,15 +54,13 @@ from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
 
 from watcher.destinations.common import check_keys, connector_for, parse_connector_name
 from watcher.destinations.common import render as render_text
-from watcher.templates import http_request
 from watcher.model.problems import Reader
-from watcher.model.schema_parts import CONNECTOR_REF, http_request_schema
 from watcher.model.requests import REDACTED, HttpRequest, HttpResponse, Outcome, basic_auth_header, http_outcome
+from watcher.model.schema_parts import CONNECTOR_REF, http_request_schema
 from watcher.model.secrets import Secret, mask_data, secret_values
-from watcher.support.durations import DurationError
-from watcher.support.durations import parse_time_value
-from watcher.templates.mustache import TemplateSyntaxError
-from watcher.templates.mustache import compile_template
+from watcher.support.durations import DurationError, parse_time_value
+from watcher.templates import http_request
+from watcher.templates.mustache import TemplateSyntaxError, compile_template
 
 # ---- the connector (connectors.yaml) ------------------------------------------------------------
 

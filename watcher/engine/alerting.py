@@ -28,14 +28,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.engine.alert import Alert
 from watcher.engine.ruletypes import window_of
-from watcher.engine.ruletypes.base import Evaluation
-from watcher.engine.ruletypes.base import MISSING_KEY
-from watcher.engine.ruletypes.base import field_value
-from watcher.support.durations import DurationError
-from watcher.support.durations import parse_rule_duration
+from watcher.engine.ruletypes.base import MISSING_KEY, Evaluation, field_value
+from watcher.support.datemath import format_iso_millis, parse_instant
+from watcher.support.durations import DurationError, parse_rule_duration
 
 WHOLE_RULE = "*"
 

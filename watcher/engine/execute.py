@@ -18,18 +18,17 @@ import dataclasses
 import time
 from typing import Any
 
-from watcher.model.watch import Action, Watch
-from watcher.engine.context import Run
-from watcher.engine.perform import error_json, perform
-from watcher.engine.throttle import DEFAULT_THROTTLE
-from watcher.model.status import WatchStatus
-from watcher.support.datemath import format_iso_millis
-from watcher.support.paths import resolve_path
 from watcher.engine import rules
 from watcher.engine.conditions import REGISTRY as CONDITIONS
 from watcher.engine.conditions import REGISTRY as CONDITIONS_REGISTRY
+from watcher.engine.context import Run
 from watcher.engine.inputs import REGISTRY
+from watcher.engine.perform import error_json, perform
 from watcher.engine.transforms import REGISTRY as TRANSFORMS_REGISTRY
+from watcher.model.status import DEFAULT_THROTTLE, WatchStatus
+from watcher.model.watch import Action, Watch
+from watcher.support.datemath import format_iso_millis
+from watcher.support.paths import resolve_path
 
 ACTION_MODES = ("simulate", "force_simulate", "execute", "force_execute", "skip")
 

@@ -25,19 +25,18 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from watcher.model.watch import Action, Watch
+from watcher.engine import alerting
 from watcher.engine.alert import Alert
 from watcher.engine.context import Run
 from watcher.engine.perform import perform
-from watcher.model.rule import filter_clauses
-from watcher.support.compare import compare_op
-from watcher.support.datemath import format_iso_millis
-from watcher.support.paths import resolve_path
-from watcher.engine import alerting
 from watcher.engine.ruletypes import REGISTRY
 from watcher.es.search_batch import batcher_for
-from watcher.model.rule import rule_action_ids
+from watcher.model.rule import filter_clauses, rule_action_ids
+from watcher.model.watch import Action, Watch
+from watcher.support.compare import compare_op
+from watcher.support.datemath import format_iso_millis
 from watcher.support.durations import format_duration
+from watcher.support.paths import resolve_path
 from watcher.templates.jinja import render_jinja
 
 GROUPS_AGG = "groups"

@@ -25,13 +25,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from watcher.model.problems import Reader
-from watcher.model.fields import parse_timeout
-from watcher.model.source import plain
 from watcher.es.search_batch import batcher_for
-from watcher.templates.mustache import Template
-from watcher.templates.mustache import TemplateSyntaxError
-from watcher.templates.mustache import compile_template
+from watcher.model.fields import parse_timeout
+from watcher.model.problems import Reader
+from watcher.model.source import plain
+from watcher.templates.mustache import Template, TemplateSyntaxError, compile_template
 
 SEARCH_TYPES = ("query_then_fetch", "dfs_query_then_fetch")
 EXPAND_WILDCARDS = ("open", "closed", "hidden", "none", "all")

@@ -11,13 +11,11 @@ import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from elasticsearch import AsyncElasticsearch, Elasticsearch
-from elasticsearch import ApiError
+import elastic_transport
+from elasticsearch import ApiError, AsyncElasticsearch, Elasticsearch, UnsupportedProductError
+from elasticsearch.exceptions import HTTP_EXCEPTIONS
 
 from watcher.errors import ClusterError, PermanentClusterError, TransientClusterError
-from elasticsearch import UnsupportedProductError
-from elasticsearch.exceptions import HTTP_EXCEPTIONS
-import elastic_transport
 
 
 @dataclasses.dataclass(frozen=True)

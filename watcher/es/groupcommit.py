@@ -18,13 +18,13 @@ The search batcher is in :mod:`watcher.es.search_batch`.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
-import asyncio
 
 DEFAULT_MAX_BATCH = 100
 DEFAULT_MAX_IN_FLIGHT = 2
@@ -203,7 +203,8 @@ def item_error(answer: dict, meta: Any, status: int | None = None) -> Exception:
         meta: the multi-request's response meta (its status is replaced by the item's).
         status: the HTTP status when ``answer`` carries none (``_mget`` items); default 500.
     """
-    from elasticsearch.exceptions import HTTP_EXCEPTIONS, ApiError  # deferred: start-up (the ES client costs ~0.25 s to import)
+    from elasticsearch.exceptions import (HTTP_EXCEPTIONS,  # deferred: start-up (the ES client costs ~0.25 s to import)
+                                          ApiError)
 
     if isinstance(answer.get("status"), int):
         status = answer["status"]

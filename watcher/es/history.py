@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from watcher.support.datemath import parse_instant
 from watcher.es.groupcommit import index_document
 from watcher.es.indices import HISTORY, ensure_index
+from watcher.support.datemath import parse_instant
 
 
 def index_pattern(prefix: str) -> str:

@@ -32,9 +32,9 @@ from collections.abc import Iterable
 
 from elasticsearch import ConflictError, NotFoundError
 
-from watcher.support.datemath import format_iso_millis
 from watcher.es.groupcommit import AsyncGroupCommit, document_write, index_document, write_documents
 from watcher.es.indices import OUTBOX, ensure_index
+from watcher.support.datemath import format_iso_millis
 
 PENDING, DELIVERING, DELIVERED, DEAD = "pending", "delivering", "delivered", "dead"
 STATES = (PENDING, DELIVERING, DELIVERED, DEAD)

@@ -65,10 +65,10 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from watcher.errors import PermanentClusterError
 from watcher.model.problems import Reader
 from watcher.model.source import plain
 from watcher.support.datemath import format_iso_millis
-from watcher.errors import PermanentClusterError
 
 __all__ = [
     "CTX_PARAM",

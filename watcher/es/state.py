@@ -35,11 +35,11 @@ import datetime as dt
 
 from elasticsearch import ConflictError, NotFoundError
 
-from watcher.model.status import WatchStatus
-from watcher.support.datemath import format_iso_millis, parse_instant
+from watcher.errors import ClusterError
 from watcher.es.groupcommit import get_document, index_document
 from watcher.es.indices import STATE, ensure_index
-from watcher.errors import ClusterError
+from watcher.model.status import WatchStatus
+from watcher.support.datemath import format_iso_millis, parse_instant
 
 
 class StateConflict(ClusterError):

@@ -17,9 +17,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+from watcher.localcluster import docker, jvm
 from watcher.localcluster.cluster import Cluster, ClusterError
-from watcher.localcluster import docker
-from watcher.localcluster import jvm
 
 __all__ = ["Cluster", "ClusterError", "provide", "from_environment"]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from watcher.localcluster.cluster import Cluster
 from testcontainers.elasticsearch import ElasticSearchContainer
+
+from watcher.localcluster.cluster import Cluster
 
 IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:8.14.1"
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pydantic
 
-from watcher.model.source import Document, plain
-import typing
 from watcher.errors import DefinitionProblem
+from watcher.model.source import Document, plain
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
-from watcher.model.watch import Component
 from watcher.model.problems import Reader
 from watcher.model.source import plain
+from watcher.model.watch import Component
 
 
 class Registry:

@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, field_validator,
                       model_validator)
 
-from watcher.model.problems import describe, did_you_mean
 from watcher.model.fields import Duration, DurationOrZero, Number, Text
+from watcher.model.problems import describe, did_you_mean
 from watcher.support.durations import format_duration
 
 __all__ = ["COMPARISON_OPS", "METRIC_AGGS", "RuleAction", "RuleCondition", "RuleFilter", "RuleSpec",

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from watcher.model.problems import Reader
-from pydantic_core import core_schema
 import pydantic
+from pydantic_core import core_schema
+
+from watcher.model.problems import Reader
 
 MASK = "***"
 

@@ -4,7 +4,7 @@ The data kept across executions (in the state index, :mod:`watcher.es.state`) wi
 (Watcher's ``WatchStatus``/``ActionStatus``) and its transitions. Semantics (watcher-semantics §1.6,
 §1.8; Watcher's ActionStatus, WatchStatus, PeriodThrottler, AckThrottler): an action is throttled when
 the time since its last *successful* execution is at most its throttle period (inclusive; the default
-period is :data:`watcher.engine.throttle.DEFAULT_THROTTLE`); an ``acked`` action reports
+period is :data:`DEFAULT_THROTTLE`); an ``acked`` action reports
 ``acknowledged``. Ack states: ``awaits_successful_execution`` → (success or simulated) → ``ackable`` →
 (ack API) → ``acked``; a watch condition or the action's own condition that is not met resets the
 action to ``awaits_successful_execution``. Acking an action that is not ``ackable`` changes nothing.
@@ -21,6 +21,9 @@ from collections.abc import Iterable
 
 from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.support.durations import format_duration
+
+DEFAULT_THROTTLE = dt.timedelta(seconds=5)  # xpack.watcher.execution.default_throttle_period
+"""Watcher's throttle period when neither the action nor the watch sets one."""
 
 AWAITS = "awaits_successful_execution"
 ACKABLE = "ackable"

@@ -20,12 +20,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from watcher.model.watch import Trigger
+from watcher.errors import DefinitionProblem
 from watcher.model.problems import Reader
 from watcher.model.registry import Registry
 from watcher.model.source import plain
+from watcher.model.watch import Trigger
 from watcher.schedule import cron, daily, hourly, interval, monthly, quartz, weekly, yearly
-from watcher.errors import DefinitionProblem
 
 __all__ = ["REGISTRY", "UnixCronError", "next_fire", "parse_rule_schedule", "resolve_timezone", "unix_to_quartz"]
 

@@ -21,14 +21,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 from jinja2 import meta
 from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from watcher import errors
 from watcher.model.problems import did_you_mean
 from watcher.support.datemath import parse_instant
 from watcher.support.durations import format_duration
-
-from watcher import errors
 
 __all__ = ["TemplateRenderError", "check_syntax", "environment", "render_jinja"]
 

@@ -54,8 +54,8 @@ from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 from urllib.parse import quote_plus
 
-from watcher.support.javatext import SelfReferenceError, java_double, java_string
 from watcher import errors
+from watcher.support.javatext import SelfReferenceError, java_double, java_string
 
 __all__ = [
     "MAX_OUTPUT_SIZE",

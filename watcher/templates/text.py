@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
 from watcher.templates import mustache
-from watcher.templates.jinja import render_jinja
-from watcher.templates.jinja import tojson
+from watcher.templates.jinja import render_jinja, tojson
 
 __all__ = ["JSON_PREFIX", "TEMPLATE_LANGS", "render_text"]
 

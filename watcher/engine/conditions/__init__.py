@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.model.watch import Component
-from watcher.model.registry import Registry
 from watcher.engine.conditions import always, array_compare, compare, never, script
+from watcher.model.registry import Registry
+from watcher.model.watch import Component
 
 REGISTRY = Registry("condition", [always, never, compare, array_compare, script])
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from watcher.engine.conditions.compare import check_value, parse_operator, parse_path_and_body, result_value
 from watcher.model.problems import Reader, describe
 from watcher.model.source import plain
-from watcher.engine.conditions.compare import check_value, parse_operator, parse_path_and_body, result_value
 from watcher.support.compare import OPERATORS, QUANTIFIERS, array_compare_op, quantified, resolve_compare_value
 from watcher.support.paths import resolve_path
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.model.problems import Reader
 from watcher.engine.conditions.always import expect_empty
+from watcher.model.problems import Reader
 
 TYPE = "never"
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.model.problems import Reader
 from watcher.es.painless import PainlessError, execute_script, parse_script
+from watcher.model.problems import Reader
 
 TYPE = "script"
 

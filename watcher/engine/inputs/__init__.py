@@ -5,7 +5,7 @@ failure (the pipeline turns the exception into Watcher's failed input result). S
 watcher-semantics §1.3 (explore-analyze/alerts-cases/watcher/input-*.md).
 """
 
-from watcher.model.registry import Registry
 from watcher.engine.inputs import chain, http, none, rule, search, simple
+from watcher.model.registry import Registry
 
 REGISTRY = Registry("input", [none, simple, search, http, chain, rule])

@@ -23,8 +23,8 @@ from typing import Any
 # imported while they are still being set up; the registries are read at call time.
 from watcher.engine import inputs as input_kinds
 from watcher.engine import transforms
-from watcher.model.watch import Component
 from watcher.model.problems import Reader
+from watcher.model.watch import Component
 
 TYPE = "chain"
 TRANSFORM_LINK = "transform"

@@ -22,12 +22,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+from ruamel.yaml import YAML
+
+from watcher.engine.searching import extract_paths, parse_extract
 from watcher.model.problems import Reader
 from watcher.model.source import plain
-from watcher.engine.searching import extract_paths, parse_extract
-from watcher.templates.http_request import REQUEST_KEYS, HttpRequestTemplate, masked, parse_request, render_request
-from ruamel.yaml import YAML
-import httpx
+from watcher.templates.http_request import HttpRequestTemplate, masked, parse_request, render_request
 
 TYPE = "http"
 CONTENT_TYPES = ("json", "yaml", "text")

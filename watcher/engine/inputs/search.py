@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watcher.model.problems import Reader
 from watcher.engine.searching import SearchSpec, execute_search, parse_search
+from watcher.model.problems import Reader
 
 TYPE = "search"
 DEFAULT_TIMEOUT = dt.timedelta(minutes=1)

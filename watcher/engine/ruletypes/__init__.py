@@ -9,24 +9,14 @@ module contract is in :mod:`watcher.engine.ruletypes.base`.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from typing import Any
 
+from watcher.engine.ruletypes import any as any_type
+from watcher.engine.ruletypes import (blacklist, cardinality, change, flatline, frequency, metric_aggregation, new_term,
+                                      percentage_match, spike, spike_aggregation, whitelist)
 from watcher.model.registry import Registry
 from watcher.model.rule import register_rule_types
-from watcher.engine.ruletypes import any as any_type
-from watcher.engine.ruletypes import frequency
-from watcher.engine.ruletypes import flatline
-from watcher.engine.ruletypes import spike
-from watcher.engine.ruletypes import spike_aggregation
-from watcher.engine.ruletypes import cardinality
-from watcher.engine.ruletypes import metric_aggregation
-from watcher.engine.ruletypes import percentage_match
-from watcher.engine.ruletypes import change
-from watcher.engine.ruletypes import blacklist
-from watcher.engine.ruletypes import whitelist
-from watcher.engine.ruletypes import new_term
 
 # One line per type module (keep the import above in step).
 REGISTRY = Registry("rule type", [

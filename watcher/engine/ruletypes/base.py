@@ -29,10 +29,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from watcher.support.datemath import format_iso_millis
 from watcher.es.search_batch import batcher_for
-from watcher.model.rule import filter_clauses
-from watcher.model.rule import query_clause
+from watcher.model.rule import filter_clauses, query_clause
+from watcher.support.datemath import format_iso_millis
 
 GROUPS = "groups"
 MISSING = "missing_group"

@@ -23,8 +23,8 @@ from pydantic import Field
 
 from watcher.engine.ruletypes import base
 from watcher.engine.ruletypes.base import Evaluation, Match, group_buckets, sample_of
-from watcher.model.fields import FieldName
 from watcher.engine.ruletypes.bounds import check_bounds, crossed
+from watcher.model.fields import FieldName
 
 TYPE = "cardinality"
 PRECISION_THRESHOLD = 3000

@@ -38,10 +38,11 @@ from typing import Annotated, Any
 
 from pydantic import Field, WithJsonSchema, field_validator
 
-from watcher.model.problems import describe
-from watcher.model.fields import Duration
 from watcher.engine.ruletypes import base
-from watcher.engine.ruletypes.base import MAX_SAMPLE, Evaluation, Match, field_value, group_buckets, iso, sample_of, state_key
+from watcher.engine.ruletypes.base import (MAX_SAMPLE, Evaluation, Match, field_value, group_buckets, iso, sample_of,
+                                           state_key)
+from watcher.model.fields import Duration
+from watcher.model.problems import describe
 
 TYPE = "change"
 WALKED = MAX_SAMPLE  # top_hits size bound (index.max_inner_result_window default)

@@ -29,8 +29,8 @@ from pydantic import AfterValidator, Field, WithJsonSchema
 
 from watcher.engine.ruletypes import base
 from watcher.engine.ruletypes.base import GROUPS, Evaluation, Match, group_buckets, iso, sample_of
-from watcher.model.fields import Duration, FieldName, Number
 from watcher.engine.ruletypes.bounds import check_bounds, crossed, window_of_spec
+from watcher.model.fields import Duration, FieldName, Number
 from watcher.support.durations import format_duration
 
 TYPE = "metric_aggregation"

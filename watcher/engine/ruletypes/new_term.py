@@ -32,10 +32,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, WithJsonSchema, field_validator
 
-from watcher.model.problems import describe
-from watcher.model.fields import Duration
 from watcher.engine.ruletypes import base
 from watcher.engine.ruletypes.base import MISSING_KEY, Evaluation, Match, iso, sample_of
+from watcher.model.fields import Duration
+from watcher.model.problems import describe
 
 TYPE = "new_term"
 PAGE_SIZE = 1000  # composite buckets per request

@@ -18,11 +18,11 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from watcher.model.problems import describe
 from watcher.engine.ruletypes import base
 from watcher.engine.ruletypes.base import Evaluation, Match, group_buckets, sample_of
-from watcher.model.fields import Number
 from watcher.engine.ruletypes.bounds import check_bounds, crossed
+from watcher.model.fields import Number
+from watcher.model.problems import describe
 from watcher.model.rule import query_clause
 
 TYPE = "percentage_match"

@@ -34,9 +34,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from watcher.model.problems import describe
 from watcher.engine.ruletypes import base
 from watcher.engine.ruletypes.base import MISSING_KEY, Evaluation, Match, group_buckets, iso, sample_of
+from watcher.model.problems import describe
 
 TYPE = "spike"
 DEFAULT_TITLE = ("rule '{{ rule.name }}': {{ details.spike_direction }}-spike"

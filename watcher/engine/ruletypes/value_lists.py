@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr, field_validator
 
-from watcher.model.problems import describe
 from watcher.engine.ruletypes import base
 from watcher.engine.ruletypes.base import Evaluation, Match, group_buckets, sample_of
+from watcher.model.problems import describe
 
 FILE_PREFIX = "!file"
 MAX_VALUES = 65_536  # index.max_terms_count default: the largest terms query the cluster accepts

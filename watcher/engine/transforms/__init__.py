@@ -6,7 +6,7 @@ payload the transform works on is ``model["ctx"]["payload"]``. Source: watcher-s
 (explore-analyze/alerts-cases/watcher/transform-*.md).
 """
 
-from watcher.model.registry import Registry
 from watcher.engine.transforms import chain, script, search
+from watcher.model.registry import Registry
 
 REGISTRY = Registry("transform", [search, script, chain])

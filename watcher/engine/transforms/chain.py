@@ -15,9 +15,9 @@ from typing import Any
 # The package, not its REGISTRY: this module is one of the types the registry lists, so it is
 # imported while the package is still being set up; the registry is read at call time.
 from watcher.engine import transforms
-from watcher.model.watch import Component
-from watcher.model.problems import Reader
 from watcher.errors import WatcherError
+from watcher.model.problems import Reader
+from watcher.model.watch import Component
 
 TYPE = "chain"
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from watcher.es.painless import execute_script, parse_script
 from watcher.model.problems import Reader
-from watcher.es.painless import execute_script
-from watcher.es.painless import parse_script
 
 TYPE = "script"
 
