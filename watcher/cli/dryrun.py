@@ -145,7 +145,8 @@ def _failed(record: dict) -> bool:
 def _reason(result: dict) -> str | None:
     """A failed step's reason, for people: the cluster's own words when Elasticsearch refused (the
     root cause of ``error.caused_by``, e.g. ``no such index [x]``), else ``reason``, else
-    ``error.reason`` (Watcher records transport errors as ``error`` only, watcher-semantics §1.7)."""
+    ``error.reason`` (Watcher records transport errors as ``error`` only,
+    docs/semantics.md#webhook-action)."""
     error = result.get("error") if isinstance(result.get("error"), dict) else {}
     cause = error.get("caused_by")
     while isinstance(cause, dict):  # the root cause, else the deepest cause that says something

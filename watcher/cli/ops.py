@@ -8,8 +8,7 @@ Registered on the main group in :mod:`watcher.cli` (``main.add_command(status)``
 ``status``, ``history``, ``ack``, ``activate``, ``deactivate`` and ``outbox_command`` (named
 ``outbox``).
 
-Semantics copied from Watcher (watcher-semantics §1.8 and §5; docs/reference/watcher/apis/
-ack-watch.asciidoc, activate-watch.asciidoc, deactivate-watch.asciidoc): acking only moves an
+Semantics copied from Watcher (docs/semantics.md#status-and-ack and #watcher-apis): acking only moves an
 ``ackable`` action to ``acked`` (any other action is left as it is), no action id or ``_all`` means
 every action; activate/deactivate set ``status.state.active`` and change ``status.state.timestamp``
 only when the state changes. Every change is saved with optimistic concurrency: when the daemon
@@ -47,7 +46,7 @@ from watcher.model.status import ACKED, AWAITS
 from watcher.support.datemath import format_iso_millis, parse_instant
 
 DEFAULT_RULES_DIR = "rules/"
-# Watcher's ExecutionState values (watcher-semantics §4): what `history --state` accepts.
+# Watcher's ExecutionState values (docs/semantics.md#record-state): what `history --state` accepts.
 RECORD_STATES = ("execution_not_needed", "throttled", "acknowledged", "executed", "failed",
                  "threadpool_rejection", "not_executed_watch_missing", "not_executed_already_queued",
                  "executed_multiple_times")

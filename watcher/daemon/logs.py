@@ -12,7 +12,7 @@
   text), and ``exception`` (the formatted traceback) when there is one. An extra field named like
   one of the four core keys is overwritten by it.
 
-Secrets (DESIGN.md "Secrets": never printed or logged): :func:`add_secrets` registers values;
+Secrets (docs/semantics.md#secrets: never printed or logged): :func:`add_secrets` registers values;
 :class:`SecretMasker`, attached to the handler so that it sees the records of every logger
 (``elasticsearch``, ``httpx``… included), replaces them by ``***`` in the message, in every extra
 field (nested values too) and in tracebacks, including their URL-encoded and JSON-escaped forms

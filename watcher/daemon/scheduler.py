@@ -6,9 +6,9 @@ The daemon hands this module a callback and a list of triggers; nothing here kno
 Policies (issue 5, item 1):
 
 * **Fire times** come from :func:`watcher.schedule.next_fire` through :class:`WatchTrigger`, an
-  APScheduler ``BaseTrigger``. Intervals are anchored at registration (watcher-semantics §1.2,
-  trap 12); ``replace`` keeps the anchor of an unchanged schedule and resets it for a changed one
-  (trap 18).
+  APScheduler ``BaseTrigger``. Intervals are anchored at registration (docs/semantics.md#interval-anchor);
+  ``replace`` keeps the anchor of an unchanged schedule and resets it for a changed one
+  (docs/semantics.md#re-saving-a-watch).
 * **One run at a time per watch.** APScheduler's own ``max_instances=1`` *skips* a tick that comes
   due while the previous run is still going ("maximum number of running instances reached"), so
   ticks are handed to :class:`_SerialExecutor` instead: a tick that comes due during a run waits
@@ -125,7 +125,7 @@ def start_offset(watch_id: str, period: dt.timedelta | None, jitter_s: float = D
 def registration_phase(watch_id: str, every: dt.timedelta) -> dt.timedelta:
     """How long before "now" an interval watch loaded without progress counts as registered.
 
-    Watcher anchors an interval at the watch's registration (watcher-semantics §1.2), so watches
+    Watcher anchors an interval at the watch's registration (docs/semantics.md#interval-anchor), so watches
     put at different moments run at different phases of their period. A daemon that loads 10,000
     rules at once would register them all in the same second, and they would all fire in the same
     second of every period. Each is taken as registered a deterministic fraction (SHA-256 of the
@@ -417,7 +417,7 @@ class Scheduler:
 
         An unchanged schedule (same kind, parsed config and time zone — so ``5m`` and ``300s``
         differ, as in Watcher) keeps its anchor and next fire time; a changed one is re-anchored at
-        the clock's now (watcher-semantics §1.2, trap 18).
+        the clock's now (docs/semantics.md#re-saving-a-watch).
 
         Returns:
             True when the schedule changed (anchor reset), False when it was kept.

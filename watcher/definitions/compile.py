@@ -1,7 +1,8 @@
 """Compile a rule (:class:`~watcher.definitions.rule.RuleSpec`) into the one model, a :class:`Watch`.
 
-The watch is what Watcher would run for the rule (Kibana's ES-query rule, watcher-semantics §6.1,
-expressed with Watcher's parts, §1.3/§1.4/§1.6):
+The watch is what Watcher would run for the rule (Kibana's ES-query rule,
+docs/semantics.md#kibana-es-query-rule, expressed with Watcher's parts, docs/semantics.md#inputs, #conditions
+and #action-wrapper):
 
 * input: a ``search`` on the rule's indices; body ``{"size": hits, "track_total_hits": true,
   "sort": [{time_field: {"order": "desc", "unmapped_type": "date"}}], "query": {"bool": {"filter":

@@ -7,7 +7,8 @@ never the values), the option names that were not carried over, and notes on wha
 :func:`merge_connectors` adds such connectors to an existing connectors file's text.
 
 The mapping follows ElastAlert2's documentation (Rule Types and Configuration Options, "Alerts")
-as summarised in shared/reference/elastalert2.md §2, §5, §6:
+as summarised in docs/semantics.md#elastalert2-rule-types, #elastalert2-rule-options and
+#elastalert2-alerters:
 
 * the type-specific options go under ``params`` with the same names; ``timeframe`` becomes our
   ``window`` (frequency, spike, flatline, cardinality, spike_aggregation); the other types read the

@@ -1,11 +1,11 @@
 """The YAML rule format: one rule per file, validated into a :class:`RuleSpec`.
 
-The format mirrors Kibana's Elasticsearch-query rule (watcher-semantics §6.1: index, time field,
-window, query, group by, threshold on the count or on a metric) plus the connector flow of §6.4
-(actions name a connector and override its parameters), with ElastAlert2's names where users
-know them (``filter``, ``realert``-like ``throttle``). A rule compiles to a watch
-(:mod:`watcher.definitions.compile`); the engine applies ``group_by`` fan-out, the ``filter`` step
-and per-group throttle from the :class:`RuleSpec` kept on ``Watch.rule``.
+The format mirrors Kibana's Elasticsearch-query rule (docs/semantics.md#kibana-es-query-rule: index, time
+field, window, query, group by, threshold on the count or on a metric) plus the connector flow of
+docs/semantics.md#kibana-rule-actions (actions name a connector and override its parameters), with
+ElastAlert2's names where users know them (``filter``, ``realert``-like ``throttle``). A rule compiles to a
+watch (:mod:`watcher.definitions.compile`); the engine applies ``group_by`` fan-out, the ``filter`` step and
+per-group throttle from the :class:`RuleSpec` kept on ``Watch.rule``.
 
 Validation reports every problem with its position (``file:line:column: field.path: message``):
 pydantic validates the shapes (validators raise ``ValueError("expected …, found …")``), the

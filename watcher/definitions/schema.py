@@ -4,7 +4,7 @@ Editors use them through the YAML language server (``# yaml-language-server: $sc
 completion and inline validation. The rule schema comes from the pydantic models
 (:class:`~watcher.definitions.rule.RuleSpec`), the connectors schema from the connector types'
 ``Config`` models, and the watch schema is written here from Watcher's documented shapes
-(watcher-semantics §1; explore-analyze/alerts-cases/watcher/*.md), since Watcher's component
+(docs/semantics.md#watch-definition), since Watcher's component
 bodies are keyed by type name. The schemas help editing; ``watcher validate`` stays the authority.
 """
 
@@ -126,7 +126,7 @@ _OPS = ("eq", "not_eq", "gt", "gte", "lt", "lte")
 
 def _compare_condition_schema() -> dict:
     compare_value = {"description": "A literal, <{date math}> or {{ctx.path}}."}
-    compare = {"type": "object", "description": "{<ctx path>: {<op>: value}} (condition-compare.md).",
+    compare = {"type": "object", "description": "{<ctx path>: {<op>: value}} (see Watcher's compare condition).",
                "propertyNames": {"pattern": "^ctx\\."},
                "additionalProperties": {"type": "object", "minProperties": 1, "maxProperties": 1,
                                         "properties": {op: compare_value for op in _OPS},
@@ -135,7 +135,7 @@ def _compare_condition_schema() -> dict:
         "value": {}, "quantifier": {"enum": ["some", "all"], "default": "some"}}, "additionalProperties": False}]}
     array_compare = {"type": "object",
                      "description": "{<ctx path to an array>: {path: <field>, <op>: {value, quantifier}}} "
-                                    "(condition-array-compare.md).",
+                                    "(see Watcher's array_compare condition).",
                      "propertyNames": {"pattern": "^ctx\\."},
                      "additionalProperties": {"type": "object", "properties": {
                          "path": {"type": "string", "default": ""}, **{op: quantified for op in _OPS}},
@@ -153,7 +153,7 @@ def _one_of_types(types: dict[str, Any], description: str, extra: dict | None = 
 
 
 def _search_request() -> dict:
-    return {"type": "object", "description": "A Watcher search request (input-search.md).", "properties": {
+    return {"type": "object", "description": "A Watcher search request (the search input's request).", "properties": {
         "indices": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "search_type": {"enum": ["query_then_fetch", "dfs_query_then_fetch"]},
         "body": {"type": "object", "description": "Query DSL; string values are Mustache templates."},
@@ -173,7 +173,8 @@ def _search(with_extract: bool) -> dict:
 
 
 def watch_schema() -> dict:
-    """Schema of a watch file: the body of ``PUT _watcher/watch/<id>`` (watcher-semantics §1)."""
+    """Schema of a watch file: the body of ``PUT _watcher/watch/<id>``
+    (docs/semantics.md#watch-definition)."""
     schedule_types = {
         "interval": {"anyOf": [{"type": "string", "pattern": "^[0-9]+[smhdw]$"}, {"type": "integer", "minimum": 1}],
                      "description": "Every n units: 30s, 5m, 1h, 1d, 1w (a number means seconds)."},

@@ -2,7 +2,7 @@
 
 Accepted forms: the request body of ``PUT _watcher/watch/<id>`` as-is (the id is the file name
 without extension), or the response of ``GET _watcher/watch/<id>`` (``{"_id", "watch", …}``; the id
-is ``_id``). Top-level keys are Watcher's and only those (watcher-semantics §1.1).
+is ``_id``). Top-level keys are Watcher's and only those (docs/semantics.md#top-level-keys).
 """
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ def parse_actions(reader: Reader, value: Any, path: Sequence, kinds) -> list[Act
 
 
 def parse_action(reader: Reader, action_id: str, value: Any, path: Sequence, kinds) -> Action | None:
-    """One action wrapper (watcher-semantics §1.6) → :class:`Action`, or None when problems were recorded."""
+    """One action wrapper (docs/semantics.md#action-wrapper) → :class:`Action`, or None when problems were
+    recorded."""
     wrapper = reader.mapping(path, value, "an action object such as {webhook: {…}}")
     if wrapper is None:
         return None

@@ -117,7 +117,8 @@ class SendNow:
                                         body=response.text)
         except (httpx.HTTPError, OSError, ValueError) as error:
             log.warning("%s %s failed: %s", shown["method"], shown["url"], mask(str(error), request.secrets))
-            # Watcher records a transport error as ``error`` only (no ``reason``), semantics §1.7.
+            # Watcher records a transport error as ``error`` only, no ``reason``
+            # (docs/semantics.md#webhook-action).
             return Outcome("failure", error={"type": _error_type(error),
                                              "reason": mask(str(error), request.secrets) or type(error).__name__})
         log.debug("%s %s → %s", shown["method"], shown["url"], received.status)

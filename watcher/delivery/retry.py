@@ -1,7 +1,7 @@
 """Retry policy of the outbox: which results are retried, and how long to wait before the next try.
 
 Pure functions, no I/O. The outbox owns retries (Alertmanager's shape: integrations say only whether a
-result is retryable, one retry stage decides the rest; /work/shared/reference/style.md).
+result is retryable, one retry stage decides the rest; Prometheus Alertmanager's notify package).
 
 * Retried: connection errors, timeouts, HTTP 429 and 5xx. Not retried (dead at once): any other
   4xx, 3xx (redirects are not followed), and errors that no retry can fix (a malformed URL).

@@ -4,7 +4,7 @@
 ``render`` returns what would be sent (a request object of :mod:`watcher.model.requests`, which
 decides whether it is sent, simulated or queued); ``result`` gives the ``<type>`` part of Watcher's
 action result (``{"webhook": {"request": …, "response": …}}``). Rendering errors raise; the pipeline
-turns them into failure results (watcher-semantics §1.6, §1.7).
+turns them into failure results (docs/semantics.md#action-wrapper, docs/semantics.md#actions).
 
 Our extension to Watcher's bodies: ``connector: NAME`` on webhook, slack, opsgenie, index and logging
 actions takes the destination and its secrets from the named connector (``run.services.connectors``).

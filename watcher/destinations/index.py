@@ -11,23 +11,23 @@ Configuration (connectors.yaml)::
       timeout: 60s
 
 An index action with ``connector: alerts-index`` takes these as defaults (Watcher's index action,
-watcher-semantics §1.7 index; x-pack/plugin/watcher/.../actions/index/ExecutableIndexAction.java).
+docs/semantics.md#index-action; x-pack/plugin/watcher/.../actions/index/ExecutableIndexAction.java).
 Documents go through the Elasticsearch client of the run (``services.es``).
 
 The action (a watch's ``index`` action, or a rule action naming a index connector):
 
 The ``index`` action: index the payload into Elasticsearch.
 
-Body (watcher-semantics §1.7 index; explore-analyze/alerts-cases/watcher/actions-index.md;
+Body (docs/semantics.md#index-action;
 x-pack/plugin/watcher/.../actions/index/{IndexAction,ExecutableIndexAction}.java): ``index``
 (required unless every document carries ``_index``), ``doc_id``, ``op_type`` (index|create),
 ``execution_time_field``, ``timeout``/``timeout_in_millis`` (60 s), ``refresh``
 (true|false|wait_for), ``dynamic_name_timezone`` (accepted; Elasticsearch resolves date math in
 index names in UTC), and our ``connector`` (an index connector giving the defaults).
 
-Documents (trap 17): the payload; when it has ``_doc``, a map is the document and a list of maps is
-indexed in bulk. ``_index``/``_id`` keys are removed from each document and used as its index/id;
-setting one of them together with the action's ``index``/``doc_id`` is an error, as is ``doc_id``
+Documents (docs/semantics.md#index-documents): the payload; when it has ``_doc``, a map is the document and a
+list of maps is indexed in bulk. ``_index``/``_id`` keys are removed from each document and used as its
+index/id; setting one of them together with the action's ``index``/``doc_id`` is an error, as is ``doc_id``
 with a bulk list. ``execution_time_field`` adds the execution time (ISO, ms, UTC).
 
 Result ``{"index": {"response": {"created", "result", "id", "version", "index"}}}`` (bulk: a list);
@@ -170,7 +170,8 @@ class IndexConfig:
 
 
 def parse(reader: Reader, body: Any, path) -> IndexConfig | None:
-    """Validate a Watcher ``index`` action body (watcher-semantics §1.7); problems go to ``reader``."""
+    """Validate a Watcher ``index`` action body (docs/semantics.md#index-action); problems go to
+    ``reader``."""
     holder = check_keys(reader, body, path, KEYS, "an index action such as {index: alerts}")
     if holder is None:
         return None

@@ -7,7 +7,7 @@ Configuration (connectors.yaml)::
       level: info                 # error|warn|info|debug|trace
       category: watcher.alerts    # the Python logger name
 
-Watcher's logging action (watcher-semantics §1.7 logging): the default level is ``info``; ``category``
+Watcher's logging action (docs/semantics.md#logging-action): the default level is ``info``; ``category``
 is the logger name. A logging action with ``connector: log`` takes these as its defaults.
 
 The action (a watch's ``logging`` action, or a rule action naming a logging connector):
@@ -16,8 +16,7 @@ The ``logging`` action: render ``text`` and log it.
 
 Body ``{"text": <template>, "level"?: error|warn|info|debug|trace (default info), "category"?: <logger>,
 "connector"?: <logging connector>}``. Result ``{"logging": {"logged_text": "<rendered>"}}``, the same
-when simulated. Source: watcher-semantics §1.7 logging (explore-analyze/alerts-cases/watcher/
-actions-logging.md; LoggingAction, ExecutableLoggingAction).
+when simulated. Source: docs/semantics.md#logging-action (LoggingAction, ExecutableLoggingAction).
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ Modes:
 
 * ``eswatcher`` (default) — OpsGenie's "Elasticsearch Watcher" integration: ``POST
   <api_url>/v1/json/eswatcher?apiKey=<key>`` with ``Content-Type: application/json`` and the JSON of
-  the whole ``ctx`` as body (``{{#toJson}}ctx{{/toJson}}``); watcher-semantics §6.7,
+  the whole ``ctx`` as body (``{{#toJson}}ctx{{/toJson}}``); docs/semantics.md#opsgenie-watcher-integration,
   support.atlassian.com/opsgenie/docs/integrate-opsgenie-with-x-pack-elasticsearch-watcher/.
 * ``alert_v2`` — ``POST <api_url>/v2/alerts`` with ``Authorization: GenieKey <key>`` and an alert
   body ``{message, alias, description, priority, tags, details, entity, source}`` (Kibana's
-  ``.opsgenie`` createAlert, §6.6).
+  ``.opsgenie`` createAlert, docs/semantics.md#kibana-opsgenie-connector).
 
 The action (a watch's ``opsgenie`` action, or a rule action naming a opsgenie connector):
 
@@ -34,11 +34,11 @@ Body::
      "tags": ["..."], "details": {"k": "..."}, "entity": "...", "source": "..."}
 
 ``eswatcher`` sends the JSON of the whole ``ctx`` (``{{#toJson}}ctx{{/toJson}}``) to OpsGenie's
-Watcher integration, exactly what the documented Watcher webhook sends (watcher-semantics §6.7);
-``alert_v2`` creates an alert through the Alert API (§6.6): ``message`` defaults to
-``{{ctx.watch_id}}`` and ``alias`` (OpsGenie's de-duplication key) to ``{{ctx.watch_id}}``.
-Result ``{"opsgenie": {"mode", "request": {...}, "response"?: {...}}}``, the request shown as a
-webhook's with the API key masked.
+Watcher integration, exactly what the documented Watcher webhook sends
+(docs/semantics.md#opsgenie-watcher-integration); ``alert_v2`` creates an alert through the Alert API
+(docs/semantics.md#kibana-opsgenie-connector): ``message`` defaults to ``{{ctx.watch_id}}`` and ``alias``
+(OpsGenie's de-duplication key) to ``{{ctx.watch_id}}``. Result ``{"opsgenie": {"mode", "request": {...},
+"response"?: {...}}}``, the request shown as a webhook's with the API key masked.
 """
 
 from __future__ import annotations
@@ -137,8 +137,8 @@ def alert_body(config: Config, alert: Mapping[str, Any]) -> dict:
     """Alert API v2 body: connector defaults under the action's values, limits applied.
 
     ``message`` is cut to 130 characters and an ``alias`` longer than 512 becomes
-    ``sha-<sha256 hex>`` (OpsGenie's limits, applied as Kibana's connector does, §6.6).
-    Empty values are left out.
+    ``sha-<sha256 hex>`` (OpsGenie's limits, applied as Kibana's connector does,
+    docs/semantics.md#kibana-opsgenie-connector). Empty values are left out.
     """
 
     body = {"message": alert.get("message") or "", "alias": alert.get("alias"),

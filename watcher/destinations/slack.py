@@ -9,7 +9,7 @@ Configuration (connectors.yaml)::
       timeout: 10s  read_timeout: 10s  verify: true  ca_file: …  proxy: …
 
 Mirrors a Watcher Slack *account* (``xpack.notification.slack.account.<name>.secure_url`` and
-``message_defaults``; watcher-semantics §1.7 slack): one JSON POST per recipient with ``channel``,
+``message_defaults``; docs/semantics.md#slack-action): one JSON POST per recipient with ``channel``,
 ``username`` (from), ``icon_url``/``icon_emoji``, ``text``, ``attachments``
 (x-pack/plugin/watcher/.../notification/slack/SlackAccount.java). A message counts as sent only on a
 2xx answer (SentMessages.SentMessage.isSuccess).
@@ -18,7 +18,7 @@ The action (a watch's ``slack`` action, or a rule action naming a slack connecto
 
 The ``slack`` action: Watcher's Slack message posted to a slack connector's incoming webhook.
 
-Body (watcher-semantics §1.7 slack; explore-analyze/alerts-cases/watcher/actions-slack.md)::
+Body (docs/semantics.md#slack-action)::
 
     {"account"?: "<slack connector>", "connector"?: (same as account), "proxy"?: {host, port, scheme?},
      "message": {"from"?, "to"?: "#chan" | ["#chan", "@user"], "icon"?, "text"?, "attachments"?: [...],

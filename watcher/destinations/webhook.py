@@ -14,18 +14,18 @@ Configuration (connectors.yaml)::
       verify: true          # TLS verification       ca_file: /etc/ssl/my-ca.pem
       proxy: http://proxy:3128
 
-Follows Kibana's ``.webhook`` connector (watcher-semantics §6.5: method default post, basic auth,
-CA and verification mode) with Watcher's HTTP defaults (10 s timeouts, §1.7). This module also holds
-the pieces the other HTTP connectors share (:class:`HttpSettings`, :func:`build_url`).
+Follows Kibana's ``.webhook`` connector (docs/semantics.md#kibana-webhook-connector: method default post,
+basic auth, CA and verification mode) with Watcher's HTTP defaults (10 s timeouts,
+docs/semantics.md#webhook-action). This module also holds the pieces the other HTTP connectors share
+(:class:`HttpSettings`, :func:`build_url`).
 
 The action (a watch's ``webhook`` action, or a rule action naming a webhook connector):
 
 The ``webhook`` action: an HTTP request built from Watcher's request template.
 
-Body: Watcher's fields exactly (watcher-semantics §1.7 webhook; explore-analyze/alerts-cases/watcher/
-actions-webhook.md): ``scheme`` (http), ``host``, ``port`` (required), ``method`` (get; echoed
-lower-case), ``path``, ``params``, ``headers``, ``body`` (text templates, no escaping; a
-``__json__::`` prefix switches to JSON escaping), ``auth.basic``, ``url`` (parsed once, not
+Body: Watcher's fields exactly (docs/semantics.md#webhook-action): ``scheme`` (http), ``host``, ``port``
+(required), ``method`` (get; echoed lower-case), ``path``, ``params``, ``headers``, ``body`` (text templates,
+no escaping; a ``__json__::`` prefix switches to JSON escaping), ``auth.basic``, ``url`` (parsed once, not
 templated), ``proxy``, ``connection_timeout``/``connection_timeout_in_millis`` and
 ``read_timeout``/``read_timeout_millis`` (10 s each). The parser is the http input's
 (:func:`watcher.templates.http_request.parse_request`): the two share Watcher's HttpRequestTemplate.
@@ -36,9 +36,9 @@ template (when the action gives none), auth, timeouts and TLS settings; ``url``/
 ``port`` are then not allowed in the action.
 
 No Content-Type is added unless a header sets it; status ≥ 400 is a failure with reason
-``received [<status>] status code`` (trap 16). Result ``{"webhook": {"request": {...}, "response":
-{"status", "headers"?, "body"?}}}``; simulated: only ``request``. In the request the Authorization
-header value and the basic-auth password show as ``::es_redacted::``, other secrets as ``***``.
+``received [<status>] status code`` (docs/semantics.md#webhook-status-codes). Result ``{"webhook": {"request":
+{...}, "response": {"status", "headers"?, "body"?}}}``; simulated: only ``request``. In the request the
+Authorization header value and the basic-auth password show as ``::es_redacted::``, other secrets as ``***``.
 """
 
 from __future__ import annotations
@@ -299,7 +299,8 @@ def build_request(config: Config, fields: Mapping[str, Any]) -> HttpRequest:
             to mask, e.g. the connector's substituted ``${…}`` values).
 
     Returns:
-        An :class:`HttpRequest`; no Content-Type is added unless a header sets it (trap 16).
+        An :class:`HttpRequest`; no Content-Type is added unless a header sets it
+        (docs/semantics.md#webhook-status-codes).
     """
     base = config.base()
     params = {**base["params"], **dict(fields.get("params") or {})}

@@ -1,6 +1,6 @@
 """The execution context of one run of one watch, and the services a run may use.
 
-``ctx`` as templates and scripts see it has Watcher's names and shapes (watcher-semantics §2):
+``ctx`` as templates and scripts see it has Watcher's names and shapes (docs/semantics.md#the-ctx-model):
 ``ctx.watch_id``, ``ctx.id``, ``ctx.execution_time``, ``ctx.trigger.triggered_time``,
 ``ctx.trigger.scheduled_time``, ``ctx.metadata``, ``ctx.payload``, ``ctx.vars``. Times are aware UTC
 ``datetime`` objects in the model (Mustache prints them the way Watcher 8.x does; ``toJson`` and

@@ -1,12 +1,12 @@
 """Execute one watch once → a watch record (Watcher's ExecutionService, in our words).
 
-Order (watcher-semantics §0, §1.6): input → condition (updates ``last_checked`` /
-``last_met_condition``; not met resets acks and ends with ``execution_not_needed``) → watch-level
-transform (only when met and the watch has actions) → each action independently: mode ``skip`` →
-throttle (period, then ack; not in ``force_*`` modes) → action condition → action transform →
-foreach fan-out → render → deliver. Record ``state``: no condition result ⇒ ``failed``; not met ⇒
-``execution_not_needed``; else ``acknowledged`` if any action was, else ``throttled`` if any was,
-else ``executed`` — even when every action failed (trap 10).
+Order (docs/semantics.md#execution-pipeline, docs/semantics.md#action-wrapper): input → condition (updates
+``last_checked`` / ``last_met_condition``; not met resets acks and ends with ``execution_not_needed``) →
+watch-level transform (only when met and the watch has actions) → each action independently: mode ``skip`` →
+throttle (period, then ack; not in ``force_*`` modes) → action condition → action transform → foreach fan-out
+→ render → deliver. Record ``state``: no condition result ⇒ ``failed``; not met ⇒ ``execution_not_needed``;
+else ``acknowledged`` if any action was, else ``throttled`` if any was, else ``executed`` — even when every
+action failed (docs/semantics.md#all-actions-failed).
 
 Rules compiled from YAML (``watch.rule`` set) add the rule steps of :mod:`watcher.engine.rules`:
 one alert per group key, the filter step, per-group throttle and Jinja2 variables.
@@ -35,7 +35,7 @@ ACTION_MODES = ("simulate", "force_simulate", "execute", "force_execute", "skip"
 
 @dataclasses.dataclass
 class ExecuteOptions:
-    """Options of one execution (Watcher's execute API body, §4).
+    """Options of one execution (Watcher's execute API body, docs/semantics.md#execute-api).
 
     Attributes:
         action_modes: ``{action_id or "_all": mode}``; modes simulate, force_simulate, execute,
@@ -69,7 +69,8 @@ def execute_watch(watch: Watch, run: Run, status: WatchStatus, deliveries: dict,
         options: action modes and other execute-API options.
 
     Returns:
-        The watch record as plain JSON values (Watcher's ``watch_record`` shape, §4).
+        The watch record as plain JSON values (Watcher's ``watch_record`` shape,
+        docs/semantics.md#execute-api).
     """
     options = options or ExecuteOptions()
     started = time.monotonic()
@@ -237,7 +238,7 @@ def _run_foreach(action: Action, run: Run, action_status, payload, delivery, out
 
 
 def record_state(condition: dict | None, actions: list[dict]) -> str:
-    """Watcher's WatchRecord.getState (§0)."""
+    """Watcher's WatchRecord.getState (docs/semantics.md#record-state)."""
     if condition is None:
         return "failed"
     if not condition.get("met"):

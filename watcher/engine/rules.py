@@ -15,7 +15,8 @@
   recovered), ``fired_for``, ``top_counts``, ``matches`` and ``summary_table`` (aggregation
   summaries), ``ctx``, and the rendered ``title`` and ``message``; ``alert`` gathers them, and actions also see it as ``ctx.vars.alert`` (so a Mustache
   ``{{#toJson}}ctx{{/toJson}}`` body, such as OpsGenie's Watcher integration, carries the message).
-  Without ``title``/``message`` the rule uses Kibana's ES-query wording (watcher-semantics §6.1).
+  Without ``title``/``message`` the rule uses Kibana's ES-query wording
+  (docs/semantics.md#kibana-es-query-rule).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The "Watcher search request" shared by the search input and the search transform.
 
-Parsing follows Watcher's ``WatcherSearchTemplateRequest`` (watcher-semantics §1.3): ``indices``
+Parsing follows Watcher's ``WatcherSearchTemplateRequest`` (docs/semantics.md#search-input): ``indices``
 (list or comma-separated string; date-math names such as ``<logs-{now/d}>`` are passed through and
 resolved by Elasticsearch), ``search_type``, ``body`` or ``template``, ``indices_options`` and
 ``rest_total_hits_as_int``. Execution renders the body the way Watcher does — the body is turned
@@ -9,10 +9,10 @@ into an inline Mustache template and rendered in JSON-escaping mode with ``{ctx:
 
 Date math *inside* the body (``now-5m``, ``{{ctx.trigger.scheduled_time}}||-5m``) is resolved by
 Elasticsearch, so ``now`` there is the cluster's wall clock at search time, exactly as in Watcher
-(trap 4), not the run's ``execution_time``. Use ``{{ctx.trigger.scheduled_time}}`` for a window
-anchored to the schedule.
+(docs/semantics.md#date-math-and-now), not the run's ``execution_time``. Use
+``{{ctx.trigger.scheduled_time}}`` for a window anchored to the schedule.
 
-Sources: explore-analyze/alerts-cases/watcher/input-search.md, transform-search.md;
+Sources: docs/semantics.md#search-input, docs/semantics.md#search-transform;
 x-pack/plugin/watcher/.../support/search/{WatcherSearchTemplateRequest,WatcherSearchTemplateService}.java;
 .../input/search/ExecutableSearchInput.java; .../support/XContentFilterKeysUtils.java.
 """

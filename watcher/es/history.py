@@ -1,4 +1,5 @@
-"""The history index: one watch record per execution (Watcher's ``.watcher-history-*``, §5.1).
+"""The history index: one watch record per execution (Watcher's ``.watcher-history-*``,
+docs/semantics.md#watch-history).
 
 Records go to daily indices ``<prefix>-history-YYYY.MM.DD`` created from an index template with an
 explicit mapping (:data:`watcher.es.indices.HISTORY`): ids, states and action statuses are keywords

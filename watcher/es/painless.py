@@ -49,8 +49,8 @@ cannot run Painless at all (no lang-painless module). Without that module the UR
 script" — the request body therefore never carries ``lang``, so it can never store a script.
 
 Source: Painless reference, "Painless execute API" (painless_test context; result converted to a
-String) and "Functions"; explore-analyze/alerts-cases/watcher/condition-script.md and
-transform-script.md; watcher-semantics §1.4 and §2.
+String) and "Functions"; docs/semantics.md#script-condition and
+docs/semantics.md#script-transform; docs/semantics.md#the-ctx-model.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ class PainlessError(PermanentClusterError, RuntimeError):
 def parse_script(reader: Reader, body: Any, path: Sequence[str | int]) -> dict | None:
     """Validate Watcher's script object; record problems on ``reader``.
 
-    Accepted forms (explore-analyze/alerts-cases/watcher/condition-script.md):
+    Accepted forms (docs/semantics.md#script-condition):
     ``"return ctx.payload.hits.total > 5"`` (inline Painless), or a mapping with exactly one of
     ``source`` (a non-empty string) / ``id`` (a stored script's id), optional ``lang`` (only
     ``painless``; not allowed with ``id``, as in Elasticsearch, where a stored script keeps its own

@@ -17,7 +17,7 @@ from typing import Any, Union
 
 from watcher.model.secrets import mask
 
-REDACTED = "::es_redacted::"  # what Watcher records show for Authorization values (semantics §1.9)
+REDACTED = "::es_redacted::"  # what Watcher records show for Authorization values (docs/semantics.md#secrets)
 _REDACTED_HEADERS = {"authorization", "proxy-authorization"}
 TRACE = 5  # Python has no TRACE level; Watcher's logging action has one
 
@@ -109,7 +109,7 @@ class HttpResponse:
         """Watcher's response shape: ``{"status", "headers"?: {name: [values]}, "body"?}``.
 
         Header names are lower-cased with ``.`` replaced by ``_``; values are lists
-        (Watcher HttpResponse.toXContent, watcher-semantics §1.7 webhook, trap 16).
+        (Watcher HttpResponse.toXContent, docs/semantics.md#webhook-status-codes).
         """
         record: dict[str, Any] = {"status": self.status}
         headers: dict[str, list[str]] = {}
@@ -186,7 +186,7 @@ def combine(parts: Sequence[Outcome]) -> Outcome:
 
 def http_outcome(response: HttpResponse, *, success_below: int = 400) -> Outcome:
     """Watcher's webhook rule: status < 400 is ``success``, else ``failure`` with reason
-    ``received [<status>] status code`` (ExecutableWebhookAction; semantics §1.7)."""
+    ``received [<status>] status code`` (ExecutableWebhookAction; docs/semantics.md#webhook-action)."""
     record = response.as_record()
     if response.status < success_below:
         return Outcome("success", response=record)

@@ -3,9 +3,10 @@
 The format mirrors Kibana's Elasticsearch-query rule (index, time field, window, query, group by,
 threshold on the count or on a metric) plus the connector flow (actions name a connector and
 override its parameters), with ElastAlert2's names where users know them (``filter``, ``realert``,
-``type`` + ``params``); docs/semantics.md says where each comes from. Reading a file into a spec
-(positions, cross-field checks) is :mod:`watcher.definitions.rule`; a spec compiles to a watch
-(:mod:`watcher.definitions.compile`), and the engine runs a rule from ``Watch.rule``.
+``type`` + ``params``); docs/semantics.md#kibana-es-query-rule, #kibana-rule-actions and
+#elastalert2-rule-options say where each comes from. Reading a file into a spec (positions, cross-field
+checks) is :mod:`watcher.definitions.rule`; a spec compiles to a watch (:mod:`watcher.definitions.compile`),
+and the engine runs a rule from ``Watch.rule``.
 
 The rule types (``type``, ``params``) are the engine's (:mod:`watcher.engine.ruletypes`), which
 registers them here with :func:`register_rule_types` when it is imported: the model layer sits below
@@ -29,7 +30,7 @@ __all__ = ["COMPARISON_OPS", "METRIC_AGGS", "RuleAction", "RuleCondition", "Rule
            "Threshold", "MetricThreshold", "filter_clauses", "query_clause", "register_rule_types", "rule_action_ids"]
 
 COMPARISON_OPS = ("gt", "gte", "lt", "lte", "eq", "not_eq")
-"""Threshold operators, Watcher's compare names (condition-compare.md)."""
+"""Threshold operators, Watcher's compare names (docs/semantics.md#compare-condition)."""
 METRIC_AGGS = ("avg", "min", "max", "sum", "cardinality")
 CONDITION_KINDS = ("count", "metric", "compare", "array_compare")
 DEFAULT_SCHEDULE = "1m"
@@ -155,7 +156,7 @@ class RuleCondition(_Strict):
 
     count: Threshold | None = Field(None, description="Threshold on the hit count (per group with group_by).")
     metric: MetricThreshold | None = Field(None, description="Threshold on a metric (per group with group_by).")
-    compare: dict | None = Field(None, description="A Watcher compare condition, as is (condition-compare.md).")
+    compare: dict | None = Field(None, description="A Watcher compare condition, as is.")
     array_compare: dict | None = Field(None, description="A Watcher array_compare condition, as is.")
 
     @model_validator(mode="before")

@@ -6,7 +6,7 @@ newlines removed; a relative path is relative to the connectors file). ``$${`` w
 ``${``. Every substituted value is treated as a secret, and so is every value of a field typed
 :class:`Secret` (passwords, tokens, API keys, the Slack webhook URL) even when written in clear.
 Secrets are never printed: ``validate``, dry-run output, records and logs show ``***``
-(see DESIGN.md "Secrets"; Watcher itself shows ``::es_redacted::``, watcher-semantics §1.9).
+(see docs/semantics.md#secrets; Watcher itself shows ``::es_redacted::``).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """A watch's status: Watcher's ``status`` object and its per-action throttle and acknowledgement states.
 
 The data kept across executions (in the state index, :mod:`watcher.es.state`) with its JSON form
-(Watcher's ``WatchStatus``/``ActionStatus``) and its transitions. Semantics (watcher-semantics §1.6,
-§1.8; Watcher's ActionStatus, WatchStatus, PeriodThrottler, AckThrottler): an action is throttled when
-the time since its last *successful* execution is at most its throttle period (inclusive; the default
-period is :data:`DEFAULT_THROTTLE`); an ``acked`` action reports
-``acknowledged``. Ack states: ``awaits_successful_execution`` → (success or simulated) → ``ackable`` →
-(ack API) → ``acked``; a watch condition or the action's own condition that is not met resets the
-action to ``awaits_successful_execution``. Acking an action that is not ``ackable`` changes nothing.
+(Watcher's ``WatchStatus``/``ActionStatus``) and its transitions. Semantics (docs/semantics.md#action-wrapper,
+docs/semantics.md#status-and-ack; Watcher's ActionStatus, WatchStatus, PeriodThrottler, AckThrottler): an
+action is throttled when the time since its last *successful* execution is at most its throttle period
+(inclusive; the default period is :data:`DEFAULT_THROTTLE`); an ``acked`` action reports ``acknowledged``. Ack
+states: ``awaits_successful_execution`` → (success or simulated) → ``ackable`` → (ack API) → ``acked``; a
+watch condition or the action's own condition that is not met resets the action to
+``awaits_successful_execution``. Acking an action that is not ``ackable`` changes nothing.
 
 Rules with ``group_by`` also throttle per group key (ElastAlert's ``realert`` per ``query_key``):
 ``groups`` maps ``<action id>/<group key>`` to the last successful execution for that key.

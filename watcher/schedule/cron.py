@@ -1,6 +1,6 @@
 """``cron`` schedule: one Quartz cron expression or a list of them (the earliest next fire wins).
 
-Watcher syntax (explore-analyze/alerts-cases/watcher/schedule-types.md, "cron"; Watcher's
+Watcher syntax (docs/semantics.md#cron-expressions; Watcher's
 ``CronSchedule``)::
 
     {"cron": "0 0/2 * ? * MON-FRI"}

@@ -1,6 +1,6 @@
 """``daily`` schedule: fire every day at given times, plus the helpers the other calendar types share.
 
-Watcher syntax (explore-analyze/alerts-cases/watcher/schedule-types.md, "daily"; Watcher's
+Watcher syntax (docs/semantics.md#calendar-schedules; Watcher's
 ``DailySchedule`` / ``DayTimes``)::
 
     {"daily": {"at": "17:00"}}

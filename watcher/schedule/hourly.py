@@ -1,6 +1,6 @@
 """``hourly`` schedule: fire every hour at given minutes.
 
-Watcher syntax (explore-analyze/alerts-cases/watcher/schedule-types.md, "hourly"; Watcher's
+Watcher syntax (docs/semantics.md#calendar-schedules; Watcher's
 ``HourlySchedule``)::
 
     {"hourly": {"minute": 30}}

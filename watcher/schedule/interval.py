@@ -1,10 +1,10 @@
 """``interval`` schedule: fire every fixed period, counted from when the watch was registered.
 
-Watcher syntax (explore-analyze/alerts-cases/watcher/schedule-types.md, "interval")::
+Watcher syntax (docs/semantics.md#interval-anchor)::
 
     {"interval": "5m"}        # units s m h d w; a bare number means seconds; at least 1s
 
-Semantics (watcher-semantics.md §1.2 and trap 12; Watcher's ``IntervalSchedule`` /
+Semantics (docs/semantics.md#interval-anchor; Watcher's ``IntervalSchedule`` /
 ``TickerScheduleTriggerEngine``): fire times are ``anchor + k·interval`` for k ≥ 1, where the anchor
 is the moment the watch was registered with the scheduler — not aligned to the wall clock, and the
 time zone plays no part. Missed periods are not replayed: the next fire is computed from ``after``.

@@ -1,6 +1,6 @@
 """``monthly`` schedule: fire on given days of the month at given times.
 
-Watcher syntax (explore-analyze/alerts-cases/watcher/schedule-types.md, "monthly"; Watcher's
+Watcher syntax (docs/semantics.md#calendar-schedules; Watcher's
 ``MonthlySchedule`` / ``MonthTimes``)::
 
     {"monthly": {"on": 10, "at": "noon"}}

@@ -16,7 +16,7 @@ https://elastic.co/guide/en/elasticsearch/reference/7.10/cron-expressions.html. 
 undefined or lenient-calendar dependent we chose, and document:
 
 * ``nW`` in a month that has no day *n* (``31W`` in April) does not fire that month.
-* Time zones (watcher-semantics.md §1.2: calendar schedules are evaluated in the trigger's zone):
+* Time zones (docs/semantics.md#time-zones: calendar schedules are evaluated in the trigger's zone):
   fields are matched against the local wall clock. A wall time that does not exist (spring-forward
   gap) fires at the first instant after the gap (02:30 on a Europe/Paris spring-forward day → 03:00
   CEST); several missing wall times collapse into that one fire. A wall time that occurs twice

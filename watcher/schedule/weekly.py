@@ -1,6 +1,6 @@
 """``weekly`` schedule: fire on given days of the week at given times.
 
-Watcher syntax (explore-analyze/alerts-cases/watcher/schedule-types.md, "weekly"; Watcher's
+Watcher syntax (docs/semantics.md#calendar-schedules; Watcher's
 ``WeeklySchedule`` / ``WeekTimes`` / ``DayOfWeek``)::
 
     {"weekly": {"on": "friday", "at": "17:00"}}

@@ -1,6 +1,6 @@
 """``yearly`` schedule: fire in given months, on given days, at given times.
 
-Watcher syntax (explore-analyze/alerts-cases/watcher/schedule-types.md, "yearly"; Watcher's
+Watcher syntax (docs/semantics.md#calendar-schedules; Watcher's
 ``YearlySchedule`` / ``YearTimes`` / ``Month``)::
 
     {"yearly": {"in": "january", "on": 10, "at": "noon"}}

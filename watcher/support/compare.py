@@ -6,7 +6,7 @@ compares numerically, a string lexicographically, a date as an instant, anything
 equality. Values that cannot be compared are "incomparable" (``None``), which the two conditions
 treat differently: in ``compare`` only ``not_eq`` is then true; in ``array_compare`` nothing is.
 
-Source: explore-analyze/alerts-cases/watcher/condition-compare.md and condition-array-compare.md;
+Source: docs/semantics.md#compare-condition and docs/semantics.md#array-compare-condition;
 x-pack/plugin/watcher/.../condition/{LenientCompare,CompareCondition,ArrayCompareCondition,
 AbstractCompareCondition}.java.
 """
@@ -165,7 +165,7 @@ def lenient_compare(left: Any, right: Any) -> int | None:
        → ``None``. Naive datetimes are taken as UTC;
     7. anything else (``right`` a bool, mapping, list…) → ``None`` — equality only.
 
-    Never raises. Source: LenientCompare.java; condition-compare.md.
+    Never raises. Source: LenientCompare.java; docs/semantics.md#lenient-comparison.
     """
     if _deep_equal(left, right):
         return 0
@@ -224,7 +224,8 @@ def compare_op(op: str, left: Any, right: Any) -> bool:
     ``None`` too (then ``eq`` is true: Watcher's ``{"eq": null}`` tests for a missing value).
     ``eq``/``not_eq`` compare mappings and lists deeply (``{"a": 5} == {"a": 5.0}``).
 
-    Raises ValueError for an unknown operator. Source: CompareCondition.Op; condition-compare.md.
+    Raises ValueError for an unknown operator. Source: CompareCondition.Op;
+    docs/semantics.md#compare-condition.
     """
     name = _operator(op)
     result = lenient_compare(left, right)
@@ -240,7 +241,7 @@ def array_compare_op(op: str, left: Any, right: Any) -> bool:
     ``not_eq`` included (``None`` vs ``5`` is not "not equal" here).
 
     Raises ValueError for an unknown operator. Source: ArrayCompareCondition.Quantifier;
-    condition-array-compare.md.
+    docs/semantics.md#array-compare-quantifiers.
     """
     test = _TESTS[_operator(op)]
     result = lenient_compare(left, right)
@@ -255,7 +256,7 @@ def quantified(quantifier: str | None, results: Iterable[bool]) -> bool:
     Case-insensitive; stops at the first deciding element. Raises ValueError for anything else
     (notably ``"any"``, which Watcher does not have).
 
-    Source: ArrayCompareCondition.Quantifier; condition-array-compare.md.
+    Source: ArrayCompareCondition.Quantifier; docs/semantics.md#array-compare-quantifiers.
     """
     name = "some" if quantifier is None else (quantifier.lower() if isinstance(quantifier, str) else quantifier)
     if name == "some":
@@ -280,7 +281,8 @@ def resolve_compare_value(configured: Any, ctx_model: Mapping[str, Any], now: _d
     * Anything else, including strings that merely contain such forms → ``(configured, None)``.
 
     Raises :class:`watcher.support.datemath.DateMathError` for invalid date math (Watcher fails
-    the condition). Source: AbstractCompareCondition.resolveConfiguredValue; condition-compare.md.
+    the condition). Source: AbstractCompareCondition.resolveConfiguredValue;
+    docs/semantics.md#compare-condition.
     """
     if isinstance(configured, str):
         match = _DATE_MATH_PATTERN.fullmatch(configured)

@@ -187,7 +187,7 @@ def parse_interval(text: str | int | float, *, field: str = "trigger.schedule.in
     ``ms``/``micros``/``nanos`` or any other unit, fractions (``"1.5h"``), intervals under one second
     (``"0s"``), negative numbers, booleans and other types. ``field`` only prefixes the message.
 
-    Source: explore-analyze/alerts-cases/watcher/schedule-types.md (interval);
+    Source: docs/semantics.md#interval-anchor;
     x-pack/plugin/watcher/.../trigger/schedule/IntervalSchedule.java.
     """
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):

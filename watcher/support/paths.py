@@ -4,7 +4,7 @@ Used by compare/array_compare (``ctx.payload.hits.total``), foreach and ``{{ctx.
 A missing value is simply ``None``; there is no separate "missing" marker, as in Watcher, where a
 missing segment and an explicit JSON null both evaluate to null.
 
-Source: explore-analyze/alerts-cases/watcher/condition-compare.md and condition-array-compare.md;
+Source: docs/semantics.md#compare-condition and docs/semantics.md#array-compare-condition;
 x-pack/plugin/core/.../watcher/support/xcontent/ObjectPath.java.
 """
 
@@ -46,7 +46,7 @@ def resolve_path(root: Any, path: str) -> Any:
 
     Never raises for a missing value. Keys that themselves contain dots (``{"host.name": ...}``)
     cannot be addressed: ``"host.name"`` always means key ``host`` then key ``name`` — Watcher's
-    behaviour, documented in condition-array-compare.md.
+    behaviour, documented in docs/semantics.md#array-compare-condition.
 
     Compare paths are evaluated against ``{"ctx": {...}}``, so they start with ``ctx.``.
     Source: ObjectPath.eval (x-pack core).

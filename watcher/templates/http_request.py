@@ -2,7 +2,7 @@
 ``scheme``, ``host``, ``port``, ``method``, ``path``, ``params``, ``headers``, ``auth.basic``,
 ``body``, ``url``, ``proxy`` and the connection/read timeouts (10 s by default). ``path``,
 ``params``, ``headers`` and ``body`` are Mustache text templates (no escaping).
-See docs/semantics.md (webhook action, http input).
+See docs/semantics.md#webhook-action and #http-input.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Watcher renders every template with Elasticsearch's ``lang-mustache`` module: th
 compiler (``com.github.mustachejava``, 0.9.x) plus Elasticsearch's ``CustomMustacheFactory`` and
 ``CustomReflectionObjectHandler``. This module reproduces that observable behaviour in Python; the
 rules below were read from those sources and checked against mustache.java 0.9.10 driven through a
-replica of the Elasticsearch handler (see the Elastic Watcher docs, "explore-analyze/alerts-cases/
-watcher", for the user-facing description).
+replica of the Elasticsearch handler (see
+docs/semantics.md#mustache-templates for the user-facing description).
 
 Public API: :func:`compile_template` → :class:`Template` → :meth:`Template.render`; the shortcut
 :func:`render`; the stringifiers :func:`to_text` and :func:`to_json`; the errors

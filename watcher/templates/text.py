@@ -3,7 +3,7 @@
 Watcher's text templates (webhook ``body``, ``path``, ``params``, ``headers``; logging ``text``…) are
 either a string or an object ``{"source" | "id": …, "lang": "mustache", "params": {…},
 "options": {"content_type": …}}`` whose ``params`` are merged into the model at the top level
-(watcher-semantics §2; explore-analyze/alerts-cases/watcher/how-watcher-works.md, "Templates").
+(docs/semantics.md#the-ctx-model and #mustache-templates).
 Rules compiled from YAML carry their templates as ``{"source": …, "lang": "jinja"}`` objects.
 """
 

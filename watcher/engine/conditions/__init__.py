@@ -1,4 +1,4 @@
-"""Condition types (watcher-semantics §1.4): ``always``, ``never``, ``compare``, ``array_compare``,
+"""Condition types (docs/semantics.md#conditions): ``always``, ``never``, ``compare``, ``array_compare``,
 ``script``. Each module has ``TYPE``, ``parse(reader, body, path) -> config`` and
 ``execute(config, run, model) -> dict`` returning Watcher's condition result
 ``{"type", "status": "success", "met": bool, <type>: {...}?}``; exceptions propagate (the pipeline

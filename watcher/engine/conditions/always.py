@@ -1,7 +1,7 @@
 """``always``: the condition that is always met (Watcher's default when a watch has no condition).
 
 Definition ``{"always": {}}``; result ``{"type": "always", "status": "success", "met": true}``.
-Source: explore-analyze/alerts-cases/watcher/condition-always.md.
+Source: docs/semantics.md#always-and-never-conditions.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``array_compare``: compare every element of an array in the execution context with a value.
 
-Definition (explore-analyze/alerts-cases/watcher/condition-array-compare.md)::
+Definition (docs/semantics.md#array-compare-condition)::
 
     {"array_compare": {"ctx.payload.aggregations.top.buckets": {
         "path": "doc_count",
@@ -11,8 +11,8 @@ inside each element; exactly one operator (as in ``compare``) whose object holds
 (required; date math ``"<{now-5m}>"`` and ``"{{ctx.path}}"`` work as in ``compare``) and
 ``quantifier``: ``some`` (default) or ``all`` — there is no ``any``. An empty or missing array is
 met for ``all`` and not met for ``some``; an incomparable pair is false for every operator,
-``not_eq`` included; a value at the array path that is not an array is an error (watcher-semantics
-§1.4, §8 trap 6).
+``not_eq`` included; a value at the array path that is not an array is an error
+(docs/semantics.md#array-compare-condition and #array-compare-quantifiers).
 
 Result (``resolved_values`` holds the whole array, ``[]`` when missing, as Watcher records it)::
 

@@ -1,6 +1,6 @@
 """``compare``: compare one value of the execution context with a configured value.
 
-Definition (explore-analyze/alerts-cases/watcher/condition-compare.md)::
+Definition (docs/semantics.md#compare-condition)::
 
     {"compare": {"ctx.payload.hits.total": {"gte": 5}}}
 
@@ -9,8 +9,8 @@ index arrays) and exactly one operator: ``eq``, ``not_eq``, ``gt``, ``gte``, ``l
 (Watcher also accepts them in any letter case). ``eq``/``not_eq`` take any JSON value; the ordering
 operators need a scalar (number, string, boolean) or null. The configured value may be date math
 ``"<{now-5m}>"`` (against the run's clock, UTC, rounding down) or ``"{{ctx.some.path}}"`` (the value
-there); the comparison is lenient and typed by the configured value (watcher-semantics §1.4, §8
-traps 4–5; :mod:`watcher.support.compare`).
+there); the comparison is lenient and typed by the configured value (docs/semantics.md#lenient-comparison and
+#date-math-and-now; :mod:`watcher.support.compare`).
 
 Result::
 

@@ -1,7 +1,7 @@
 """``never``: the condition that is never met (the watch runs its input, then stops).
 
 Definition ``{"never": {}}``; result ``{"type": "never", "status": "success", "met": false}``.
-Source: explore-analyze/alerts-cases/watcher/condition-never.md.
+Source: docs/semantics.md#always-and-never-conditions.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``script``: a Painless script decides, run on the connected cluster.
 
-Definition (explore-analyze/alerts-cases/watcher/condition-script.md)::
+Definition (docs/semantics.md#script-condition)::
 
     {"script": "return ctx.payload.hits.total > 5"}
     {"script": {"source": "return ctx.payload.hits.total > params.threshold", "lang": "painless",

@@ -2,7 +2,7 @@
 
 ``execute`` returns ``{"type", "status": "success", "payload": {...}, <type>?: {...}}`` and raises on
 failure (the pipeline turns the exception into Watcher's failed input result). Source:
-watcher-semantics §1.3 (explore-analyze/alerts-cases/watcher/input-*.md).
+docs/semantics.md#inputs.
 """
 
 from watcher.engine.inputs import chain, http, none, rule, search, simple

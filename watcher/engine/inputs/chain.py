@@ -9,7 +9,7 @@ As in Watcher's ``ExecutableChainInput`` (where every input catches its own fail
 link does not fail the chain: its result is recorded with ``status: failure`` (and a ``reason``),
 its entry in the chain's payload is ``{}``, and the following links still run.
 
-Sources: explore-analyze/alerts-cases/watcher/input-chain.md; watcher-semantics §1.3;
+Sources: docs/semantics.md#chain-input;
 x-pack/plugin/watcher/.../input/chain/{ChainInput,ExecutableChainInput}.java,
 .../input/transform/ExecutableTransformInput.java.
 """

@@ -1,6 +1,6 @@
 """The ``http`` input: call an HTTP endpoint; the parsed response becomes the payload.
 
-``request`` has the webhook action's fields (watcher-semantics §1.7: scheme, host, port, method,
+``request`` has the webhook action's fields (docs/semantics.md#webhook-action: scheme, host, port, method,
 path, params, headers, auth.basic, body, url, proxy, connection/read timeouts, default 10 s).
 ``path``, ``params``, ``headers`` and ``body`` are Mustache text templates (no escaping).
 
@@ -10,7 +10,7 @@ array goes under ``data``), or — for text, or when no JSON/YAML is recognised 
 ``_value``. The content type comes from ``response_content_type``, else the response's
 Content-Type, else sniffing (``{`` → JSON, ``---`` → YAML). A 4xx/5xx response is not a failure.
 
-Sources: explore-analyze/alerts-cases/watcher/input-http.md;
+Sources: docs/semantics.md#http-input;
 x-pack/plugin/watcher/.../input/http/ExecutableHttpInput.java; .../common/http/HttpRequest.java.
 """
 

@@ -1,4 +1,4 @@
-"""The ``none`` input: ``{"none": {}}`` → an empty payload (input-simple.md, §1.3)."""
+"""The ``none`` input: ``{"none": {}}`` → an empty payload (docs/semantics.md#simple-and-none-inputs)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The ``search`` input: run one search on the cluster; the response becomes the payload.
 
 Body shape, defaults (timeout 1m, ``rest_total_hits_as_int`` true, lenient indices options) and the
-result shape are Watcher's (input-search.md, watcher-semantics §1.3 and trap 1); the shared request
+result shape are Watcher's (docs/semantics.md#search-input and #hit-totals); the shared request
 logic lives in :mod:`watcher.engine.searching`.
 """
 

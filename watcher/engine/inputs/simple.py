@@ -1,4 +1,5 @@
-"""The ``simple`` input: ``{"simple": {<object>}}``; the object *is* the payload (input-simple.md, §1.3)."""
+"""The ``simple`` input: ``{"simple": {<object>}}``; the object *is* the payload
+(docs/semantics.md#simple-and-none-inputs)."""
 
 from __future__ import annotations
 

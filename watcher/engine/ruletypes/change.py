@@ -10,8 +10,8 @@ the last walked one, so the state still ends on the key's true last value (chang
 not itemised).
 
 State (``ev.state``): ``{group key: {"value": JSON value, "time": ISO}}``, per rule — ElastAlert2
-keeps it in class-level dicts shared by every change rule (reference §10 #2). With ``timeframe``,
-a change counts only if the previous value was seen at most ``timeframe`` before (ElastAlert2's
+keeps it in class-level dicts shared by every change rule (docs/semantics.md#shared-change-state). With
+``timeframe``, a change counts only if the previous value was seen at most ``timeframe`` before (ElastAlert2's
 ``<=``), and entries older than ``timeframe`` are forgotten.
 
 Overlapping windows (``window`` longer than the schedule interval): a document not newer than the

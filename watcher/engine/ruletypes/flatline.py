@@ -3,7 +3,7 @@ known to exist (ElastAlert2 docs, Rule Types: flatline — ``threshold``, ``forg
 query_key only alerts for keys seen before").
 
 The cluster holds the window, so there is no warm-up: ElastAlert2 needs a full timeframe of
-observation after every start (pain point §11 #8); here the first run already evaluates.
+observation after every start (docs/semantics.md#warm-up-after-restart); here the first run already evaluates.
 
 Without ``group_by`` the rule is one key, evaluated from the first run. To stay quiet about a
 stream that never existed (a rule pointing at an empty or misspelt index), the stream must have

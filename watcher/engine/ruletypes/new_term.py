@@ -4,8 +4,8 @@
 Baseline: the first run (or the first run after a ``fields`` entry is added) reads the terms of
 ``[end − terms_window_size, end)`` with composite aggregations, paged with ``after_key`` so any
 number of terms is learned, and alerts nothing — ElastAlert2 rebuilds its baseline in memory at
-each start and floods after restarts (reference §11 #7); ours is kept in the rule state, so a
-restart does not flood. ``ev.info["new_term"]["learned"]`` says how many terms were learned.
+each start and floods after restarts (docs/semantics.md#new-term-baseline); ours is kept in the rule state, so
+a restart does not flood. ``ev.info["new_term"]["learned"]`` says how many terms were learned.
 
 Later runs read the terms of the window ``[start, end)`` (same composite aggregation, with each
 term's first and last time); each term missing from the baseline is a match and joins it. Terms
@@ -14,7 +14,7 @@ not seen for more than ``terms_window_size`` are dropped from the baseline.
 State (``ev.state``): ``{field key: {term key: last seen ISO}}``. The field key is the field name,
 or the names of a composite term joined with ``,``; the term key is the term as JSON (``"root"``,
 ``0``, ``["web-1","root"]``), so ``0`` and ``"0"`` stay apart. Falsy values (0, "", false) are
-terms like any other (ElastAlert2 drops them, reference §10 #3).
+terms like any other (ElastAlert2 drops them, docs/semantics.md#falsy-new-terms).
 
 Match group: the term — the value itself for a string of one field, its JSON text otherwise
 (``0``, ``false``, ``["web-1", "root"]`` for a composite term); ``_missing`` for documents lacking

@@ -18,11 +18,11 @@ an up-spike) only with ``alert_on_new_data: true`` (ElastAlert2 applies that opt
 covers a stream's life (the stream began inside it, e.g. the second run on a fresh index) would
 make any steady stream look like an up-spike; ElastAlert2 avoids that by staying inactive until
 2 × timeframe after the first event it saw, in memory, so every restart re-arms the warm-up
-(pain point §11 #8). Here, before an up-spike fires without ``alert_on_new_data``, the cluster is
-asked whether the group has a document *before* the reference window (one ``filters``
-aggregation, only for the candidate groups); without one the group is still new and is held
-(``info.new_groups_held``). Both windows and this look-back come from the cluster, so a restart
-changes nothing and the type keeps no state.
+(docs/semantics.md#warm-up-after-restart). Here, before an up-spike fires without ``alert_on_new_data``, the
+cluster is asked whether the group has a document *before* the reference window (one ``filters`` aggregation,
+only for the candidate groups); without one the group is still new and is held (``info.new_groups_held``).
+Both windows and this look-back come from the cluster, so a restart changes nothing and the type keeps no
+state.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ The cluster does the filtering: a ``terms`` query on ``compare_key`` (blacklist)
 65,536, not by the 1,024 boolean clauses that ElastAlert2's ``query_string`` OR-list hits —
 ElastAlert2 issue YelpArchive/elastalert#1867). Array-valued fields follow Elasticsearch's
 multi-value rule: a document *has* a value when any of its values equals it, so an array is never
-hashed in Python (ElastAlert2 crashes with ``unhashable type: 'list'``, reference §10 #1).
+hashed in Python (ElastAlert2 crashes with ``unhashable type: 'list'``,
+docs/semantics.md#array-valued-compare-keys).
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 ``execute`` returns ``{"type", "status": "success", "payload": {...}, <type>?: {...}}`` and raises on
 failure (the pipeline builds Watcher's failure result). ``model`` is ``run.model(payload)``: the
-payload the transform works on is ``model["ctx"]["payload"]``. Source: watcher-semantics §1.5
-(explore-analyze/alerts-cases/watcher/transform-*.md).
+payload the transform works on is ``model["ctx"]["payload"]``. Source: docs/semantics.md#transforms.
 """
 
 from watcher.engine.transforms import chain, script, search

@@ -4,7 +4,7 @@
 chain; step *n* sees step *n-1*'s output as ``ctx.payload``; the last output is the payload. A
 failing step fails the chain (Watcher: "failed to execute sub-transform").
 
-Sources: explore-analyze/alerts-cases/watcher/transform-chain.md; watcher-semantics §1.5;
+Sources: docs/semantics.md#chain-transform;
 x-pack/plugin/watcher/.../transform/chain/ExecutableChainTransform.java.
 """
 

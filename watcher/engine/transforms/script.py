@@ -5,7 +5,7 @@ A returned map becomes the payload; any other value becomes ``{"_value": value}`
 the connected cluster through :func:`watcher.es.painless.execute_script` (there is no Python
 Painless), so the cluster needs lang-painless.
 
-Sources: explore-analyze/alerts-cases/watcher/transform-script.md; watcher-semantics §1.5;
+Sources: docs/semantics.md#script-transform;
 x-pack/plugin/watcher/.../transform/script/ExecutableScriptTransform.java.
 """
 

@@ -1,8 +1,8 @@
 """The ``search`` transform: run a search; its response replaces the payload.
 
 Same ``request``/``timeout`` shape as the search input, without ``extract``; default timeout 30 s
-(transform-search.md). The body is rendered with the model given (``ctx.payload`` = the payload
-being transformed). Sources: explore-analyze/alerts-cases/watcher/transform-search.md;
+(docs/semantics.md#search-transform). The body is rendered with the model given (``ctx.payload`` = the payload
+being transformed). Sources: docs/semantics.md#search-transform;
 x-pack/plugin/watcher/.../transform/search/ExecutableSearchTransform.java.
 """
 
