@@ -114,7 +114,6 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
     records = _execute_all(watch, services, times, action_mode, show_progress=len(times) > 20 and not as_json,
                            saved=saved)
     if record:
-
         history.ensure_template(services.es, index_prefix)
         for item in records:
             history.write_record(services.es, index_prefix, item, refresh="wait_for")

@@ -72,7 +72,6 @@ def compile_rule(spec: RuleSpec, file: str, connectors: Mapping[str, Any]) -> Wa
     if spec.type == "threshold":
         input_ = kinds["input"].parse(reader, body["input"], ("input",))
     else:  # the rule input is ours (no Watcher equivalent), so no watch file may use it
-
         input_ = Component(type="rule", config=None, body=body["input"]["rule"])
     condition = kinds["condition"].parse(reader, body["condition"], ("condition",))
 
@@ -194,7 +193,6 @@ def actions_json(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None
         name = action.connector
         connector = connectors.get(name)
         if connector is None:
-
             problems.append(Problem(file or spec.file or "<rule>", 1, 1, f"actions[{index}].connector",
                                     f"unknown connector {name!r}"))
             continue

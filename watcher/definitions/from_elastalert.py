@@ -754,7 +754,6 @@ def _webhook(converter: _Converter, name: str, settings: dict, env_prefix: str) 
     headers = settings.get(f"{prefix}_headers")
     base: dict[str, Any] = {}
     if isinstance(headers, Mapping):
-
         base["headers"] = {str(k): (converter.secret(env_prefix, f"{prefix}_headers {k}", v)
                                     if any(word in str(k).lower() for word in SECRET_HEADER_WORDS) else str(v))
                            for k, v in headers.items()}

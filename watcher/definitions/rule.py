@@ -135,7 +135,6 @@ def _check_condition(reader: Reader, condition: Any) -> None:
         return
     kind = next(iter(condition))
     if kind in ("compare", "array_compare") and isinstance(condition[kind], Mapping):
-
         registries()["condition"].parse(reader, condition, ("condition",))
 
 

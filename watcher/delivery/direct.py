@@ -104,7 +104,6 @@ class SendNow:
                                 write=request.read_timeout_s, pool=request.timeout_s)
         verify: Any = request.verify
         if request.verify and request.ca_file:
-
             verify = ssl.create_default_context(cafile=request.ca_file)
         shown = request.masked()
         try:

@@ -720,7 +720,6 @@ class Outbox:
         if client is None:
             verify: Any = key[0]
             if key[0] and key[1]:
-
                 verify = ssl.create_default_context(cafile=key[1])
             client = self._clients[key] = self._client_factory(verify=verify, proxy=key[2])
         headers = [(name, value) for name, value in request["headers"].items()

@@ -259,7 +259,6 @@ def render(config: IndexConfig, run: Any, model: dict) -> IndexRequest:
         doc_index = _take(source, "_index", index, "index", watch_id)
         doc_id = _take(source, "_id", config.doc_id, "id", watch_id)
         if time_field:
-
             source[time_field] = format_iso_millis(run.execution_time)
         if doc_index is None:
             raise ValueError(f"could not execute action of watch [{watch_id}]. no index given: set the action's "

@@ -240,7 +240,6 @@ def _agg_value(spec, alert, first: dict) -> Any:
         return alert.group
     value = first.get(spec.aggregation.key) if spec.aggregation.key in first else None
     if value is None:
-
         value = field_value(first, spec.aggregation.key)
     return value
 

@@ -95,7 +95,6 @@ def execute_watch(watch: Watch, run: Run, status: WatchStatus, deliveries: dict,
         status.reset_acks(now)
         result["actions"] = []
         if watch.rule is not None:  # a rule that stopped matching may owe recoveries or a summary
-
             try:
                 idle = rules.prepare_idle(watch, run)
             except Exception as error:
@@ -110,7 +109,6 @@ def execute_watch(watch: Watch, run: Run, status: WatchStatus, deliveries: dict,
 
     alerts = None
     if watch.rule is not None:
-
         try:
             alerts = rules.prepare(watch, run, input_result)
         except Exception as error:
@@ -189,7 +187,6 @@ def _run_action(watch: Watch, action: Action, run: Run, status: WatchStatus, del
     model = run.model()
     out = dict(base)
     if action.condition is not None:
-
         try:
             condition = CONDITIONS.get(action.condition.type).execute(action.condition.config, run, model)
         except Exception as error:

@@ -212,7 +212,6 @@ def _templates(spec, alert: Alert) -> tuple[str, str]:
     title, message = DEFAULT_TITLE, DEFAULT_MESSAGE
     rule_type = getattr(spec, "type", "threshold")
     if rule_type != "threshold":
-
         module = REGISTRY.get(rule_type)
         title, message = module.DEFAULT_TITLE, module.DEFAULT_MESSAGE
     return getattr(spec, "title", None) or title, getattr(spec, "message", None) or message
@@ -238,7 +237,6 @@ def _window(spec) -> dt.timedelta:
 
 def _text(value) -> Any:
     if isinstance(value, dt.timedelta):
-
         return format_duration(value)
     return value
 

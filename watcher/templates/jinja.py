@@ -89,7 +89,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
-
         return format_duration(value)
     if isinstance(value, Decimal):
         return float(value)
@@ -185,7 +184,6 @@ def check_syntax(source: str, known: frozenset[str] | None = None) -> tuple[int,
         env = environment()
         unknown = sorted(meta.find_undeclared_variables(env.parse(source)) - set(known) - set(env.globals))
         if unknown:
-
             name = unknown[0]
             return 1, (f"undefined variable {name!r}{did_you_mean(name, known)}; templates here know: "
                        f"{', '.join(sorted(known))}")

@@ -65,10 +65,8 @@ def render_text(template: Any, model: Mapping, *, escape: str = "none", jinja_va
     if template is None:
         return ""
     if not isinstance(template, str):
-
         return tojson(template)
     if lang == "jinja":
-
         variables = dict(model if jinja_vars is None else jinja_vars)
         variables.update(params)
         return render_jinja(template, variables)
