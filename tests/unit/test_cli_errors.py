@@ -192,7 +192,7 @@ def _watch(tmp_path, trigger):
 
 
 def test_backtest_of_a_calendar_schedule_starts_at_its_first_fire_time(tmp_path):
-    from watcher.cli.dryrun import _schedule_times
+    from watcher.api import schedule_times as _schedule_times
 
     hourly = _watch(tmp_path, {"schedule": {"hourly": {"minute": [0, 30]}}})
     first = dt.datetime(2026, 1, 1, 10, 7, tzinfo=UTC)
@@ -204,7 +204,7 @@ def test_backtest_of_a_calendar_schedule_starts_at_its_first_fire_time(tmp_path)
 
 
 def test_backtest_of_an_interval_is_anchored_at_from(tmp_path):
-    from watcher.cli.dryrun import _schedule_times
+    from watcher.api import schedule_times as _schedule_times
 
     every_5m = _watch(tmp_path, {"schedule": {"interval": "5m"}})
     first = dt.datetime(2026, 1, 1, 10, 7, tzinfo=UTC)
@@ -213,7 +213,7 @@ def test_backtest_of_an_interval_is_anchored_at_from(tmp_path):
 
 
 def test_backtest_of_a_schedule_that_never_fires_in_the_range_is_empty(tmp_path):
-    from watcher.cli.dryrun import _schedule_times
+    from watcher.api import schedule_times as _schedule_times
 
     daily = _watch(tmp_path, {"schedule": {"daily": {"at": "23:00"}}})
     assert _schedule_times(daily, dt.datetime(2026, 1, 1, 10, 0, tzinfo=UTC),

@@ -60,7 +60,6 @@ def load_command(log, index, year, timezone, parse, replace, seed, hours) -> Non
     one offset so the last lands at now, keeping the gaps.
     """
 
-
     try:
         ZoneInfo(timezone)
     except Exception as error:

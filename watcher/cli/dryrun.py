@@ -13,7 +13,6 @@ errors (click's convention).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import difflib
 import json
@@ -25,15 +24,9 @@ from urllib.parse import urlencode
 import click
 from elasticsearch import ConnectionError as ESConnectionError
 
-from watcher.definitions.load import load_paths
-from watcher.delivery.direct import SendNow, Simulate
-from watcher.engine.context import Run, Services
-from watcher.engine.execute import ExecuteOptions, execute_watch
+from watcher import api
 from watcher.es import history
 from watcher.es.client import ConnectionSettings, check_index_prefix, make_client, redact_url
-from watcher.es.state import StateStore
-from watcher.model.status import WatchStatus
-from watcher.schedule import next_fire
 from watcher.support.datemath import DateMathError, resolve
 
 
@@ -93,7 +86,7 @@ def _pick_watch(result, path: str, watch_id: str | None):
 def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_json, record, index_prefix) -> None:
     """Execute a rule or watch against the cluster (ES_URL) without side effects, and show the result."""
 
-    loaded = load_paths([path], connectors_path=connectors_path)
+    loaded = api.load([path], connectors=connectors_path)
     if loaded.problems:
         for problem in loaded.problems:
             click.echo(str(problem), err=True)
@@ -108,15 +101,18 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
         raise click.UsageError("--at runs one scheduled time and --from/--to a range: give one of them")
     if first is not None and first > (last or now):
         raise click.UsageError(f"--from ({first.isoformat()}) is after --to ({(last or now).isoformat()})")
-    times = _schedule_times(watch, first, last or now) if first else [at_time]
-    services = _services(loaded.connectors)
-    saved = _saved_state(services, index_prefix, watch)
-    records = _execute_all(watch, services, times, action_mode, show_progress=len(times) > 20 and not as_json,
-                           saved=saved)
+    try:
+        times = api.schedule_times(watch, first, last or now) if first else [at_time]
+    except ValueError as error:  # too many times in the range
+        raise click.UsageError(f"{error}; narrow --from/--to") from None
+    es = _client()
+    # A rule that keeps state (new_term baselines, firing keys…) starts where the daemon left it.
+    saved = api.saved_state(es, watch, index_prefix=index_prefix) if watch.rule is not None else None
+    show_progress = len(times) > 20 and not as_json
+    records = api.backtest(watch, es, times, action_mode=action_mode, connectors=loaded.connectors, state=saved,
+                           progress=_progressbar if show_progress else None)
     if record:
-        history.ensure_template(services.es, index_prefix)
-        for item in records:
-            history.write_record(services.es, index_prefix, item, refresh="wait_for")
+        api.record(es, records, index_prefix=index_prefix)
         click.echo(f"recorded {len(records)} watch record(s) in {history.index_pattern(index_prefix)}", err=True)
     if as_json:
         click.echo(json.dumps(records if first else records[0], indent=2, ensure_ascii=False, default=str))
@@ -160,7 +156,7 @@ def _reason(result: dict) -> str | None:
     return result.get("reason") or error.get("reason")
 
 
-def _services(connectors):
+def _client():
     try:
         settings = ConnectionSettings.from_env()
     except ValueError as error:
@@ -173,69 +169,11 @@ def _services(connectors):
         raise click.ClickException(f"cannot reach Elasticsearch at {where}: {error.message}") from None
     except Exception as error:  # auth errors and the like: say what the cluster answered
         raise click.ClickException(f"Elasticsearch at {where} refused the health check: {error}") from None
-    return Services(es=es, connectors=connectors)
+    return es
 
 
-def _schedule_times(watch, first: dt.datetime, last: dt.datetime) -> list[dt.datetime]:
-    """The scheduled times of ``watch`` in ``[first, last]`` (aware UTC).
-
-    Calendar and cron schedules: their fire times at or after ``first`` (``first`` itself only when it
-    is one). Interval schedules: ``first``, ``first + every``, … — Watcher anchors an interval at the
-    watch's registration, which ``first`` stands for.
-    """
-
-    if watch.trigger.kind == "interval":
-        times, current = ([first] if first <= last else []), first
-    else:  # next_fire is strictly after: one millisecond back lets a fire time at --from count
-        times, current = [], first - dt.timedelta(milliseconds=1)
-    while True:
-        current = next_fire(watch.trigger, current, anchor=first)
-        if current is None or current > last:
-            return times
-        times.append(current)
-        if len(times) > 100_000:
-            raise click.UsageError("the range holds more than 100000 scheduled times; narrow --from/--to")
-
-
-def _saved_state(services, index_prefix: str, watch):
-    """The daemon's saved state of ``watch`` (rule state and silences), so a dry-run of a rule that
-    keeps state (new_term baselines, firing keys…) shows what the daemon would do next; read only.
-    None when there is none or it cannot be read."""
-    if watch.rule is None:
-        return None
-
-    try:
-        return StateStore(services.es, index_prefix).load(watch.id)
-    except Exception:  # no state index yet, no rights: the dry-run starts from an empty state
-        return None
-
-
-def _execute_all(watch, services, times, action_mode, show_progress: bool, saved=None) -> list[dict]:
-    status = WatchStatus()
-    rule_state = copy.deepcopy(saved.rule_state) if saved is not None else {}  # carried from tick to tick
-    silences = dict(saved.silences) if saved is not None else {}
-    deliveries = {"simulate": Simulate(), "execute": SendNow()}
-    options = ExecuteOptions(action_modes={"_all": action_mode}, trigger_type="manual")
-    records = []
-    iterator = click.progressbar(times, label="backtesting", file=sys.stderr) if show_progress else None
-    with (iterator if iterator is not None else _nullcontext(times)) as ticks:
-        for tick in ticks:
-            run = Run(watch=watch, execution_time=tick, triggered_time=tick, scheduled_time=tick, services=services,
-                      rule_state=rule_state, silences=silences)
-            records.append(execute_watch(watch, run, status, deliveries, options))
-            rule_state = run.rule_state
-    return records
-
-
-class _nullcontext:
-    def __init__(self, value):
-        self.value = value
-
-    def __enter__(self):
-        return self.value
-
-    def __exit__(self, *exc):
-        return False
+def _progressbar(times):
+    return click.progressbar(times, label="backtesting", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------------------------

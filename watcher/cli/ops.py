@@ -102,7 +102,6 @@ def _client():
 def _cluster_errors(settings) -> Iterator[None]:
     """Turn the client's errors into one clear line (exit 1): unreachable cluster, or its answer."""
 
-
     where = ", ".join(map(redact_url, settings.urls))  # from_env strips credentials; never print them anyway
     try:
         yield

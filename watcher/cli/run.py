@@ -65,7 +65,6 @@ def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catc
     backfill = None
     if backfill_from:
 
-
         try:
             backfill = resolve(backfill_from, dt.datetime.now(dt.timezone.utc))
         except (DateMathError, ValueError) as error:

@@ -903,7 +903,6 @@ def merge_connectors(existing: str | None, connectors: Mapping[str, dict], file:
         ConversionError: ``existing`` is not YAML or not a mapping with ``connectors``.
     """
 
-
     yaml = YAML(typ="rt")
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 120

@@ -201,7 +201,6 @@ def check_template(reader: Reader, path: tuple, source: str, known: frozenset[st
     Returns True when the template is fine.
     """
 
-
     error = check_syntax(source, known)
     if error is None:
         return True

@@ -154,7 +154,6 @@ def top_counts(spec, run, alert) -> tuple[dict, dict]:
             out[field] = [{"key": b.get("key_as_string", b["key"]), "count": b["doc_count"]} for b in buckets]
         return out
 
-
     try:
         return count(list(spec.top_count_keys)), {}
     except ApiError:

@@ -17,7 +17,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from watcher.localcluster import docker, jvm
+from watcher.localcluster import jvm
 from watcher.localcluster.cluster import Cluster, ClusterError
 
 __all__ = ["Cluster", "ClusterError", "provide", "from_environment"]
@@ -53,6 +53,7 @@ def provide() -> Iterator[Cluster]:
     if forced == "url":
         raise ClusterError("WATCHER_ES_PROVIDER=url but ES_URL is not set")
 
+    from watcher.localcluster import docker  # deferred: optional (testcontainers comes with the test extra)
 
     if forced in ("", "docker") and docker.engine_available():
         with docker.run_container() as cluster:
