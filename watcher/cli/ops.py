@@ -34,11 +34,12 @@ from typing import Any
 import click
 from elasticsearch import ApiError, TransportError
 
+from watcher import api
 from watcher.definitions.load import load_paths
 from watcher.delivery.outbox import Outbox
 from watcher.engine.alerting import WHOLE_RULE, silence_until
 from watcher.es.client import ConnectionSettings, check_index_prefix, make_client, redact_url
-from watcher.es.history import index_pattern, recent_records
+from watcher.es.history import index_pattern
 from watcher.es.outbox_store import DEAD, DELIVERING, PENDING
 from watcher.es.state import StateConflict, StateStore, WatchState
 from watcher.model.source import SourceError, load_file
@@ -355,7 +356,7 @@ def status(name: str | None, index_prefix: str, as_json: bool, rules_dir: str | 
                 raise _unknown_watch(name, store, definitions)
             _print_json(_status_json(state))
             return
-        states = store.load_all()
+        states = api.status(es, index_prefix=index_prefix)
     ids = sorted(set(states) | definitions.ids())
     if as_json:
         _print_json({"watches": [_watch_json(watch_id, states.get(watch_id), definitions) for watch_id in ids]})
@@ -402,7 +403,7 @@ def history(name: str, size: int, record_state: str | None, index_prefix: str, a
     es, settings = _client()
     definitions = load_definitions(rules_dir)
     with _cluster_errors(settings):
-        records = recent_records(es, index_prefix, name, size, record_state)
+        records = api.history(es, name, index_prefix=index_prefix, size=size, state=record_state)
         if not records:
             store = _state_store(es, index_prefix)
             if store.load(name) is None and name not in definitions.ids() and not _has_history(es, index_prefix, name):
@@ -419,7 +420,7 @@ def history(name: str, size: int, record_state: str | None, index_prefix: str, a
 
 
 def _has_history(es, prefix: str, watch_id: str) -> bool:
-    return bool(recent_records(es, prefix, watch_id, size=1))
+    return bool(api.history(es, watch_id, index_prefix=prefix, size=1))
 
 
 def _history_watch_ids(es, prefix: str) -> list[str]:
