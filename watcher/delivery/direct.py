@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -20,6 +19,7 @@ from watcher.destinations import interpreter
 from watcher.model.requests import (HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, Rendered, combine,
                                     log_level)
 from watcher.model.secrets import mask, mask_data
+from watcher.support import httpclient
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +100,12 @@ class SendNow:
         raise TypeError(f"cannot deliver {type(rendered).__name__}")
 
     def _http(self, request: HttpRequest) -> Outcome:
-        timeout = httpx.Timeout(connect=request.timeout_s, read=request.read_timeout_s,
-                                write=request.read_timeout_s, pool=request.timeout_s)
-        verify: Any = request.verify
-        if request.verify and request.ca_file:
-            verify = ssl.create_default_context(cafile=request.ca_file)
+        timeout = httpclient.timeout(request.timeout_s, request.read_timeout_s)
+        verify = httpclient.verification(request.verify, request.ca_file)  # a bad CA file fails the action
         shown = request.masked()
         try:
-            with _hide_secrets.hiding(request.secrets), httpx.Client(timeout=timeout, verify=verify, proxy=request.proxy,
-                              follow_redirects=False, trust_env=False) as client:
+            with _hide_secrets.hiding(request.secrets), \
+                    httpclient.client(verify=verify, proxy=request.proxy, timeout_s=timeout) as client:
                 body = request.body.encode("utf-8") if request.body is not None else None
                 response = client.request(request.method, request.url, headers=request.headers, content=body)
                 received = HttpResponse(status=response.status_code,

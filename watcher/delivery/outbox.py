@@ -60,7 +60,6 @@ import logging
 import math
 import random
 import re
-import ssl
 import threading
 import time
 import uuid
@@ -68,7 +67,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
-import httpx
 
 from watcher.delivery.direct import SendNow
 from watcher.delivery.ratelimit import ConnectorLimits
@@ -80,6 +78,7 @@ from watcher.es.outbox_store import (DEAD, DELIVERED, DELIVERING, PENDING, STATE
                                      new_delivery)
 from watcher.model.requests import HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, combine
 from watcher.model.secrets import mask
+from watcher.support import httpclient
 from watcher.support.datemath import format_iso_millis, parse_instant
 
 log = logging.getLogger(__name__)
@@ -266,8 +265,7 @@ class _Slot:
 
 
 def _default_client(*, verify: Any, proxy: str | None):
-    return httpx.AsyncClient(verify=verify, proxy=proxy, follow_redirects=False, trust_env=False,
-                             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+    return httpclient.async_client(verify=verify, proxy=proxy)
 
 
 class Outbox:
@@ -718,10 +716,8 @@ class Outbox:
         key = (request.get("verify", True), request.get("ca_file"), request.get("proxy"))
         client = self._clients.get(key)
         if client is None:
-            verify: Any = key[0]
-            if key[0] and key[1]:
-                verify = ssl.create_default_context(cafile=key[1])
-            client = self._clients[key] = self._client_factory(verify=verify, proxy=key[2])
+            client = self._clients[key] = self._client_factory(verify=httpclient.verification(key[0], key[1]),
+                                                               proxy=key[2])
         headers = [(name, value) for name, value in request["headers"].items()
                    if name.lower() != IDEMPOTENCY_HEADER.lower()]
         headers.append((IDEMPOTENCY_HEADER, identifier))
@@ -729,7 +725,7 @@ class Outbox:
         read = float(request.get("read_timeout_s") or 10.0)
         body = request["body"].encode("utf-8") if request.get("body") is not None else None
         return await client.request(request["method"], request["url"], headers=headers, content=body,
-                                    timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect))
+                                    timeout=httpclient.timeout(connect, read))
 
     async def _record(self, item: StoredDelivery, verdict: str, reason: str | None, *, status: int | None,
                       retry_after: float | None = None, send_s: float | None = None) -> None:

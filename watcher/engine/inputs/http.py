@@ -28,6 +28,7 @@ from ruamel.yaml import YAML
 from watcher.engine.searching import extract_paths, parse_extract
 from watcher.model.problems import Reader
 from watcher.model.source import plain
+from watcher.support import httpclient
 from watcher.templates.http_request import HttpRequestTemplate, masked, parse_request, render_request
 
 TYPE = "http"
@@ -79,7 +80,7 @@ def send(request: dict, client: Any = None):
 
     connect = request.get("connection_timeout_in_millis", 10_000) / 1000
     read = request.get("read_timeout_millis", 10_000) / 1000
-    timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+    timeout = httpclient.timeout(connect, read)
     url = httpx.URL(scheme=request["scheme"], host=request["host"], port=request["port"],
                     path=_absolute(request.get("path", "")))
     auth = (request["auth"]["basic"]["username"], request["auth"]["basic"]["password"]) if "auth" in request else None
@@ -90,7 +91,7 @@ def send(request: dict, client: Any = None):
     if client is not None and proxy is None:
         return client.request(request["method"].upper(), url, **arguments)
     proxy_url = f"{proxy['scheme']}://{proxy['host']}:{proxy['port']}" if proxy else None
-    with httpx.Client(proxy=proxy_url, follow_redirects=False) as own:
+    with httpclient.client(proxy=proxy_url, environment_proxies=True) as own:
         return own.request(request["method"].upper(), url, **arguments)
 
 
