@@ -122,7 +122,7 @@ def convert(path: str, target: str | None, source: str | None, connectors_path: 
     watch, problems = load_definition(path, connectors, connectors_file=str(connectors_file) if connectors_file else None)
     _fail_on(problems)
     if target == "watch":
-        if watch.rule is not None and watch.rule.type != "threshold":
+        if watch.rule is not None and not watch.rule.is_threshold:
             click.echo(f"{path}: cannot convert to a watch: rule type {watch.rule.type!r} is evaluated by watcher's "
                        "rule engine (its queries, state and matching have no Elastic Watcher equivalent); "
                        "only threshold rules convert", err=True)

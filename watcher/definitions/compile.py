@@ -69,7 +69,7 @@ def compile_rule(spec: RuleSpec, file: str, connectors: Mapping[str, Any]) -> Wa
     reader = Reader(Document(file=file, data=body, text=""))
     kinds = registries()
     trigger = rule_trigger(spec, file)
-    if spec.type == "threshold":
+    if spec.is_threshold:
         input_ = kinds["input"].parse(reader, body["input"], ("input",))
     else:  # the rule input is ours (no Watcher equivalent), so no watch file may use it
         input_ = Component(type="rule", config=None, body=body["input"]["rule"])
@@ -99,7 +99,7 @@ def watch_body(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None =
     Raises:
         DefinitionError: an action names a connector that is not in ``connectors``.
     """
-    if spec.type == "threshold":
+    if spec.is_threshold:
         input_json = {"search": {"request": {"indices": list(spec.index), "body": search_body(spec)}}}
     else:
         input_json = {"rule": {"type": spec.type, "indices": list(spec.index), "params": spec.params or {}}}
@@ -167,7 +167,7 @@ def _min_doc_count(spec: RuleSpec) -> int | None:
 def condition_json(spec: RuleSpec) -> dict:
     """The Watcher condition of the rule (see the module docstring); typed rules fire when their
     type found matches."""
-    if spec.type != "threshold":
+    if not spec.is_threshold:
         return {"compare": {"ctx.payload.total_matches": {"gt": 0}}}
     condition = spec.condition
     if condition.compare is not None:

@@ -26,7 +26,7 @@ from watcher.definitions.connectors import INVALID_CONNECTOR
 from watcher.definitions.watch import looks_like_watch, registries
 from watcher.engine.ruletypes import REGISTRY
 from watcher.model.problems import Problem, Reader, did_you_mean, format_path
-from watcher.model.rule import DEFAULT_SCHEDULE, RuleSpec
+from watcher.model.rule import DEFAULT_SCHEDULE, THRESHOLD, RuleSpec
 from watcher.model.source import Document, plain
 from watcher.schedule import parse_rule_schedule
 from watcher.templates.jinja import check_syntax
@@ -78,8 +78,8 @@ def parse_rule(document: Document, reader: Reader | None = None, connectors: Map
 def _check_type(reader: Reader, data: Mapping):
     """The type's params (validated at ``params``) and its cross-field checks; None for threshold
     rules or when there were problems. ``condition`` belongs to threshold rules only."""
-    rule_type = data.get("type", "threshold")
-    if not isinstance(rule_type, str) or rule_type == "threshold":
+    rule_type = data.get("type", THRESHOLD)
+    if not isinstance(rule_type, str) or rule_type == THRESHOLD:
         if "params" in data:
             reader.problem(("params",), "params belong to rule types other than threshold "
                                         "(set type: frequency, spike, …) — a threshold rule uses condition")

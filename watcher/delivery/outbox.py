@@ -67,7 +67,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
-
 from watcher.delivery.direct import SendNow
 from watcher.delivery.ratelimit import ConnectorLimits
 from watcher.delivery.retry import RetryPolicy, classify, parse_retry_after

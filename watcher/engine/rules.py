@@ -32,7 +32,7 @@ from watcher.engine.context import Run
 from watcher.engine.perform import perform
 from watcher.engine.ruletypes import REGISTRY
 from watcher.es.search_batch import batcher_for
-from watcher.model.rule import filter_clauses, rule_action_ids
+from watcher.model.rule import RuleSpec, filter_clauses, rule_action_ids
 from watcher.model.watch import Action, Watch
 from watcher.support.compare import compare_op
 from watcher.support.datemath import format_iso_millis
@@ -131,18 +131,18 @@ class RuleAlerts:
         """
 
         spec = self.watch.rule
-        window_end = self.run.scheduled_time - _delay(spec)
+        window_end = self.run.scheduled_time - spec.delay
         variables = {
-            "rule": {"name": spec.name, "description": getattr(spec, "description", None),
-                     "tags": list(getattr(spec, "tags", None) or []), "index": getattr(spec, "index", None),
-                     "window": _text(getattr(spec, "window", None)), "group_by": getattr(spec, "group_by", None),
-                     "type": getattr(spec, "type", "threshold")},
+            "rule": {"name": spec.name, "description": spec.description,
+                     "tags": list(spec.tags), "index": spec.index,
+                     "window": _text(spec.window), "group_by": spec.group_by,
+                     "type": spec.type},
             "group": alert.group,
             "count": alert.count,
             "value": alert.value,
             "hits": alert.hits,
             "dropped": self.dropped,
-            "window": {"start": format_iso_millis(window_end - _window(spec)), "end": format_iso_millis(window_end)},
+            "window": {"start": format_iso_millis(window_end - spec.window), "end": format_iso_millis(window_end)},
             "details": alert.details,
             "status": alert.status,
             "fired_for": _seconds_text(alert.fired_for),
@@ -193,28 +193,27 @@ class RuleAlerts:
         return {**out, "status": combined, "number_of_actions_executed": len(results), "foreach": results}
 
 
-def action_events(spec) -> dict[str, tuple]:
+def action_events(spec: RuleSpec) -> dict[str, tuple]:
     """``{action_id: on}`` of a rule's actions (ids as :func:`watcher.definitions.compile.rule_action_ids`)."""
 
-    return {action_id: tuple(getattr(action, "on", ("firing",)))
-            for action_id, action in zip(rule_action_ids(spec), getattr(spec, "actions", []) or [])}
+    return {action_id: tuple(action.on)
+            for action_id, action in zip(rule_action_ids(spec), spec.actions)}
 
 
-def _templates(spec, alert: Alert) -> tuple[str, str]:
+def _templates(spec: RuleSpec, alert: Alert) -> tuple[str, str]:
     """The title and message templates for ``alert``: recoveries use ``recovered_title`` /
     ``recovered_message`` (else a default wording), aggregation summaries the rule's templates (else
     their own wording); otherwise the rule's, else its type's default, else Kibana's ES-query wording."""
     if alert.status == "recovered":
-        return (getattr(spec, "recovered_title", None) or RECOVERED_TITLE,
-                getattr(spec, "recovered_message", None) or RECOVERED_MESSAGE)
+        return (spec.recovered_title or RECOVERED_TITLE,
+                spec.recovered_message or RECOVERED_MESSAGE)
     if alert.matches is not None:
-        return getattr(spec, "title", None) or AGGREGATE_TITLE, getattr(spec, "message", None) or AGGREGATE_MESSAGE
+        return spec.title or AGGREGATE_TITLE, spec.message or AGGREGATE_MESSAGE
     title, message = DEFAULT_TITLE, DEFAULT_MESSAGE
-    rule_type = getattr(spec, "type", "threshold")
-    if rule_type != "threshold":
-        module = REGISTRY.get(rule_type)
+    if not spec.is_threshold:
+        module = REGISTRY.get(spec.type)
         title, message = module.DEFAULT_TITLE, module.DEFAULT_MESSAGE
-    return getattr(spec, "title", None) or title, getattr(spec, "message", None) or message
+    return spec.title or title, spec.message or message
 
 
 def _seconds_text(seconds: float | None) -> str | None:
@@ -225,14 +224,6 @@ def _seconds_text(seconds: float | None) -> str | None:
     parts = [(whole // 86400, "d"), (whole % 86400 // 3600, "h"), (whole % 3600 // 60, "m"), (whole % 60, "s")]
     text = " ".join(f"{n}{unit}" for n, unit in parts if n)
     return text or "0s"
-
-
-def _delay(spec) -> dt.timedelta:
-    return getattr(spec, "delay", None) or dt.timedelta(0)
-
-
-def _window(spec) -> dt.timedelta:
-    return getattr(spec, "window", None) or dt.timedelta(0)
 
 
 def _text(value) -> Any:
@@ -254,7 +245,7 @@ def prepare(watch: Watch, run: Run, input_result: dict) -> RuleAlerts:
         elasticsearch errors from the filter step or top counts (the run is recorded as failed).
     """
     spec = watch.rule
-    if getattr(spec, "type", "threshold") != "threshold":
+    if not spec.is_threshold:
         matches = run.payload.get("matches") or []
         alerts = [Alert(group=m["group"], count=m["count"], value=m["value"], hits=m.get("hits") or [],
                         payload=m, details=m.get("details") or {}) for m in matches]
@@ -269,7 +260,7 @@ def prepare_idle(watch: Watch, run: Run) -> RuleAlerts | None:
     Returns None when there is nothing to deliver (the record stays ``execution_not_needed``).
     """
     spec = watch.rule
-    alerts = _with_features(RuleAlerts(watch, run, bool(getattr(spec, "group_by", None)), [], dropped=0, kept=0))
+    alerts = _with_features(RuleAlerts(watch, run, bool(spec.group_by), [], dropped=0, kept=0))
     return alerts if (alerts.alerts or alerts.recovered) else None
 
 
@@ -281,14 +272,14 @@ def _with_features(result: RuleAlerts) -> RuleAlerts:
     result.recovered, _ = alerting.silenced(run, recovered)
     firing, result.silenced = alerting.silenced(run, matched)
     firing, result.suppressed = alerting.realert(spec, run, firing)
-    if getattr(spec, "top_count_keys", None):
+    if spec.top_count_keys:
         for alert in firing:
             alert.top_counts, errors = alerting.top_counts(spec, run, alert)
             for field, reason in errors.items():
                 result.notes.append(f"top_count_keys: {field} could not be counted: {reason}"
                                     + (" (a text field: count its keyword sub-field, e.g. "
                                        f"{field}.keyword)" if "Fielddata is disabled" in reason else ""))
-    if getattr(spec, "aggregation", None) is not None:
+    if spec.aggregation is not None:
         firing = alerting.aggregate(spec, run, firing)
         result.pending = sum(len(e["alerts"]) for e in run.rule_state.get("aggregation", {}).values())
     result.alerts = firing
@@ -299,17 +290,17 @@ def _threshold_alerts(watch: Watch, run: Run, input_result: dict) -> RuleAlerts:
     spec = watch.rule
     original = run.payload
     filtered = original
-    if getattr(spec, "filter", None):
+    if spec.filter:
         filtered = _filtered_search(run, input_result, spec)
         run.payload = filtered
     total = _total(original)
     kept = _total(filtered)
-    group_by = getattr(spec, "group_by", None)
+    group_by = spec.group_by
     if not group_by:
         hits = [h.get("_source", {}) for h in resolve_path(filtered, "hits.hits") or []]
         value = resolve_path(filtered, f"aggregations.{METRIC_AGG}.value")
         alerts = [Alert(group=None, count=kept, value=kept if value is None else value, hits=hits, payload=filtered)]
-        if kept == 0 and getattr(spec, "filter", None):
+        if kept == 0 and spec.filter:
             alerts = []
         return RuleAlerts(watch, run, False, alerts, dropped=total - kept, kept=kept)
 
@@ -336,9 +327,9 @@ def _threshold_alerts(watch: Watch, run: Run, input_result: dict) -> RuleAlerts:
     return RuleAlerts(watch, run, True, alerts, dropped=total - kept, kept=kept)
 
 
-def group_meets(spec, bucket: dict) -> bool:
+def group_meets(spec: RuleSpec, bucket: dict) -> bool:
     """Whether one terms bucket meets the rule's per-group count or metric condition."""
-    condition = getattr(spec, "condition", None)
+    condition = spec.condition
     count = getattr(condition, "count", None)
     metric = getattr(condition, "metric", None)
     if count is not None:

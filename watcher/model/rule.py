@@ -34,6 +34,8 @@ COMPARISON_OPS = ("gt", "gte", "lt", "lte", "eq", "not_eq")
 METRIC_AGGS = ("avg", "min", "max", "sum", "cardinality")
 CONDITION_KINDS = ("count", "metric", "compare", "array_compare")
 DEFAULT_SCHEDULE = "1m"
+THRESHOLD = "threshold"
+"""The default rule type: a count or metric condition, compiled to a plain Watcher watch."""
 DEFAULT_CONDITION = {"count": {"gt": 0}}
 
 _QUERY_SCHEMA = {
@@ -249,7 +251,7 @@ class RuleSpec(_Strict):
 
     name: Text = Field(description="Unique rule name; becomes the watch id.")
     type: Annotated[str, WithJsonSchema({"description": "The rule type."})] = Field(
-        "threshold", description="threshold (default: count/metric condition) or an ElastAlert2 type: "
+        THRESHOLD, description="threshold (default: count/metric condition) or an ElastAlert2 type: "
                                  "any, frequency, spike, flatline, change, blacklist, whitelist, new_term, "
                                  "cardinality, metric_aggregation, spike_aggregation, percentage_match.")
     params: dict | None = Field(None, description="Parameters of the rule type (ElastAlert2's option names).")
@@ -307,6 +309,11 @@ class RuleSpec(_Strict):
         return self._file
 
     @property
+    def is_threshold(self) -> bool:
+        """True for ``type: threshold`` (the default), False for an ElastAlert2 rule type."""
+        return self.type == THRESHOLD
+
+    @property
     def type_params(self):
         """The rule type's validated ``Params`` (:mod:`watcher.engine.ruletypes`); None for ``threshold``.
 
@@ -314,7 +321,7 @@ class RuleSpec(_Strict):
             pydantic.ValidationError: ``params`` do not fit the type (only for specs built in code;
                 :func:`parse_rule` reports that as a problem).
         """
-        if self.type == "threshold":
+        if self.is_threshold:
             return None
         if self._params is None:
             _rule_types()  # raises when the engine's rule types were never registered

@@ -11,6 +11,8 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+from watcher.model.rule import RuleSpec
+
 
 @dataclasses.dataclass(frozen=True)
 class Component:
@@ -83,7 +85,8 @@ class Watch:
         throttle_period: default throttle of the actions; None = Watcher's default (5 s).
         metadata: exposed as ``ctx.metadata`` (None if unset).
         active: inactive watches are not scheduled but can be executed by hand.
-        rule: the rule-specific information (see :mod:`watcher.definitions.rule`), or None.
+        rule: the rule this watch was compiled from (:class:`~watcher.model.rule.RuleSpec`), or None for a
+            Watcher watch.
         body: the watch JSON as given (or as compiled from the rule).
     """
 
@@ -97,7 +100,7 @@ class Watch:
     throttle_period: dt.timedelta | None
     metadata: dict | None
     active: bool = True
-    rule: Any = None
+    rule: RuleSpec | None = None
     body: Any = None
 
     def action(self, action_id: str) -> Action | None:

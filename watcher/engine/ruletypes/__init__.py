@@ -16,7 +16,7 @@ from watcher.engine.ruletypes import any as any_type
 from watcher.engine.ruletypes import (blacklist, cardinality, change, flatline, frequency, metric_aggregation, new_term,
                                       percentage_match, spike, spike_aggregation, whitelist)
 from watcher.model.registry import Registry
-from watcher.model.rule import register_rule_types
+from watcher.model.rule import THRESHOLD, register_rule_types
 
 # One line per type module (keep the import above in step).
 REGISTRY = Registry("rule type", [
@@ -33,7 +33,6 @@ REGISTRY = Registry("rule type", [
     whitelist,
     new_term,
 ])
-THRESHOLD = "threshold"
 TYPES = (THRESHOLD, *sorted(REGISTRY.names()))
 
 
