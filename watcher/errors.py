@@ -72,23 +72,41 @@ class TemplateError(WatcherError):
     dry-run showing the error)."""
 
 
-class TemplateSyntaxError(TemplateError, DefinitionProblem):
+class TemplateSyntaxError(TemplateError, DefinitionProblem, ValueError):
     """A template that cannot be compiled (unclosed section, bad tag...).
 
     Raised when a template is compiled or checked, normally at load time. It is a definition
     problem: the caller reports it with its line and column and does not load the definition.
+
+    Attributes:
+        message: what is wrong, e.g. ``"unclosed section {{#hits}}"``.
+        line: 1-based line of the offending tag in the template text.
+        column: 1-based column (in characters) of the tag's opening delimiter.
     """
 
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(f"line {line}, column {column}: {message}")
+        self.message = message
+        self.line = line
+        self.column = column
 
-class TemplateRenderError(TemplateError):
+
+class TemplateRenderError(TemplateError, ValueError):
     """A template that compiled but failed while rendering with one run's data (undefined
-    variable, self-referencing value, output too large, sandbox violation...).
+    variable, self-referencing value, output too large, sandbox violation...). Both template
+    languages raise it (:mod:`watcher.templates.mustache`, :mod:`watcher.templates.jinja`).
 
     Raised during an execution. The caller fails only what was being rendered (one action, one
     input), records the reason and carries on; the next run, with other data, may succeed.
-    Shared base of :class:`watcher.templates.mustache.TemplateRenderError` and
-    :class:`watcher.templates.jinja.TemplateRenderError`.
+
+    Attributes:
+        variable: the undefined variable or attribute name, when that is the cause (else None).
+        line: 1-based template line where it failed, when known (else None).
     """
+
+    def __init__(self, message: str, *, variable: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.variable, self.line = variable, line
 
 
 # -- the cluster ------------------------------------------------------------------------------------

@@ -50,10 +50,13 @@ EXCEPTION_CLASSES = _exception_classes()
 
 def test_the_walk_finds_the_exception_classes():
     names = {f"{cls.__module__}.{cls.__qualname__}" for cls in EXCEPTION_CLASSES}
-    assert {"watcher.support.durations.DurationError", "watcher.templates.jinja.TemplateRenderError",
-            "watcher.templates.mustache.TemplateRenderError", "watcher.es.state.StateConflict",
+    assert {"watcher.support.durations.DurationError", "watcher.errors.TemplateRenderError",
+            "watcher.errors.TemplateSyntaxError", "watcher.es.state.StateConflict",
             "watcher.errors.WatcherError"} <= names
-    assert len(EXCEPTION_CLASSES) >= 30
+    assert len(EXCEPTION_CLASSES) >= 25
+    assert len({cls.__qualname__ for cls in EXCEPTION_CLASSES if cls.__module__ != "watcher.errors"} &
+               {cls.__qualname__ for cls in EXCEPTION_CLASSES if cls.__module__ == "watcher.errors"}) <= 2  # re-based:
+    # only TemplateSyntaxError and ClusterUnavailable (localcluster) share a name with their base in errors.py
 
 
 @pytest.mark.parametrize("cls", EXCEPTION_CLASSES, ids=lambda cls: f"{cls.__module__}.{cls.__qualname__}")
@@ -77,14 +80,14 @@ def test_errors_module_imports_nothing_from_watcher():
     ("watcher.schedule.quartz.QuartzError", ValueError, errors.DefinitionProblem),
     ("watcher.support.durations.DurationError", ValueError, errors.DefinitionProblem),
     ("watcher.support.datemath.DateMathError", ValueError, errors.DefinitionProblem),
-    ("watcher.templates.mustache.TemplateSyntaxError", ValueError, errors.TemplateSyntaxError),
+    ("watcher.errors.TemplateSyntaxError", ValueError, errors.TemplateSyntaxError),
     ("watcher.templates.mustache.TemplateRenderError", ValueError, errors.TemplateRenderError),
     ("watcher.templates.jinja.TemplateRenderError", ValueError, errors.TemplateRenderError),
     ("watcher.support.javatext.SelfReferenceError", ValueError, errors.WatcherError),
     ("watcher.engine.transforms.chain.ChainTransformError", RuntimeError, errors.WatcherError),
     ("watcher.es.painless.ScriptUnavailable", RuntimeError, errors.PermanentClusterError),
     ("watcher.es.painless.PainlessError", RuntimeError, errors.PermanentClusterError),
-    ("watcher.localcluster.cluster.ClusterError", RuntimeError, errors.ClusterError),
+    ("watcher.localcluster.cluster.ClusterUnavailable", RuntimeError, errors.ClusterError),
     ("watcher.es.state.StateConflict", Exception, errors.ClusterError),
     ("watcher.delivery.outbox.UnresolvedSecret", Exception, errors.FinalDeliveryError),
 ])
@@ -94,10 +97,11 @@ def test_rebased_classes_keep_their_builtin_base_and_get_their_branch(path, buil
     assert issubclass(cls, builtin) and issubclass(cls, branch)
 
 
-def test_both_template_render_errors_share_one_base_and_a_syntax_error_is_a_definition_problem():
+def test_both_template_languages_raise_one_render_error_and_a_syntax_error_is_a_definition_problem():
     from watcher.templates import jinja, mustache
 
-    assert jinja.TemplateRenderError is not mustache.TemplateRenderError
+    assert jinja.TemplateRenderError is mustache.TemplateRenderError is errors.TemplateRenderError
+    assert issubclass(errors.TemplateRenderError, ValueError)
     for cls in (jinja.TemplateRenderError, mustache.TemplateRenderError, mustache.TemplateSyntaxError):
         assert issubclass(cls, errors.TemplateError)
     assert not issubclass(mustache.TemplateRenderError, errors.DefinitionProblem)

@@ -18,9 +18,9 @@ import os
 from collections.abc import Iterator
 
 from watcher.localcluster import jvm
-from watcher.localcluster.cluster import Cluster, ClusterError
+from watcher.localcluster.cluster import Cluster, ClusterUnavailable
 
-__all__ = ["Cluster", "ClusterError", "provide", "from_environment"]
+__all__ = ["Cluster", "ClusterUnavailable", "provide", "from_environment"]
 
 
 def from_environment() -> Cluster | None:
@@ -43,7 +43,7 @@ def provide() -> Iterator[Cluster]:
     """Yield a running cluster, chosen as the module docstring says; stop what was started on exit.
 
     Raises:
-        ClusterError: no cluster could be provided (the message says why for each option).
+        ClusterUnavailable: no cluster could be provided (the message says why for each option).
     """
     forced = os.environ.get("WATCHER_ES_PROVIDER", "").strip().lower()
     existing = from_environment()
@@ -51,7 +51,7 @@ def provide() -> Iterator[Cluster]:
         yield existing
         return
     if forced == "url":
-        raise ClusterError("WATCHER_ES_PROVIDER=url but ES_URL is not set")
+        raise ClusterUnavailable("WATCHER_ES_PROVIDER=url but ES_URL is not set")
 
     from watcher.localcluster import docker  # deferred: optional (testcontainers comes with the test extra)
 
@@ -60,7 +60,7 @@ def provide() -> Iterator[Cluster]:
             yield cluster
         return
     if forced == "docker":
-        raise ClusterError("WATCHER_ES_PROVIDER=docker but no Docker engine answers")
+        raise ClusterUnavailable("WATCHER_ES_PROVIDER=docker but no Docker engine answers")
 
     node = jvm.JvmNode.ephemeral()
     try:

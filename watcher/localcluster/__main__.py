@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from watcher.localcluster import ClusterError, from_environment, provide
+from watcher.localcluster import ClusterUnavailable, from_environment, provide
 from watcher.localcluster.jvm import JvmNode
 
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except ClusterError as error:
+    except ClusterUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

@@ -13,7 +13,7 @@ import urllib.request
 from watcher import errors
 
 
-class ClusterError(errors.ClusterError, RuntimeError):
+class ClusterUnavailable(errors.ClusterError, RuntimeError):
     """Elasticsearch could not be provided or did not become ready."""
 
 
@@ -68,13 +68,13 @@ class Cluster:
             The cluster health document.
 
         Raises:
-            ClusterError: not ready in time, or ``alive()`` turned False.
+            ClusterUnavailable: not ready in time, or ``alive()`` turned False.
         """
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if alive is not None and not alive():
-                raise ClusterError(f"Elasticsearch at {self.url} exited while starting")
+                raise ClusterUnavailable(f"Elasticsearch at {self.url} exited while starting")
             try:
                 health = self._request("/_cluster/health?wait_for_status=yellow&timeout=1s", timeout=5)
                 if health.get("status") in ("yellow", "green"):
@@ -82,4 +82,4 @@ class Cluster:
             except (OSError, urllib.error.URLError, ValueError) as error:
                 last_error = error
             time.sleep(0.5)
-        raise ClusterError(f"Elasticsearch at {self.url} not ready after {timeout:.0f}s: {last_error}")
+        raise ClusterUnavailable(f"Elasticsearch at {self.url} not ready after {timeout:.0f}s: {last_error}")

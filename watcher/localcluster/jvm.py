@@ -32,7 +32,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from watcher.localcluster.cluster import Cluster, ClusterError
+from watcher.localcluster.cluster import Cluster, ClusterUnavailable
 
 VERSION = os.environ.get("WATCHER_ES_VERSION", "8.14.1")
 MAVEN_ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
@@ -71,7 +71,7 @@ def _java_home() -> str:
         return os.environ["JAVA_HOME"]
     java = shutil.which("java")
     if not java:
-        raise ClusterError("no Java found: install a JDK 17+ or set JAVA_HOME")
+        raise ClusterUnavailable("no Java found: install a JDK 17+ or set JAVA_HOME")
     return str(Path(java).resolve().parents[1])
 
 
@@ -90,7 +90,7 @@ def ensure_distribution(version: str = VERSION) -> Path:
     """Return the unpacked Elasticsearch home for ``version``, resolving it with Maven if needed.
 
     Raises:
-        ClusterError: Maven is missing or could not resolve the artifact (message has its output).
+        ClusterUnavailable: Maven is missing or could not resolve the artifact (message has its output).
     """
     root = cache_dir()
     home = root / f"elasticsearch-{version}"
@@ -105,13 +105,13 @@ def ensure_distribution(version: str = VERSION) -> Path:
         if not archive.exists():
             mvn = shutil.which("mvn")
             if not mvn:
-                raise ClusterError("Maven (mvn) is needed to fetch Elasticsearch from Maven Central")
+                raise ClusterUnavailable("Maven (mvn) is needed to fetch Elasticsearch from Maven Central")
             command = [mvn, "-q", "-B", "dependency:copy",
                        f"-Dartifact={MAVEN_ARTIFACT.format(version=version)}",
                        f"-DoutputDirectory={download}"]
             result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0 or not archive.exists():
-                raise ClusterError("Maven could not resolve Elasticsearch:\n" + result.stdout[-3000:] + result.stderr[-2000:])
+                raise ClusterUnavailable("Maven could not resolve Elasticsearch:\n" + result.stdout[-3000:] + result.stderr[-2000:])
         staging = Path(tempfile.mkdtemp(prefix="unpack-", dir=root))
         _unzip_with_modes(archive, staging)
         (staging / f"elasticsearch-{version}").rename(home)
@@ -191,7 +191,7 @@ class JvmNode:
             The running cluster (``kind="jvm"``).
 
         Raises:
-            ClusterError: the distribution could not be fetched, the node exited, or it was not ready
+            ClusterUnavailable: the distribution could not be fetched, the node exited, or it was not ready
                 within ``timeout`` seconds; the message ends with the node's last log lines.
         """
         running = self.cluster()
@@ -219,10 +219,10 @@ class JvmNode:
         cluster = Cluster(url=url, kind="jvm")
         try:
             cluster.wait_until_ready(timeout=timeout, alive=lambda: self._process.poll() is None)
-        except ClusterError as error:
+        except ClusterUnavailable as error:
             tail = self.log_tail()
             self.stop()
-            raise ClusterError(f"{error}\n--- last lines of the node's log ---\n{tail}") from None
+            raise ClusterUnavailable(f"{error}\n--- last lines of the node's log ---\n{tail}") from None
         return cluster
 
     def log_tail(self, lines: int = 30) -> str:

@@ -35,17 +35,7 @@ __all__ = ["TemplateRenderError", "check_syntax", "environment", "render_jinja"]
 TEMPLATE_NAME = "<template>"
 
 
-class TemplateRenderError(errors.TemplateRenderError, ValueError):
-    """A Jinja2 template failed to render.
-
-    Attributes:
-        variable: the undefined variable or attribute name, when that is the cause (else None).
-        line: 1-based template line where it failed, when known (else None).
-    """
-
-    def __init__(self, message: str, *, variable: str | None = None, line: int | None = None):
-        super().__init__(message)
-        self.variable, self.line = variable, line
+TemplateRenderError = errors.TemplateRenderError  # one class for both template languages
 
 
 class _NamedStrictUndefined(jinja2.StrictUndefined):

@@ -78,24 +78,10 @@ Escape: TypeAlias = Literal["none", "json"]
 # Errors
 
 
-class TemplateSyntaxError(errors.TemplateSyntaxError, ValueError):
-    """A template that cannot be compiled.
-
-    Attributes:
-        message: what is wrong, e.g. ``"unclosed section {{#hits}}"``.
-        line: 1-based line of the offending tag in the template text.
-        column: 1-based column (in characters) of the tag's opening delimiter.
-    """
-
-    def __init__(self, message: str, line: int, column: int) -> None:
-        super().__init__(f"line {line}, column {column}: {message}")
-        self.message = message
-        self.line = line
-        self.column = column
+TemplateSyntaxError = errors.TemplateSyntaxError  # Mustache is the template language that compiles
 
 
-class TemplateRenderError(errors.TemplateRenderError, ValueError):
-    """A template that compiled but failed while rendering (index out of range, output too large...)."""
+TemplateRenderError = errors.TemplateRenderError  # one class for both template languages
 
 
 # --------------------------------------------------------------------------------------------------
