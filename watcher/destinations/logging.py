@@ -113,8 +113,7 @@ def render(config: LoggingConfig, run: Any, model: dict) -> LogMessage:
     """The rendered line. Raises LookupError for an unknown connector, template errors as they come."""
     connector = connector_for(run, config.connector, TYPE)
     return build_request(connector.config if connector else None,
-                                           {"text": render_text(config.text, model), "level": config.level,
-                                            "category": config.category})
+                         {"text": render_text(config.text, model), "level": config.level, "category": config.category})
 
 
 def result(config: LoggingConfig, rendered: LogMessage, outcome: Outcome) -> dict:

@@ -235,8 +235,7 @@ def render(config: OpsgenieConfig, run: Any, model: dict) -> HttpRequest:
     if connector is not None:
         settings, secrets = connector.config, connector.secrets
     else:
-        settings = Config(type="opsgenie", api_key=config.api_key,
-                                             api_url=config.api_url or DEFAULT_API_URL)
+        settings = Config(type="opsgenie", api_key=config.api_key, api_url=config.api_url or DEFAULT_API_URL)
         secrets = ()
     mode = config.mode or settings.mode
     fields: dict[str, Any] = {"mode": mode, "secrets": secrets}

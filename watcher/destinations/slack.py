@@ -250,8 +250,7 @@ def render(config: SlackConfig, run: Any, model: dict) -> tuple[HttpRequest, ...
     secrets = connector.secrets
     requests = []
     for to in recipients:
-        request = build_request(connector.config, {"payload": payload(message, to),
-                                                                   "secrets": secrets})
+        request = build_request(connector.config, {"payload": payload(message, to), "secrets": secrets})
         if config.proxy:
             request = dataclasses.replace(request, proxy=config.proxy)
         requests.append(request)

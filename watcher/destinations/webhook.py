@@ -414,8 +414,7 @@ def _plain_request(request: dict) -> HttpRequest:
     record = mask_data(http_request.masked(request), secrets)
     return HttpRequest(
         method=request["method"].upper(),
-        url=build_url(request["scheme"], request["host"], request["port"],
-                                        request.get("path"), request.get("params")),
+        url=build_url(request["scheme"], request["host"], request["port"], request.get("path"), request.get("params")),
         headers=headers,
         body=request.get("body"),
         timeout_s=_millis_to_seconds(request.get("connection_timeout_in_millis")) or 10.0,
