@@ -203,8 +203,8 @@ def item_error(answer: dict, meta: Any, status: int | None = None) -> Exception:
         meta: the multi-request's response meta (its status is replaced by the item's).
         status: the HTTP status when ``answer`` carries none (``_mget`` items); default 500.
     """
-    from elasticsearch.exceptions import HTTP_EXCEPTIONS  # deferred: start-up (the ES client costs ~0.25 s to import)
-    from elasticsearch.exceptions import ApiError
+    # deferred: start-up (the ES client costs ~0.25 s to import)
+    from elasticsearch.exceptions import HTTP_EXCEPTIONS, ApiError
 
     if isinstance(answer.get("status"), int):
         status = answer["status"]
