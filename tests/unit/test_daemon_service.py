@@ -96,3 +96,20 @@ def test_reload_plan_adds_changes_removes_and_keeps_the_last_good_version(tmp_pa
     assert (plan.added, plan.changed, plan.removed, plan.kept) == (["d"], ["a"], ["c"], ["b"])
     assert plan.watches["b"] is running["b"]
     assert sorted(plan.watches) == ["a", "b", "d"]
+
+
+def test_merge_state_keeps_the_later_progress_when_another_save_went_further():
+    # Two saves of one watch race (a catch-up and a manual run, or two daemons): the progress stored
+    # meanwhile is later than this run's, and going back would run those windows a second time.
+    before = WatchState("w", status=WatchStatus(), last_window_end=T, seq_no=6, primary_term=1)
+    fresh = WatchState("w", status=WatchStatus(), last_window_end=T + dt.timedelta(minutes=5), seq_no=7, primary_term=1)
+    ours = WatchState("w", status=WatchStatus(), last_window_end=T + dt.timedelta(minutes=1), seq_no=6, primary_term=1)
+    assert merge_state(before, ours, fresh).last_window_end == T + dt.timedelta(minutes=5)
+    assert merge_state(before, fresh, ours).last_window_end == T + dt.timedelta(minutes=5)  # whichever side holds it
+
+
+def test_merge_state_without_any_progress_keeps_none():
+    before = WatchState("w", status=WatchStatus(), seq_no=6, primary_term=1)
+    fresh = WatchState("w", status=WatchStatus(), seq_no=7, primary_term=1)
+    ours = WatchState("w", status=WatchStatus(), seq_no=6, primary_term=1)
+    assert merge_state(before, ours, fresh).last_window_end is None
