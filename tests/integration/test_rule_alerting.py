@@ -102,6 +102,27 @@ def test_frequency_fires_for_groups_with_at_least_num_events(es, events, tmp_pat
     assert matches(ungrouped.run(minutes(5))) == {}  # 1 document (host b at T): below 8
 
 
+def test_frequency_counts_afresh_after_a_match_with_reset_after_match_and_not_without(es, events, tmp_path):
+    # a: three events, then one more; b: two events, then three more. Window 10m, runs every minute.
+    add_docs(es, events, [doc(minutes(m), host="a") for m in (1, 2, 3, 6)] +
+                         [doc(minutes(m), host="b") for m in (1, 2, 5, 6, 7)])
+    body = "type: frequency\ngroup_by: host\nparams: {num_events: 3%s}\nactions: [{connector: log}]\n"
+    (tmp_path / "native").mkdir()
+    (tmp_path / "ea2").mkdir()
+    native = RuleRunner(es, tmp_path / "native", rule(events, body % "", window="10m"))
+    afresh = RuleRunner(es, tmp_path / "ea2", rule(events, body % ", reset_after_match: true", window="10m"))
+    ticks = [minutes(m) for m in (4, 5, 6, 7, 8)]
+    native_runs = [matches(native.run(t)) for t in ticks]
+    afresh_runs = [matches(afresh.run(t)) for t in ticks]
+    # Without the reset every window that still holds three events fires again.
+    assert native_runs == [{"a": 3}, {"a": 3}, {"a": 3, "b": 3}, {"a": 4, "b": 4}, {"a": 4, "b": 5}]
+    # With it (ElastAlert2's way), a match's events are not counted again: a fires once (its 4th
+    # event alone is not enough), b fires at 10:06 on its 3rd event and not again on the next two.
+    assert afresh_runs == [{"a": 3}, {}, {"b": 3}, {}, {}]
+    assert afresh.state["type_state"]["data"]["counted_until"] == {"a": "2026-11-29T10:03:00.000Z",
+                                                                   "b": "2026-11-29T10:05:00.000Z"}
+
+
 def test_frequency_window_follows_a_paris_cron_schedule_and_an_empty_window_sends_nothing(es, events, tmp_path):
     # 09:00 in Paris = 08:00Z; window 1h: [07:00Z, 08:00Z) = [08:00+01:00, 09:00+01:00).
     add_docs(es, events, [

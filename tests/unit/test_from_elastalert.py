@@ -65,7 +65,7 @@ def test_frequency_rule_maps_every_option():
     assert conversion.rule == {
         "name": "checkout 5xx burst", "type": "frequency", "index": "logs-web-*", "window": "10m",
         "query": {"range": {"http.response.status_code": {"gte": 500}}}, "group_by": "service.name",
-        "params": {"num_events": 20}, "realert": "10m", "exponential_realert": "2h",
+        "params": {"num_events": 20, "reset_after_match": True}, "realert": "10m", "exponential_realert": "2h",
         "top_count_keys": ["url.path"], "top_count_number": 3,
         "title": "{{ group }}: {{ count }} server errors in 10 minutes",
         "message": conversion.rule["message"],

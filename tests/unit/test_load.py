@@ -129,7 +129,7 @@ MALFORMED_CASES = {
         "(did you mean 'frequency'?)"],
     "type-params-unknown-key.yaml": [
         "{f}:5:1: params: missing required field 'num_events'",
-        "{f}:6:3: params.num_event: unknown key 'num_event' (did you mean 'num_events'?); expected one of: num_events"],
+        "{f}:6:3: params.num_event: unknown key 'num_event' (did you mean 'num_events'?); expected one of: num_events, reset_after_match"],
     "type-with-condition.yaml": [
         "{f}:5:1: condition: condition belongs to threshold rules; a rule of type any fires as its params say"],
     "threshold-with-params.yaml": [

@@ -81,7 +81,7 @@ TYPE_OPTIONS = {
 # The params docs/rule-types.md lists per type: what is carried when the type module is not loaded.
 DOCUMENTED_PARAMS = {
     "any": (),
-    "frequency": ("num_events",),
+    "frequency": ("num_events", "reset_after_match"),
     "spike": ("spike_height", "spike_type", "threshold_ref", "threshold_cur", "alert_on_new_data"),
     "flatline": ("threshold", "forget_keys"),
     "change": ("compare_key", "ignore_null", "timeframe"),
@@ -441,6 +441,9 @@ class _Converter:
             params["fields"] = [query_key] if isinstance(query_key, str) else query_key
             self.out.notes.append("new_term: query_key gives the fields to watch (ElastAlert2 uses it when "
                                   "fields is not set)")
+        if self.rule_type == "frequency":
+            # ElastAlert2 forgets the events a match counted; a native rule counts every window.
+            params["reset_after_match"] = True
         if params:
             rule["params"] = params
 
