@@ -11,7 +11,7 @@ After a match ElastAlert2 forgets the events it counted, so the same events neve
 native rule counts every document of each window, so it fires on every run while the window still
 holds ``num_events`` (``realert`` spaces those alerts). ``reset_after_match: true`` (which
 ``watcher convert --from elastalert`` sets) does as ElastAlert2: for each group key, documents up to
-the newest one a match counted are not counted again (docs/rule-types.md, "frequency").
+the newest one a match counted are not counted again (docs/rule-types.md#frequency).
 """
 
 from __future__ import annotations
