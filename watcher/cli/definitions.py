@@ -14,11 +14,13 @@ import click
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from watcher.definitions.compile import NotConvertible, watch_to_rule
+from watcher.definitions.compile import NotConvertible, watch_body, watch_to_rule
 from watcher.definitions.from_elastalert import ConversionError, convert_file, merge_connectors
 from watcher.definitions.load import default_connectors_path, load_connectors_file, load_definition, load_paths
 from watcher.definitions.schema import FILE_NAMES, KINDS, schema
+from watcher.engine.windows import uses_calendar_window
 from watcher.model.problems import Problem
+from watcher.support.durations import format_duration
 
 DEFAULT_RULES_DIR = "rules/"
 
@@ -73,7 +75,7 @@ def schema_command(kind: str | None, out_dir: str | None) -> None:
 
 RULE_METADATA_KEY = "watcher_rule"
 _RULE_ONLY = ("description", "tags", "filter", "title", "message", "recovered_title", "recovered_message", "realert",
-              "exponential_realert", "aggregation", "top_count_keys", "top_count_number", "include")
+              "exponential_realert", "aggregation", "top_count_keys", "top_count_number", "include", "calendar_window")
 
 
 def _rule_only_parts(rule: dict) -> dict:
@@ -128,6 +130,11 @@ def convert(path: str, target: str | None, source: str | None, connectors_path: 
                        "only threshold rules convert", err=True)
             sys.exit(1)
         body = dict(watch.body)
+        if watch.rule is not None and uses_calendar_window(watch.rule):
+            body = watch_body(watch.rule, connectors, str(path), portable=True)
+            click.echo(f"note: the rule searches from its previous fire time (calendar window); Elastic Watcher "
+                       f"has no such time, so the watch searches a fixed {format_duration(watch.rule.window)} "
+                       "before each fire time (23- and 25-hour days are then counted as 24 hours)", err=True)
         if watch.rule is not None:
             kept = _rule_only_parts(watch.rule.to_document())
             if kept:

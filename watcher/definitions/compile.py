@@ -31,6 +31,7 @@ from typing import Any
 
 from watcher.definitions.watch import parse_actions, registries
 from watcher.destinations import CONNECTORS
+from watcher.engine.windows import uses_calendar_window
 from watcher.errors import DefinitionProblem
 from watcher.model.problems import DefinitionError, Problem, Reader
 from watcher.model.rule import RuleSpec, query_clause, rule_action_ids
@@ -47,6 +48,7 @@ GROUPS_AGG = "groups"
 METRIC_AGG = "metric"
 SAMPLE_AGG = "sample"
 SCHEDULED = "{{ctx.trigger.scheduled_time}}"
+PREVIOUS = "{{ctx.trigger.previous_scheduled_time}}"  # set by the engine for calendar windows (engine/windows.py)
 MAX_SAMPLE = 100  # index.max_inner_result_window default: the most hits a top_hits may return
 _JINJA_MARKS = ("{{", "{%", "{#")
 
@@ -93,14 +95,19 @@ def rule_trigger(spec: RuleSpec, file: str = "<rule>") -> Trigger:
     return trigger
 
 
-def watch_body(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None = None) -> dict:
+def watch_body(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None = None, *,
+               portable: bool = False) -> dict:
     """The Watcher JSON of the compiled rule (``trigger``, ``input``, ``condition``, ``actions``, ``metadata``).
+
+    Args:
+        portable: for Elastic Watcher (``watcher convert --to watch``): a calendar window is written
+            as the fixed ``window`` (Watcher's ctx has no previous fire time).
 
     Raises:
         DefinitionError: an action names a connector that is not in ``connectors``.
     """
     if spec.is_threshold:
-        input_json = {"search": {"request": {"indices": list(spec.index), "body": search_body(spec)}}}
+        input_json = {"search": {"request": {"indices": list(spec.index), "body": search_body(spec, portable=portable)}}}
     else:
         input_json = {"rule": {"type": spec.type, "indices": list(spec.index), "params": spec.params or {}}}
     body: dict[str, Any] = {
@@ -119,9 +126,15 @@ def _trigger_json(spec: RuleSpec, file: str | None) -> dict:
     return dict(rule_trigger(spec, file or spec.file or "<rule>").body)
 
 
-def search_body(spec: RuleSpec) -> dict:
-    """The search body of the rule's input (see the module docstring)."""
-    window_start = SCHEDULED + "||-" + format_duration(spec.window + spec.delay)
+def search_body(spec: RuleSpec, *, portable: bool = False) -> dict:
+    """The search body of the rule's input (see the module docstring). A calendar window
+    (:func:`watcher.engine.windows.uses_calendar_window`) starts at the previous fire time, which
+    the engine gives as ``ctx.trigger.previous_scheduled_time``; ``portable`` writes the fixed
+    window instead."""
+    if uses_calendar_window(spec) and not portable:
+        window_start = PREVIOUS + ("||-" + format_duration(spec.delay) if spec.delay else "")
+    else:
+        window_start = SCHEDULED + "||-" + format_duration(spec.window + spec.delay)
     window_end = SCHEDULED + ("||-" + format_duration(spec.delay) if spec.delay else "")
     clauses: list[dict] = []
     if spec.query is not None:

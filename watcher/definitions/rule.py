@@ -59,6 +59,9 @@ def parse_rule(document: Document, reader: Reader | None = None, connectors: Map
     _hint_elastalert(reader, data)
     spec = reader.validate(RuleSpec, data, ())
     trigger = _parse_schedule(reader, data)
+    if data.get("calendar_window") is True and trigger is not None and trigger.kind == "interval":
+        reader.problem(("calendar_window",), "a calendar window needs a cron schedule (it runs from the previous fire "
+                                             "time); an interval schedule searches its fixed window", at_value=True)
     _check_condition(reader, data.get("condition"))
     params = _check_type(reader, data)
     for key in ("title", "message", "recovered_title", "recovered_message"):

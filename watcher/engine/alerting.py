@@ -29,7 +29,7 @@ import datetime as dt
 from typing import Any
 
 from watcher.engine.alert import Alert
-from watcher.engine.ruletypes import window_of
+from watcher.engine.windows import window_of
 from watcher.engine.ruletypes.base import MISSING_KEY, Evaluation, field_value
 from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.support.durations import DurationError, parse_rule_duration

@@ -31,6 +31,7 @@ from watcher.engine.alert import Alert
 from watcher.engine.context import Run
 from watcher.engine.perform import perform
 from watcher.engine.ruletypes import REGISTRY
+from watcher.engine.windows import window_of
 from watcher.es.search_batch import batcher_for
 from watcher.model.rule import RuleSpec, filter_clauses, rule_action_ids
 from watcher.model.watch import Action, Watch
@@ -131,7 +132,7 @@ class RuleAlerts:
         """
 
         spec = self.watch.rule
-        window_end = self.run.scheduled_time - spec.delay
+        window_start, window_end = window_of(spec, self.run.scheduled_time)
         variables = {
             "rule": {"name": spec.name, "description": spec.description,
                      "tags": list(spec.tags), "index": spec.index,
@@ -142,7 +143,7 @@ class RuleAlerts:
             "value": alert.value,
             "hits": alert.hits,
             "dropped": self.dropped,
-            "window": {"start": format_iso_millis(window_end - spec.window), "end": format_iso_millis(window_end)},
+            "window": {"start": format_iso_millis(window_start), "end": format_iso_millis(window_end)},
             "details": alert.details,
             "status": alert.status,
             "fired_for": _seconds_text(alert.fired_for),

@@ -268,6 +268,10 @@ class RuleSpec(_Strict):
     time_field: Text = Field("@timestamp", description="Date field the window applies to.")
     window: Duration = Field(description="Look-back: each run searches [scheduled − window − delay, scheduled − delay).")
     delay: DurationOrZero = Field(dt.timedelta(0), description="Ingest lag allowance (default 0s).")
+    calendar_window: bool | None = Field(None, description="Cron schedules: search from the previous fire time to "
+                                                           "this one (a daily digest covers the whole local day, "
+                                                           "23 or 25 hours on daylight-saving days). Default: on "
+                                                           "when window equals the schedule's usual period.")
     query: Query | None = Field(None, description="What to count; default: every document.")
     group_by: Text | None = Field(None, description="One alert per distinct value of this field (terms aggregation).")
     max_groups: int = Field(100, ge=1, le=10000, description="Most groups considered per run (terms size).")

@@ -27,7 +27,8 @@ from watcher.model.source import plain
 from watcher.model.watch import Trigger
 from watcher.schedule import cron, daily, hourly, interval, monthly, quartz, weekly, yearly
 
-__all__ = ["REGISTRY", "UnixCronError", "next_fire", "parse_rule_schedule", "resolve_timezone", "unix_to_quartz"]
+__all__ = ["REGISTRY", "UnixCronError", "next_fire", "nominal_period", "parse_rule_schedule", "previous_fire",
+           "resolve_timezone", "unix_to_quartz"]
 
 REGISTRY = Registry("schedule", [interval, hourly, daily, weekly, monthly, yearly, cron])
 
@@ -54,6 +55,54 @@ def next_fire(trigger: Trigger, after: dt.datetime, anchor: dt.datetime | None =
         raise ValueError("after must be an aware datetime")
     module = REGISTRY.get(trigger.kind)
     return module.next_fire(trigger.config, after, resolve_timezone(trigger.timezone), anchor)
+
+
+# How far back previous_fire looks at most: a yearly cron fires at least once in this span.
+_LOOK_BACK = (dt.timedelta(hours=2), dt.timedelta(days=2), dt.timedelta(days=9), dt.timedelta(days=63),
+              dt.timedelta(days=800))
+_REFERENCE = dt.datetime(2001, 1, 1, tzinfo=UTC)  # nominal_period measures the schedule from here
+_PERIOD_SAMPLES = 12
+
+
+def previous_fire(trigger: Trigger, before: dt.datetime) -> dt.datetime | None:
+    """The last fire time of a calendar or cron ``trigger`` strictly before ``before`` (aware UTC),
+    or None when it fired never in the 800 days before (or it is an interval schedule, whose fire
+    times depend on when the watch was registered).
+
+    Raises:
+        ValueError: naive ``before``, unknown time zone.
+    """
+    if before.tzinfo is None or before.utcoffset() is None:
+        raise ValueError("before must be an aware datetime")
+    if trigger.kind == "interval":
+        return None
+    for span in _LOOK_BACK:
+        current, found = before - span, None
+        while True:
+            current = next_fire(trigger, current)
+            if current is None or current >= before:
+                break
+            found = current
+        if found is not None:
+            return found
+    return None
+
+
+def nominal_period(trigger: Trigger) -> dt.timedelta | None:
+    """The usual time between two fires of a calendar or cron ``trigger``: the most frequent gap
+    between consecutive fire times over a reference year's first fires (so a daily schedule is
+    24 h even though a day with a daylight-saving change lasts 23 or 25 h); None for an interval
+    schedule or one that fires fewer than twice."""
+    if trigger.kind == "interval":
+        return None
+    times, current = [], _REFERENCE
+    while len(times) < _PERIOD_SAMPLES:
+        current = next_fire(trigger, current)
+        if current is None:
+            break
+        times.append(current)
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    return max(set(gaps), key=gaps.count) if gaps else None
 
 
 def resolve_timezone(name: str | None) -> dt.tzinfo:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from watcher.engine.ruletypes import REGISTRY, window_of
+from watcher.engine.ruletypes import REGISTRY
+from watcher.engine.windows import window_of
 from watcher.engine.ruletypes.base import Evaluation, iso
 from watcher.model.problems import Reader
 

@@ -9,7 +9,6 @@ module contract is in :mod:`watcher.engine.ruletypes.base`.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from watcher.engine.ruletypes import any as any_type
@@ -49,9 +48,3 @@ def parse_params(rule_type: str, params: Any):
 # The rule model (below the engine) validates ``type`` and ``params`` with these.
 register_rule_types({THRESHOLD: lambda params: None,
                      **{name: (lambda params, name=name: parse_params(name, params)) for name in TYPES[1:]}})
-
-
-def window_of(spec, scheduled_time: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """``[scheduled − window − delay, scheduled − delay)``, aware UTC."""
-    end = scheduled_time - spec.delay
-    return end - spec.window, end

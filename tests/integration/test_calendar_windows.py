@@ -1,0 +1,68 @@
+"""Daily digests on daylight-saving days, on the real cluster: with a calendar window each document
+is counted in exactly one digest; with the fixed 24 h window one is counted twice in March and one
+missed in October (the defect this guards against)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+import watcher
+
+pytestmark = pytest.mark.es
+UTC = dt.timezone.utc
+
+# Europe/Paris, 08:00 every day: 07:00 UTC in winter (CET), 06:00 UTC in summer (CEST). Clocks go
+# forward on 2026-03-29 and back on 2026-10-25.
+DOCS = {
+    "mar-28-0730-paris": "2026-03-28T06:30:00Z",  # before the 08:00 digest of the 28th (CET)
+    "mar-28-0830-paris": "2026-03-28T07:30:00Z",  # after it: belongs to the digest of the 29th
+    "oct-24-0730-paris": "2026-10-24T05:30:00Z",  # before the 08:00 digest of the 24th (CEST)
+    "oct-24-0830-paris": "2026-10-24T06:30:00Z",  # after it: belongs to the digest of the 25th
+}
+
+
+@pytest.fixture
+def events(es, index_name):
+    es.indices.create(index=index_name, mappings={"properties": {"@timestamp": {"type": "date"},
+                                                                 "name": {"type": "keyword"}}})
+    for name, at in DOCS.items():
+        es.index(index=index_name, id=name, document={"@timestamp": at, "name": name})
+    es.indices.refresh(index=index_name)
+    return index_name
+
+
+def digests(es, tmp_path, index: str, extra: str = "") -> dict[str, list[str]]:
+    """``{digest time (UTC): names of the documents it counted}`` for the daily rule run at every
+    fire time around both daylight-saving changes."""
+    (tmp_path / "daily.yaml").write_text(
+        f"name: daily\nindex: {index}\nwindow: 24h\nhits: 10\n"
+        f"schedule: {{cron: '0 8 * * *', timezone: Europe/Paris}}\n{extra}")
+    watch = watcher.load([tmp_path]).watches["daily"]
+    out = {}
+    for first, last in (("2026-03-27", "2026-03-30"), ("2026-10-23", "2026-10-26")):
+        times = watcher.schedule_times(watch, dt.datetime.fromisoformat(first + "T00:00:00+00:00"),
+                                       dt.datetime.fromisoformat(last + "T00:00:00+00:00"))
+        for record in watcher.backtest(watch, es, times):
+            hits = record["result"]["input"]["payload"]["hits"]["hits"]
+            out[record["trigger_event"]["triggered_time"]] = sorted(hit["_source"]["name"] for hit in hits)
+    return out
+
+
+def test_a_calendar_window_counts_each_document_in_exactly_one_daily_digest(es, events, tmp_path):
+    assert digests(es, tmp_path, events) == {
+        "2026-03-27T07:00:00.000Z": [],
+        "2026-03-28T07:00:00.000Z": ["mar-28-0730-paris"],
+        "2026-03-29T06:00:00.000Z": ["mar-28-0830-paris"],          # a 23-hour day
+        "2026-10-23T06:00:00.000Z": [],
+        "2026-10-24T06:00:00.000Z": ["oct-24-0730-paris"],
+        "2026-10-25T07:00:00.000Z": ["oct-24-0830-paris"],          # a 25-hour day
+    }
+
+
+def test_the_fixed_window_counts_one_document_twice_and_misses_another(es, events, tmp_path):
+    fixed = digests(es, tmp_path, events, "calendar_window: false\n")
+    assert fixed["2026-03-29T06:00:00.000Z"] == ["mar-28-0730-paris", "mar-28-0830-paris"]  # counted again
+    assert fixed["2026-10-25T07:00:00.000Z"] == []                                          # never counted
+    assert "oct-24-0830-paris" not in sum(fixed.values(), [])
