@@ -57,6 +57,14 @@ def test_a_delay_shifts_both_ends_of_a_calendar_window(tmp_path):
         dt.datetime(2026, 3, 28, 6, 55, tzinfo=UTC), dt.datetime(2026, 3, 29, 5, 55, tzinfo=UTC))
 
 
+def test_a_default_calendar_window_does_not_span_a_weekend_but_an_explicit_one_does(tmp_path):
+    weekdays = "schedule: {cron: '0 8 * * 1-5', timezone: Europe/Paris}\n"
+    monday = dt.datetime(2026, 3, 30, 6, tzinfo=UTC)
+    assert window_of(rule(tmp_path, weekdays).rule, monday)[0] == dt.datetime(2026, 3, 29, 6, tzinfo=UTC)
+    assert window_of(rule(tmp_path, weekdays + "calendar_window: true\n").rule, monday)[0] == \
+        dt.datetime(2026, 3, 27, 7, tzinfo=UTC)  # Friday 08:00 Paris (CET)
+
+
 @pytest.mark.parametrize("extra, window, calendar", [
     (DAILY_PARIS, "12h", False),                          # not the period: the fixed window
     (DAILY_PARIS + "calendar_window: false\n", "24h", False),
@@ -78,7 +86,7 @@ def test_a_calendar_window_on_an_interval_schedule_is_refused_where_it_is_writte
 def test_the_compiled_search_starts_at_the_previous_fire_time_and_the_watcher_export_at_the_fixed_window(tmp_path):
     watch = rule(tmp_path, DAILY_PARIS)
     search_range = watch.body["input"]["search"]["request"]["body"]["query"]["bool"]["filter"][0]["range"]["@timestamp"]
-    assert search_range["gte"] == "{{ctx.trigger.previous_scheduled_time}}"
+    assert search_range["gte"] == "{{ctx.trigger.window_start}}"
     result = CliRunner().invoke(main, ["convert", str(tmp_path / "r.yaml"), "--to", "watch"])
     assert result.exit_code == 0, result.output
     exported = json.loads(result.stdout)["input"]["search"]["request"]["body"]["query"]["bool"]["filter"][0]

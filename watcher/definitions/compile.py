@@ -48,7 +48,7 @@ GROUPS_AGG = "groups"
 METRIC_AGG = "metric"
 SAMPLE_AGG = "sample"
 SCHEDULED = "{{ctx.trigger.scheduled_time}}"
-PREVIOUS = "{{ctx.trigger.previous_scheduled_time}}"  # set by the engine for calendar windows (engine/windows.py)
+WINDOW_START = "{{ctx.trigger.window_start}}"  # set by the engine for calendar windows (engine/windows.py)
 MAX_SAMPLE = 100  # index.max_inner_result_window default: the most hits a top_hits may return
 _JINJA_MARKS = ("{{", "{%", "{#")
 
@@ -128,11 +128,11 @@ def _trigger_json(spec: RuleSpec, file: str | None) -> dict:
 
 def search_body(spec: RuleSpec, *, portable: bool = False) -> dict:
     """The search body of the rule's input (see the module docstring). A calendar window
-    (:func:`watcher.engine.windows.uses_calendar_window`) starts at the previous fire time, which
-    the engine gives as ``ctx.trigger.previous_scheduled_time``; ``portable`` writes the fixed
-    window instead."""
+    (:func:`watcher.engine.windows.uses_calendar_window`) starts where the engine says, as
+    ``ctx.trigger.window_start`` (the previous fire time, delay applied); ``portable`` writes the
+    fixed window instead."""
     if uses_calendar_window(spec) and not portable:
-        window_start = PREVIOUS + ("||-" + format_duration(spec.delay) if spec.delay else "")
+        window_start = WINDOW_START
     else:
         window_start = SCHEDULED + "||-" + format_duration(spec.window + spec.delay)
     window_end = SCHEDULED + ("||-" + format_duration(spec.delay) if spec.delay else "")

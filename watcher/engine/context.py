@@ -14,7 +14,7 @@ import datetime as dt
 import uuid
 from typing import Any, Callable
 
-from watcher.engine.windows import previous_scheduled_time
+from watcher.engine.windows import calendar_window_start
 from watcher.model.watch import Watch
 
 
@@ -78,9 +78,9 @@ class Run:
     def ctx(self, payload: Any = None) -> dict:
         """The ``ctx`` object (``payload`` overrides the run's payload, e.g. for a foreach item)."""
         trigger = {"triggered_time": self.triggered_time, "scheduled_time": self.scheduled_time}
-        previous = previous_scheduled_time(self.watch.rule, self.scheduled_time)
-        if previous is not None:  # ours, for rules with a calendar window (docs/rule-types.md)
-            trigger["previous_scheduled_time"] = previous
+        window_start = calendar_window_start(self.watch.rule, self.scheduled_time)
+        if window_start is not None:  # ours, for rules with a calendar window (docs/rule-types.md)
+            trigger["window_start"] = window_start
         return {
             "watch_id": self.watch.id,
             "id": self.record_id,

@@ -5,7 +5,10 @@ except for a *calendar window*: with a cron schedule the window runs from the pr
 (``previous − delay``), so a daily digest covers the whole local day even when it lasts 23 or 25
 hours (daylight saving), and no document is counted twice or missed. A rule gets a calendar window
 when it sets ``calendar_window: true``, or by default when its cron schedule's usual period equals
-its ``window`` (``window: 24h`` on a daily cron). docs/rule-types.md#windows-groups-time-zones.
+its ``window`` (``window: 24h`` on a daily cron). By default the previous fire time is used only when
+it lies within an hour (the largest daylight-saving shift) of the usual period: a weekday schedule's
+Monday run keeps its fixed window rather than searching the whole weekend; ``calendar_window: true``
+always uses it. docs/rule-types.md#windows-groups-time-zones.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import datetime as dt
 
 from watcher.model.rule import RuleSpec
 from watcher.schedule import nominal_period, previous_fire
+
+DST_TOLERANCE = dt.timedelta(hours=1)
+"""How far the time since the previous fire may differ from the usual period for a default calendar
+window to follow it (clocks move by one hour; Lord Howe Island's half hour fits too)."""
 
 
 def uses_calendar_window(spec: RuleSpec) -> bool:
@@ -35,14 +42,15 @@ def window_of(spec: RuleSpec, scheduled_time: dt.datetime) -> tuple[dt.datetime,
     end = scheduled_time - spec.delay
     if uses_calendar_window(spec):
         previous = previous_fire(spec.trigger, scheduled_time)
-        if previous is not None:
+        if previous is not None and (spec.calendar_window or
+                                     abs(scheduled_time - previous - spec.window) <= DST_TOLERANCE):
             return previous - spec.delay, end
     return end - spec.window, end
 
 
-def previous_scheduled_time(spec: RuleSpec | None, scheduled_time: dt.datetime) -> dt.datetime | None:
-    """The previous fire time when ``spec`` uses a calendar window (what its search's range starts
-    from, ``ctx.trigger.previous_scheduled_time``), else None."""
+def calendar_window_start(spec: RuleSpec | None, scheduled_time: dt.datetime) -> dt.datetime | None:
+    """Where the search of a rule with a calendar window starts at ``scheduled_time`` (the
+    ``ctx.trigger.window_start`` its compiled search reads; delay applied), else None."""
     if spec is None or not uses_calendar_window(spec):
         return None
-    return previous_fire(spec.trigger, scheduled_time)
+    return window_of(spec, scheduled_time)[0]
