@@ -129,7 +129,8 @@ def test_metric_rule_with_cron_dsl_query_and_mapping_window(loaded):
 def test_grouped_metric_rule(loaded):
     body = loaded.watches["big-responses-per-host"].body
     aggs = body["input"]["search"]["request"]["body"]["aggs"]
-    assert aggs["groups"]["terms"] == {"field": "host.name", "size": 100}  # no min_doc_count from a metric
+    assert aggs["groups"]["terms"] == {"field": "host.name", "size": 100,  # no min_doc_count from a metric
+                                       "order": {"metric": "desc"}}      # ranked by what gte tests
     assert aggs["groups"]["aggs"]["metric"] == {"max": {"field": "http.response.bytes"}}
     assert aggs["groups"]["aggs"]["sample"]["top_hits"]["size"] == 10
     assert body["condition"] == {"array_compare": {"ctx.payload.aggregations.groups.buckets": {

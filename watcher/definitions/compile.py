@@ -153,6 +153,9 @@ def search_body(spec: RuleSpec, *, portable: bool = False) -> dict:
         min_doc_count = _min_doc_count(spec)
         if min_doc_count is not None:
             terms["min_doc_count"] = min_doc_count
+        order = group_order(spec)
+        if order is not None:
+            terms["order"] = order
         sub: dict[str, Any] = dict(metric_agg)
         if spec.hits:
             sub[SAMPLE_AGG] = {"top_hits": {"size": min(spec.hits, MAX_SAMPLE), "sort": sort, **source}}
@@ -160,6 +163,27 @@ def search_body(spec: RuleSpec, *, portable: bool = False) -> dict:
     elif metric_agg:
         body["aggs"] = metric_agg
     return body
+
+
+def group_order(spec: RuleSpec) -> dict | None:
+    """How a threshold rule ranks its groups when there are more than ``max_groups``: by the value
+    its condition tests, the likeliest to fire first — a metric highest first for ``gt``/``gte`` and
+    lowest first for ``lt``/``lte``, a count lowest first for ``lt``/``lte`` (the terms
+    aggregation's default, most documents first, serves count ``gt``/``gte``). None keeps that
+    default (also for ``eq``/``not_eq``, which no order serves). The ranking is made by the
+    cluster per shard, as exact as the terms aggregation's (docs/rule-types.md#windows-groups-time-zones).
+    """
+    condition = spec.condition
+    threshold = condition.metric if condition.metric is not None else condition.count
+    if threshold is None:
+        return None
+    op = threshold.operator()[0]
+    key = METRIC_AGG if condition.metric is not None else "_count"
+    if op in ("gt", "gte"):
+        return {key: "desc"} if key == METRIC_AGG else None
+    if op in ("lt", "lte"):
+        return {key: "asc"}
+    return None
 
 
 def _min_doc_count(spec: RuleSpec) -> int | None:
@@ -468,7 +492,7 @@ def _aggs_to_rule(aggs: Mapping, where: str) -> dict:
         raise NotConvertible(f"{where}.{name}: the rule form supports a terms aggregation on a field "
                              f"(group_by) or one of {', '.join(_METRIC_TYPES)}")
     terms = agg["terms"]
-    extra = [k for k in terms if k not in ("field", "size", "min_doc_count")]
+    extra = [k for k in terms if k not in ("field", "size", "min_doc_count", "order")]
     if extra:
         raise NotConvertible(f"{where}.{name}.terms.{extra[0]}: the rule form has no such terms option")
     out = {"group_by": terms["field"], "max_groups": terms.get("size", 10), "terms_name": name}

@@ -1,4 +1,4 @@
-"""Daily digests on daylight-saving days, on the real cluster: with a calendar window each document
+"""Rule windows and groups on the real cluster. Daily digests on daylight-saving days: with a calendar window each document
 is counted in exactly one digest; with the fixed 24 h window one is counted twice in March and one
 missed in October (the defect this guards against)."""
 
@@ -66,3 +66,33 @@ def test_the_fixed_window_counts_one_document_twice_and_misses_another(es, event
     assert fixed["2026-03-29T06:00:00.000Z"] == ["mar-28-0730-paris", "mar-28-0830-paris"]  # counted again
     assert fixed["2026-10-25T07:00:00.000Z"] == []                                          # never counted
     assert "oct-24-0830-paris" not in sum(fixed.values(), [])
+
+
+# ---- which groups a threshold rule looks at when there are more than max_groups -----------------
+
+@pytest.fixture
+def responses(es, index_name):
+    es.indices.create(index=index_name, mappings={"properties": {
+        "@timestamp": {"type": "date"}, "host": {"type": "keyword"}, "bytes": {"type": "long"}}})
+    docs = ([("busy-1", 10)] * 5 + [("busy-2", 20)] * 4 + [("quiet", 9000)] +   # quiet: one huge response
+            [("idle", 1)])
+    operations = []
+    for n, (host, size) in enumerate(docs):
+        operations += [{"index": {"_index": index_name}},
+                       {"@timestamp": f"2026-11-29T10:0{n % 5}:00Z", "host": host, "bytes": size}]
+    es.bulk(operations=operations, refresh=True)
+    return index_name
+
+
+@pytest.mark.parametrize("condition, fired", [
+    ("{metric: {agg: max, field: bytes, gte: 5000}}", ["quiet"]),   # not among the 2 busiest hosts
+    ("{metric: {agg: max, field: bytes, lt: 5}}", ["idle"]),
+    ("{count: {lte: 1}}", ["idle", "quiet"]),
+])
+def test_groups_are_ranked_by_what_the_condition_tests(es, responses, tmp_path, condition, fired):
+    (tmp_path / "r.yaml").write_text(f"name: r\nindex: {responses}\nwindow: 10m\ngroup_by: host\nmax_groups: 2\n"
+                                     f"condition: {condition}\n")
+    record = watcher.execute(watcher.load([tmp_path]).watches["r"], es,
+                             at=dt.datetime(2026, 11, 29, 10, 6, tzinfo=UTC))
+    assert record["result"]["condition"]["met"] is True
+    assert sorted(record["result"]["rule"]["groups"]) == fired
