@@ -96,3 +96,15 @@ def test_groups_are_ranked_by_what_the_condition_tests(es, responses, tmp_path, 
                              at=dt.datetime(2026, 11, 29, 10, 6, tzinfo=UTC))
     assert record["result"]["condition"]["met"] is True
     assert sorted(record["result"]["rule"]["groups"]) == fired
+
+
+@pytest.mark.parametrize("params, fired", [
+    ("{metric_agg_key: bytes, metric_agg_type: max, max_threshold: 5000}", ["quiet"]),
+    ("{metric_agg_key: bytes, metric_agg_type: avg, min_threshold: 5}", ["idle"]),
+])
+def test_metric_aggregation_groups_are_ranked_by_the_bound_they_may_cross(es, responses, tmp_path, params, fired):
+    (tmp_path / "r.yaml").write_text(f"name: r\nindex: {responses}\nwindow: 10m\ngroup_by: host\nmax_groups: 2\n"
+                                     f"type: metric_aggregation\nparams: {params}\n")
+    record = watcher.execute(watcher.load([tmp_path]).watches["r"], es,
+                             at=dt.datetime(2026, 11, 29, 10, 6, tzinfo=UTC))
+    assert sorted(m["group"] for m in record["result"]["input"]["payload"]["matches"]) == fired

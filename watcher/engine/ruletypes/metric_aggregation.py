@@ -148,6 +148,9 @@ def evaluate(ev: Evaluation) -> list[Match]:
     aggs = ev.grouped_aggs(sub)
     if GROUPS in aggs:
         aggs[GROUPS]["terms"]["min_doc_count"] = p.min_doc_count
+        order = group_order(p)
+        if order is not None:
+            aggs[GROUPS]["terms"]["order"] = order
     response = ev.search(ev.filters(), aggs=aggs)
     common: dict[str, Any] = {"metric_agg_type": p.metric_agg_type, "metric_agg_key": p.metric_agg_key}
     if p.metric_agg_type == "percentiles":
@@ -164,6 +167,20 @@ def evaluate(ev: Evaluation) -> list[Match]:
             out.append(match)
     ev.info["groups_evaluated"] = evaluated
     return out
+
+
+def group_order(p: Params) -> dict | None:
+    """With more group keys than ``max_groups``, keep those likeliest to cross: the highest metric
+    first when only ``max_threshold`` is set, the lowest first when only ``min_threshold`` is. None
+    (most documents first) with both bounds, with ``bucket_interval`` (each slice is judged) and for
+    percentiles; then groups may be left out (the record says how many documents were not grouped)."""
+    if p.bucket_interval or p.metric_agg_type == "percentiles":
+        return None
+    if p.max_threshold is not None and p.min_threshold is None:
+        return {METRIC: "desc"}
+    if p.min_threshold is not None and p.max_threshold is None:
+        return {METRIC: "asc"}
+    return None
 
 
 def _window_match(p: Params, key: Any, bucket: dict, common: dict) -> Match | None:
