@@ -143,17 +143,25 @@ def test_each_group_key_is_throttled_on_its_own(es, sshd, rule_dir, httpserver):
     assert json.loads(httpserver.log[1][0].get_data(as_text=True))["group"] == "3.3.3.3"
 
 
-def test_undefined_template_variable_is_a_clear_action_failure(es, sshd, rule_dir, httpserver):
-    # `watcher validate` already rejects unknown top-level names ({{ cuont }}); a missing attribute is
-    # only known when the template renders, and then it fails this action alone, with its name.
-    rule = (rule_dir / "ssh.yaml").read_text().replace("{{ count }} failures", "{{ rule.windw }} failures")
+def test_a_missing_value_is_sent_as_a_visible_placeholder_recorded_and_logged(es, sshd, rule_dir, httpserver, caplog):
+    # `watcher validate` rejects unknown top-level names ({{ cuont }}); a missing attribute is only
+    # known when the template renders. Losing the alert for it would be worse than a gap: the alert
+    # goes out with <MISSING VALUE> where the value would be, and the record and log say which.
+    httpserver.expect_request("/alerts", method="POST").respond_with_json({"ok": True})
+    rule = (rule_dir / "ssh.yaml").read_text().replace(
+        "{{ count }} failures", "{{ rule.windw }} / {{ hits[0].source.port }} / {{ count }} failures")
     (rule_dir / "ssh.yaml").write_text(rule)
     watch, connectors = load(rule_dir)
-    record = run_at(watch, connectors, es, T, WatchStatus(), mode="simulate")
+    with caplog.at_level("WARNING", logger="watcher.engine"):
+        record = run_at(watch, connectors, es, T, WatchStatus())
     item = record["result"]["actions"][0]["foreach"][0]
-    assert item["status"] == "failure"
-    assert "windw" in item["reason"] and "undefined" in item["reason"]
-    assert len(httpserver.log) == 0
+    assert item["status"] == "success"
+    assert item["warnings"] == [{"type": "template_missing_value", "names": ["port", "windw"],
+                                 "placeholder": "<MISSING VALUE>"}]
+    [request] = [entry[0] for entry in httpserver.log]
+    message = json.loads(request.get_data(as_text=True))["message"]
+    assert message.startswith("<MISSING VALUE> / <MISSING VALUE> / 4 failures from 1.1.1.1")
+    assert any("port, windw" in r.getMessage() and "<MISSING VALUE>" in r.getMessage() for r in caplog.records)
 
 
 def test_unknown_template_variable_is_refused_at_load(rule_dir):

@@ -149,3 +149,24 @@ def test_check_syntax_reports_unknown_filters_and_unknown_variables():
     assert check_syntax("{{ cuont }}", known) == (
         1, "undefined variable 'cuont' (did you mean 'count'?); templates here know: count, group")
     assert check_syntax("{% set n = count %}{% for h in range(n) %}{{ h }}{{ group }}{% endfor %}", known) is None
+
+
+def test_missing_values_render_as_a_placeholder_and_are_named():
+    from watcher.templates.jinja import MISSING_VALUE, missing_values
+
+    hits = [{"user": {"name": "root"}}]
+    with missing_values() as missing:
+        text = render_jinja("{{ hits[0].user.name }} from {{ hits[0].source.ip }} ({{ hits[4] }}), "
+                            "{{ hits[0].tags | default('no tags') }}{% for t in hits[0].tags %}{{ t }}{% endfor %}",
+                            {"hits": hits})
+    assert text == f"root from {MISSING_VALUE} ({MISSING_VALUE}), no tags"
+    assert missing == ["source", "4"]
+
+
+def test_outside_missing_values_a_missing_attribute_still_fails_and_a_missing_variable_always_does():
+    from watcher.templates.jinja import missing_values
+
+    with pytest.raises(TemplateRenderError, match="undefined attribute 'ip'"):
+        render_jinja("{{ source.ip }}", {"source": {}})
+    with missing_values(), pytest.raises(TemplateRenderError, match="undefined variable 'nosuch'"):
+        render_jinja("{{ nosuch }}", {})

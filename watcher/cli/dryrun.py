@@ -314,6 +314,10 @@ def _print_action(action: dict) -> None:
             echo(f"  group {item['group']}: {item['status']}" + (f" — {item_reason}" if item_reason else ""))
         elif item is not action and (item_reason or item.get("status") in ("failure", "partial_failure")):
             echo(f"  item {index}: {item['status']}" + (f" — {item_reason}" if item_reason else ""))
+        for warning in item.get("warnings") or []:
+            if warning.get("type") == "template_missing_value":
+                echo(click.style(f"    warning: the templates read values the data does not have "
+                                 f"({', '.join(warning['names'])}); sent as {warning['placeholder']}", fg="yellow"))
         detail = item.get(action["type"]) or {}
         if "logged_text" in detail:
             echo("    " + detail["logged_text"].replace("\n", "\n    "))

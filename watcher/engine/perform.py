@@ -7,6 +7,8 @@ Used by the pipeline (:mod:`watcher.engine.execute`) and by the rule steps
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 from typing import Any
 
@@ -14,6 +16,9 @@ from watcher.destinations import ACTIONS
 from watcher.engine.context import Run
 from watcher.model.requests import Origin, with_origin
 from watcher.model.watch import Action
+from watcher.templates.jinja import MISSING_VALUE, missing_values
+
+log = logging.getLogger("watcher.engine")
 
 
 def error_type(error: BaseException | type[BaseException]) -> str:
@@ -43,23 +48,35 @@ def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None, s
             record id it makes the outbox's delivery id, so re-running a record sends nothing twice.
 
     Returns:
-        ``{"status", "<type>": {...}, "reason"?, "error"?}`` — the type part of the action result.
+        ``{"status", "<type>": {...}, "reason"?, "error"?, "warnings"?}`` — the type part of the
+        action result. A rule alert whose Jinja2 templates read a missing attribute or item (a
+        document without the field) is still sent, the gap rendered as ``<MISSING VALUE>``, with
+        ``warnings: [{"type": "template_missing_value", "names": [...], "placeholder"}]`` and a
+        WARNING on ``watcher.engine`` (docs/correctness.md).
     """
     module = ACTIONS.get(action.type)
     model = run.model(payload)
+    missing: list[str] = []
     try:
-        if extra_vars is not None:
-            variables = extra_vars()
-            model = {**model, **variables}
-            if "alert" in variables:  # rule alerts: Mustache templates reach them as ctx.vars.alert
-                model["ctx"] = {**model["ctx"], "vars": {**model["ctx"]["vars"], "alert": variables["alert"]}}
-        rendered = module.render(action.config, run, model)
+        with missing_values() if extra_vars is not None else contextlib.nullcontext(missing) as missing:
+            if extra_vars is not None:
+                variables = extra_vars()
+                model = {**model, **variables}
+                if "alert" in variables:  # rule alerts: Mustache templates reach them as ctx.vars.alert
+                    model["ctx"] = {**model["ctx"], "vars": {**model["ctx"]["vars"], "alert": variables["alert"]}}
+            rendered = module.render(action.config, run, model)
         rendered = with_origin(rendered, Origin(run.watch.id, run.record_id, action.id, sequence,
                                                 getattr(action.config, "connector", None)))
         outcome = delivery.deliver(rendered, run.services)
-    except Exception as error:
+    except Exception as error:  # nothing was sent: say so where operators look, not only in the record
+        log.warning("watch [%s] action [%s] %s failed before sending: %s", run.watch.id, action.id, sequence, error)
         return {"status": "failure", "reason": str(error), "error": error_json(error)}
     out = {"status": outcome.status, **module.result(action.config, rendered, outcome)}
+    if missing:
+        names = sorted(set(missing))
+        out["warnings"] = [{"type": "template_missing_value", "names": names, "placeholder": MISSING_VALUE}]
+        log.warning("watch [%s] action [%s] %s: the templates read values the data does not have (%s); sent with "
+                    "%s in their place", run.watch.id, action.id, sequence, ", ".join(names), MISSING_VALUE)
     if outcome.reason:
         out["reason"] = outcome.reason
     if outcome.error:

@@ -13,9 +13,12 @@ connector decides how a rendered string is embedded). Extra filters:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
+from collections.abc import Iterator
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,7 +33,7 @@ from watcher.model.problems import did_you_mean
 from watcher.support.datemath import parse_instant
 from watcher.support.durations import format_duration
 
-__all__ = ["TemplateRenderError", "check_syntax", "environment", "render_jinja"]
+__all__ = ["MISSING_VALUE", "TemplateRenderError", "check_syntax", "environment", "missing_values", "render_jinja"]
 
 TEMPLATE_NAME = "<template>"
 
@@ -62,6 +65,49 @@ class _NamedStrictUndefined(jinja2.StrictUndefined):
 for _name in dir(jinja2.StrictUndefined):
     if getattr(jinja2.StrictUndefined, _name, None) is jinja2.Undefined._fail_with_undefined_error:
         setattr(_NamedStrictUndefined, _name, _NamedStrictUndefined._fail_with_undefined_error)
+
+
+MISSING_VALUE = "<MISSING VALUE>"
+"""What a missing attribute or item renders as under :func:`missing_values` (ElastAlert2's placeholder)."""
+
+_missing: ContextVar[list[str] | None] = ContextVar("watcher_jinja_missing", default=None)
+
+
+@contextlib.contextmanager
+def missing_values() -> Iterator[list[str]]:
+    """Within this block, :func:`render_jinja` renders a missing attribute or item of a defined value
+    (``hits[0].clientip`` when the document has no ``clientip``, ``hits[3]`` of two hits) as
+    :data:`MISSING_VALUE` instead of failing, and appends its name to the yielded list, so that an
+    alert is sent with a visible gap rather than lost (docs/correctness.md). An undefined top-level
+    variable still fails (``watcher validate`` reports those at load). Used for rule alerts."""
+    names: list[str] = []
+    token = _missing.set(names)
+    try:
+        yield names
+    finally:
+        _missing.reset(token)
+
+
+class _LenientUndefined(jinja2.ChainableUndefined):
+    """A missing attribute or item: renders as :data:`MISSING_VALUE` and notes its name; chains
+    (``a.b.c``), iterates as empty and tests false. A missing top-level variable fails as strict."""
+
+    __slots__ = ()
+
+    def _note(self) -> None:
+        if self._undefined_obj is jinja2.utils.missing:
+            _NamedStrictUndefined(hint=self._undefined_hint, obj=self._undefined_obj, name=self._undefined_name,
+                                  exc=self._undefined_exception)._fail_with_undefined_error()
+        names = _missing.get()
+        if names is not None:
+            names.append(str(self._undefined_name))
+
+    def __str__(self) -> str:
+        self._note()
+        return MISSING_VALUE
+
+    def __html__(self) -> str:
+        return str(self)
 
 
 class _Undefined(errors.TemplateRenderError, jinja2.UndefinedError):
@@ -148,10 +194,12 @@ def _is_number(value: Any) -> bool:
 
 
 @functools.cache
-def environment() -> SandboxedEnvironment:
+def environment(lenient: bool = False) -> SandboxedEnvironment:
     """The shared sandboxed environment (StrictUndefined, no autoescape, ``tojson``, ``datetimeformat``;
-    ``**`` exponents, ``*`` repetition and the output size are bounded)."""
-    env = _BoundedSandbox(undefined=_NamedStrictUndefined, autoescape=False, keep_trailing_newline=True)
+    ``**`` exponents, ``*`` repetition and the output size are bounded); ``lenient``: the one
+    :func:`missing_values` renders with (missing attributes and items as :data:`MISSING_VALUE`)."""
+    undefined = _LenientUndefined if lenient else _NamedStrictUndefined
+    env = _BoundedSandbox(undefined=undefined, autoescape=False, keep_trailing_newline=True)
     env.filters["tojson"] = tojson
     env.filters["datetimeformat"] = datetimeformat
     env.policies["json.dumps_function"] = tojson
@@ -181,8 +229,8 @@ def check_syntax(source: str, known: frozenset[str] | None = None) -> tuple[int,
 
 
 @functools.lru_cache(maxsize=512)
-def _compile(source: str) -> jinja2.Template:
-    return environment().from_string(source)
+def _compile(source: str, lenient: bool = False) -> jinja2.Template:
+    return environment(lenient).from_string(source)
 
 
 def render_jinja(source: str, variables: dict) -> str:
@@ -193,7 +241,7 @@ def render_jinja(source: str, variables: dict) -> str:
             violation or any error raised while rendering; the message gives the template line.
     """
     try:
-        template = _compile(source)
+        template = _compile(source, _missing.get() is not None)
     except jinja2.TemplateSyntaxError as error:
         raise TemplateRenderError(f"template syntax error at line {error.lineno}: {error.message}",
                                   line=error.lineno) from None
