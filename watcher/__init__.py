@@ -14,8 +14,8 @@ from typing import Any
 
 from watcher.version import __version__
 
-_API = ("ActionMode", "LoadResult", "Watch", "WatchState", "backtest", "connect", "execute", "history", "load",
-        "record", "saved_state", "schedule_times", "status")
+_API = ("ActionMode", "FieldNote", "LoadResult", "Watch", "WatchState", "backtest", "check_fields", "connect",
+        "execute", "history", "load", "record", "saved_state", "schedule_times", "status")
 
 __all__ = ["__version__", *_API]
 

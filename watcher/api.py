@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
 
+from watcher.definitions.cluster_checks import FieldNote, resolve_group_fields
 from watcher.definitions.load import LoadResult, load_paths
 from watcher.delivery.direct import SendNow, Simulate
 from watcher.engine.context import Run, Services
@@ -40,8 +41,8 @@ from watcher.model.status import WatchStatus
 from watcher.model.watch import Watch
 from watcher.schedule import next_fire
 
-__all__ = ["ActionMode", "LoadResult", "Watch", "WatchState", "backtest", "connect", "execute", "history", "load",
-           "record", "saved_state", "schedule_times", "status"]
+__all__ = ["ActionMode", "FieldNote", "LoadResult", "Watch", "WatchState", "backtest", "check_fields", "connect",
+           "execute", "history", "load", "record", "saved_state", "schedule_times", "status"]
 
 ActionMode = Literal["simulate", "execute", "skip"]
 """``simulate``: render every action, send nothing (dry-run); ``execute``: send now; ``skip``: do not
@@ -63,6 +64,17 @@ def load(paths: Iterable[str | Path], *, connectors: str | Path | None = None) -
         A bad file never hides the others.
     """
     return load_paths(list(paths), connectors_path=connectors)
+
+
+def check_fields(loaded: LoadResult, es: Elasticsearch) -> list[FieldNote]:
+    """Check the loaded rules' ``group_by`` fields against the cluster's mappings: a ``text`` field
+    is replaced by its aggregatable ``.keyword`` sub-field (one note each), a field the cluster
+    cannot aggregate on makes its rule a problem of ``loaded`` (docs/correctness.md).
+
+    Raises:
+        elasticsearch.ApiError, elasticsearch.TransportError: the cluster refused or is away.
+    """
+    return resolve_group_fields(loaded, es)
 
 
 def connect(settings: ConnectionSettings | None = None) -> Elasticsearch:

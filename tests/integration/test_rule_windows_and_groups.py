@@ -5,6 +5,7 @@ missed in October (the defect this guards against)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -108,3 +109,58 @@ def test_metric_aggregation_groups_are_ranked_by_the_bound_they_may_cross(es, re
     record = watcher.execute(watcher.load([tmp_path]).watches["r"], es,
                              at=dt.datetime(2026, 11, 29, 10, 6, tzinfo=UTC))
     assert sorted(m["group"] for m in record["result"]["input"]["payload"]["matches"]) == fired
+
+
+# ---- group keys the cluster cannot aggregate -----------------------------------------------------
+
+@pytest.fixture
+def logins(es, index_name):
+    es.indices.create(index=index_name, mappings={"properties": {
+        "@timestamp": {"type": "date"},
+        "user": {"type": "text", "fields": {"keyword": {"type": "keyword"}}},   # ElastAlert2's usual shape
+        "note": {"type": "text"},                                               # no keyword sub-field
+        "details": {"type": "object", "enabled": False}}})                     # kept, never indexed
+    for n, (user, ip) in enumerate([("alice", "1.1.1.1"), ("alice", "1.1.1.1"), ("bob", "2.2.2.2")]):
+        es.index(index=index_name, id=str(n), document={"@timestamp": f"2026-11-29T10:0{n}:00Z", "user": user,
+                                                        "note": "x", "details": {"ip": ip}})
+    es.indices.refresh(index=index_name)
+    return index_name
+
+
+def dry_run(es_cluster, path, *args):
+    from click.testing import CliRunner
+
+    from watcher.cli import main
+    result = CliRunner().invoke(main, ["dry-run", str(path), "--at", "2026-11-29T10:05:00Z", *args],
+                                env=es_cluster.env(), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_a_text_group_by_is_grouped_by_its_keyword_sub_field_and_dry_run_says_so(es_cluster, logins, tmp_path):
+    (tmp_path / "r.yaml").write_text(f"name: r\nindex: {logins}\nwindow: 10m\ngroup_by: user\n")
+    code, out, err = dry_run(es_cluster, tmp_path / "r.yaml", "--json")
+    assert code == 0, err
+    assert "note: r: group_by user is a text field; grouping by its aggregatable sub-field user.keyword" in err
+    buckets = json.loads(out)["result"]["input"]["payload"]["aggregations"]["groups"]["buckets"]
+    assert {b["key"]: b["doc_count"] for b in buckets} == {"alice": 2, "bob": 1}
+
+
+@pytest.mark.parametrize("field, why", [
+    ("details.ip", "no index of {index} maps it (not indexed — e.g. inside an object with enabled: false — or "
+                   "misspelt), so every document would fall in the _missing group"),
+    ("note", "it is a text field in {index}, not aggregatable, and has no aggregatable note.keyword sub-field; "
+             "group by a keyword field"),
+])
+def test_a_group_by_the_cluster_cannot_aggregate_is_refused_where_it_is_written(es_cluster, logins, tmp_path,
+                                                                                 field, why):
+    path = tmp_path / "r.yaml"
+    path.write_text(f"name: r\nindex: {logins}\nwindow: 10m\ngroup_by: {field}\n")
+    code, out, err = dry_run(es_cluster, path)
+    assert code == 1 and out == ""
+    assert err.strip() == f"{path}:4:11: group_by: the cluster cannot group by {field}: " + why.format(index=logins)
+
+
+def test_no_index_yet_leaves_the_rule_as_written(es, tmp_path):
+    (tmp_path / "r.yaml").write_text("name: r\nindex: not-created-yet-*\nwindow: 10m\ngroup_by: user\n")
+    loaded = watcher.load([tmp_path])
+    assert watcher.check_fields(loaded, es) == [] and loaded.watches["r"].rule.group_by == "user"

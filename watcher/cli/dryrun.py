@@ -106,6 +106,20 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
     except ValueError as error:  # too many times in the range
         raise click.UsageError(f"{error}; narrow --from/--to") from None
     es = _client()
+    try:
+        notes = api.check_fields(loaded, es)
+    except Exception as error:  # the search itself will say more; checking is best effort here
+        notes = []
+        click.echo(f"note: could not check the fields against the cluster: {error}", err=True)
+    bad = [problem for problem in loaded.problems if problem.file == watch.file]
+    if bad:
+        for problem in bad:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    for note in notes:
+        if note.watch_id == watch.id:
+            click.echo(f"note: {note}", err=True)
+            watch = loaded.watches[watch.id]
     # A rule that keeps state (new_term baselines, firing keys…) starts where the daemon left it.
     saved = api.saved_state(es, watch, index_prefix=index_prefix) if watch.rule is not None else None
     show_progress = len(times) > 20 and not as_json

@@ -53,6 +53,7 @@ from watcher.daemon.http import OperationsServer
 from watcher.daemon.metrics import Metrics
 from watcher.daemon.reload import FileWatcher, plan_reload, watched_folders
 from watcher.daemon.scheduler import Scheduler, missed_ticks, registration_phase
+from watcher.definitions.cluster_checks import resolve_group_fields
 from watcher.definitions.load import default_connectors_path, load_paths
 from watcher.delivery.direct import Simulate
 from watcher.delivery.outbox import Outbox
@@ -393,7 +394,13 @@ class Daemon:
     # -- definitions ---------------------------------------------------------------------------------
 
     def _load(self):
-        return load_paths(self.settings.rules, connectors_path=self.settings.connectors)
+        result = load_paths(self.settings.rules, connectors_path=self.settings.connectors)
+        try:
+            for note in resolve_group_fields(result, self.es):
+                LOG.warning("%s", note)
+        except Exception as error:  # the cluster is away: the rules run as written, their searches will say
+            LOG.warning("could not check the rules' group_by fields against the cluster: %s", error)
+        return result
 
     def _apply_load(self, result, initial: bool = False):
         """Take a load result: log problems, update connectors and secrets; returns the reload plan."""
