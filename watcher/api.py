@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
 
-from watcher.definitions.cluster_checks import FieldNote, resolve_group_fields
+from watcher.definitions.cluster_checks import FieldNote, FieldWarning, resolve_group_fields, template_field_warnings
 from watcher.definitions.load import LoadResult, load_paths
 from watcher.delivery.direct import SendNow, Simulate
 from watcher.engine.context import Run, Services
@@ -41,8 +41,9 @@ from watcher.model.status import WatchStatus
 from watcher.model.watch import Watch
 from watcher.schedule import next_fire
 
-__all__ = ["ActionMode", "FieldNote", "LoadResult", "Watch", "WatchState", "backtest", "check_fields", "connect",
-           "execute", "history", "load", "record", "saved_state", "schedule_times", "status"]
+__all__ = ["ActionMode", "FieldNote", "FieldWarning", "LoadResult", "Watch", "WatchState", "backtest", "check_fields",
+           "connect", "execute", "history", "load", "record", "saved_state", "schedule_times", "status",
+           "template_warnings"]
 
 ActionMode = Literal["simulate", "execute", "skip"]
 """``simulate``: render every action, send nothing (dry-run); ``execute``: send now; ``skip``: do not
@@ -75,6 +76,16 @@ def check_fields(loaded: LoadResult, es: Elasticsearch) -> list[FieldNote]:
         elasticsearch.ApiError, elasticsearch.TransportError: the cluster refused or is away.
     """
     return resolve_group_fields(loaded, es)
+
+
+def template_warnings(loaded: LoadResult, es: Elasticsearch) -> list[FieldWarning]:
+    """The document fields the loaded rules' templates read (``hits[0].clientip``…) that no index
+    they search maps: each would render as ``<MISSING VALUE>`` unless the documents carry it anyway.
+
+    Raises:
+        elasticsearch.ApiError, elasticsearch.TransportError: the cluster refused or is away.
+    """
+    return template_field_warnings(loaded, es)
 
 
 def connect(settings: ConnectionSettings | None = None) -> Elasticsearch:

@@ -164,3 +164,22 @@ def test_no_index_yet_leaves_the_rule_as_written(es, tmp_path):
     (tmp_path / "r.yaml").write_text("name: r\nindex: not-created-yet-*\nwindow: 10m\ngroup_by: user\n")
     loaded = watcher.load([tmp_path])
     assert watcher.check_fields(loaded, es) == [] and loaded.watches["r"].rule.group_by == "user"
+
+
+def test_fields_the_templates_read_that_no_index_maps_are_warned_about(es_cluster, logins, tmp_path):
+    (tmp_path / "r.yaml").write_text(
+        f"name: r\nindex: {logins}\nwindow: 10m\ngroup_by: user.keyword\n"
+        "message: \"{{ hits[0].user }} from {{ hits[0].clientip }} ({{ hits | map(attribute='details.ip') | join }})\"\n")
+    from click.testing import CliRunner
+
+    from watcher.cli import main
+    result = CliRunner().invoke(main, ["validate", str(tmp_path), "--cluster"], env=es_cluster.env())
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"warning: {tmp_path / 'r.yaml'}: r: message reads hits[].clientip, which no index of {logins} maps; unless "
+        "the documents carry it anyway, it renders as <MISSING VALUE>",
+        f"warning: {tmp_path / 'r.yaml'}: r: message reads hits[].details.ip, which no index of {logins} maps; unless "
+        "the documents carry it anyway, it renders as <MISSING VALUE>",
+        "1 file OK, 0 with problems"]
+    code, _, err = dry_run(es_cluster, tmp_path / "r.yaml")
+    assert code == 0 and "warning: " in err and "hits[].clientip" in err

@@ -14,11 +14,13 @@ import click
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from watcher.definitions.cluster_checks import resolve_group_fields, template_field_warnings
 from watcher.definitions.compile import NotConvertible, watch_body, watch_to_rule
 from watcher.definitions.from_elastalert import ConversionError, convert_file, merge_connectors
 from watcher.definitions.load import default_connectors_path, load_connectors_file, load_definition, load_paths
 from watcher.definitions.schema import FILE_NAMES, KINDS, schema
 from watcher.engine.windows import uses_calendar_window
+from watcher.es.client import ConnectionSettings, make_client
 from watcher.model.problems import Problem
 from watcher.support.durations import format_duration
 
@@ -29,14 +31,29 @@ DEFAULT_RULES_DIR = "rules/"
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--connectors", "connectors_path", type=click.Path(),
               help="Connectors file (default: connectors.yaml beside the first path).")
-def validate(paths: tuple[str, ...], connectors_path: str | None) -> None:
+@click.option("--cluster", "with_cluster", is_flag=True,
+              help="Also check against the cluster named by ES_URL: group_by fields it cannot aggregate, and "
+                   "document fields the templates read that no index maps (warnings).")
+def validate(paths: tuple[str, ...], connectors_path: str | None, with_cluster: bool) -> None:
     """Check rule and watch files (default: rules/) and the connectors file.
 
     Prints every problem as file:line:column: field.path: message, then a summary. Exits with
-    status 1 when any file has a problem.
+    status 1 when any file has a problem. With --cluster, the rules are also checked against the
+    cluster's mappings (ES_URL): warnings are printed, they do not change the exit status.
     """
 
     result = load_paths(paths or (DEFAULT_RULES_DIR,), connectors_path)
+    if with_cluster:
+        try:
+            es = make_client(ConnectionSettings.from_env())
+            notes = resolve_group_fields(result, es)
+            warnings = template_field_warnings(result, es)
+        except Exception as error:  # ValueError (settings) or the client's errors: say what failed
+            raise click.ClickException(f"cannot check against the cluster: {error}") from None
+        for note in notes:
+            click.echo(f"note: {note}")
+        for warning in warnings:
+            click.echo(f"warning: {warning}")
     for problem in result.problems:
         click.echo(str(problem))
     click.echo(f"{len(result.files_ok)} file{'s' if len(result.files_ok) != 1 else ''} OK, "

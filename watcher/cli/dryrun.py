@@ -120,6 +120,12 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
         if note.watch_id == watch.id:
             click.echo(f"note: {note}", err=True)
             watch = loaded.watches[watch.id]
+    try:
+        for warning in api.template_warnings(loaded, es):
+            if warning.watch_id == watch.id:
+                click.echo(click.style(f"warning: {warning}", fg="yellow"), err=True)
+    except Exception as error:  # best effort, as above
+        click.echo(f"note: could not check the templates' fields against the cluster: {error}", err=True)
     # A rule that keeps state (new_term baselines, firing keys…) starts where the daemon left it.
     saved = api.saved_state(es, watch, index_prefix=index_prefix) if watch.rule is not None else None
     show_progress = len(times) > 20 and not as_json

@@ -53,7 +53,7 @@ from watcher.daemon.http import OperationsServer
 from watcher.daemon.metrics import Metrics
 from watcher.daemon.reload import FileWatcher, plan_reload, watched_folders
 from watcher.daemon.scheduler import Scheduler, missed_ticks, registration_phase
-from watcher.definitions.cluster_checks import resolve_group_fields
+from watcher.definitions.cluster_checks import resolve_group_fields, template_field_warnings
 from watcher.definitions.load import default_connectors_path, load_paths
 from watcher.delivery.direct import Simulate
 from watcher.delivery.outbox import Outbox
@@ -401,6 +401,8 @@ class Daemon:
         try:
             for note in resolve_group_fields(result, self.es):
                 LOG.warning("%s", note)
+            for warning in template_field_warnings(result, self.es):
+                LOG.warning("%s", warning)
         except Exception as error:  # the cluster is away: the rules run as written, their searches will say
             LOG.warning("could not check the rules' group_by fields against the cluster: %s", error)
         return result

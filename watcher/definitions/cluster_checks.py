@@ -1,5 +1,7 @@
 """Checks of loaded rules against the cluster they run on: the fields a rule groups by must be
-fields the cluster can aggregate on (docs/correctness.md#group-keys-the-cluster-cannot-aggregate).
+fields the cluster can aggregate on (docs/correctness.md#group-keys-the-cluster-cannot-aggregate),
+and the document fields its templates read should be fields the indices map
+(docs/correctness.md#template-values-the-data-does-not-have).
 
 A ``group_by`` on a ``text`` field fails every run with "Fielddata is disabled"; one on a field no
 index maps (inside an object with ``enabled: false``, or misspelt) puts every document in the
@@ -22,6 +24,7 @@ from watcher.es.fields import FieldCaps, field_capabilities
 from watcher.model.problems import Problem
 from watcher.model.source import SourceError, load_file
 from watcher.model.watch import Watch
+from watcher.templates.jinja import MISSING_VALUE, document_fields
 
 KEYWORD_SUFFIX = ".keyword"
 
@@ -103,3 +106,67 @@ def _problem_at(watch: Watch, message: str) -> Problem:
     except (OSError, SourceError):
         pass
     return Problem(watch.file, line, column, "group_by", message)
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldWarning:
+    """A rule template reads a document field that no index the rule searches maps."""
+
+    watch_id: str
+    file: str
+    template: str
+    field: str
+    indices: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (f"{self.file}: {self.watch_id}: {self.template} reads hits[].{self.field}, which no index of "
+                f"{', '.join(self.indices)} maps; unless the documents carry it anyway, it renders as "
+                f"{MISSING_VALUE}")
+
+
+def template_field_warnings(result: LoadResult, es: Any) -> list[FieldWarning]:
+    """Warnings for the document fields rule templates read (``hits[0].clientip``…) that the
+    mappings of the rule's indices do not have (one field capabilities request per index list).
+    Rules whose indices match nothing yet are not checked.
+
+    Raises:
+        elasticsearch.ApiError, elasticsearch.TransportError: the cluster refused or is away.
+    """
+    wanted: dict[tuple[str, ...], list[tuple[Watch, str, str]]] = defaultdict(list)
+    for watch in result.watches.values():
+        spec = watch.rule
+        if spec is None:
+            continue
+        for where, source in _templates(spec):
+            for field in sorted(document_fields(source)):
+                wanted[tuple(spec.index)].append((watch, where, field))
+    out = []
+    for indices, items in wanted.items():
+        caps = field_capabilities(es, indices, {field for _, _, field in items})
+        if not caps.indices:
+            continue
+        for watch, where, field in items:
+            if not caps.mapped(field):
+                out.append(FieldWarning(watch.id, watch.file, where, field, indices))
+    return out
+
+
+def _templates(spec: Any) -> list[tuple[str, str]]:
+    """``(where, template)`` of every Jinja2 template of a rule: title, message, the recovery
+    wording and the string values of its actions' overrides."""
+    out = [(name, getattr(spec, name)) for name in ("title", "message", "recovered_title", "recovered_message")
+           if getattr(spec, name)]
+
+    def walk(where: str, value: Any) -> None:
+        if isinstance(value, str):
+            out.append((where, value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{where}.{key}", item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(f"{where}[{index}]", item)
+
+    for index, action in enumerate(spec.actions):
+        walk(f"actions[{index}]", action.overrides)
+    return out

@@ -206,6 +206,49 @@ def environment(lenient: bool = False) -> SandboxedEnvironment:
     return env
 
 
+def document_fields(source: str, documents: str = "hits") -> set[str]:
+    """The document fields a template reads from the list variable ``documents``: dotted paths of
+    ``hits[0].source.ip``, ``hits[0]['user.name']``, ``hits | map(attribute='user.name')`` and of a
+    loop variable over ``hits`` (``{% for h in hits %}{{ h.event.action }}``). An unparsable
+    template reads nothing (its syntax is reported elsewhere)."""
+    try:
+        tree = environment().parse(source)
+    except jinja2.TemplateSyntaxError:
+        return set()
+    aliases = {loop.target.name for loop in tree.find_all(jinja2.nodes.For)
+               if isinstance(loop.target, jinja2.nodes.Name) and isinstance(loop.iter, jinja2.nodes.Name)
+               and loop.iter.name == documents}
+    found: set[str] = set()
+
+    def document_path(node: jinja2.nodes.Node) -> list[str] | None:
+        """The field path below a document (``[]`` at the document itself), None when not one."""
+        if isinstance(node, jinja2.nodes.Name):
+            return [] if node.name in aliases else None
+        if isinstance(node, jinja2.nodes.Getitem):
+            if isinstance(node.node, jinja2.nodes.Name) and node.node.name == documents:
+                return [] if isinstance(node.arg, jinja2.nodes.Const) and isinstance(node.arg.value, int) else None
+            inner = document_path(node.node)
+            if inner is not None and isinstance(node.arg, jinja2.nodes.Const) and isinstance(node.arg.value, str):
+                return [*inner, node.arg.value]
+            return None
+        if isinstance(node, jinja2.nodes.Getattr):
+            inner = document_path(node.node)
+            return None if inner is None else [*inner, node.attr]
+        return None
+
+    for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
+        path = document_path(node)
+        if path:
+            found.add(".".join(path))
+    for node in tree.find_all(jinja2.nodes.Filter):
+        if node.name == "map" and isinstance(node.node, jinja2.nodes.Name) and node.node.name == documents:
+            for keyword in node.kwargs:
+                if keyword.key == "attribute" and isinstance(keyword.value, jinja2.nodes.Const):
+                    found.add(str(keyword.value.value))
+    # a.b.c read as a chain also reads a and a.b: keep the longest paths only
+    return {path for path in found if not any(other.startswith(path + ".") for other in found)}
+
+
 def check_syntax(source: str, known: frozenset[str] | None = None) -> tuple[int, str] | None:
     """None when ``source`` is a valid Jinja2 template, else ``(line, message)`` (line 1-based).
 
