@@ -3,7 +3,7 @@ history. The command line uses it, and so will the HTTP API; everything else in 
 internal and may move.
 
 Times are aware datetimes in UTC (naive values are refused); durations are seconds. Nothing here
-prints. Errors: :class:`watcher.errors.DefinitionProblem` subclasses for bad files (as problems in
+prints; warnings go to the ``watcher.*`` loggers. Errors: :class:`watcher.errors.DefinitionProblem` subclasses for bad files (as problems in
 the result of :func:`load`, never raised for one bad file), the Elasticsearch client's exceptions
 for cluster errors (:func:`watcher.es.client.cluster_error_class` says which are transient).
 
@@ -147,6 +147,8 @@ def execute(watch: Watch, es: Elasticsearch | None, *, at: dt.datetime | None = 
         The watch record (Watcher's ``watch_record`` shape; ``state`` is ``failed`` when the input,
         condition or a cluster call failed — the reason is in the record).
     """
+    if at is not None:
+        _aware(at, "at")
     return backtest(watch, es, [at or dt.datetime.now(dt.timezone.utc)], action_mode=action_mode,
                     connectors=connectors, state=state)[0]
 

@@ -126,11 +126,12 @@ def rule(tmp_path: Path, index: str, **fields) -> Path:
     return write(tmp_path, "r.yaml", "\n".join(lines) + "\n")
 
 
-def test_group_by_a_text_field_hint(es_cluster, tmp_path, users):
+def test_group_by_a_text_field_groups_by_its_keyword_sub_field_and_says_so(es_cluster, tmp_path, users):
+    # It used to fail with a hint to group by user.keyword; the engine now does it itself, with a note
+    # (docs/correctness.md#group-keys-the-cluster-cannot-aggregate).
     code, out = dry_run(es_cluster, rule(tmp_path, users, group_by="user"), "--at", AT)
-    assert code == 1, out
-    assert ("hint: group_by: user is a text field; group by a keyword field instead (with dynamic mappings: "
-            "user.keyword), or map user as keyword in an index template") in out.splitlines()
+    assert code == 0, out
+    assert "note: r: group_by user is a text field; grouping by its aggregatable sub-field user.keyword" in out
 
 
 def test_time_field_that_is_text_hint(es_cluster, tmp_path, users):
