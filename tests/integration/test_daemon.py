@@ -372,35 +372,3 @@ def test_rule_state_survives_a_restart_no_refiring_and_one_recovery(es, prefix, 
     assert bodies[1]["title"] == "rule 'typed' recovered"
     assert 10 <= bodies[1]["fired_for_seconds"] <= 20
     assert state(es, prefix, "typed")["rule_state"]["firing"] == {}
-
-
-# (9) catch-up ticks are judged as if they had run on time -----------------------------------------------
-
-@pytest.mark.parametrize("throttle", ["", "realert: 0s\n"])
-def test_a_backfill_alerts_every_tick_that_matched_despite_the_default_throttle(es, prefix, index_name, rules_dir,
-                                                                               start_daemon, throttle):
-    # Three documents one minute apart, five minutes ago; the daemon starts with a backfill over them.
-    # The missed ticks run milliseconds apart: measured in execution time, Watcher's default 5 s
-    # throttle would keep all but the first; judged at their scheduled times, each one alerts.
-    now = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
-    first = now - dt.timedelta(minutes=5)
-    for minute in range(3):
-        es.index(index=index_name, document={"@timestamp": (first + dt.timedelta(minutes=minute, seconds=10)).isoformat(),
-                                             "msg": f"event {minute}"})
-    es.indices.refresh(index=index_name)
-    with SwitchableReceiver() as receiver:
-        write_connectors(rules_dir, receiver.url)
-        (rules_dir / "backfilled.yaml").write_text(
-            f"name: backfilled\nschedule: 1m\nindex: {index_name}\nwindow: 1m\n{throttle}"
-            f"condition:\n  count: {{gte: 1}}\nactions:\n  - connector: hook\n")
-        daemon = start_daemon("--backfill-from", first.isoformat())
-        daemon.wait_healthy()
-        wait_for(lambda: len(records(es, prefix, "backfilled")) >= 5, 60, what="the backfilled ticks' records")
-        wait_for(lambda: len(set(receiver.keys())) >= 3, 30, what="three alerts")
-        assert daemon.stop(signal.SIGTERM) == 0
-    # The ticks missed before the start: first + 1..4 min (the next ones may run live).
-    done = [r for r in records(es, prefix, "backfilled") if parse_instant(scheduled(r)) < first + dt.timedelta(minutes=5)]
-    met = {parse_instant(scheduled(r)): r["state"] for r in done if r["result"]["condition"]["met"]}
-    assert met == {first + dt.timedelta(minutes=m): "executed" for m in (1, 2, 3)}
-    assert len(set(receiver.keys())) == 3
-    assert len(done) >= 4 and all(r["catch_up"]["late_by_seconds"] > 0 for r in done)  # each record says so

@@ -95,9 +95,6 @@ def _transient_error_types() -> frozenset[str]:
 
 TRANSIENT_ERROR_TYPES = _transient_error_types()
 STATE_SAVE_ATTEMPTS = 5
-LATE_START = dt.timedelta(seconds=30)
-"""A tick that starts this long after its planned start (scheduled time + the watch's offset) is a
-catch-up tick: judged at its scheduled time (docs/correctness.md#catch-up-ticks)."""
 MILLISECOND = dt.timedelta(milliseconds=1)
 
 
@@ -527,15 +524,10 @@ class Daemon:
         progress = self._progress(watch, state)
         if progress is not None and scheduled_time - progress < MILLISECOND:
             return  # already evaluated (a catch-up run covered it)
-        # The current tick is late too when it starts well after its planned start (the latest tick
-        # missed while the daemon was down, submitted at start-up).
-        offset = self.scheduler.offset(watch_id) if self.scheduler is not None and watch_id in self.scheduler \
-            else dt.timedelta(0)
-        late = triggered_time - scheduled_time > offset + LATE_START
         for tick in self._ticks_to_run(watch, progress, scheduled_time):
             if self._stop.is_set():
                 return
-            state = self._execute(watch, state, tick, triggered_time, catch_up=late or tick != scheduled_time)
+            state = self._execute(watch, state, tick, triggered_time)
             if state is None:
                 return  # failed transiently: the rest waits for the next tick, in order
 
@@ -559,15 +551,14 @@ class Daemon:
         return [*earlier, scheduled]
 
     def _execute(self, watch: Watch, state: WatchState, scheduled: dt.datetime,
-                 triggered: dt.datetime, catch_up: bool = False) -> WatchState | None:
+                 triggered: dt.datetime) -> WatchState | None:
         """One execution: run, record, save. Returns the saved state, or None when the cluster
-        failed (nothing advanced; the tick runs again later). ``catch_up``: a missed tick run late,
-        judged as if it had run on time (throttle and realert in scheduled time)."""
+        failed (nothing advanced; the tick runs again later)."""
 
         status = copy.deepcopy(state.status)
         run = Run(watch=watch, execution_time=self._clock(), triggered_time=triggered, scheduled_time=scheduled,
                   services=self.services, record_id=record_id_for(watch.id, scheduled),
-                  rule_state=copy.deepcopy(state.rule_state), silences=dict(state.silences), catch_up=catch_up)
+                  rule_state=copy.deepcopy(state.rule_state), silences=dict(state.silences))
         try:
             record = execute_watch(watch, run, status, self._deliveries, ExecuteOptions())
         except Exception as error:  # the pipeline turns errors into results; this is a bug guard

@@ -52,7 +52,6 @@ class Run:
         execution_time: when this execution started (aware UTC).
         triggered_time: when the scheduler fired (aware UTC).
         scheduled_time: when it was due (aware UTC).
-        catch_up: this tick was missed and runs late (see :attr:`decision_time`).
         services: clients and settings (see :class:`Services`).
         record_id: ``<watch_id>_<uuid>-<ISO execution time>``, Watcher's record id form.
         rule_state: a rule's state across runs (type state, firing keys, realert, aggregation;
@@ -70,14 +69,6 @@ class Run:
     record_id: str = ""
     rule_state: dict = dataclasses.field(default_factory=dict)
     silences: dict = dataclasses.field(default_factory=dict)
-    catch_up: bool = False
-
-    @property
-    def decision_time(self) -> dt.datetime:
-        """The time throttle, ack and status decisions are measured at: the execution time (Watcher's
-        rule), except for a tick run late to catch up (after a restart, an outage or a backfill),
-        which is judged as if it had run on time, at its scheduled time (docs/correctness.md)."""
-        return self.scheduled_time if self.catch_up else self.execution_time
 
     def __post_init__(self) -> None:
         if not self.record_id:

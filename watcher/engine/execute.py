@@ -74,8 +74,8 @@ def execute_watch(watch: Watch, run: Run, status: WatchStatus, deliveries: dict,
     """
     options = options or ExecuteOptions()
     started = time.monotonic()
-    now = run.decision_time
-    result: dict[str, Any] = {"execution_time": format_iso_millis(run.execution_time)}
+    now = run.execution_time
+    result: dict[str, Any] = {"execution_time": format_iso_millis(now)}
     record: dict[str, Any] = {"messages": []}
 
     input_result = _run_input(watch, run, options)
@@ -161,7 +161,7 @@ def _run_transform(component, run: Run, model: dict) -> dict:
 
 def _run_action(watch: Watch, action: Action, run: Run, status: WatchStatus, deliveries: dict,
                 options: ExecuteOptions, alerts) -> dict:
-    now = run.decision_time
+    now = run.execution_time
     base = {"id": action.id, "type": action.type}
     mode = options.mode_for(action.id)
     if mode == "skip":
@@ -228,7 +228,7 @@ def _run_foreach(action: Action, run: Run, action_status, payload, delivery, out
         results.append(perform(action, run, item_payload, delivery, sequence=f"foreach:{index}"))
     statuses = {r["status"] for r in results}
     combined = statuses.pop() if len(statuses) == 1 else "partial_failure"
-    action_status.record_result(combined, run.decision_time,
+    action_status.record_result(combined, run.execution_time,
                                 next((r.get("reason") for r in results if r.get("reason")), None))
     return {**out, "status": combined, "number_of_actions_executed": len(results),
             "foreach": [{k: v for k, v in r.items()} for r in results], "max_iterations": action.max_iterations}
@@ -272,8 +272,6 @@ def _finish(watch: Watch, run: Run, status: WatchStatus, record: dict, result: d
         "metadata": watch.metadata,
         "result": result,
     }
-    if run.catch_up:  # ours: a missed tick run late, judged at its scheduled time
-        out["catch_up"] = {"late_by_seconds": round((run.execution_time - run.scheduled_time).total_seconds(), 3)}
     if "exception" in record:
         out["exception"] = record["exception"]
     else:

@@ -170,7 +170,7 @@ class RuleAlerts:
                    delivery, out: dict) -> dict:
         """Deliver ``action`` once per alert it is called for, each group key throttled on its own
         (recoveries and summaries are never throttled: they are already once per episode)."""
-        now = run.decision_time
+        now = run.execution_time
         results = []
         for alert in self.events_for(action.id):
             key = str(alert.group)
