@@ -391,6 +391,18 @@ def test_history_lists_newest_first(run, records):
     assert lines[1].endswith("-")
 
 
+def test_history_marks_a_catch_up_run(run, records, es, prefix):
+    caught_up = record(5, "executed", True, [{"id": "notify", "type": "logging", "status": "success"}])
+    caught_up["trigger_event"]["schedule"]["catch_up"] = True
+    history_index.write_record(es, prefix, caught_up, refresh="wait_for")
+
+    code, output = run(history, "cpu-high", "--size", "2")
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[1].split()[:4] == ["2024-05-01T10:25:00.000Z", "executed", "(catch-up)", "yes"]
+    assert lines[2].split()[:2] == ["2024-05-01T10:15:00.000Z", "execution_not_needed"]
+
+
 def test_history_state_filter_and_size(run, records):
     code, output = run(history, "cpu-high", "--state", "execution_not_needed", "--size", "1", "--json")
 

@@ -14,10 +14,11 @@ import time
 import uuid
 
 import pytest
+from elasticsearch import ApiError
 
 from daemon_helpers import (DaemonProcess, SwitchableReceiver, delete_indices, free_port, outbox,
                                               records, scheduled, state, wait_for, write_connectors, write_rule)
-from watcher.support.datemath import parse_instant
+from watcher.support.datemath import format_iso_millis, parse_instant
 
 @pytest.fixture
 def prefix(es):
@@ -372,3 +373,72 @@ def test_rule_state_survives_a_restart_no_refiring_and_one_recovery(es, prefix, 
     assert bodies[1]["title"] == "rule 'typed' recovered"
     assert 10 <= bodies[1]["fired_for_seconds"] <= 20
     assert state(es, prefix, "typed")["rule_state"]["firing"] == {}
+
+
+# (9) catch-up ticks are throttled as if they had run on time (issue 17, item 1) ----------------------------
+
+def test_backfilled_ticks_are_throttled_in_scheduled_time_and_say_they_are_catch_ups(
+        es, prefix, index_name, rules_dir, start_daemon):
+    # Three documents one minute apart, ten minutes ago; the daemon starts with a backfill over them, so
+    # the ticks T0+1m … T0+10m run one right after the other, milliseconds apart, at start-up.
+    t0 = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) - dt.timedelta(minutes=10)
+    es.indices.create(index=index_name, mappings={"properties": {"host": {"type": "keyword"}}})
+    for minute, host in enumerate(("a", "b", "a")):
+        es.index(index=index_name, document={"@timestamp": (t0 + dt.timedelta(minutes=minute, seconds=10)).isoformat(),
+                                             "host": host}, refresh=False)
+    es.indices.refresh(index=index_name)
+    common = f"schedule: 1m\nindex: {index_name}\nwindow: 1m\nrealert: 0s\ncondition:\n  count: {{gte: 1}}\n"
+    rules = {
+        "default-throttle": "",                  # Watcher's default 5 s action throttle
+        "throttle-90s": "throttle: 90s\n",       # a real throttle still holds, measured in scheduled time
+        "per-host": "group_by: host\n",          # the per-group-key throttle (5 s default)
+    }
+    with SwitchableReceiver() as receiver:
+        write_connectors(rules_dir, receiver.url)
+        for name, extra in rules.items():
+            (rules_dir / f"{name}.yaml").write_text(f"name: {name}\n{common}{extra}actions:\n  - connector: hook\n")
+        daemon = start_daemon("--backfill-from", format_iso_millis(t0))
+        daemon.wait_healthy()
+        first_three = {format_iso_millis(t0 + dt.timedelta(minutes=k)) for k in (1, 2, 3)}
+
+        def settled():
+            try:
+                runs = {name: {scheduled(r): r for r in records(es, prefix, name)} for name in rules}
+            except ApiError as error:  # the daily history index was just created: its shard is not ready yet
+                if error.meta.status == 503:
+                    return None
+                raise
+            if not all(first_three <= set(by_time) for by_time in runs.values()):
+                return None
+            deliveries = outbox(es, prefix)
+            return runs if deliveries and {d["state"] for d in deliveries} == {"delivered"} else None
+
+        runs = wait_for(settled, 60, what="the first three backfilled ticks of every rule, delivered")
+        assert daemon.stop(signal.SIGTERM) == 0
+
+    def tick(name, k):
+        return runs[name][format_iso_millis(t0 + dt.timedelta(minutes=k))]
+
+    def statuses(name):
+        return [[a["status"] for a in tick(name, k)["result"]["actions"]] for k in (1, 2, 3)]
+
+    # Each document is its own alert, as if the daemon had been running all along.
+    assert statuses("default-throttle") == [["success"]] * 3
+    assert statuses("throttle-90s") == [["success"], ["throttled"], ["success"]]
+    assert tick("throttle-90s", 2)["result"]["actions"][0]["reason"] == (
+        "throttling interval is set to [90s] but time elapsed since last execution is [1m]")
+    per_host = [[(item["group"], item["status"]) for item in tick("per-host", k)["result"]["actions"][0]["foreach"]]
+                for k in (1, 2, 3)]
+    assert per_host == [[("a", "success")], [("b", "success")], [("a", "success")]]
+    by_rule = collections.Counter(r["body"]["rule"] for r in receiver.requests if r["status"] == 200)
+    assert by_rule == {"default-throttle": 3, "throttle-90s": 2, "per-host": 3}
+    # The records say they were catch-ups: due a minute apart, run milliseconds apart.
+    for name in rules:
+        for k in (1, 2, 3):
+            record = tick(name, k)
+            assert record["trigger_event"]["schedule"]["catch_up"] is True
+            assert any(m.startswith("catch-up run of the tick due at ") for m in record["messages"]), record["messages"]
+    es.indices.refresh(index=f"{prefix}-history-*")
+    found = es.count(index=f"{prefix}-history-*", query={"bool": {"filter": [
+        {"term": {"watch_id": "default-throttle"}}, {"term": {"trigger_event.schedule.catch_up": True}}]}})
+    assert found["count"] >= 3   # mapped: catch-up runs can be searched for

@@ -69,3 +69,32 @@ def test_zero_throttle_period_means_no_throttle():
     status = ActionStatus()
     status.record_result("success", T0)
     assert status.throttled_reason(dt.timedelta(0), T0) is None
+
+
+def test_a_catch_up_success_starts_its_throttle_period_at_its_on_time_start():
+    status = ActionStatus()
+    late = T0 + 9 * MIN                                     # ran nine minutes late, as a catch-up
+    status.record_result("success", late, on_time=T0)
+    period = dt.timedelta(seconds=5)
+    assert status.throttled_reason(period, T0 + MIN) is None                # the next tick's on-time start
+    assert status.throttled_reason(period, T0 + dt.timedelta(seconds=5)) is not None
+    assert status.last_successful_execution == late                          # Watcher's timestamps stay real
+    again = ActionStatus.from_json(status.to_json())
+    assert status.to_json()["last_successful_execution"] == {
+        "timestamp": "2024-05-01T10:09:00.000Z", "successful": True, "on_time": "2024-05-01T10:00:00.000Z"}
+    assert again.throttled_since == T0
+
+
+def test_a_catch_up_success_keys_its_group_on_its_on_time_start():
+    status = ActionStatus()
+    status.record_result("success", T0 + 9 * MIN, group="10.0.0.1", on_time=T0)
+    assert status.groups == {"10.0.0.1": T0}
+    assert status.throttled_reason(dt.timedelta(seconds=5), T0 + MIN, group="10.0.0.1") is None
+
+
+def test_a_state_saved_before_catch_ups_were_known_throttles_from_the_execution_time():
+    saved = {"ack": {"state": "ackable", "timestamp": "2024-05-01T10:00:00.000Z"},
+             "last_successful_execution": {"timestamp": "2024-05-01T10:00:00.000Z", "successful": True}}
+    status = ActionStatus.from_json(saved)
+    assert status.throttled_since == T0 and status.to_json()["last_successful_execution"] == saved[
+        "last_successful_execution"]

@@ -397,7 +397,9 @@ def history(name: str, size: int, record_state: str | None, index_prefix: str, a
             rules_dir: str | None) -> None:
     """Show the latest watch records of NAME, newest first: time, state, condition met, actions.
 
-    Read from <prefix>-history-* (term query on watch_id, sorted by result.execution_time).
+    Read from <prefix>-history-* (term query on watch_id, sorted by result.execution_time). A run that
+    caught up a missed tick shows its state as e.g. "executed (catch-up)"; --json shows its scheduled
+    time and the catch-up message.
     """
 
     es, settings = _client()
@@ -414,7 +416,7 @@ def history(name: str, size: int, record_state: str | None, index_prefix: str, a
     if not records:
         click.echo(f"no records of watch [{name}]" + (f" in state {record_state}" if record_state else ""))
         return
-    rows = [[_record_time(r), r.get("state", "-"), _record_met(r), _record_actions(r)] for r in records]
+    rows = [[_record_time(r), _record_state(r), _record_met(r), _record_actions(r)] for r in records]
     for line in _table(["TIME", "STATE", "MET", "ACTIONS"], rows):
         click.echo(line)
 
@@ -433,6 +435,12 @@ def _history_watch_ids(es, prefix: str) -> list[str]:
 def _record_time(record: dict) -> str:
     return ((record.get("result") or {}).get("execution_time") or record.get("@timestamp")
             or (record.get("trigger_event") or {}).get("triggered_time") or "-")
+
+
+def _record_state(record: dict) -> str:
+    state = record.get("state", "-")
+    schedule = (record.get("trigger_event") or {}).get("schedule") or {}
+    return f"{state} (catch-up)" if schedule.get("catch_up") else state
 
 
 def _record_met(record: dict) -> str:

@@ -14,6 +14,11 @@ Each tick (:meth:`Daemon.on_tick`):
    watches, which have no delay), at most ``max_catch_up`` of them, and run them oldest first
    before the current one — so a restart or a cluster outage leaves no window unchecked and checks
    none twice.
+   Each of those missed ticks is a **catch-up** run (and so is a tick that starts after the next one
+   was already due, e.g. behind a slow run): it is throttled as if it had started on time (its
+   scheduled time plus the watch's start offset, :func:`catch_up_on_time`) and its record says it
+   was a catch-up (docs/correctness.md#catch-up-runs); realert, silences and aggregation already
+   go by scheduled time.
 3. Each execution gets a deterministic record id (:func:`record_id_for`: uuid5 of watch id and
    scheduled time), so re-running a tick (after a crash or a cluster error) produces the same
    outbox delivery ids, which the outbox writes only once.
@@ -38,6 +43,7 @@ server.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import datetime as dt
@@ -66,11 +72,11 @@ from watcher.es import history
 from watcher.es.client import ConnectionSettings, client_error_classes, cluster_error_class, make_client
 from watcher.es.outbox_store import OutboxStore
 from watcher.es.state import StateConflict, StateStore, WatchState
-from watcher.model.watch import Watch
+from watcher.model.watch import Trigger, Watch
 from watcher.support.datemath import format_iso_millis
 
-__all__ = ["Daemon", "DaemonSettings", "RECORD_NAMESPACE", "TRANSIENT_ERROR_TYPES", "merge_state",
-           "progress_of", "record_id_for", "transient_reason", "window_end_of"]
+__all__ = ["Daemon", "DaemonSettings", "RECORD_NAMESPACE", "TRANSIENT_ERROR_TYPES", "catch_up_on_time",
+           "merge_state", "progress_of", "record_id_for", "transient_reason", "window_end_of"]
 
 LOG = logging.getLogger("watcher.daemon")
 UTC = dt.timezone.utc
@@ -136,6 +142,37 @@ def progress_of(watch: Watch, state: WatchState | None) -> dt.datetime | None:
     if state is None or state.last_window_end is None:
         return None
     return state.last_window_end + _delay(watch)
+
+
+def catch_up_on_time(trigger: Trigger, scheduled: dt.datetime, started: dt.datetime, *,
+                     anchor: dt.datetime | None, offset: dt.timedelta = dt.timedelta(0),
+                     missed: bool = False) -> dt.datetime | None:
+    """When the run of the tick due at ``scheduled`` would have started had it run on time, if the run
+    is a catch-up; None when it runs on time.
+
+    A run is a catch-up when it replays a tick missed while the daemon was down, the cluster failed
+    or a run was slow (``missed``: an earlier tick run before the current one), or when the
+    schedule's next tick was already due when it started — it runs for a tick that is no longer the
+    current one. Such a run is judged as if it had started on time (throttle periods,
+    docs/correctness.md#catch-up-runs); Watcher itself never back-fills (docs/semantics.md#missed-schedules).
+
+    Args:
+        trigger: the watch's parsed trigger.
+        scheduled: aware UTC; the tick's scheduled time.
+        started: aware UTC; when the run starts (its execution time).
+        anchor: the schedule's registration time (required for interval schedules).
+        offset: the watch's start offset (:func:`watcher.daemon.scheduler.start_offset`).
+        missed: the tick is one of the missed ticks run before the current one.
+
+    Returns:
+        ``scheduled + offset`` (aware UTC) for a catch-up, else None.
+
+    Raises:
+        ValueError / KeyError: as :func:`watcher.schedule.next_fire` (a trigger it cannot compute).
+    """
+    if missed or missed_ticks(trigger, scheduled, started, anchor, limit=1):
+        return (scheduled + offset).astimezone(UTC)
+    return None
 
 
 def transient_reason(record: dict) -> str | None:
@@ -527,7 +564,7 @@ class Daemon:
         for tick in self._ticks_to_run(watch, progress, scheduled_time):
             if self._stop.is_set():
                 return
-            state = self._execute(watch, state, tick, triggered_time)
+            state = self._execute(watch, state, tick, triggered_time, missed=tick < scheduled_time)
             if state is None:
                 return  # failed transiently: the rest waits for the next tick, in order
 
@@ -551,14 +588,17 @@ class Daemon:
         return [*earlier, scheduled]
 
     def _execute(self, watch: Watch, state: WatchState, scheduled: dt.datetime,
-                 triggered: dt.datetime) -> WatchState | None:
+                 triggered: dt.datetime, missed: bool = False) -> WatchState | None:
         """One execution: run, record, save. Returns the saved state, or None when the cluster
-        failed (nothing advanced; the tick runs again later)."""
+        failed (nothing advanced; the tick runs again later). ``missed``: a missed tick run before
+        the current one (a catch-up, :func:`catch_up_on_time`)."""
 
         status = copy.deepcopy(state.status)
-        run = Run(watch=watch, execution_time=self._clock(), triggered_time=triggered, scheduled_time=scheduled,
+        started = self._clock()
+        run = Run(watch=watch, execution_time=started, triggered_time=triggered, scheduled_time=scheduled,
                   services=self.services, record_id=record_id_for(watch.id, scheduled),
-                  rule_state=copy.deepcopy(state.rule_state), silences=dict(state.silences))
+                  rule_state=copy.deepcopy(state.rule_state), silences=dict(state.silences),
+                  on_time=self._on_time(watch, scheduled, started, missed))
         try:
             record = execute_watch(watch, run, status, self._deliveries, ExecuteOptions())
         except Exception as error:  # the pipeline turns errors into results; this is a bug guard
@@ -584,9 +624,25 @@ class Daemon:
                         format_iso_millis(scheduled), error, extra={"watch_id": watch.id})
             return None
         self.metrics.observe_record(record)
-        LOG.info("watch %s at %s: %s", watch.id, format_iso_millis(scheduled), record.get("state"),
-                 extra={"watch_id": watch.id, "record_id": run.record_id})
+        LOG.info("watch %s at %s: %s%s", watch.id, format_iso_millis(scheduled), record.get("state"),
+                 " (catch-up)" if run.catch_up else "",
+                 extra={"watch_id": watch.id, "record_id": run.record_id, **({"catch_up": True} if run.catch_up else {})})
         return saved
+
+    def _on_time(self, watch: Watch, scheduled: dt.datetime, started: dt.datetime, missed: bool) -> dt.datetime | None:
+        """:func:`catch_up_on_time` with the watch's anchor and start offset from the scheduler; a
+        schedule it cannot compute leaves the current tick on time, with a WARNING."""
+        anchor, offset = scheduled, dt.timedelta(0)
+        if self.scheduler is not None and watch.id in self.scheduler:
+            with contextlib.suppress(KeyError):  # unscheduled meanwhile (a reload removed it)
+                anchor, offset = self.scheduler.anchor(watch.id), self.scheduler.offset(watch.id)
+        try:
+            return catch_up_on_time(watch.trigger, scheduled, started, anchor=anchor, offset=offset, missed=missed)
+        except Exception as error:  # a schedule next_fire cannot compute: say so, judge the run as on time
+            LOG.warning("could not tell whether watch %s at %s is a catch-up (%s); its throttle is measured from "
+                        "its execution time", watch.id, format_iso_millis(scheduled), error,
+                        extra={"watch_id": watch.id})
+            return None  # (a missed tick never gets here: it is a catch-up without computing anything)
 
     def _save(self, watch: Watch, before: WatchState, ours: WatchState) -> WatchState:
         for _ in range(STATE_SAVE_ATTEMPTS):

@@ -57,6 +57,11 @@ class Run:
         rule_state: a rule's state across runs (type state, firing keys, realert, aggregation;
             :mod:`watcher.engine.alerting`); the caller loads it before and persists it after.
         silences: ``{group key or "*": ISO until}`` set by ``watcher silence`` (read only).
+        on_time: set for a **catch-up** run (aware UTC): when the run would have started had it run
+            on time — its scheduled time plus the watch's start offset. Throttle periods are then
+            measured from it instead of from ``execution_time`` (:attr:`throttle_time`), and the
+            record says the run was a catch-up (docs/correctness.md#catch-up-runs). None: an
+            on-time run (the daemon's current tick, a dry-run, a backtest).
     """
 
     watch: Watch
@@ -69,6 +74,18 @@ class Run:
     record_id: str = ""
     rule_state: dict = dataclasses.field(default_factory=dict)
     silences: dict = dataclasses.field(default_factory=dict)
+    on_time: dt.datetime | None = None
+
+    @property
+    def catch_up(self) -> bool:
+        """True when this run catches up a tick it missed (:attr:`on_time` is set)."""
+        return self.on_time is not None
+
+    @property
+    def throttle_time(self) -> dt.datetime:
+        """The instant throttle periods are measured at (aware UTC): :attr:`on_time` for a
+        catch-up, else :attr:`execution_time` (Watcher's rule, docs/semantics.md#throttling)."""
+        return self.on_time if self.on_time is not None else self.execution_time
 
     def __post_init__(self) -> None:
         if not self.record_id:

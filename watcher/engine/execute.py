@@ -15,6 +15,7 @@ one alert per group key, the filter step, per-group throttle and Jinja2 variable
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from typing import Any
 
@@ -176,7 +177,7 @@ def _run_action(watch: Watch, action: Action, run: Run, status: WatchStatus, del
 
     if not forced:
         if not grouped:  # rules with group_by throttle each group key inside the fan-out
-            reason = action_status.throttled_reason(period, now)
+            reason = action_status.throttled_reason(period, run.throttle_time)
             if reason:
                 action_status.record_throttle(now, reason)
                 return {**base, "status": "throttled", "reason": reason}
@@ -212,7 +213,7 @@ def _run_action(watch: Watch, action: Action, run: Run, status: WatchStatus, del
         return _run_foreach(action, run, action_status, payload, delivery, out)
     extra = (lambda: alerts.variables(alerts.events_for(action.id)[0])) if alerts is not None else None
     single = perform(action, run, payload, delivery, extra_vars=extra)
-    action_status.record_result(single["status"], now, single.get("reason"))
+    action_status.record_result(single["status"], now, single.get("reason"), on_time=run.on_time)
     return {**out, **single}
 
 
@@ -229,7 +230,7 @@ def _run_foreach(action: Action, run: Run, action_status, payload, delivery, out
     statuses = {r["status"] for r in results}
     combined = statuses.pop() if len(statuses) == 1 else "partial_failure"
     action_status.record_result(combined, run.execution_time,
-                                next((r.get("reason") for r in results if r.get("reason")), None))
+                                next((r.get("reason") for r in results if r.get("reason")), None), on_time=run.on_time)
     return {**out, "status": combined, "number_of_actions_executed": len(results),
             "foreach": [{k: v for k, v in r.items()} for r in results], "max_iterations": action.max_iterations}
 
@@ -248,6 +249,15 @@ def record_state(condition: dict | None, actions: list[dict]) -> str:
     return "executed"
 
 
+def catch_up_message(run: Run) -> str:
+    """The record message of a catch-up run: when its tick was due, when it ran, and that throttle
+    periods were measured as if it had started on time (``run.on_time``)."""
+    late = run.execution_time - run.on_time
+    return (f"catch-up run of the tick due at {format_iso_millis(run.scheduled_time)}, started "
+            f"{format_iso_millis(run.execution_time)} ({max(late, dt.timedelta(0)).total_seconds():.3f}s late); "
+            f"throttle periods measured as if it had started at {format_iso_millis(run.on_time)}")
+
+
 def _finish(watch: Watch, run: Run, status: WatchStatus, record: dict, result: dict, condition,
             started: float, options: ExecuteOptions) -> dict:
     result["execution_duration"] = int((time.monotonic() - started) * 1000)
@@ -256,6 +266,9 @@ def _finish(watch: Watch, run: Run, status: WatchStatus, record: dict, result: d
     status.version += 1
     triggered = format_iso_millis(run.triggered_time)
     scheduled = {"scheduled_time": format_iso_millis(run.scheduled_time)}
+    if run.catch_up:  # ours: the run caught up a missed tick (docs/correctness.md#catch-up-runs)
+        scheduled["catch_up"] = True
+        record["messages"].append(catch_up_message(run))
     trigger_event = ({"type": "schedule", "triggered_time": triggered, "schedule": scheduled}
                      if options.trigger_type == "schedule" else
                      {"type": "manual", "triggered_time": triggered, "manual": {"schedule": scheduled}})

@@ -175,7 +175,7 @@ class RuleAlerts:
         for alert in self.events_for(action.id):
             key = str(alert.group)
             if not forced and alert.status == "firing" and alert.matches is None:
-                reason = action_status.throttled_reason(period, now, group=key)
+                reason = action_status.throttled_reason(period, run.throttle_time, group=key)
                 if reason:
                     action_status.record_throttle(now, reason)
                     results.append({"group": alert.group, "status": "throttled", "reason": reason})
@@ -183,14 +183,15 @@ class RuleAlerts:
             single = perform(action, run, alert.payload, delivery, extra_vars=lambda alert=alert: self.variables(alert),
                              sequence=alert.delivery_sequence())
             if alert.status == "firing":
-                action_status.record_result(single["status"], now, single.get("reason"), group=key)
+                action_status.record_result(single["status"], now, single.get("reason"), group=key,
+                                            on_time=run.on_time)
             results.append({"group": alert.group, "event": alert.status, **single})
         statuses = {r["status"] for r in results}
         combined = statuses.pop() if len(statuses) == 1 else ("partial_failure" if "failure" in statuses else "success")
         if not results:
             combined = "success"
         elif combined in ("success", "simulated"):
-            action_status.record_result(combined, now)
+            action_status.record_result(combined, now, on_time=run.on_time)
         return {**out, "status": combined, "number_of_actions_executed": len(results), "foreach": results}
 
 

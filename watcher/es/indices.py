@@ -44,7 +44,7 @@ HISTORY_MAPPINGS = {
         "trigger_event": {"properties": {
             "type": {"type": "keyword"},
             "triggered_time": {"type": "date"},
-            "schedule": {"properties": {"scheduled_time": {"type": "date"}}},
+            "schedule": {"properties": {"scheduled_time": {"type": "date"}, "catch_up": {"type": "boolean"}}},
             "manual": {"properties": {"schedule": {"properties": {"scheduled_time": {"type": "date"}}}}},
         }},
         "status": _STORED_ONLY,

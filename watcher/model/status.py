@@ -11,6 +11,12 @@ watch condition or the action's own condition that is not met resets the action 
 
 Rules with ``group_by`` also throttle per group key (ElastAlert's ``realert`` per ``query_key``):
 ``groups`` maps ``<action id>/<group key>`` to the last successful execution for that key.
+
+Catch-up runs (ours, docs/correctness.md#catch-up-runs): a run that catches up a missed tick is
+throttled as if it had started on time. Each success keeps, beside its execution time, the instant the
+throttle measures from (``on_time``: the on-time start of a catch-up, else the execution time), and
+``groups`` holds that instant per key, so a tick caught up milliseconds after the previous one is
+still a period after it.
 """
 
 from __future__ import annotations
@@ -51,6 +57,13 @@ class ActionStatus:
     last_throttle: dt.datetime | None = None
     last_throttle_reason: str | None = None
     groups: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
+    last_successful_on_time: dt.datetime | None = None
+
+    @property
+    def throttled_since(self) -> dt.datetime | None:
+        """The instant the throttle period runs from (aware UTC; None = never succeeded): the last
+        success's on-time start when it was a catch-up, else its execution time."""
+        return self.last_successful_on_time or self.last_successful_execution
 
     def to_json(self) -> dict:
         """Watcher's JSON shape (``ack``, ``last_execution``…) plus ``groups`` for rules."""
@@ -63,6 +76,8 @@ class ActionStatus:
         if self.last_successful_execution:
             out["last_successful_execution"] = {"timestamp": _iso(self.last_successful_execution),
                                                 "successful": True}
+            if self.last_successful_on_time and self.last_successful_on_time != self.last_successful_execution:
+                out["last_successful_execution"]["on_time"] = _iso(self.last_successful_on_time)
         if self.last_throttle:
             out["last_throttle"] = {"timestamp": _iso(self.last_throttle), "reason": self.last_throttle_reason}
         if self.groups:
@@ -74,19 +89,34 @@ class ActionStatus:
         ack = data.get("ack") or {}
         last = data.get("last_execution") or {}
         throttle = data.get("last_throttle") or {}
+        success = data.get("last_successful_execution") or {}
         return cls(
             ack_state=ack.get("state", AWAITS), ack_timestamp=_time(ack.get("timestamp")),
             last_execution=_time(last.get("timestamp")), last_execution_successful=last.get("successful"),
             last_execution_reason=last.get("reason"),
-            last_successful_execution=_time((data.get("last_successful_execution") or {}).get("timestamp")),
+            last_successful_execution=_time(success.get("timestamp")),
+            last_successful_on_time=_time(success.get("on_time")),
             last_throttle=_time(throttle.get("timestamp")), last_throttle_reason=throttle.get("reason"),
             groups={k: _time(v) for k, v in (data.get("groups") or {}).items() if v},
         )
 
     # -- transitions ------------------------------------------------------------------------
     def throttled_reason(self, period: dt.timedelta, now: dt.datetime, group: str | None = None) -> str | None:
-        """The throttle reason if the action (or its group key) ran successfully ≤ ``period`` ago."""
-        last = self.groups.get(group) if group is not None else self.last_successful_execution
+        """The throttle reason if the action (or its group key) ran successfully ≤ ``period`` ago.
+
+        Args:
+            period: the throttle period (≤ 0: never throttled).
+            now: aware UTC; the run's throttle time (``Run.throttle_time``: its execution time, or
+                its on-time start for a catch-up run).
+            group: the group key of a rule with ``group_by`` (None: the action as a whole).
+
+        Returns:
+            Watcher's reason text (``throttling interval is set to [5s] but time elapsed since last
+            execution is [41ms]``), or None when not throttled. The elapsed time runs from
+            :attr:`throttled_since` (or the group's entry), so two catch-up runs are as far apart as
+            their scheduled times.
+        """
+        last = self.groups.get(group) if group is not None else self.throttled_since
         if last is None or period <= dt.timedelta(0):
             return None
         elapsed = now - last
@@ -98,13 +128,24 @@ class ActionStatus:
     def record_throttle(self, now: dt.datetime, reason: str) -> None:
         self.last_throttle, self.last_throttle_reason = now, reason
 
-    def record_result(self, status: str, now: dt.datetime, reason: str | None = None, group: str | None = None) -> None:
-        """Update after the action ran: ``status`` is the action result status."""
+    def record_result(self, status: str, now: dt.datetime, reason: str | None = None, group: str | None = None,
+                      on_time: dt.datetime | None = None) -> None:
+        """Update after the action ran: ``status`` is the action result status.
+
+        Args:
+            status: the action result status (``success``/``simulated`` start a throttle period).
+            now: aware UTC execution time (the status timestamps, as in Watcher).
+            reason: why it failed (kept with a failure).
+            group: the group key whose throttle period starts (rules with ``group_by``).
+            on_time: for a catch-up run, its on-time start (``Run.on_time``): the throttle period
+                runs from it instead of from ``now``.
+        """
         if status in ("success", "simulated"):
             self.last_execution, self.last_execution_successful, self.last_execution_reason = now, True, None
             self.last_successful_execution = now
+            self.last_successful_on_time = on_time or now
             if group is not None:
-                self.groups[group] = now
+                self.groups[group] = on_time or now
             if self.ack_state == AWAITS:
                 self.ack_state, self.ack_timestamp = ACKABLE, now
         elif status in ("failure", "partial_failure"):
