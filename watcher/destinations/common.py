@@ -112,10 +112,11 @@ def parse_connector_name(reader: Reader, body: Mapping, path: Sequence) -> str |
     return name
 
 
-def render(template: Any, model: Mapping) -> str:
-    """Render a parsed text template without escaping (``__json__::`` switches to JSON escaping)."""
+def render(template: Any, model: Mapping, *, escape: str = "none") -> str:
+    """Render a parsed text template without escaping (``__json__::`` switches to JSON escaping);
+    ``escape="json_strings"`` for a body declared JSON (see :func:`watcher.templates.text.render_text`)."""
 
-    return render_text(template, model)
+    return render_text(template, model, escape=escape)
 
 
 def render_tree(value: Any, model: Mapping) -> Any:

@@ -25,7 +25,9 @@ The ``webhook`` action: an HTTP request built from Watcher's request template.
 
 Body: Watcher's fields exactly (docs/semantics.md#webhook-action): ``scheme`` (http), ``host``, ``port``
 (required), ``method`` (get; echoed lower-case), ``path``, ``params``, ``headers``, ``body`` (text templates,
-no escaping; a ``__json__::`` prefix switches to JSON escaping), ``auth.basic``, ``url`` (parsed once, not
+no escaping; a ``__json__::`` prefix switches to JSON escaping; we differ: when the headers declare a
+JSON Content-Type, values printed inside the body's JSON strings are escaped, and a body that still
+does not parse fails the action unsent, docs/correctness.md#json-bodies), ``auth.basic``, ``url`` (parsed once, not
 templated), ``proxy``, ``connection_timeout``/``connection_timeout_in_millis`` and
 ``read_timeout``/``read_timeout_millis`` (10 s each). The parser is the http input's
 (:func:`watcher.templates.http_request.parse_request`): the two share Watcher's HttpRequestTemplate.
@@ -55,7 +57,8 @@ from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
 from watcher.destinations.common import check_keys, connector_for, parse_connector_name
 from watcher.destinations.common import render as render_text
 from watcher.model.problems import Reader
-from watcher.model.requests import REDACTED, HttpRequest, HttpResponse, Outcome, basic_auth_header, http_outcome
+from watcher.model.requests import (REDACTED, HttpRequest, HttpResponse, Outcome, basic_auth_header, http_outcome,
+                                    json_content_type)
 from watcher.model.schema_parts import CONNECTOR_REF, http_request_schema
 from watcher.model.secrets import Secret, mask_data, secret_values
 from watcher.support.durations import DurationError, parse_time_value
@@ -378,15 +381,26 @@ def parse(reader: Reader, body: Any, path) -> WebhookConfig | None:
 
 
 def render(config: WebhookConfig, run: Any, model: dict) -> HttpRequest:
-    """The request to send. Raises LookupError for an unknown connector; template errors as they come."""
-    request = http_request.render_request(config.request, model)
+    """The request to send.
+
+    When the request's headers (the connector's merged under the action's) declare a JSON
+    Content-Type, the body template — the action's, else the connector's — is rendered with
+    ``escape="json_strings"`` (docs/correctness.md#json-bodies). Whether the rendered body then
+    parses is checked before delivery (:func:`watcher.model.requests.json_body_error`).
+
+    Raises:
+        LookupError: an unknown connector. TemplateRenderError: as the templates raise it.
+    """
     connector = connector_for(run, config.connector, "webhook")
+    inherited = connector.config.headers if connector is not None else {}
+    request = http_request.render_request(config.request, model, escape_json_body=True, inherited_headers=inherited)
     if connector is None:
         return _plain_request(request)
     settings = connector.config
     body = request.get("body")
     if "body" not in config.given and settings.body is not None:
-        body = render_text(settings.body, model)
+        json_body = json_content_type({**settings.headers, **(request.get("headers") or {})})
+        body = render_text(settings.body, model, escape="json_strings" if json_body else "none")
     fields = {
         "method": request["method"] if "method" in config.given else None,
         "path": request.get("path"),

@@ -3,6 +3,10 @@
 Used by the pipeline (:mod:`watcher.engine.execute`) and by the rule steps
 (:mod:`watcher.engine.rules`, once per alert). Also how an exception becomes Watcher's
 ``{"type", "reason"}`` error in a record.
+
+Before any delivery (simulate, send now, outbox) a request whose Content-Type declares JSON must
+carry a body that parses: otherwise the action fails unsent, with the reason in the record and a
+WARNING log line (docs/correctness.md#json-bodies).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 from watcher.destinations import ACTIONS
 from watcher.engine.context import Run
-from watcher.model.requests import Origin, with_origin
+from watcher.model.requests import InvalidJsonBody, Origin, Outcome, json_body_error, with_origin
 from watcher.model.watch import Action
 from watcher.templates.jinja import MISSING_VALUE, missing_values
 
@@ -52,7 +56,9 @@ def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None, s
         action result. A rule alert whose Jinja2 templates read a missing attribute or item (a
         document without the field) is still sent, the gap rendered as ``<MISSING VALUE>``, with
         ``warnings: [{"type": "template_missing_value", "names": [...], "placeholder"}]`` and a
-        WARNING on ``watcher.engine`` (docs/correctness.md).
+        WARNING on ``watcher.engine`` (docs/correctness.md). A rendered JSON body that does not parse
+        gives ``status: failure`` with the reason, the request as it would have been sent, and
+        ``error.type`` ``invalid_json_body``; nothing is handed to ``delivery``.
     """
     module = ACTIONS.get(action.type)
     model = run.model(payload)
@@ -67,7 +73,11 @@ def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None, s
             rendered = module.render(action.config, run, model)
         rendered = with_origin(rendered, Origin(run.watch.id, run.record_id, action.id, sequence,
                                                 getattr(action.config, "connector", None)))
-        outcome = delivery.deliver(rendered, run.services)
+        invalid = json_body_error(rendered)
+        if invalid is not None:
+            outcome = _not_sent(run, action, sequence, rendered, invalid)
+        else:
+            outcome = delivery.deliver(rendered, run.services)
     except Exception as error:  # nothing was sent: say so where operators look, not only in the record
         log.warning("watch [%s] action [%s] %s failed before sending: %s", run.watch.id, action.id, sequence, error)
         return {"status": "failure", "reason": str(error), "error": error_json(error)}
@@ -82,3 +92,15 @@ def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None, s
     if outcome.error:
         out["error"] = outcome.error
     return out
+
+
+def _not_sent(run: Run, action: Action, sequence: str, rendered: Any, invalid: InvalidJsonBody) -> Outcome:
+    """The failure outcome of a request held back because its JSON body does not parse (every
+    request of a multi-request action is held back with it); logs the WARNING saying so."""
+    where = f" ({sequence})" if sequence != "0" else ""
+    log.warning("watch %s action %s%s not sent: %s", run.watch.id, action.id, where, invalid)
+    error = error_json(invalid)
+    if isinstance(rendered, tuple):
+        parts = tuple(Outcome("failure", reason=str(invalid), error=error) for _ in rendered)
+        return Outcome("failure", reason=str(invalid), error=error, parts=parts)
+    return Outcome("failure", reason=str(invalid), error=error)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
+from watcher import errors
 from watcher.model.secrets import mask
 
 REDACTED = "::es_redacted::"  # what Watcher records show for Authorization values (docs/semantics.md#secrets)
@@ -153,6 +155,76 @@ class IndexRequest:
 
 
 Rendered = Union[HttpRequest, LogMessage, IndexRequest, tuple]
+
+
+def json_content_type(headers: Mapping[str, Any]) -> str | None:
+    """The Content-Type value of ``headers`` when it declares JSON, else None.
+
+    A header named ``Content-Type`` in any spelling declares JSON when its media type (the part
+    before ``;``, case-insensitive) is ``application/json`` or ends in ``+json`` (RFC 6839's
+    structured suffix: ``application/vnd.api+json``, ``application/problem+json``…).
+    ``application/x-ndjson`` and ``text/plain`` do not (docs/correctness.md#json-bodies).
+    """
+    for name, value in headers.items():
+        if str(name).lower() != "content-type" or value is None:
+            continue
+        media = str(value).split(";", 1)[0].strip().lower()
+        if media == "application/json" or (media.endswith("+json") and "/" in media):
+            return str(value)
+    return None
+
+
+class InvalidJsonBody(errors.TemplateRenderError):
+    """A rendered request declares a JSON Content-Type but its body does not parse as JSON.
+
+    Created (not raised) by :func:`json_body_error` before a request is handed to a delivery; the
+    action then fails with this reason and nothing is sent (docs/correctness.md#json-bodies). Like
+    any render error it concerns one run's data: the next run may render valid JSON.
+
+    Attributes:
+        content_type: the Content-Type header value that declares JSON.
+        body_line, body_column: 1-based position in the body where parsing stopped (None when the
+            body is empty).
+    """
+
+    def __init__(self, message: str, *, content_type: str, body_line: int | None = None,
+                 body_column: int | None = None) -> None:
+        super().__init__(message)
+        self.content_type, self.body_line, self.body_column = content_type, body_line, body_column
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def json_body_error(rendered: Any) -> InvalidJsonBody | None:
+    """The first :class:`HttpRequest` of ``rendered`` (a request, a tuple of them, or any other
+    rendered value) whose Content-Type declares JSON (:func:`json_content_type`) while its body is
+    not one JSON text (RFC 8259: ``NaN``/``Infinity`` refused, any value allowed at the top), as an
+    :class:`InvalidJsonBody`; None when every such body parses. A request without a body (None)
+    is not checked; an empty body is not JSON. The message never quotes the body (it may hold
+    secrets)."""
+    for request in rendered if isinstance(rendered, tuple) else (rendered,):
+        if not isinstance(request, HttpRequest) or request.body is None:
+            continue
+        content_type = json_content_type(request.headers)
+        if content_type is None:
+            continue
+        if not request.body.strip():
+            return InvalidJsonBody(f"the body is empty, but its Content-Type is {content_type}; not sent",
+                                   content_type=content_type)
+        try:
+            json.loads(request.body, parse_constant=_no_constants)
+        except json.JSONDecodeError as error:
+            return InvalidJsonBody(
+                f"the body is not valid JSON ({error.msg.removesuffix(' at')} at body line {error.lineno}, "
+                f"column {error.colno}), "
+                f"but its Content-Type is {content_type}; not sent",
+                content_type=content_type, body_line=error.lineno, body_column=error.colno)
+        except ValueError as error:  # NaN, Infinity
+            return InvalidJsonBody(f"the body is not valid JSON ({error}), but its Content-Type is {content_type}; "
+                                   "not sent", content_type=content_type)
+    return None
 
 
 @dataclasses.dataclass(frozen=True)

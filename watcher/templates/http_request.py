@@ -1,7 +1,9 @@
 """Watcher's HTTP request template, shared by the ``http`` input and the ``webhook`` action:
 ``scheme``, ``host``, ``port``, ``method``, ``path``, ``params``, ``headers``, ``auth.basic``,
 ``body``, ``url``, ``proxy`` and the connection/read timeouts (10 s by default). ``path``,
-``params``, ``headers`` and ``body`` are Mustache text templates (no escaping).
+``params``, ``headers`` and ``body`` are Mustache text templates (no escaping); for the webhook
+action, a body whose request declares a JSON Content-Type escapes the values it prints inside JSON
+strings (``escape_json_body``; ours, docs/correctness.md#json-bodies).
 See docs/semantics.md#webhook-action and #http-input.
 """
 
@@ -10,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 from watcher.model.fields import parse_timeout
 from watcher.model.problems import Reader
-from watcher.model.requests import REDACTED
+from watcher.model.requests import REDACTED, json_content_type
 from watcher.model.source import plain
 from watcher.templates.text import render_text
 
@@ -169,18 +172,29 @@ def _parse_proxy(reader: Reader, value: Any, path) -> dict | None:
 
 # ---------------------------------------------------------------------------------------------- run
 
-def render_request(template: HttpRequestTemplate, model: dict) -> dict:
+def render_request(template: HttpRequestTemplate, model: dict, *, escape_json_body: bool = False,
+                   inherited_headers: Mapping[str, str] | None = None) -> dict:
     """Render the templates; return the request as plain values (secrets included — never log it).
+
+    Args:
+        template: the parsed request.
+        model: the template model, ``{"ctx": …}`` (plus a rule alert's variables).
+        escape_json_body: when the request declares a JSON Content-Type (its rendered headers over
+            ``inherited_headers``, see :func:`watcher.model.requests.json_content_type`), render the
+            body with ``escape="json_strings"`` (the webhook action; the http input keeps
+            Watcher's unescaped body).
+        inherited_headers: headers the request will also carry (a webhook connector's), used only to
+            decide whether the body is JSON.
 
     Returns:
         ``{"scheme", "host", "port", "method", "path"?, "params"?, "headers"?, "auth"?: {"basic":
         {"username", "password"}}, "body"?, "connection_timeout_in_millis"?, "read_timeout_millis"?,
         "proxy"?}`` — Watcher's ``HttpRequest`` JSON.
     """
-    def text(t: Text) -> str:
+    def text(t: Text, escape: str = "none") -> str:
         if t.lang == "mustache" and not t.params and "{{" not in t.source:
             return t.source
-        return render_text({"source": t.source, "params": t.params, "lang": t.lang}, model)
+        return render_text({"source": t.source, "params": t.params, "lang": t.lang}, model, escape=escape)
 
     request: dict[str, Any] = {"host": template.host, "port": template.port, "scheme": template.scheme,
                                "method": template.method}
@@ -190,10 +204,11 @@ def render_request(template: HttpRequestTemplate, model: dict) -> dict:
         request["params"] = {name: text(value) for name, value in template.params.items()}
     if template.headers:
         request["headers"] = {name: text(value) for name, value in template.headers.items()}
+    json_body = escape_json_body and json_content_type({**(inherited_headers or {}), **request.get("headers", {})}) is not None
     if template.auth is not None:
         request["auth"] = {"basic": {"username": template.auth[0], "password": template.auth[1]}}
     if template.body is not None:
-        request["body"] = text(template.body)
+        request["body"] = text(template.body, "json_strings" if json_body else "none")
     if template.connection_timeout is not None:
         request["connection_timeout_in_millis"] = int(template.connection_timeout.total_seconds() * 1000)
     if template.read_timeout is not None:

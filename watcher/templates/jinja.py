@@ -3,10 +3,14 @@
 One environment for the whole process: :class:`jinja2.sandbox.SandboxedEnvironment` (templates
 cannot reach Python internals), :class:`jinja2.StrictUndefined` (a misspelt variable is an error
 naming it, not an empty string; ``{{ x | default('n/a') }}`` still works), no autoescaping (the
-connector decides how a rendered string is embedded). Extra filters:
+connector decides how a rendered string is embedded). A request body declared JSON renders with
+``json_strings=True`` (:func:`render_jinja`): each ``{{ … }}`` that the template's own text puts inside
+a JSON string literal prints its value JSON-string-escaped (docs/correctness.md#json-bodies).
+Extra filters:
 
 * ``tojson`` — always valid JSON, whatever the data holds (datetimes as ISO-8601, sets as lists,
-  anything else as its text); unlike Jinja's built-in it does not HTML-escape ``<>&'``.
+  anything else as its text); unlike Jinja's built-in it does not HTML-escape ``<>&'``. Its output
+  (:class:`JsonText`) and ``| safe`` output are never escaped again.
 * ``datetimeformat(value, format="%Y-%m-%dT%H:%M:%SZ", tz="UTC")`` — formats a datetime, an
   ISO-8601 string or epoch milliseconds with :func:`datetime.strftime`, in the given IANA zone.
 """
@@ -24,16 +28,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from watcher import errors
 from watcher.model.problems import did_you_mean
 from watcher.support.datemath import parse_instant
 from watcher.support.durations import format_duration
+from watcher.templates.jsontext import StringTracker, json_escape
 
-__all__ = ["MISSING_VALUE", "TemplateRenderError", "check_syntax", "environment", "missing_values", "render_jinja"]
+__all__ = ["MISSING_VALUE", "JsonText", "TemplateRenderError", "check_syntax", "environment", "missing_values",
+           "render_jinja", "tojson"]
 
 TEMPLATE_NAME = "<template>"
 
@@ -135,9 +142,19 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def tojson(value: Any, indent: int | None = None) -> str:
+class JsonText(str):
+    """Text that is JSON already (what ``tojson`` returns): a JSON body prints it without escaping.
+
+    A plain ``str`` in every other respect; string operations on it (``~``, ``replace``…) give plain
+    strings again, which a JSON body escapes where they land inside a JSON string.
+    """
+
+    __slots__ = ()
+
+
+def tojson(value: Any, indent: int | None = None) -> JsonText:
     """JSON text of ``value`` (never fails on datetimes or other non-JSON types; NaN → null)."""
-    return json.dumps(_finite(value), default=_json_default, ensure_ascii=False, indent=indent)
+    return JsonText(json.dumps(_finite(value), default=_json_default, ensure_ascii=False, indent=indent))
 
 
 def _finite(value: Any) -> Any:
@@ -193,6 +210,19 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# The filter the JSON-body rewrite wraps around values printed inside a JSON string. Its name has a
+# space so that no template can name it.
+_JSON_STRING_FILTER = "json string content"
+
+
+def _json_string_content(value: Any) -> str:
+    """What ``{{ value }}`` prints inside a JSON string of a JSON body: the text Jinja would print,
+    JSON-string-escaped, unless it is JSON already (``tojson``) or marked ``| safe``."""
+    if isinstance(value, (JsonText, Markup)):
+        return value
+    return json_escape(str(value))
+
+
 @functools.cache
 def environment(lenient: bool = False) -> SandboxedEnvironment:
     """The shared sandboxed environment (StrictUndefined, no autoescape, ``tojson``, ``datetimeformat``;
@@ -202,6 +232,7 @@ def environment(lenient: bool = False) -> SandboxedEnvironment:
     env = _BoundedSandbox(undefined=undefined, autoescape=False, keep_trailing_newline=True)
     env.filters["tojson"] = tojson
     env.filters["datetimeformat"] = datetimeformat
+    env.filters[_JSON_STRING_FILTER] = _json_string_content
     env.policies["json.dumps_function"] = tojson
     return env
 
@@ -272,19 +303,48 @@ def check_syntax(source: str, known: frozenset[str] | None = None) -> tuple[int,
 
 
 @functools.lru_cache(maxsize=512)
-def _compile(source: str, lenient: bool = False) -> jinja2.Template:
-    return environment(lenient).from_string(source)
+def _compile(source: str, json_strings: bool = False, lenient: bool = False) -> jinja2.Template:
+    env = environment(lenient)
+    if not json_strings:
+        return env.from_string(source)
+    tree = env.parse(source)
+    _escape_inside_json_strings(tree, StringTracker())
+    return env.template_class.from_code(env, env.compile(tree), env.make_globals(None), None)
 
 
-def render_jinja(source: str, variables: dict) -> str:
+def _escape_inside_json_strings(node: nodes.Node, tracker: StringTracker) -> None:
+    """Wrap each printed expression that the template's text puts inside a JSON string in the
+    escaping filter. The template text is read in the order it is written, control flow ignored
+    (a ``{% for %}`` body is read once, both branches of an ``{% if %}`` one after the other)."""
+    if isinstance(node, nodes.Output):
+        printed = []
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                tracker.feed(child.data)
+            elif tracker.in_string:
+                child = nodes.Filter(child, _JSON_STRING_FILTER, [], [], None, None, lineno=child.lineno)
+            printed.append(child)
+        node.nodes = printed
+        return
+    for child in node.iter_child_nodes():
+        _escape_inside_json_strings(child, tracker)
+
+
+def render_jinja(source: str, variables: dict, *, json_strings: bool = False) -> str:
     """Render ``source`` with ``variables`` in the sandbox.
+
+    Args:
+        json_strings: the text is a request body declared JSON (docs/correctness.md#json-bodies):
+            each ``{{ … }}`` placed inside a JSON string literal by the template's own text prints
+            its value JSON-string-escaped (``"`` → ``\\"``, newline → ``\\n``…), except ``tojson``
+            and ``| safe`` output; a ``{{ … }}`` outside a string prints as usual.
 
     Raises:
         TemplateRenderError: syntax error, undefined variable (``variable`` names it), sandbox
             violation or any error raised while rendering; the message gives the template line.
     """
     try:
-        template = _compile(source, _missing.get() is not None)
+        template = _compile(source, json_strings, _missing.get() is not None)
     except jinja2.TemplateSyntaxError as error:
         raise TemplateRenderError(f"template syntax error at line {error.lineno}: {error.message}",
                                   line=error.lineno) from None

@@ -24,7 +24,9 @@ Behaviour, in brief:
 * ``{{x}}`` prints Java's ``toString`` of the value (:func:`to_text`), with one Elasticsearch twist:
   the handler coerces a list to a map view before printing, so a list *reached by a tag* prints as
   ``{0=a, 1=b}``, while a list nested in a printed map prints as ``[a, b]``. Nothing is HTML-escaped;
-  in ``escape="json"`` mode ``{{x}}`` output is JSON-string-escaped (``{{{x}}}``/``{{&x}}`` never).
+  in ``escape="json"`` mode ``{{x}}`` output is JSON-string-escaped (``{{{x}}}``/``{{&x}}`` never);
+  in ``escape="json_strings"`` mode (ours, for request bodies declared JSON) only where it lands
+  inside a JSON string of the output (docs/correctness.md#json-bodies).
 * Sections: a list repeats per element, anything else truthy renders once with the value pushed as
   scope; null/missing, ``false``, ``""`` and empty lists are falsey, numbers (``0`` too) and maps
   (``{}`` too) are truthy. Inverted sections render when falsey, without pushing a scope.
@@ -56,6 +58,8 @@ from urllib.parse import quote_plus
 
 from watcher import errors
 from watcher.support.javatext import SelfReferenceError, java_double, java_string
+from watcher.templates.jsontext import StringTracker
+from watcher.templates.jsontext import json_escape as _json_escape
 
 __all__ = [
     "MAX_OUTPUT_SIZE",
@@ -71,7 +75,8 @@ __all__ = [
 MAX_OUTPUT_SIZE = 1_048_576
 """Most characters one render may produce (Elasticsearch ``mustache.max_output_size_bytes``, 1mb)."""
 
-Escape: TypeAlias = Literal["none", "json"]
+Escape: TypeAlias = Literal["none", "json", "json_strings"]
+ESCAPES = ("none", "json", "json_strings")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -450,28 +455,6 @@ def _tag_text(value: Any) -> str:
     return to_text(value)
 
 
-_JSON_ESCAPES = {chr(i): f"\\u{i:04X}" for i in range(0x20)} | {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-}
-_JSON_SPECIAL = re.compile('[\x00-\x1f"\\\\\ud800-\udfff]')
-
-
-def _json_escape_char(match: re.Match[str]) -> str:
-    char = match.group()
-    return _JSON_ESCAPES.get(char) or f"\\u{ord(char):04X}"
-
-
-def _json_escape(text: str) -> str:
-    """JSON-string escaping like Jackson's ``quoteAsString`` (no quotes added; lone surrogates as \\uXXXX)."""
-    return _JSON_SPECIAL.sub(_json_escape_char, text)
-
-
 def _json(value: Any, path: tuple[int, ...]) -> str:
     if value is None:
         return "null"
@@ -531,14 +514,19 @@ def _java_url_encode(text: str) -> str:
 
 
 class _Output:
-    """Collects rendered text; enforces the size limit the way SizeLimitingStringWriter does."""
+    """Collects rendered text; enforces the size limit the way SizeLimitingStringWriter does.
 
-    __slots__ = ("parts", "size", "limit")
+    With a ``tracker`` (escape mode ``json_strings``) it also follows whether the text written so
+    far has left an open JSON string (see :class:`watcher.templates.jsontext.StringTracker`).
+    """
 
-    def __init__(self, limit: int | None) -> None:
+    __slots__ = ("parts", "size", "limit", "tracker")
+
+    def __init__(self, limit: int | None, tracker: StringTracker | None = None) -> None:
         self.parts: list[str] = []
         self.size = 0
         self.limit = limit
+        self.tracker = tracker
 
     def write(self, text: str) -> None:
         if not text:
@@ -550,13 +538,30 @@ class _Output:
                     f"Mustache script result size limit exceeded: the output is longer than {self.limit} "
                     "characters (mustache.max_output_size_bytes)"
                 )
+        if self.tracker is not None:
+            self.tracker.feed(text)
         self.parts.append(text)
+
+    def write_value(self, text: str, escape: Escape) -> None:
+        """Write the text of a value: JSON-escaped in mode ``json``, and in mode ``json_strings``
+        when it lands inside a JSON string (docs/correctness.md#json-bodies)."""
+        if escape == "json" or (escape == "json_strings" and self.tracker is not None and self.tracker.in_string):
+            text = _json_escape(text)
+        self.write(text)
+
+    def nested(self) -> _Output:
+        """An unlimited output for a lambda's body, starting in this output's JSON-string state."""
+        tracker = None
+        if self.tracker is not None:
+            tracker = StringTracker()
+            tracker.feed('"' if self.tracker.in_string else "")
+        return _Output(None, tracker)
 
     def value(self) -> str:
         return "".join(self.parts)
 
 
-def _render(nodes: tuple[_Node, ...], stack: list[Any], json_mode: bool, out: _Output) -> None:
+def _render(nodes: tuple[_Node, ...], stack: list[Any], escape: Escape, out: _Output) -> None:
     for node in nodes:
         match node:
             case _Text(text):
@@ -565,44 +570,51 @@ def _render(nodes: tuple[_Node, ...], stack: list[Any], json_mode: bool, out: _O
                 value = _lookup(name, stack)
                 if value is not None:
                     text = _tag_text(value)
-                    out.write(_json_escape(text) if json_mode and not raw else text)
+                    if raw:
+                        out.write(text)
+                    else:
+                        out.write_value(text, escape)
             case _Section(name, children, inverted):
-                _render_section(_lookup(name, stack), children, inverted, stack, json_mode, out)
-            case _ToJson(path):
+                _render_section(_lookup(name, stack), children, inverted, stack, escape, out)
+            case _ToJson(path):  # already JSON: never escaped
                 value = None if path is None else _lookup(path, stack)
                 if _is_map(value) or _is_list(value):
                     out.write(to_json(value))
                 elif value is not None:
                     out.write(to_text(value))
             case _Join(path, delimiter, children):
-                body = _Output(None)
-                _render(children, stack, json_mode, body)
+                body = out.nested()
+                _render(children, stack, escape, body)
                 value = None if path is None else _lookup(path, stack)
                 if not _is_list(value):
                     out.write(body.value())  # Elasticsearch returns the rendered body unchanged
                 elif any(item is None for item in value):
                     raise TemplateRenderError(f"join of {path}: the list holds a null element")
                 else:
-                    out.write(delimiter.join(to_text(item) for item in value))
+                    joined = delimiter.join(to_text(item) for item in value)
+                    # Watcher's json mode prints a join as it is; in a JSON body, joined values are text
+                    out.write_value(joined, "json_strings" if escape == "json_strings" else "none")
             case _Url(children):
                 body = _Output(None)
-                _render(children, stack, json_mode, body)
+                # form-encoded output holds no quote, backslash or control character: nothing to
+                # escape in a JSON body, and escaping before encoding would change the value
+                _render(children, stack, "none" if escape == "json_strings" else escape, body)
                 out.write(_java_url_encode(body.value()))
 
 
 def _render_section(
-    value: Any, children: tuple[_Node, ...], inverted: bool, stack: list[Any], json_mode: bool, out: _Output
+    value: Any, children: tuple[_Node, ...], inverted: bool, stack: list[Any], escape: Escape, out: _Output
 ) -> None:
     """``IterableCode``/``NotIterableCode``: repeat per list element, once for other truthy values."""
     if inverted or _is_falsey(value):
         if inverted and _is_falsey(value):
-            _render(children, stack, json_mode, out)  # no scope pushed
+            _render(children, stack, escape, out)  # no scope pushed
         return
     for item in value if _is_list(value) else (value,):
         if item is not None:  # mustache.java pushes no scope for a null element
             stack.append(item)
         try:
-            _render(children, stack, json_mode, out)
+            _render(children, stack, escape, out)
         finally:
             if item is not None:
                 stack.pop()
@@ -627,9 +639,13 @@ class Template:
         Args:
             model: the template model, e.g. ``{"ctx": {...}}`` plus template params.
             escape: ``"none"`` for Watcher text templates (logging text, webhook path, params,
-                headers, body: ``text/plain``, nothing escaped); ``"json"`` for search bodies and
+                headers: ``text/plain``, nothing escaped); ``"json"`` for search bodies and
                 ``__json__::`` templates (``application/json``: ``{{x}}`` output JSON-string-escaped,
-                without quotes; ``{{{x}}}``, ``{{&x}}`` and lambda output never escaped).
+                without quotes; ``{{{x}}}``, ``{{&x}}`` and lambda output never escaped);
+                ``"json_strings"`` for request bodies declared JSON (ours, docs/correctness.md#json-bodies):
+                ``{{x}}`` and ``join`` output JSON-string-escaped where it lands inside a JSON string
+                of the output, printed as it is elsewhere; ``{{{x}}}``, ``{{&x}}``, ``toJson`` and
+                ``url`` output never escaped.
 
         Returns:
             The rendered text.
@@ -637,12 +653,12 @@ class Template:
         Raises:
             TemplateRenderError: a list index out of range, a ``join`` over a null element, a value
                 that contains itself, or output longer than :data:`MAX_OUTPUT_SIZE` characters.
-            ValueError: ``escape`` is neither ``"none"`` nor ``"json"``.
+            ValueError: ``escape`` is not one of ``"none"``, ``"json"``, ``"json_strings"``.
         """
-        if escape not in ("none", "json"):
-            raise ValueError(f"escape must be 'none' or 'json', not {escape!r}")
-        out = _Output(MAX_OUTPUT_SIZE)
-        _render(self._nodes, [model], escape == "json", out)
+        if escape not in ESCAPES:
+            raise ValueError(f"escape must be 'none', 'json' or 'json_strings', not {escape!r}")
+        out = _Output(MAX_OUTPUT_SIZE, StringTracker() if escape == "json_strings" else None)
+        _render(self._nodes, [model], escape, out)
         return out.value()
 
     def __repr__(self) -> str:
@@ -687,7 +703,8 @@ def render(source: str, model: Mapping[str, Any], *, escape: Escape = "none") ->
         source: template text. A ``__<type>__::`` prefix is removed as Watcher's text template
             engine does; ``__json__::`` switches to ``escape="json"``, any other type to ``"none"``.
         model: the template model, e.g. ``{"ctx": {...}}``.
-        escape: ``"none"`` or ``"json"`` when ``source`` has no content-type prefix.
+        escape: ``"none"``, ``"json"`` or ``"json_strings"`` (see :meth:`Template.render`) when
+            ``source`` has no content-type prefix.
 
     Returns:
         The rendered text; text without ``{{`` is returned unchanged, never compiled.

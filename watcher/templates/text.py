@@ -5,6 +5,8 @@ either a string or an object ``{"source" | "id": …, "lang": "mustache", "param
 "options": {"content_type": …}}`` whose ``params`` are merged into the model at the top level
 (docs/semantics.md#the-ctx-model and #mustache-templates).
 Rules compiled from YAML carry their templates as ``{"source": …, "lang": "jinja"}`` objects.
+A request body declared JSON renders with ``escape="json_strings"`` in either language
+(docs/correctness.md#json-bodies).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ JSON_PREFIX = "__json__::"
 """A string template starting with this renders with JSON escaping (Watcher's Mustache convention)."""
 
 TEMPLATE_LANGS = ("mustache", "jinja")
-ESCAPES = ("none", "json")
+ESCAPES = ("none", "json", "json_strings")
 
 
 def render_text(template: Any, model: Mapping, *, escape: str = "none", jinja_vars: Mapping | None = None) -> str:
@@ -33,7 +35,11 @@ def render_text(template: Any, model: Mapping, *, escape: str = "none", jinja_va
             ``jinja``; ``options.content_type: application/json`` selects JSON escaping for Mustache.
             Stored templates (``id``) are not available and raise ValueError.
         model: the Mustache model, normally ``{"ctx": {...}}`` (plus rule variables for rules).
-        escape: ``"none"`` or ``"json"`` (Mustache escaping; Jinja2 never escapes).
+        escape: ``"none"``; ``"json"`` (Watcher's JSON escaping of every ``{{x}}``; Mustache only,
+            Jinja2 ignores it); or ``"json_strings"`` for a request body declared JSON, both
+            languages: values printed inside a JSON string are JSON-string-escaped, ``toJson``/
+            ``tojson``/``{{{x}}}``/``| safe`` output never (docs/correctness.md#json-bodies). A
+            ``__json__::`` prefix or ``options.content_type`` of the template wins over it.
         jinja_vars: the variables of a Jinja2 template (default: ``model``).
 
     Returns:
@@ -45,7 +51,7 @@ def render_text(template: Any, model: Mapping, *, escape: str = "none", jinja_va
             the template does not parse or fails to render.
     """
     if escape not in ESCAPES:
-        raise ValueError(f"expected escape none or json, found {escape!r}")
+        raise ValueError(f"expected escape none or json, or json_strings for a JSON body, found {escape!r}")
     params: Mapping = {}
     lang = "mustache"
     if isinstance(template, Mapping):
@@ -69,7 +75,7 @@ def render_text(template: Any, model: Mapping, *, escape: str = "none", jinja_va
     if lang == "jinja":
         variables = dict(model if jinja_vars is None else jinja_vars)
         variables.update(params)
-        return render_jinja(template, variables)
+        return render_jinja(template, variables, json_strings=escape == "json_strings")
 
     merged = {**model, **params} if params else model
     return mustache.render(template, merged, escape=escape)
