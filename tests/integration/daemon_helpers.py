@@ -42,7 +42,8 @@ def wait_for(predicate, timeout: float, interval: float = 0.25, what: str = "con
 class SwitchableReceiver(ThreadingHTTPServer):
     """A webhook receiver on 127.0.0.1 answering ``status`` (switchable at any time) after ``delay_s``.
 
-    ``requests`` keeps ``{"key": Idempotency-Key, "status": answered, "body": parsed JSON, "at": monotonic}``.
+    ``requests`` keeps ``{"key": Idempotency-Key, "status": answered, "body": parsed JSON, "at": monotonic,
+    "headers": {name: value}}``.
     """
 
     daemon_threads = True
@@ -91,7 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw.decode("utf-8", "replace")
         with self.server.lock:
             self.server.requests.append({"key": self.headers.get("Idempotency-Key"), "status": status,
-                                         "body": body, "at": time.monotonic()})
+                                         "body": body, "at": time.monotonic(), "headers": dict(self.headers)})
         with contextlib.suppress(OSError):  # the sender may be gone (killed mid-request)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

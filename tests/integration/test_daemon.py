@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import hashlib
+import json
 import signal
+import stat
 import time
 import uuid
 
@@ -18,6 +21,7 @@ from elasticsearch import ApiError
 
 from daemon_helpers import (DaemonProcess, SwitchableReceiver, delete_indices, free_port, outbox,
                                               records, scheduled, state, wait_for, write_connectors, write_rule)
+from watcher.delivery.outbox import OTHER_KEY, Outbox
 from watcher.support.datemath import format_iso_millis, parse_instant
 
 @pytest.fixture
@@ -44,14 +48,15 @@ def rules_dir(tmp_path):
 
 @pytest.fixture
 def start_daemon(es_cluster, prefix, rules_dir, tmp_path):
-    """Start ``watcher run`` as a subprocess; every process started is killed in teardown."""
+    """Start ``watcher run`` as a subprocess; every process started is killed in teardown. Their state
+    directory (the deployment key file) is the test's, never the user's."""
     started: list[DaemonProcess] = []
 
     def start(*extra: str, env: dict | None = None, http_port: int | None = None) -> DaemonProcess:
         args = ["--rules", str(rules_dir), "--index-prefix", prefix, "--jitter", "0", "--max-retry-delay", "1",
                 "--max-attempts", "1000", "--grace", "10", *extra]
-        daemon = DaemonProcess(args, {**es_cluster.env(), **(env or {})}, tmp_path / "daemon.log",
-                               http_port or free_port())
+        daemon = DaemonProcess(args, {"WATCHER_STATE_DIR": str(tmp_path / "state"), **es_cluster.env(), **(env or {})},
+                               tmp_path / "daemon.log", http_port or free_port())
         started.append(daemon.start())
         return daemon
 
@@ -442,3 +447,58 @@ def test_backfilled_ticks_are_throttled_in_scheduled_time_and_say_they_are_catch
     found = es.count(index=f"{prefix}-history-*", query={"bool": {"filter": [
         {"term": {"watch_id": "default-throttle"}}, {"term": {"trigger_event.schedule.catch_up": True}}]}})
     assert found["count"] >= 3   # mapped: catch-up runs can be searched for
+
+
+# (9) secrets in the outbox are keyed with the deployment key: the key file the first start created lets a
+# restart send what an earlier process sealed; a daemon with another key makes them dead, with the reason
+
+def test_the_state_dir_key_lets_a_restart_send_sealed_deliveries_and_another_key_kills_them_loudly(
+        es, prefix, doc_index, rules_dir, start_daemon, tmp_path):
+    token = "hunter2"  # short and guessable: the outbox must not let anyone test guesses against it
+    env = {"HOOK_TOKEN": token}
+    with SwitchableReceiver(status=503) as receiver:
+        write_connectors(rules_dir, receiver.url, extra="    headers:\n      X-Api-Key: ${HOOK_TOKEN}\n")
+        write_rule(rules_dir, "keyed", doc_index)
+        daemon = start_daemon(env=env)
+        daemon.wait_healthy()
+        wait_for(lambda: len(set(receiver.keys())) >= 2, 20, what="two alerts refused")
+        assert daemon.stop(signal.SIGTERM) == 0
+
+        key_file = tmp_path / "state" / "secret-key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        sealed = outbox(es, prefix)
+        assert sealed and {d["state"] for d in sealed} == {"pending"}
+        raw = json.dumps(sealed)
+        assert token not in raw and hashlib.sha256(token.encode()).hexdigest()[:16] not in raw
+        assert {d["request"]["headers"]["X-Api-Key"][:14] for d in sealed} == {"${secret:hmac:"}
+        key_ids = {d["request"]["secret_key_id"] for d in sealed}
+        assert len(key_ids) == 1
+        log_text = (tmp_path / "daemon.log").read_text()
+        assert f"keyed with the deployment key from file {key_file} (key id {key_ids.pop()})" in log_text
+
+        # another key (a second daemon on the prefix without the same key, or the key file lost)
+        receiver.status = 200
+        other = start_daemon(env={**env, "WATCHER_SECRET_KEY": "c" * 64})
+        other.wait_healthy()
+        ids = {d["_id"] for d in sealed}
+        wait_for(lambda: {d["state"] for d in outbox(es, prefix) if d["_id"] in ids} == {"dead"}, 20,
+                 what="the deliveries sealed under the first key dead")
+        assert other.stop(signal.SIGTERM) == 0
+        assert not ids & set(receiver.keys(200))
+        dead = {d["_id"]: d["last_error"] for d in outbox(es, prefix) if d["_id"] in ids}
+        assert all(reason.startswith(OTHER_KEY) for reason in dead.values()), dead
+        errors = [line for line in (tmp_path / "daemon.log").read_text().splitlines() if " ERROR " in line]
+        assert all(any(f"delivery {i} " in line and OTHER_KEY in line for line in errors) for i in ids), errors
+
+        # the state directory's key again: the operator retries them and they are sent, with the secret
+        for identifier in ids:
+            assert Outbox(es, prefix).retry(identifier) is True
+        daemon = start_daemon(env=env)
+        daemon.wait_healthy()
+        wait_for(lambda: ids <= set(receiver.keys(200)), 20, what="the retried deliveries sent")
+        assert daemon.stop(signal.SIGTERM) == 0
+
+    sent = [r for r in receiver.requests if r["key"] in ids and r["status"] == 200]
+    assert {r["key"] for r in sent} == ids
+    assert {r["headers"]["X-Api-Key"] for r in sent} == {token}
+    assert {d["state"] for d in outbox(es, prefix) if d["_id"] in ids} == {"delivered"}

@@ -9,7 +9,10 @@ import base64
 import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
 import json
+import re
+import stat
 import threading
 import time
 import uuid
@@ -20,9 +23,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from watcher.delivery.outbox import SECRET_GONE, Outbox, delivery_id, seal_request
+from watcher.delivery.outbox import OTHER_KEY, SECRET_GONE, Outbox, delivery_id, seal_request
 from watcher.delivery.ratelimit import ConnectorLimits
 from watcher.delivery.retry import RetryPolicy
+from watcher.delivery.secretkey import SecretKey, load_secret_key
 from watcher.model.requests import HttpRequest, LogMessage, basic_auth_header
 from watcher.es.outbox_store import DEAD, DELIVERED, DELIVERING, PENDING, OutboxStore
 
@@ -385,6 +389,122 @@ def test_a_rotated_secret_makes_the_delivery_dead(httpserver, make_outbox):
     wait_until(lambda: state_of(outbox, identifier) == DEAD)
     assert outbox.store.get(identifier).source["last_error"] == SECRET_GONE
     assert receiver.calls == []
+
+
+# -- keyed placeholders (docs/correctness.md#secret-placeholders) ----------------------------------------------
+
+PIN, WORD = "4711", "hunter2"  # short, guessable secrets
+# A dictionary an attacker would try: every 4-digit PIN and common passwords.
+DICTIONARY = [f"{n:04d}" for n in range(10000)] + [
+    "password", "123456", "qwerty", "letmein", "admin", "welcome", "monkey", "dragon", "hunter2", "changeme"]
+
+
+def unkeyed(value: str) -> str:
+    """How the previous version named a secret in the outbox: 16 hex of sha256(value), no key."""
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def short_secret_request(url: str) -> HttpRequest:
+    return HttpRequest(method="POST", url=f"{url}?pin={PIN}",
+                       headers={"X-Api-Key": WORD, "Content-Type": "application/json"},
+                       body=json.dumps({"password": WORD}), timeout_s=2.0, read_timeout_s=5.0,
+                       secrets=(PIN, WORD), connector_type="webhook")
+
+
+def test_a_stored_placeholder_does_not_reveal_a_short_secret_to_a_dictionary_attack(es, httpserver, make_outbox):
+    receiver = Receiver(200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    writer = make_outbox()
+    identifier = enqueue(writer, short_secret_request(local(httpserver, "/hook")))
+
+    stored = es.get(index=writer.store.index, id=identifier)["_source"]
+    raw = json.dumps(stored)
+    # the attack: hash every candidate the way unkeyed placeholders were made, look for it in the document
+    hexes = re.findall(r"[0-9a-f]{16,}", raw)
+    recovered = [word for word in DICTIONARY if any(unkeyed(word) in text for text in hexes)]
+    assert recovered == []
+    request = stored["request"]
+    assert WORD not in raw
+    assert re.fullmatch(re.escape(local(httpserver, "/hook")) + r"\?pin=\$\{secret:hmac:[0-9a-f]{32}\}", request["url"])
+    assert re.fullmatch(r"\$\{secret:hmac:[0-9a-f]{32}\}", request["headers"]["X-Api-Key"])
+
+    outbox = make_outbox(secrets_provider=lambda: [PIN, WORD])  # same process, same key
+    outbox.start()
+    wait_until(lambda: state_of(outbox, identifier) == DELIVERED)
+    (_, headers, body), = receiver.calls
+    assert headers["X-Api-Key"] == WORD and json.loads(body) == {"password": WORD}
+    assert httpserver.log[0][0].args["pin"] == PIN
+    es.indices.refresh(index=writer.store.index)
+    assert es.search(index=writer.store.index, q=f'"{WORD}"')["hits"]["total"]["value"] == 0
+    assert WORD not in json.dumps(es.get(index=writer.store.index, id=identifier)["_source"])
+
+
+def test_the_key_file_lets_a_restart_send_and_another_key_makes_the_delivery_dead_until_retried(
+        es, tmp_path, httpserver, make_outbox):
+    receiver = Receiver(200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    state = tmp_path / "state"
+    key = load_secret_key(state_dir=state, environ={})  # created: the daemon's default
+    assert stat.S_IMODE((state / "secret-key").stat().st_mode) == 0o600
+    writer = make_outbox(secret_key=key)
+    identifier = enqueue(writer, short_secret_request(local(httpserver, "/hook")))
+    assert es.get(index=writer.store.index, id=identifier)["_source"]["request"]["secret_key_id"] == key.key_id
+
+    # a process with another key (another daemon on the prefix, or the key file lost): dead, with the reason
+    stranger = make_outbox(secret_key=SecretKey.generate(), secrets_provider=lambda: [PIN, WORD])
+    stranger.start()
+    wait_until(lambda: state_of(stranger, identifier) == DEAD)
+    stranger.stop(grace_s=0.5)
+    reason = writer.store.get(identifier).source["last_error"]
+    assert reason.startswith(f"{OTHER_KEY} (key id {key.key_id}; this process has {stranger.secret_key.key_id})")
+    assert receiver.calls == []
+
+    # the next start reads the same key file: the operator retries it and it is sent
+    restarted = make_outbox(secret_key=load_secret_key(state_dir=state, environ={}),
+                            secrets_provider=lambda: [PIN, WORD])
+    assert restarted.secret_key == key
+    restarted.start()
+    assert restarted.retry(identifier) is True
+    wait_until(lambda: state_of(restarted, identifier) == DELIVERED)
+    (_, headers, body), = receiver.calls
+    assert headers["X-Api-Key"] == WORD and json.loads(body) == {"password": WORD}
+    assert httpserver.log[0][0].args["pin"] == PIN
+
+
+def test_a_delivery_stored_with_unkeyed_placeholders_is_sent_and_stored_again_keyed(es, prefix, httpserver,
+                                                                                     make_outbox, caplog):
+    receiver = Receiver(200)
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    store = OutboxStore(es, prefix)
+    store.ensure()
+    # a pending row exactly as the previous version wrote it (no key id, sha256 prefixes)
+    basic = base64.b64encode(f"alice:${{secret:{unkeyed(WORD)}}}".encode()).decode()
+    request = {"method": "POST", "url": f"{local(httpserver, '/hook')}?pin=${{secret:{unkeyed(PIN)}}}",
+               "headers": {"X-Api-Key": f"${{secret:{unkeyed(WORD)}}}", "Authorization": f"Basic ${{secret-basic:{basic}}}",
+                           "Content-Type": "application/json"},
+               "body": json.dumps({"password": f"${{secret:{unkeyed(WORD)}}}"}), "timeout_s": 2.0,
+               "read_timeout_s": 5.0, "verify": True, "ca_file": None, "proxy": None, "connector_type": "webhook"}
+    identifier = delivery_id("r", "notify", "unkeyed")
+    store.create(identifier, {**_pending_row("http://unused", identifier), "request": request})
+
+    key = SecretKey.generate()
+    outbox = make_outbox(secret_key=key, secrets_provider=lambda: [PIN, WORD])
+    with caplog.at_level("WARNING", logger="watcher.delivery.outbox"):
+        outbox.start()
+        wait_until(lambda: state_of(outbox, identifier) == DELIVERED)
+    (_, headers, body), = receiver.calls
+    assert headers["X-Api-Key"] == WORD and headers["Authorization"] == basic_auth_header("alice", WORD)
+    assert json.loads(body) == {"password": WORD}
+    assert httpserver.log[0][0].args["pin"] == PIN
+
+    stored = es.get(index=store.index, id=identifier)["_source"]["request"]
+    raw = json.dumps(stored)
+    assert unkeyed(PIN) not in raw and unkeyed(WORD) not in raw and WORD not in raw
+    assert stored["secret_key_id"] == key.key_id
+    assert stored["headers"]["X-Api-Key"] == f"${{secret:hmac:{key.digest(WORD)}}}"
+    assert [r.getMessage() for r in caplog.records if r.name == "watcher.delivery.outbox"] == [
+        f"outbox delivery {identifier} was stored with unkeyed secret placeholders (written by an older version); "
+        "it is sent, and stored again with keyed ones, as is every such delivery when it is next attempted"]
 
 
 # -- the seam and the admin helpers ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import click
 from watcher.daemon import logs
 from watcher.daemon.service import Daemon, DaemonSettings
 from watcher.delivery.retry import RetryPolicy
+from watcher.delivery.secretkey import SecretKeyError, load_secret_key
 from watcher.es.client import ConnectionSettings
 from watcher.support.datemath import DateMathError, resolve
 
@@ -52,10 +53,18 @@ DEFAULT_RULES = ("rules",)
 @click.option("--delivery-lease", default=60.0, show_default=True, type=click.FloatRange(1),
               help="Seconds a delivery being sent stays claimed (at least its timeouts + 5s); one left "
                    "claimed by a killed process is sent again after it.")
+@click.option("--secret-key-file", type=click.Path(dir_okay=False),
+              help="File holding the deployment key that names secrets in the outbox (env WATCHER_SECRET_KEY_FILE; "
+                   "or the key itself in WATCHER_SECRET_KEY). Default: <state dir>/secret-key, created once. "
+                   "Every daemon on the same index prefix needs the same key.")
+@click.option("--state-dir", type=click.Path(file_okay=False),
+              help="Folder of the generated deployment key (env WATCHER_STATE_DIR; default "
+                   "$XDG_STATE_HOME/watcher or ~/.local/state/watcher).")
 @click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True)
 @click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
 def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catch_up, backfill_from, grace, jitter,
-        max_attempts, max_retry_delay, max_delivery_age, delivery_lease, log_format, log_level) -> None:
+        max_attempts, max_retry_delay, max_delivery_age, delivery_lease, secret_key_file, state_dir, log_format,
+        log_level) -> None:
     """Run the daemon: schedule every rule and watch, record executions, deliver alerts."""
 
     try:
@@ -71,13 +80,17 @@ def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catc
             raise click.BadParameter(f"expected an ISO-8601 time or date math such as now-4h, found "
                                      f"{backfill_from!r} ({error})", param_hint="--backfill-from") from None
     try:
+        secret_key = load_secret_key(secret_key_file, state_dir)
+    except SecretKeyError as error:
+        raise click.ClickException(str(error)) from None
+    try:
         connection = ConnectionSettings.from_env()
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     settings = DaemonSettings(
         connection=connection, rules=tuple(rules), connectors=connectors, index_prefix=index_prefix,
         http_host=http_host, http_port=http_port, workers=workers, max_catch_up=max_catch_up, grace_s=grace,
-        jitter_s=jitter, outbox_lease_s=delivery_lease, backfill_from=backfill,
+        jitter_s=jitter, outbox_lease_s=delivery_lease, backfill_from=backfill, secret_key=secret_key,
         retry=RetryPolicy(max_attempts=max_attempts, max_delay_s=max_retry_delay, max_age_s=max_delivery_age))
     daemon = Daemon(settings)
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -64,6 +64,7 @@ from watcher.definitions.load import default_connectors_path, load_paths
 from watcher.delivery.direct import Simulate
 from watcher.delivery.outbox import Outbox
 from watcher.delivery.retry import RetryPolicy
+from watcher.delivery.secretkey import SecretKey, load_secret_key
 from watcher.engine.context import Run, Services
 from watcher.engine.execute import ExecuteOptions, execute_watch
 from watcher.engine.perform import error_type
@@ -252,6 +253,10 @@ class DaemonSettings:
             ``max_catch_up``, the latest ones) — ``watcher run --backfill-from``, used by the demo
             to evaluate a freshly loaded range. Intervals are anchored on it, so the ticks are
             ``backfill_from + k·interval``. None (default): a new watch starts from now.
+        secret_key: the deployment key naming secrets in the outbox
+            (:mod:`watcher.delivery.secretkey`); every daemon on the same index prefix needs the
+            same one. None (default): :func:`~watcher.delivery.secretkey.load_secret_key` at start
+            (``WATCHER_SECRET_KEY_FILE``, ``WATCHER_SECRET_KEY``, else the state directory's key file).
     """
 
     connection: ConnectionSettings
@@ -270,6 +275,7 @@ class DaemonSettings:
     outbox_lease_s: float = 60.0
     health_interval_s: float = 2.0
     backfill_from: dt.datetime | None = None
+    secret_key: SecretKey | None = None
 
 
 # --- the daemon ---------------------------------------------------------------------------------------
@@ -333,6 +339,7 @@ class Daemon:
         the daemon was up (e.g. SIGTERM while waiting for the cluster)."""
 
         s = self.settings
+        key = s.secret_key or load_secret_key()
         self.es = make_client(s.connection)
         self.services = Services(es=self.es, connectors={}, clock=self._clock, history_prefix=s.index_prefix)
         self.state = StateStore(self.es, s.index_prefix, clock=self._clock)
@@ -345,8 +352,11 @@ class Daemon:
         if not self._with_cluster_retry("create the indices", self._ensure_indices):
             return False
         self._apply_load(self._load(), initial=True)
+        LOG.info("outbox secret placeholders are keyed with the deployment key from %s (key id %s)", key.origin,
+                 key.key_id)
         self.outbox = Outbox(self.es, s.index_prefix, policy=s.retry, secrets_provider=self._secrets,
-                             poll_interval_s=s.outbox_poll_s, lease_s=s.outbox_lease_s, on_event=self._on_outbox_event)
+                             poll_interval_s=s.outbox_poll_s, lease_s=s.outbox_lease_s, on_event=self._on_outbox_event,
+                             secret_key=key)
         self._deliveries = {"simulate": Simulate(), "execute": self.outbox}
         self.outbox.start()
         self.scheduler = Scheduler(self.on_tick, workers=s.workers, jitter_s=s.jitter_s,

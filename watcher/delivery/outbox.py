@@ -23,11 +23,17 @@ documents and the requests that create, claim, update and search them are
 * **Retries** follow :class:`~watcher.delivery.retry.RetryPolicy` (backoff with full jitter,
   ``Retry-After`` honoured, dead after ``max_attempts`` or ``max_age_s``).
 * **Secrets are never stored.** Each secret of the request (``HttpRequest.secrets``) is replaced by
-  ``${secret:<first 16 hex of sha256(value)>}`` before writing (``:url``, ``:urlplus``, ``:json``
-  suffixes for the URL-encoded and JSON-escaped forms; ``${secret-basic:…}`` for a Basic
-  Authorization token, which hides the password in base64). Placeholders are resolved at send time
-  from ``secrets_provider()``; one that cannot be resolved (the secret was rotated) makes the
-  delivery dead with reason "secret for this delivery is no longer configured".
+  ``${secret:hmac:<32 hex of HMAC-SHA256(deployment key, value)>}`` before writing (``:url``,
+  ``:urlplus``, ``:json`` suffixes for the URL-encoded and JSON-escaped forms; ``${secret-basic:…}``
+  for a Basic Authorization token, which hides the password in base64), and the request records the
+  key's id (``secret_key_id``). The key (:mod:`watcher.delivery.secretkey`) is kept outside
+  Elasticsearch, so a stored placeholder cannot be tested against guesses of a short secret.
+  Placeholders are resolved at send time from ``secrets_provider()``; one that cannot be resolved
+  makes the delivery dead with the reason :data:`SECRET_GONE` (the secret was rotated) or
+  :data:`OTHER_KEY` (it was sealed under another deployment key: run with that key and retry it).
+  Placeholders of the unkeyed form written before (``${secret:<16 hex of sha256(value)>}``) are
+  still resolved, and the delivery is stored again with keyed ones when its attempt is recorded
+  (docs/correctness.md#secret-placeholders).
 
 Durability and speed: writes use the default ``refresh=false``. A write is durable once acknowledged
 (Elasticsearch fsyncs the translog before answering, ``index.translog.durability: request``), and
@@ -70,6 +76,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 from watcher.delivery.direct import SendNow
 from watcher.delivery.ratelimit import ConnectorLimits
 from watcher.delivery.retry import RetryPolicy, classify, parse_retry_after
+from watcher.delivery.secretkey import SecretKey, process_key
 from watcher.destinations import CONNECTORS as REGISTRY
 from watcher.errors import FinalDeliveryError
 from watcher.es.groupcommit import AsyncGroupCommit
@@ -94,6 +101,8 @@ LEASE_MARGIN_S = 2.5
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 SECRET_GONE = "secret for this delivery is no longer configured"
+# The start of the reason of a delivery sealed under another deployment key (see other_key_reason).
+OTHER_KEY = "sealed with another deployment key"
 # Fixed namespace of delivery ids (uuid5): the same record, action and sequence give the same id.
 DELIVERY_NAMESPACE = uuid.UUID("5b0f8e4e-6a53-4c1e-9a59-2f7f3f3c2d10")
 
@@ -127,10 +136,22 @@ def delivery_id(record_id: str, action_id: str, sequence: str | int = 0, part: i
 # -- secrets ----------------------------------------------------------------------------------------
 
 class UnresolvedSecret(FinalDeliveryError):
-    """A stored placeholder names a secret that ``secrets_provider`` no longer gives."""
+    """A stored placeholder names a secret that ``secrets_provider`` no longer gives, or one sealed
+    under another deployment key; the message (:data:`SECRET_GONE` or :func:`other_key_reason`) is
+    the dead delivery's reason and holds no secret."""
 
 
-_PLACEHOLDER = re.compile(r"\$\{secret:([0-9a-f]{16})(?::(url|urlplus|json))?\}|\$\{secret-basic:([A-Za-z0-9+/=]*)\}")
+def other_key_reason(sealed_with: str, ours: str) -> str:
+    """Why a delivery sealed under key id ``sealed_with`` cannot be sent by a process with key id
+    ``ours`` (both key ids, never keys), and what the operator does about it."""
+    return (f"{OTHER_KEY} (key id {sealed_with}; this process has {ours}): run watcher with the key it was "
+            f"written with (--secret-key-file or WATCHER_SECRET_KEY), then `watcher outbox --retry ID`")
+
+
+# ${secret:hmac:<32 hex>} (keyed, group 1) or ${secret:<16 hex>} (unkeyed, written before; group 2),
+# with an optional form (group 3); or ${secret-basic:<base64 with placeholders inside>} (group 4).
+_PLACEHOLDER = re.compile(r"\$\{secret:(?:hmac:([0-9a-f]{32})|([0-9a-f]{16}))(?::(url|urlplus|json))?\}"
+                          r"|\$\{secret-basic:([A-Za-z0-9+/=]*)\}")
 _BASIC = re.compile(r"^(\s*basic\s+)([A-Za-z0-9+/=]+)(\s*)$", re.IGNORECASE)
 _FORMS: dict[str | None, Callable[[str], str]] = {
     None: lambda s: s,
@@ -138,14 +159,21 @@ _FORMS: dict[str | None, Callable[[str], str]] = {
     "urlplus": quote_plus,
     "json": lambda s: json.dumps(s)[1:-1],
 }
+# The stored request's field naming the key its placeholders were sealed under.
+KEY_ID_FIELD = "secret_key_id"
 
 
-def secret_digest(value: str) -> str:
-    """First 16 hex digits of sha256(value): how a placeholder names a secret."""
+def _unkeyed_digest(value: str) -> str:
+    """How placeholders named a secret before they were keyed: 16 hex of sha256(value). Only ever
+    computed to *resolve* such placeholders, in memory; never written."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
 
 
-def _replacer(secrets: Iterable[str]) -> Callable[[str], str]:
+def _placeholder(digest: str, form: str | None) -> str:
+    return f"${{secret:hmac:{digest}}}" if form is None else f"${{secret:hmac:{digest}:{form}}}"
+
+
+def _replacer(secrets: Iterable[str], key: SecretKey) -> Callable[[str], str]:
     """A function replacing every form of every secret with its placeholder, in one pass (so a
     placeholder's own text is never rescanned), longest form first."""
     table: dict[str, str] = {}
@@ -154,25 +182,30 @@ def _replacer(secrets: Iterable[str]) -> Callable[[str], str]:
     # inner secret's placeholder: the configured secret is what the daemon can resolve later.
     unique = [s for s in unique if not any(other != s and other in s for other in unique)]
     for secret in unique:
-        digest = secret_digest(secret)
+        digest = key.digest(secret)
         for form, encode in _FORMS.items():
             text = encode(secret)
             if text and text not in table:  # the plain form wins when encodings coincide
-                table[text] = f"${{secret:{digest}}}" if form is None else f"${{secret:{digest}:{form}}}"
+                table[text] = _placeholder(digest, form)
     if not table:
         return lambda text: text
     pattern = re.compile("|".join(re.escape(text) for text in sorted(table, key=len, reverse=True)))
     return lambda text: pattern.sub(lambda match: table[match.group(0)], text) if text else text
 
 
-def seal_request(request: HttpRequest) -> dict:
+def seal_request(request: HttpRequest, key: SecretKey | None = None) -> dict:
     """The request as stored in the outbox: secrets replaced by placeholders, nothing else lost.
+
+    Args:
+        request: the rendered request; ``request.secrets`` are the values to replace.
+        key: the deployment key naming the secrets (default: :func:`~watcher.delivery.secretkey.process_key`).
 
     Returns:
         ``{"method", "url", "headers": {name: value}, "body", "timeout_s", "read_timeout_s", "verify",
-        "ca_file", "proxy", "connector_type"}``.
+        "ca_file", "proxy", "connector_type", "secret_key_id"}``.
     """
-    replace = _replacer(request.secrets)
+    key = key or process_key()
+    replace = _replacer(request.secrets, key)
     headers = {}
     for name, value in request.headers.items():
         text = str(value)
@@ -197,43 +230,107 @@ def seal_request(request: HttpRequest) -> dict:
         "ca_file": request.ca_file,
         "proxy": replace(request.proxy) if request.proxy else request.proxy,
         "connector_type": request.connector_type,
+        KEY_ID_FIELD: key.key_id,
     }
 
 
-def unseal_request(stored: dict, secrets: Iterable[str]) -> tuple[dict, list[str]]:
+def _rewrite(stored: dict, simple: Callable[[re.Match], str], *, unwrap_basic: bool) -> dict:
+    """``stored`` with every placeholder of its URL, headers, body and proxy replaced by
+    ``simple(match)``; a Basic token's placeholders are rewritten inside the token, which stays a
+    ``${secret-basic:…}`` placeholder unless ``unwrap_basic``."""
+
+    def text_of(text: str | None) -> str | None:
+        if not text or "${secret" not in text:
+            return text
+
+        def substitute(match: re.Match) -> str:
+            if match.group(4) is not None:  # a Basic token: decode, rewrite inside, encode again
+                inner = text_of(base64.b64decode(match.group(4)).decode("utf-8"))
+                token = base64.b64encode(inner.encode("utf-8")).decode("ascii")
+                return token if unwrap_basic else f"${{secret-basic:{token}}}"
+            return simple(match)
+
+        return _PLACEHOLDER.sub(substitute, text)
+
+    request = dict(stored)
+    request["url"] = text_of(stored["url"])
+    request["headers"] = {text_of(name): text_of(str(value)) for name, value in (stored.get("headers") or {}).items()}
+    request["body"] = text_of(stored.get("body"))
+    request["proxy"] = text_of(stored.get("proxy"))
+    return request
+
+
+def unseal_request(stored: dict, secrets: Iterable[str], key: SecretKey | None = None) -> tuple[dict, list[str]]:
     """Resolve the placeholders of a stored request.
+
+    Keyed placeholders are looked up by ``key``'s digest of each of ``secrets``; unkeyed ones
+    (written before placeholders were keyed) by their sha256 prefix.
+
+    Args:
+        stored: the request as :func:`seal_request` stored it.
+        secrets: the secret values the process knows now (its connectors' secrets).
+        key: the deployment key (default: :func:`~watcher.delivery.secretkey.process_key`).
 
     Returns:
         ``(request dict ready to send, the secret values used)`` (the latter to mask error texts).
 
     Raises:
-        UnresolvedSecret: a placeholder names a secret not in ``secrets``.
+        UnresolvedSecret: a placeholder names a secret not in ``secrets`` (:data:`SECRET_GONE`), or
+            one sealed under a key other than ``key`` (:func:`other_key_reason`).
     """
-    by_digest = {secret_digest(s): s for s in secrets if s}
+    key = key or process_key()
+    known = [s for s in secrets if s]
+    keyed = {key.digest(s): s for s in known}
+    unkeyed: dict[str, str] = {}
     used: list[str] = []
 
-    def resolve(text: str | None) -> str | None:
-        if not text or "${secret" not in text:
-            return text
+    def resolve(match: re.Match) -> str:
+        if match.group(1) is not None:
+            secret = keyed.get(match.group(1))
+        else:
+            if not unkeyed:
+                unkeyed.update((_unkeyed_digest(s), s) for s in known)
+            secret = unkeyed.get(match.group(2))
+        if secret is None:
+            sealed_with = stored.get(KEY_ID_FIELD)
+            if match.group(1) is not None and sealed_with and sealed_with != key.key_id:
+                raise UnresolvedSecret(other_key_reason(sealed_with, key.key_id))
+            raise UnresolvedSecret(SECRET_GONE)
+        used.append(secret)
+        return _FORMS[match.group(3)](secret)
 
-        def substitute(match: re.Match) -> str:
-            if match.group(3) is not None:  # a Basic token: decode, resolve inside, encode again
-                inner = base64.b64decode(match.group(3)).decode("utf-8")
-                return base64.b64encode(resolve(inner).encode("utf-8")).decode("ascii")
-            secret = by_digest.get(match.group(1))
-            if secret is None:
-                raise UnresolvedSecret(SECRET_GONE)
-            used.append(secret)
-            return _FORMS[match.group(2)](secret)
+    return _rewrite(stored, resolve, unwrap_basic=True), used
 
-        return _PLACEHOLDER.sub(substitute, text)
 
-    request = dict(stored)
-    request["url"] = resolve(stored["url"])
-    request["headers"] = {resolve(name): resolve(str(value)) for name, value in (stored.get("headers") or {}).items()}
-    request["body"] = resolve(stored.get("body"))
-    request["proxy"] = resolve(stored.get("proxy"))
-    return request, used
+def has_unkeyed_placeholders(stored: dict) -> bool:
+    """True when ``stored`` holds a placeholder of the unkeyed form (written before they were keyed)."""
+    found = False
+
+    def note(match: re.Match) -> str:
+        nonlocal found
+        found = found or match.group(2) is not None
+        return match.group(0)
+
+    _rewrite(stored, note, unwrap_basic=False)
+    return found
+
+
+def reseal_request(stored: dict, secrets: Iterable[str], key: SecretKey | None = None) -> dict:
+    """``stored`` with each unkeyed placeholder whose secret is among ``secrets`` replaced by the
+    keyed placeholder of the same secret and form (others unchanged), marked with ``key``'s id when
+    none is left: what the outbox writes back after resolving a delivery stored before placeholders
+    were keyed, so that Elasticsearch no longer holds the unkeyed digest."""
+    key = key or process_key()
+    unkeyed = {_unkeyed_digest(s): s for s in secrets if s}
+
+    def translate(match: re.Match) -> str:
+        secret = unkeyed.get(match.group(2)) if match.group(2) is not None else None
+        return match.group(0) if secret is None else _placeholder(key.digest(secret), match.group(3))
+
+    request = _rewrite(stored, translate, unwrap_basic=False)
+    if not has_unkeyed_placeholders(request):
+        request[KEY_ID_FIELD] = key.key_id
+    return request
 
 
 # -- the outbox ---------------------------------------------------------------------------------------
@@ -280,6 +377,9 @@ class Outbox:
             Give each running Outbox its own instance (asyncio primitives belong to one loop).
         secrets_provider: ``() -> iterable of secret strings`` of the currently loaded connectors;
             called at send time to resolve placeholders.
+        secret_key: the deployment key naming secrets in stored requests
+            (:mod:`watcher.delivery.secretkey`); every outbox sending this store's deliveries needs
+            the same one. Default: :func:`~watcher.delivery.secretkey.process_key` (this process only).
         queue_size: capacity of each connector's in-memory queue; beyond it deliveries wait in the store.
         poll_interval_s: seconds between polls of the store for due, spilled and orphaned deliveries.
         lease_s: seconds a claim lasts (extended to the request's timeouts + 5 s when longer); a
@@ -299,13 +399,15 @@ class Outbox:
                  secrets_provider: Callable[[], Iterable[str]] | None = None, queue_size: int = 1000,
                  poll_interval_s: float = 1.0, lease_s: float = 60.0, http_client_factory=None,
                  on_event: Callable[..., Any] | None = None, clock: Callable[[], dt.datetime] = utcnow,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, secret_key: SecretKey | None = None):
         if queue_size < 1:
             raise ValueError(f"queue_size must be ≥ 1, found {queue_size}")
         self.store = OutboxStore(es, prefix)
         self.policy = policy or RetryPolicy()
         self.limits = limits or ConnectorLimits()
         self._secrets_provider = secrets_provider or (lambda: ())
+        self.secret_key = secret_key or process_key()
+        self._unkeyed_logged = False
         self.queue_size = queue_size
         self.poll_interval_s = poll_interval_s
         self.lease_s = lease_s
@@ -382,14 +484,14 @@ class Outbox:
             store cannot be written (the action then fails and nothing was accepted).
         """
         identifier = delivery_id(record_id, action_id, sequence, part)
-        lane = connector or _lane_name(request)
+        lane = connector or _lane_name(request, self.secret_key)
         try:
             self._ensure_once()
         except Exception as error:
             return self._not_accepted(error, request)
         now = self._clock()
         document = new_delivery(identifier, watch_id=watch_id, action_id=action_id, record_id=record_id,
-                                connector=lane, request=seal_request(request), now=now)
+                                connector=lane, request=seal_request(request, self.secret_key), now=now)
         try:
             stored, created = self.store.create(identifier, document)
         except Exception as error:  # the client raises many types; all mean "not accepted"
@@ -677,13 +779,22 @@ class Outbox:
         """Send ``item`` and record the outcome; ``slots`` are released as soon as the exchange with
         the receiver is over (before the result is written)."""
 
+        stored = item.source["request"]
         try:
-            request, used = unseal_request(item.source["request"], self._secrets_provider())
-        except UnresolvedSecret:
+            request, used = unseal_request(stored, self._secrets_provider(), self.secret_key)
+        except UnresolvedSecret as error:
             for slot in slots:
                 slot.release()
-            await self._record(item, "dead", SECRET_GONE, status=None)
+            await self._record(item, "dead", str(error), status=None, unresolved=True)
             return
+        resealed = None
+        if has_unkeyed_placeholders(stored):  # written before placeholders were keyed: store it keyed now
+            resealed = reseal_request(stored, used, self.secret_key)
+            if not self._unkeyed_logged:
+                self._unkeyed_logged = True
+                log.warning("outbox delivery %s was stored with unkeyed secret placeholders (written by an older "
+                            "version); it is sent, and stored again with keyed ones, as is every such delivery "
+                            "when it is next attempted", item.id)
         connector_type = request.get("connector_type") or "webhook"
         started = time.monotonic()
         status = retry_after = None
@@ -709,7 +820,8 @@ class Outbox:
             for slot in slots:
                 slot.release()
         send_s = time.monotonic() - started
-        await self._record(item, verdict, reason, status=status, retry_after=retry_after, send_s=send_s)
+        await self._record(item, verdict, reason, status=status, retry_after=retry_after, send_s=send_s,
+                           request=resealed)
 
     async def _request(self, identifier: str, request: dict):
         key = (request.get("verify", True), request.get("ca_file"), request.get("proxy"))
@@ -727,11 +839,16 @@ class Outbox:
                                     timeout=httpclient.timeout(connect, read))
 
     async def _record(self, item: StoredDelivery, verdict: str, reason: str | None, *, status: int | None,
-                      retry_after: float | None = None, send_s: float | None = None) -> None:
+                      retry_after: float | None = None, send_s: float | None = None, unresolved: bool = False,
+                      request: dict | None = None) -> None:
+        """Write the outcome of one attempt (``unresolved``: dead because a placeholder could not be
+        resolved, ``reason`` as is); ``request``, when given, replaces the stored request."""
         now = self._clock()
         attempts = item.attempts + 1
         changes: dict[str, Any] = {"attempts": attempts, "updated_at": _iso(now), "lease_until": None,
                                    "last_status": status}
+        if request is not None:
+            changes["request"] = request
         delay = None
         fields = {"id": item.id, "connector": item.connector, "attempts": attempts}
         if verdict == "delivered":
@@ -752,7 +869,7 @@ class Outbox:
                                next_attempt_at=_iso_ceil(now + dt.timedelta(seconds=delay)))
                 event = ("retried", {**fields, "delay_s": delay, "reason": reason})
         else:
-            if reason != SECRET_GONE:
+            if not unresolved:
                 reason = f"{reason} (not retried)"
             changes.update(state=DEAD, last_error=reason)
             event = ("dead", {**fields, "reason": reason})
@@ -804,9 +921,9 @@ def _claimable(item: StoredDelivery, now: dt.datetime) -> bool:
     return False
 
 
-def _lane_name(request: HttpRequest) -> str:
+def _lane_name(request: HttpRequest, key: SecretKey) -> str:
     """``<connector_type>@<host[:port]>`` for a request without a connector name (secrets sealed)."""
     parts = urlsplit(request.url)
     host = parts.hostname or "unknown"
     name = f"{request.connector_type}@{host}:{parts.port}" if parts.port else f"{request.connector_type}@{host}"
-    return _replacer(request.secrets)(name)
+    return _replacer(request.secrets, key)(name)
