@@ -40,7 +40,7 @@ MALFORMED_CASES = {
                            '(original value: "twice")'],
     "unknown-key.yaml": [
         "{f}:1:1: missing required field 'window'",
-        "{f}:3:1: windw: unknown key 'windw' (did you mean 'window'?); expected one of: actions, aggregation, "
+        "{f}:3:1: windw: unknown key 'windw' (did you mean 'window'?); expected one of: actions, aggregation, allow_partial_results, "
         "condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
         "max_groups, message, metadata, name, params, query, realert, recovered_message, recovered_title, "
         "schedule, tags, throttle, time_field, title, "
@@ -141,11 +141,11 @@ MALFORMED_CASES = {
     "elastalert-rule.yaml": [
         "{f}:1:1: this looks like an ElastAlert2 rule (alert, query_key); convert it with `watcher convert {f} "
         "--from elastalert`",
-        "{f}:6:1: query_key: unknown key 'query_key' (did you mean 'query'?); expected one of: actions, aggregation, "
+        "{f}:6:1: query_key: unknown key 'query_key' (did you mean 'query'?); expected one of: actions, aggregation, allow_partial_results, "
         "condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
         "max_groups, message, metadata, name, params, query, realert, recovered_message, recovered_title, schedule, "
         "tags, throttle, time_field, title, top_count_keys, top_count_number, type, window",
-        "{f}:7:1: alert: unknown key 'alert' (did you mean 'realert'?); expected one of: actions, aggregation, "
+        "{f}:7:1: alert: unknown key 'alert' (did you mean 'realert'?); expected one of: actions, aggregation, allow_partial_results, "
         "condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
         "max_groups, message, metadata, name, params, query, realert, recovered_message, recovered_title, schedule, "
         "tags, throttle, time_field, title, top_count_keys, top_count_number, type, window"],

@@ -64,6 +64,7 @@ from watcher.errors import TransientClusterError
 from watcher.es import history
 from watcher.es.client import ConnectionSettings, client_error_classes, cluster_error_class, make_client
 from watcher.es.outbox_store import OutboxStore
+from watcher.es.shards import PartialResultsError
 from watcher.es.state import StateConflict, StateStore, WatchState
 from watcher.model.watch import Watch
 from watcher.support.datemath import format_iso_millis
@@ -82,14 +83,28 @@ RECORD_NAMESPACE = uuid.UUID("0c7f5d8a-3b1e-5f42-9d6a-7a2e4c1b9e03")
 OUTBOX_UNAVAILABLE = "outbox_unavailable"
 
 
+def _subclasses(root: type) -> list[type]:
+    """Every subclass of ``root`` (not ``root`` itself), breadth first."""
+    found, queue = [], list(root.__subclasses__())
+    while queue:
+        cls = queue.pop(0)
+        found.append(cls)
+        queue.extend(cls.__subclasses__())
+    return found
+
+
 def _transient_error_types() -> frozenset[str]:
     """The error ``type`` that :func:`~watcher.engine.perform.error_json` writes for each exception
     class of the Elasticsearch client that :func:`~watcher.es.client.cluster_error_class` calls
     transient (``connection_error``, ``connection_timeout``, ``transport_error``, ``sniffing_error``,
-    ``api_error`` — 429 and 5xx), and :data:`OUTBOX_UNAVAILABLE`. Records are data: this is how a
-    recorded error is traced back to the classification of its class."""
+    ``api_error`` — 429 and 5xx), for each of our own :class:`~watcher.errors.TransientClusterError`
+    classes (``partial_results_error``: :class:`~watcher.es.shards.PartialResultsError`), and
+    :data:`OUTBOX_UNAVAILABLE`. Records are data: this is how a recorded error is traced back to
+    the classification of its class."""
+    ours = {*_subclasses(TransientClusterError), PartialResultsError}
     return frozenset({error_type(cls) for cls in client_error_classes()
-                      if cluster_error_class(cls) is TransientClusterError} | {OUTBOX_UNAVAILABLE})
+                      if cluster_error_class(cls) is TransientClusterError}
+                     | {error_type(cls) for cls in ours} | {OUTBOX_UNAVAILABLE})
 
 
 TRANSIENT_ERROR_TYPES = _transient_error_types()

@@ -14,6 +14,7 @@ import datetime as dt
 import uuid
 from typing import Any, Callable
 
+from watcher.engine.run_warnings import Warnings
 from watcher.model.watch import Watch
 
 
@@ -56,6 +57,8 @@ class Run:
         rule_state: a rule's state across runs (type state, firing keys, realert, aggregation;
             :mod:`watcher.engine.alerting`); the caller loads it before and persists it after.
         silences: ``{group key or "*": ISO until}`` set by ``watcher silence`` (read only).
+        warnings: what the run could not be sure of (:class:`~watcher.engine.run_warnings.Warnings`),
+            filled as it goes; the record carries them as ``result.warnings``.
     """
 
     watch: Watch
@@ -68,8 +71,10 @@ class Run:
     record_id: str = ""
     rule_state: dict = dataclasses.field(default_factory=dict)
     silences: dict = dataclasses.field(default_factory=dict)
+    warnings: Warnings = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.warnings = Warnings(self.watch.id)
         if not self.record_id:
             stamp = self.execution_time.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
             self.record_id = f"{self.watch.id}_{uuid.uuid4()}-{stamp.replace('+00:00', 'Z')}"
