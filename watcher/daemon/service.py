@@ -21,10 +21,16 @@ Each tick (:meth:`Daemon.on_tick`):
    and progress with optimistic concurrency (:func:`merge_state` on conflict: a CLI ack or
    (de)activation made meanwhile is never lost), feed the metrics.
 
-A transient cluster error (connection refused, timeout, 429, 5xx, node restart — issue 5, item 6)
-never crashes the daemon, never disables a watch and never counts as a condition met: the record
-says ``failed`` with the reason (written if the cluster takes it), progress is **not** advanced, and
-the same window is run again at the next tick.
+A transient cluster error (connection refused, timeout, 429, 5xx, node restart — issue 5, item 6 —
+and a search answered from only some shards, which a rule does not accept unless it has
+``allow_partial_results``) never crashes the daemon, never disables a watch and never counts as a
+condition met: the record says ``failed`` with the reason (written if the cluster takes it),
+progress is **not** advanced, and the same window is run again at the next tick.
+
+The warnings of each run (``result.warnings``: partial answers, truncated groups…) are saved in the
+watch state (``warnings``, with the run's scheduled time) by every completed run (an empty list when
+it had none) and by a failed run that has some (a partial answer; progress is not advanced), so
+``watcher status`` shows why a watch is stuck or unsure.
 
 Interval schedules are anchored on whole milliseconds (records and state keep milliseconds), and a
 watch with saved progress is re-anchored on it at start-up, so its ticks keep their phase across
@@ -70,7 +76,7 @@ from watcher.model.watch import Watch
 from watcher.support.datemath import format_iso_millis
 
 __all__ = ["Daemon", "DaemonSettings", "RECORD_NAMESPACE", "TRANSIENT_ERROR_TYPES", "merge_state",
-           "progress_of", "record_id_for", "transient_reason", "window_end_of"]
+           "progress_of", "record_id_for", "state_warnings", "transient_reason", "window_end_of"]
 
 LOG = logging.getLogger("watcher.daemon")
 UTC = dt.timezone.utc
@@ -172,6 +178,14 @@ def transient_reason(record: dict) -> str | None:
         if isinstance(error, dict) and error.get("type") in TRANSIENT_ERROR_TYPES:
             return f"{error.get('type')}: {error.get('reason')}"
     return None
+
+
+def state_warnings(record: dict, scheduled_time: dt.datetime) -> list[dict]:
+    """The warnings of ``record`` (``result.warnings``) as the watch state keeps them: each with
+    the run's ``scheduled_time`` (ISO-8601 UTC). Empty when the run had none."""
+    stamp = format_iso_millis(scheduled_time)
+    return [{**warning, "scheduled_time": stamp} for warning in (record.get("result") or {}).get("warnings") or []
+            if isinstance(warning, dict)]
 
 
 def merge_state(before: WatchState, ours: WatchState, fresh: WatchState | None) -> WatchState:
@@ -574,17 +588,24 @@ class Daemon:
         reason = transient_reason(record)
         if reason is None and record.get("state") == "failed" and not self._probe():
             reason = "the cluster is unreachable"
+        warnings = state_warnings(record, scheduled)
         if reason is not None:
             self._mark_transient(record, reason)
             self._write_record(record, best_effort=True)
             self.metrics.executions.labels(watch=watch.id, state="failed").inc()
             LOG.warning("watch %s at %s failed on a cluster error; the window will be retried: %s", watch.id,
                         format_iso_millis(scheduled), reason, extra={"watch_id": watch.id, "record_id": run.record_id})
+            if warnings:  # the cluster answered (a partial answer): say why in the state, progress unchanged
+                try:
+                    self._save(watch, state, dataclasses.replace(state, warnings=warnings))
+                except Exception as error:
+                    LOG.debug("warnings of %s not saved: %s", watch.id, error)
             return None
         self._write_record(record, best_effort=True)
         try:
             saved = self._save(watch, state, dataclasses.replace(state, status=status, rule_state=run.rule_state,
-                                                                 last_window_end=window_end_of(watch, scheduled)))
+                                                                 last_window_end=window_end_of(watch, scheduled),
+                                                                 warnings=warnings))
         except Exception as error:
             LOG.warning("could not save the state of %s after %s (%s); the tick runs again", watch.id,
                         format_iso_millis(scheduled), error, extra={"watch_id": watch.id})
