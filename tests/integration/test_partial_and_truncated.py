@@ -14,8 +14,10 @@ import json
 import logging
 
 import pytest
+from click.testing import CliRunner
 
 from tests.integration.ruletype_helpers import RuleRunner, add_docs, create_index, delivered, iso, matches
+from watcher.cli import main
 from watcher.daemon.service import transient_reason
 from watcher.definitions.load import load_paths
 from watcher.delivery.direct import SendNow, Simulate
@@ -271,3 +273,50 @@ def test_a_typed_rule_over_too_many_groups_says_so(es, hosts, tmp_path):
     (warning,) = warnings_of(record)
     assert (warning["type"], warning["groups_evaluated"], warning["other_documents"], warning["search"]) == (
         "groups_truncated", 30, 220 - 60, "rule input")
+
+
+# ---- the dry-run says it ---------------------------------------------------------------------------------
+
+def dry_run(es_cluster, *args):
+    result = CliRunner().invoke(main, ["dry-run", *map(str, args)], env=es_cluster.env(), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_dry_run_and_backtest_show_truncated_groups(es_cluster, hosts, tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text(rule(hosts, "group_by: host.name\nhits: 0\nactions: [{connector: log}]\n", name="many"))
+    (tmp_path / "connectors.yaml").write_text("connectors:\n  log:\n    type: logging\n")
+
+    code, out = dry_run(es_cluster, path, "--at", iso(T), "--action-mode", "skip")
+    assert code == 0, out
+    assert ("warning [groups_truncated]: only the 100 largest groups of host.name were evaluated (max_groups: 100) "
+            "in the input search; 20 more documents are in groups that were not evaluated") in out
+
+    code, out = dry_run(es_cluster, path, "--from", iso(minutes(-10)), "--to", iso(T), "--action-mode", "skip")
+    assert code == 0, out
+    rows = [line for line in out.splitlines() if line.startswith("2026-11-29T")]
+    assert [row.split()[:2] for row in rows] == [["2026-11-29T10:00:00.000Z", "throttled"]]  # skip mode
+    assert rows[0].endswith("; warnings: groups_truncated")
+    assert "warnings at 1 scheduled time(s) (groups_truncated at 1); --json shows them" in out
+
+
+def test_dry_run_of_a_partial_answer_fails_and_says_why(es_cluster, es, conflict, index_name, tmp_path):
+    conflict("a", "keyword", [doc(minutes(-5), "someone")])
+    conflict("b", "long", [doc(minutes(-4), 7)])
+    path = tmp_path / "absent.yaml"
+    path.write_text(rule(f"{index_name}-*", QUERY + "condition: {count: {lt: 1}}\nactions: [{connector: log}]\n",
+                         name="absent"))
+    (tmp_path / "connectors.yaml").write_text("connectors:\n  log:\n    type: logging\n")
+
+    code, out = dry_run(es_cluster, path, "--at", iso(T))
+    assert code == 1, out
+    assert "warning [partial_results]: 1 of 2 shards failed in the input search" in out
+    assert "state: failed" in out
+
+    path.write_text(path.read_text().replace("actions:", "allow_partial_results: true\nactions:"))
+    code, out = dry_run(es_cluster, path, "--at", iso(T))
+    assert code == 0, out
+    assert "condition compare: not met (held: met on a partial answer, which cannot prove it)" in out
+    assert "warning [absence_held]: the answer was partial, so a condition that missing documents can make " \
+           "true did not fire for the rule" in out
+    assert "state: execution_not_needed" in out
