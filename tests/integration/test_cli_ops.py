@@ -530,3 +530,26 @@ def test_silence_refuses_bad_input_with_the_option_named(run, store):
     assert code == 2 and "Invalid value for --for: expected a duration that ends before the year 10000" in out
     code, out = run(silence, "ssh", "--clear", "--key", "never")
     assert code == 0 and out.splitlines()[0] == "ssh: group [never] was not silenced"
+
+
+def test_status_shows_the_last_runs_warnings_and_a_cli_save_keeps_them(run, store):
+    truncated = {"type": "groups_truncated", "scheduled_time": "2024-05-01T10:00:00.000Z", "search": "input",
+                 "message": "only the 100 largest groups of host.name were evaluated (max_groups: 100) in the input "
+                            "search; 20 more documents are in groups that were not evaluated",
+                 "group_by": "host.name", "max_groups": 100, "groups_evaluated": 100, "other_documents": 20}
+    store.save(WatchState("cpu-high", status=cpu_status(), warnings=[truncated]))
+
+    code, out = run(status)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[-1] == ("    warning at 2024-05-01T10:00:00.000Z [groups_truncated]: only the 100 largest groups of "
+                         "host.name were evaluated (max_groups: 100) in the input search; 20 more documents are in "
+                         "groups that were not evaluated")
+    code, out = run(status, "--json")
+    assert code == 0 and json.loads(out)["watches"][0]["warnings"] == [truncated]
+    code, out = run(status, "cpu-high")
+    assert code == 0 and json.loads(out)["warnings"] == [truncated]
+
+    code, out = run(ack, "cpu-high", "notify")              # a CLI save of the state keeps the daemon's warnings
+    assert code == 0, out
+    assert store.load("cpu-high").warnings == [truncated]

@@ -250,20 +250,27 @@ def test_shard_failures_are_recorded_and_logged_and_unmatched_patterns_noted(es,
         create_index(es, number, {"user": {"properties": {"id": {"type": "long"}}}})
         add_docs(es, keyword, [{"@timestamp": at(-5), "user": {"id": "root"}}, {"@timestamp": at(-4), "user": {"id": "7"}}])
         add_docs(es, number, [{"@timestamp": at(-5), "user": {"id": 7}}])
+        # By default a partial answer fails the run (retried by the daemon); the rule opts in here.
+        (tmp_path / "refused").mkdir()
+        refused = RuleRunner(es, tmp_path / "refused", rule(f"{index_name}-*", "blacklist",
+                                                            "  compare_key: user.id\n  blacklist: [root, '7']\n",
+                                                            group_by=None, name="conflict"))
+        assert refused.run(T)["result"]["input"]["error"]["type"] == "partial_results_error"
+        caplog.clear()
         runner = RuleRunner(es, tmp_path, rule(f"{index_name}-*", "blacklist",
                                                "  compare_key: user.id\n  blacklist: [root, '7']\n",
-                                               group_by=None, name="conflict"))
-        with caplog.at_level(logging.WARNING, logger="watcher.rules"):
+                                               group_by=None, name="conflict", extra="allow_partial_results: true\n"))
+        with caplog.at_level(logging.WARNING, logger="watcher.warnings"):
             record = runner.run(T)
         assert matches(record) == {None: 2}           # the long index's shard failed: its 7 is missing
         info = record["result"]["input"]["payload"]["info"]
-        failures = info["shard_failures"]
-        assert (failures["failed"], failures["total"]) == (1, 2)
+        (failures,) = record["result"]["warnings"]
+        assert (failures["type"], failures["failed_shards"], failures["total_shards"]) == ("partial_results", 1, 2)
         assert failures["reason"].startswith(f"index [{number}]: ")
         assert "root" in failures["reason"] and len(failures["reason"]) <= 300
         assert "note" not in info
-        warnings = [r for r in caplog.records if r.name == "watcher.rules" and r.levelno == logging.WARNING]
-        assert len(warnings) == 1 and "'conflict'" in warnings[0].getMessage()
+        warnings = [r for r in caplog.records if r.name == "watcher.warnings" and r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and warnings[0].getMessage().startswith("conflict: ")
         assert "1 of 2 shards failed" in warnings[0].getMessage()
     finally:
         es.options(ignore_status=404).indices.delete(index=f"{keyword},{number}")
@@ -271,9 +278,10 @@ def test_shard_failures_are_recorded_and_logged_and_unmatched_patterns_noted(es,
     (tmp_path / "none").mkdir()
     nothing = RuleRunner(es, tmp_path / "none", rule(f"{index_name}-none-*", "flatline", "  threshold: 1\n",
                                                      group_by=None))
-    info = nothing.run(T)["result"]["input"]["payload"]["info"]
+    nothing_record = nothing.run(T)
+    info = nothing_record["result"]["input"]["payload"]["info"]
     assert info["note"] == f"no index matched {index_name}-none-*"
-    assert "shard_failures" not in info
+    assert "warnings" not in nothing_record["result"]
     for name, rule_type, params, group_by in [("g", "flatline", "  threshold: 1\n", "host.name"),
                                               ("t", "new_term", "  fields: [user.name]\n", None)]:
         (tmp_path / name).mkdir()

@@ -172,7 +172,7 @@ def test_a_refused_connection_to_the_cluster_is_transient():
 
 def test_transient_error_types_are_the_types_of_the_transient_client_classes():
     assert TRANSIENT_ERROR_TYPES == {"connection_error", "connection_timeout", "transport_error", "api_error",
-                                     "sniffing_error", "outbox_unavailable"}
+                                     "sniffing_error", "outbox_unavailable", "partial_results_error"}
     classes = client_error_classes()
     assert elastic_transport.TlsError in classes and NotFoundError in classes
     for cls in classes:

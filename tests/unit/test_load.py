@@ -41,8 +41,7 @@ MALFORMED_CASES = {
     "unknown-key.yaml": [
         "{f}:1:1: missing required field 'window'",
         "{f}:3:1: windw: unknown key 'windw' (did you mean 'window'?); expected one of: actions, aggregation, "
-        "calendar_window, condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, "
-        "index, "
+        "allow_partial_results, calendar_window, condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
         "max_groups, message, metadata, name, params, query, realert, recovered_message, recovered_title, "
         "schedule, tags, throttle, time_field, title, "
         "top_count_keys, top_count_number, type, window"],
@@ -143,13 +142,11 @@ MALFORMED_CASES = {
         "{f}:1:1: this looks like an ElastAlert2 rule (alert, query_key); convert it with `watcher convert {f} "
         "--from elastalert`",
         "{f}:6:1: query_key: unknown key 'query_key' (did you mean 'query'?); expected one of: actions, aggregation, "
-        "calendar_window, condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, "
-        "index, "
+        "allow_partial_results, calendar_window, condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
         "max_groups, message, metadata, name, params, query, realert, recovered_message, recovered_title, schedule, "
         "tags, throttle, time_field, title, top_count_keys, top_count_number, type, window",
         "{f}:7:1: alert: unknown key 'alert' (did you mean 'realert'?); expected one of: actions, aggregation, "
-        "calendar_window, condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, "
-        "index, "
+        "allow_partial_results, calendar_window, condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
         "max_groups, message, metadata, name, params, query, realert, recovered_message, recovered_title, schedule, "
         "tags, throttle, time_field, title, top_count_keys, top_count_number, type, window"],
     "exponential-realert-below-realert.yaml": [

@@ -51,8 +51,7 @@ def test_validate_prints_every_problem_and_a_summary():
     assert result.output.splitlines() == [
         f"{files[0]}:1:1: missing required field 'window'",
         f"{files[0]}:3:1: windw: unknown key 'windw' (did you mean 'window'?); expected one of: actions, aggregation, "
-        "calendar_window, condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, "
-        "index, "
+        "allow_partial_results, calendar_window, condition, delay, description, enabled, exponential_realert, filter, group_by, hits, include, index, "
         "max_groups, message, metadata, name, params, query, realert, recovered_message, recovered_title, "
         "schedule, tags, throttle, time_field, title, "
         "top_count_keys, top_count_number, type, window",

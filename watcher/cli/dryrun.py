@@ -2,8 +2,10 @@
 
 Shows the search request sent, a summary of hits and aggregations, the condition result, what the
 filter step dropped, each rendered message and the exact request every action would send (secrets
-masked). Nothing is sent unless ``--action-mode execute``. With ``--from``/``--to`` it backtests every
-scheduled time in the range and prints a table of when the rule would have fired.
+masked), and every warning of the run (``result.warnings``: a partial answer, groups left out by
+``max_groups``…) on a yellow ``warning`` line. Nothing is sent unless ``--action-mode execute``.
+With ``--from``/``--to`` it backtests every scheduled time in the range and prints a table of when
+the rule would have fired, with each time's warnings, and a count of them per type.
 
 Exit status: 0 when every execution ran and no action failed; 1 when a record's state is ``failed``,
 the watch transform failed (so no action ran), or an action (a foreach or group item included) ended
@@ -207,10 +209,14 @@ def _print_record(watch, record: dict) -> None:
     condition = result.get("condition")
     if condition:
         met = click.style("met", fg="red", bold=True) if condition.get("met") else click.style("not met", fg="green")
+        if condition.get("held_on_partial_results"):
+            met = click.style("not met (held: met on a partial answer, which cannot prove it)", fg="yellow")
         extra = json.dumps(condition.get(condition.get("type"), {}), default=str, ensure_ascii=False)
         if len(extra) > 240:  # a grouped rule resolves whole bucket lists; --json shows them
             extra = extra[:200] + f"… ({len(extra)} characters; --json shows all)"
         echo(f"condition {condition.get('type')}: {met}" + (f"  {extra}" if extra != "{}" else ""))
+    for warning in result.get("warnings") or []:
+        echo(click.style(f"warning [{warning.get('type')}]: {warning.get('message')}", fg="yellow"))
     if record.get("exception"):
         echo(click.style(f"error: {record['exception'].get('reason')}", fg="red"))
     for message in record.get("messages", []):
@@ -280,10 +286,7 @@ def _print_input(input_result: dict, watch=None) -> None:
              + "".join(f"\n    {m.get('group') if m.get('group') is not None else '(rule)'}: count {m.get('count')}, "
                        f"value {m.get('value')}" for m in (payload.get("matches") or [])[:20]))
         for key, value in (payload.get("info") or {}).items():
-            if key == "shard_failures" and isinstance(value, dict):  # partial results: say so
-                echo(click.style(f"  warning: {value.get('failed')} of {value.get('total')} shards failed, "
-                                 f"their documents are missing from the matches: {value.get('reason')}", fg="yellow"))
-            elif key == "note":
+            if key == "note":
                 echo(click.style(f"  note: {value}", fg="yellow"))
             else:
                 echo(f"  {key}: {value}")
@@ -334,10 +337,6 @@ def _print_action(action: dict) -> None:
             echo(f"  group {item['group']}: {item['status']}" + (f" — {item_reason}" if item_reason else ""))
         elif item is not action and (item_reason or item.get("status") in ("failure", "partial_failure")):
             echo(f"  item {index}: {item['status']}" + (f" — {item_reason}" if item_reason else ""))
-        for warning in item.get("warnings") or []:
-            if warning.get("type") == "template_missing_value":
-                echo(click.style(f"    warning: the templates read values the data does not have "
-                                 f"({', '.join(warning['names'])}); sent as {warning['placeholder']}", fg="yellow"))
         detail = item.get(action["type"]) or {}
         if "logged_text" in detail:
             echo("    " + detail["logged_text"].replace("\n", "\n    "))
@@ -385,10 +384,13 @@ def _sent(record: dict) -> int:
     return count
 
 
-def _alerts_cell(rule: dict) -> str:
-    """The backtest's alerts column: groups alerted, then recoveries and what held alerts back."""
+def _alerts_cell(rule: dict, warnings: list | None = None) -> str:
+    """The backtest's alerts column: groups alerted, then recoveries and what held alerts back,
+    then the time's warnings by type (``warnings: partial_results, groups_truncated``)."""
+    kinds = list(dict.fromkeys(str(w.get("type")) for w in warnings or [] if isinstance(w, dict)))
+    tail = [f"warnings: {', '.join(kinds)}"] if kinds else []
     if not rule:
-        return ""
+        return "; ".join(tail)
     groups = rule.get("groups")
     parts = [", ".join(map(str, groups)) if groups else str(rule.get("alerts"))]
     if rule.get("recovered"):
@@ -399,7 +401,7 @@ def _alerts_cell(rule: dict) -> str:
         parts.append("silenced: " + ", ".join(map(str, rule["silenced"])))
     if rule.get("aggregation_pending"):
         parts.append(f"collecting: {rule['aggregation_pending']}")
-    return "; ".join(parts)
+    return "; ".join(parts + tail)
 
 
 def _print_backtest(watch, records: list[dict], first: dt.datetime, last: dt.datetime) -> None:
@@ -416,16 +418,26 @@ def _print_backtest(watch, records: list[dict], first: dt.datetime, last: dt.dat
     echo(f"{'scheduled time':<26} {'state':<22} {'matches' if typed else 'hits':>7}  alerts")
     for record in records:
         rule = record["result"].get("rule") or {}
-        if record["state"] == "execution_not_needed" and not rule:
+        warnings = record["result"].get("warnings") or []
+        if record["state"] == "execution_not_needed" and not rule and not warnings:
             continue
         payload = record["result"].get("input", {}).get("payload") or {}
         total = payload.get("total_matches") if typed else (payload.get("hits") or {}).get("total")
         total = total.get("value") if isinstance(total, dict) else total
         scheduled = record["trigger_event"].get("manual", record["trigger_event"]).get("schedule", {}).get("scheduled_time")
-        echo(f"{scheduled:<26} {record['state']:<22} {'' if total is None else total:>7}  {_alerts_cell(rule)}")
+        echo(f"{scheduled:<26} {record['state']:<22} {'' if total is None else total:>7}  "
+             f"{_alerts_cell(rule, warnings)}")
     notes = {note for r in records if (note := _no_index_note(r["result"].get("input") or {}))}
     for note in sorted(notes):
         echo(click.style(note, fg="yellow"))
+    counts: dict[str, int] = {}
+    for record in records:
+        for kind in dict.fromkeys(str(w.get("type")) for w in record["result"].get("warnings") or []):
+            counts[kind] = counts.get(kind, 0) + 1
+    if counts:
+        by_kind = ", ".join(f"{kind} at {n}" for kind, n in counts.items())
+        echo(click.style(f"warnings at {sum(bool(r['result'].get('warnings')) for r in records)} scheduled time(s) "
+                         f"({by_kind}); --json shows them", fg="yellow"))
     failed_actions = sum(_failed(r) and r["state"] != "failed" for r in records)
     if failed_actions:
         echo(click.style(f"actions failed at {failed_actions} scheduled time(s); --json shows why", fg="red"))

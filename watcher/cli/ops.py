@@ -295,16 +295,23 @@ def _action_cell(status) -> str:
     return "; ".join(parts)
 
 
+def _warning_line(warning: dict) -> str:
+    """One saved warning for the status table: ``warning at <scheduled time> [type]: message``."""
+    return f"    warning at {warning.get('scheduled_time', '-')} [{warning.get('type')}]: {warning.get('message')}"
+
+
 def _watch_lines(rows: list[tuple[str, Any, str | None, list[str]]]) -> list[str]:
-    """The status table: a line per watch, an indented line per action.
+    """The status table: a line per watch, an indented line per action, then one per warning of
+    the watch's last run (as the daemon saved them).
 
     Args:
         rows: ``(watch id, state or None, definition marker or None, defined action ids)``.
     """
     with_marker = any(marker is not None for _, _, marker, _ in rows)
     headers = ["WATCH", "ACTIVE", "LAST CHECKED", "LAST MET", "EXECUTION STATE"] + (["DEFINITION"] if with_marker else [])
-    table_rows, actions_of = [], []
+    table_rows, actions_of, warnings_of = [], [], []
     for watch_id, state, marker, defined_actions in rows:
+        warnings_of.append(list(state.warnings) if state is not None else [])
         status = state.status if state is not None else None
         active = state.active if state is not None else True
         cells = [watch_id, "yes" if active else "no",
@@ -317,12 +324,13 @@ def _watch_lines(rows: list[tuple[str, Any, str | None, list[str]]]) -> list[str
         actions_of.append([(action_id, status.actions.get(action_id) if status else None) for action_id in action_ids])
     lines = _table(headers, table_rows)
     out = [lines[0]]
-    for line, actions in zip(lines[1:], actions_of):
+    for line, actions, warnings in zip(lines[1:], actions_of, warnings_of):
         out.append(line)
         width = max((len(action_id) for action_id, _ in actions), default=0)
         for action_id, action_status in actions:
             cell = _action_cell(action_status) if action_status else "awaits_successful_execution; never executed"
             out.append(f"    action {action_id.ljust(width)}  {cell}")
+        out.extend(_warning_line(warning) for warning in warnings)
     return out
 
 
@@ -342,9 +350,10 @@ def status(name: str | None, index_prefix: str, as_json: bool, rules_dir: str | 
 
     Without NAME: a table of every watch that has a saved state or a definition; with --rules (default
     rules/ when it exists) a DEFINITION column says ok, invalid (the file has problems) or missing
-    (the state remains but the file is gone). With NAME: that watch's status as Watcher's status JSON
-    ({"state": {"active", "timestamp"}, "last_checked", "last_met_condition", "actions", "execution_state",
-    "version"}).
+    (the state remains but the file is gone); under each watch, the warnings of its last run (a
+    partial search answer, groups left out by max_groups…). With NAME: that watch's status as
+    Watcher's status JSON ({"state": {"active", "timestamp"}, "last_checked", "last_met_condition",
+    "actions", "execution_state", "version"}), plus "warnings" when its last run had some.
     """
     es, settings = _client()
     definitions = load_definitions(rules_dir)
@@ -354,7 +363,7 @@ def status(name: str | None, index_prefix: str, as_json: bool, rules_dir: str | 
             state = _load_or_new(store, name, definitions)
             if state is None:
                 raise _unknown_watch(name, store, definitions)
-            _print_json(_status_json(state))
+            _print_json({**_status_json(state), **({"warnings": state.warnings} if state.warnings else {})})
             return
         states = api.status(es, index_prefix=index_prefix)
     ids = sorted(set(states) | definitions.ids())
@@ -378,7 +387,8 @@ def _watch_json(watch_id: str, state, definitions: Definitions) -> dict:
     return {"id": watch_id, "active": state.active, "saved": state.seq_no is not None,
             "definition": definitions.marker(watch_id),
             "file": watch.file if watch is not None else definitions.invalid.get(watch_id),
-            "last_window_end": _iso(state.last_window_end), "status": _status_json(state)}
+            "last_window_end": _iso(state.last_window_end), "status": _status_json(state),
+            "warnings": list(state.warnings)}
 
 
 def _iso(value: dt.datetime | None) -> str | None:

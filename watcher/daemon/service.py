@@ -26,10 +26,16 @@ Each tick (:meth:`Daemon.on_tick`):
    and progress with optimistic concurrency (:func:`merge_state` on conflict: a CLI ack or
    (de)activation made meanwhile is never lost), feed the metrics.
 
-A transient cluster error (connection refused, timeout, 429, 5xx, node restart — issue 5, item 6)
-never crashes the daemon, never disables a watch and never counts as a condition met: the record
-says ``failed`` with the reason (written if the cluster takes it), progress is **not** advanced, and
-the same window is run again at the next tick.
+A transient cluster error (connection refused, timeout, 429, 5xx, node restart — issue 5, item 6 —
+and a search answered from only some shards, which a rule does not accept unless it has
+``allow_partial_results``) never crashes the daemon, never disables a watch and never counts as a
+condition met: the record says ``failed`` with the reason (written if the cluster takes it),
+progress is **not** advanced, and the same window is run again at the next tick.
+
+The warnings of each run (``result.warnings``: partial answers, truncated groups…) are saved in the
+watch state (``warnings``, with the run's scheduled time) by every completed run (an empty list when
+it had none) and by a failed run that has some (a partial answer; progress is not advanced), so
+``watcher status`` shows why a watch is stuck or unsure.
 
 Interval schedules are anchored on whole milliseconds (records and state keep milliseconds), and a
 watch with saved progress is re-anchored on it at start-up, so its ticks keep their phase across
@@ -72,12 +78,13 @@ from watcher.errors import TransientClusterError
 from watcher.es import history
 from watcher.es.client import ConnectionSettings, client_error_classes, cluster_error_class, make_client
 from watcher.es.outbox_store import OutboxStore
+from watcher.es.shards import PartialResultsError
 from watcher.es.state import StateConflict, StateStore, WatchState
 from watcher.model.watch import Trigger, Watch
 from watcher.support.datemath import format_iso_millis
 
 __all__ = ["Daemon", "DaemonSettings", "RECORD_NAMESPACE", "TRANSIENT_ERROR_TYPES", "catch_up_on_time",
-           "merge_state", "progress_of", "record_id_for", "transient_reason", "window_end_of"]
+           "merge_state", "progress_of", "record_id_for", "state_warnings", "transient_reason", "window_end_of"]
 
 LOG = logging.getLogger("watcher.daemon")
 UTC = dt.timezone.utc
@@ -90,14 +97,28 @@ RECORD_NAMESPACE = uuid.UUID("0c7f5d8a-3b1e-5f42-9d6a-7a2e4c1b9e03")
 OUTBOX_UNAVAILABLE = "outbox_unavailable"
 
 
+def _subclasses(root: type) -> list[type]:
+    """Every subclass of ``root`` (not ``root`` itself), breadth first."""
+    found, queue = [], list(root.__subclasses__())
+    while queue:
+        cls = queue.pop(0)
+        found.append(cls)
+        queue.extend(cls.__subclasses__())
+    return found
+
+
 def _transient_error_types() -> frozenset[str]:
     """The error ``type`` that :func:`~watcher.engine.perform.error_json` writes for each exception
     class of the Elasticsearch client that :func:`~watcher.es.client.cluster_error_class` calls
     transient (``connection_error``, ``connection_timeout``, ``transport_error``, ``sniffing_error``,
-    ``api_error`` — 429 and 5xx), and :data:`OUTBOX_UNAVAILABLE`. Records are data: this is how a
-    recorded error is traced back to the classification of its class."""
+    ``api_error`` — 429 and 5xx), for each of our own :class:`~watcher.errors.TransientClusterError`
+    classes (``partial_results_error``: :class:`~watcher.es.shards.PartialResultsError`), and
+    :data:`OUTBOX_UNAVAILABLE`. Records are data: this is how a recorded error is traced back to
+    the classification of its class."""
+    ours = {*_subclasses(TransientClusterError), PartialResultsError}
     return frozenset({error_type(cls) for cls in client_error_classes()
-                      if cluster_error_class(cls) is TransientClusterError} | {OUTBOX_UNAVAILABLE})
+                      if cluster_error_class(cls) is TransientClusterError}
+                     | {error_type(cls) for cls in ours} | {OUTBOX_UNAVAILABLE})
 
 
 TRANSIENT_ERROR_TYPES = _transient_error_types()
@@ -196,6 +217,14 @@ def transient_reason(record: dict) -> str | None:
         if isinstance(error, dict) and error.get("type") in TRANSIENT_ERROR_TYPES:
             return f"{error.get('type')}: {error.get('reason')}"
     return None
+
+
+def state_warnings(record: dict, scheduled_time: dt.datetime) -> list[dict]:
+    """The warnings of ``record`` (``result.warnings``) as the watch state keeps them: each with
+    the run's ``scheduled_time`` (ISO-8601 UTC). Empty when the run had none."""
+    stamp = format_iso_millis(scheduled_time)
+    return [{**warning, "scheduled_time": stamp} for warning in (record.get("result") or {}).get("warnings") or []
+            if isinstance(warning, dict)]
 
 
 def merge_state(before: WatchState, ours: WatchState, fresh: WatchState | None) -> WatchState:
@@ -618,17 +647,24 @@ class Daemon:
         reason = transient_reason(record)
         if reason is None and record.get("state") == "failed" and not self._probe():
             reason = "the cluster is unreachable"
+        warnings = state_warnings(record, scheduled)
         if reason is not None:
             self._mark_transient(record, reason)
             self._write_record(record, best_effort=True)
             self.metrics.executions.labels(watch=watch.id, state="failed").inc()
             LOG.warning("watch %s at %s failed on a cluster error; the window will be retried: %s", watch.id,
                         format_iso_millis(scheduled), reason, extra={"watch_id": watch.id, "record_id": run.record_id})
+            if warnings:  # the cluster answered (a partial answer): say why in the state, progress unchanged
+                try:
+                    self._save(watch, state, dataclasses.replace(state, warnings=warnings))
+                except Exception as error:
+                    LOG.debug("warnings of %s not saved: %s", watch.id, error)
             return None
         self._write_record(record, best_effort=True)
         try:
             saved = self._save(watch, state, dataclasses.replace(state, status=status, rule_state=run.rule_state,
-                                                                 last_window_end=window_end_of(watch, scheduled)))
+                                                                 last_window_end=window_end_of(watch, scheduled),
+                                                                 warnings=warnings))
         except Exception as error:
             LOG.warning("could not save the state of %s after %s (%s); the tick runs again", watch.id,
                         format_iso_millis(scheduled), error, extra={"watch_id": watch.id})

@@ -29,8 +29,9 @@ import datetime as dt
 from typing import Any
 
 from watcher.engine.alert import Alert
-from watcher.engine.windows import window_of
 from watcher.engine.ruletypes.base import MISSING_KEY, Evaluation, field_value
+from watcher.engine.run_warnings import RECOVERIES_HELD
+from watcher.engine.windows import window_of
 from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.support.durations import DurationError, parse_rule_duration
 
@@ -45,6 +46,10 @@ def key_of(group: Any) -> str:
 def recoveries(spec, run, alerts: list) -> list:
     """Recovered events for keys that fired before and are not among ``alerts``; updates ``firing``.
 
+    On a partial answer (``run.warnings.partial``) a key that is not matched may only be hidden on
+    the failed shards: it is not declared recovered, it stays firing, and a ``recoveries_held``
+    warning names it.
+
     Returns:
         new ``Alert`` objects with ``status="recovered"``, ``count`` 0 and ``fired_for`` (seconds).
     """
@@ -56,10 +61,15 @@ def recoveries(spec, run, alerts: list) -> list:
     for key, alert in current.items():
         since = (before.get(key) or {}).get("since") or format_iso_millis(now)
         firing[key] = {"since": since, "group": alert.group}
+    if run.warnings.partial:
+        held = {key: entry for key, entry in before.items() if key not in current}
+        firing.update(held)
+        run.warnings.held(RECOVERIES_HELD, [entry.get("group") for entry in held.values()],
+                          "groups that fired before and were not matched now are not declared recovered")
     run.rule_state["firing"] = firing
     out = []
     for key, entry in before.items():
-        if key in current:
+        if key in firing:
             continue
         since = parse_instant(entry["since"])
         out.append(Alert(group=entry.get("group"), count=0, value=None, hits=[], payload={}, status="recovered",
@@ -114,11 +124,14 @@ def realert(spec, run, alerts: list) -> tuple[list, list]:
     return kept, suppressed
 
 
-def _window_search(spec, run):
-    """An :class:`~watcher.engine.ruletypes.base.Evaluation` over the rule's window, for extra counts."""
+def _window_search(spec, run, purpose: str):
+    """An :class:`~watcher.engine.ruletypes.base.Evaluation` over the rule's window, for extra counts
+    (``purpose`` names the search in warnings and errors; partial answers follow the rule's
+    ``allow_partial_results``)."""
 
     start, end = window_of(spec, run.scheduled_time)
-    return Evaluation(spec=spec, params=None, es=run.services.es, start=start, end=end, state={}, first_run=False)
+    return Evaluation(spec=spec, params=None, es=run.services.es, start=start, end=end, state={}, first_run=False,
+                      warnings=run.warnings, purpose=purpose)
 
 
 def _group_clauses(spec, alert) -> list[dict]:
@@ -140,9 +153,10 @@ def top_counts(spec, run, alert) -> tuple[dict, dict]:
 
     Raises:
         elasticsearch.TransportError: the cluster is away (the run fails and is retried).
+        watcher.es.shards.PartialResultsError: a partial answer the rule does not accept (likewise).
     """
     from elasticsearch import ApiError  # deferred: start-up (the ES client costs ~0.25 s to import)
-    ev = _window_search(spec, run)
+    ev = _window_search(spec, run, "top counts")
     query = ev.filters(extra=_group_clauses(spec, alert))
 
     def count(fields: list[str]) -> dict:
@@ -183,7 +197,7 @@ def table_rows(spec, run, alert) -> list[dict]:
     counted by the cluster per distinct combination of ``summary_table_fields`` (a composite
     aggregation; documents without a field count under an empty value), at most ``max_rows``."""
     settings = spec.aggregation
-    ev = _window_search(spec, run)
+    ev = _window_search(spec, run, "aggregation summary table")
     sources = [{f"f{i}": {"terms": {"field": field, "missing_bucket": True}}}
                for i, field in enumerate(settings.summary_table_fields)]
     aggs = {"rows": {"composite": {"size": settings.max_rows, "sources": sources}}}

@@ -14,6 +14,7 @@ import datetime as dt
 import uuid
 from typing import Any, Callable
 
+from watcher.engine.run_warnings import Warnings
 from watcher.engine.windows import calendar_window_start
 from watcher.model.watch import Watch
 
@@ -62,6 +63,8 @@ class Run:
             measured from it instead of from ``execution_time`` (:attr:`throttle_time`), and the
             record says the run was a catch-up (docs/correctness.md#catch-up-runs). None: an
             on-time run (the daemon's current tick, a dry-run, a backtest).
+        warnings: what the run could not be sure of (:class:`~watcher.engine.run_warnings.Warnings`),
+            filled as it goes; the record carries them as ``result.warnings``.
     """
 
     watch: Watch
@@ -75,6 +78,7 @@ class Run:
     rule_state: dict = dataclasses.field(default_factory=dict)
     silences: dict = dataclasses.field(default_factory=dict)
     on_time: dt.datetime | None = None
+    warnings: Warnings = dataclasses.field(init=False, repr=False)
 
     @property
     def catch_up(self) -> bool:
@@ -88,6 +92,7 @@ class Run:
         return self.on_time if self.on_time is not None else self.execution_time
 
     def __post_init__(self) -> None:
+        self.warnings = Warnings(self.watch.id)
         if not self.record_id:
             stamp = self.execution_time.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
             self.record_id = f"{self.watch.id}_{uuid.uuid4()}-{stamp.replace('+00:00', 'Z')}"

@@ -10,6 +10,12 @@ action failed (docs/semantics.md#all-actions-failed).
 
 Rules compiled from YAML (``watch.rule`` set) add the rule steps of :mod:`watcher.engine.rules`:
 one alert per group key, the filter step, per-group throttle and Jinja2 variables.
+
+What the run could not be sure of (a partial search answer, groups left out by ``max_groups``,
+an absence condition held on a partial answer) is collected in ``run.warnings`` and written to
+the record as ``result.warnings`` (:mod:`watcher.engine.run_warnings`, docs/correctness.md). A rule's
+condition that missing documents can make true is not met on a partial answer
+(``held_on_partial_results``): nothing is sent and acknowledgements are left as they are.
 """
 
 from __future__ import annotations
@@ -84,16 +90,22 @@ def execute_watch(watch: Watch, run: Run, status: WatchStatus, deliveries: dict,
     if input_result["status"] != "success":
         record["messages"].append("failed to execute watch input")
         return _finish(watch, run, status, record, result, None, started, options)
+    if watch.rule is not None and options.alternative_input is None:
+        rules.check_input(watch, run, input_result)
 
     try:
         condition = _run_condition(watch, run, options)
     except Exception as error:  # a throwing condition fails the run (Watcher: "exception" field)
         record["exception"] = error_json(error)
         return _finish(watch, run, status, record, result, None, started, options)
+    if (condition["met"] and not options.ignore_condition and run.warnings.partial
+            and rules.fires_on_absence(watch.rule)):
+        condition = rules.hold_condition(run, condition)
     result["condition"] = condition
     status.last_checked = now
     if not condition["met"]:
-        status.reset_acks(now)
+        if not condition.get("held_on_partial_results"):  # not known: acknowledgements stay
+            status.reset_acks(now)
         result["actions"] = []
         if watch.rule is not None:  # a rule that stopped matching may owe recoveries or a summary
             try:
@@ -261,6 +273,8 @@ def catch_up_message(run: Run) -> str:
 def _finish(watch: Watch, run: Run, status: WatchStatus, record: dict, result: dict, condition,
             started: float, options: ExecuteOptions) -> dict:
     result["execution_duration"] = int((time.monotonic() - started) * 1000)
+    if run.warnings:
+        result["warnings"] = run.warnings.to_json()
     state = record_state(condition, result.get("actions", []))
     status.execution_state = state
     status.version += 1

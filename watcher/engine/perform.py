@@ -18,6 +18,7 @@ from typing import Any
 
 from watcher.destinations import ACTIONS
 from watcher.engine.context import Run
+from watcher.engine.run_warnings import TEMPLATE_MISSING_VALUE
 from watcher.model.requests import InvalidJsonBody, Origin, Outcome, json_body_error, with_origin
 from watcher.model.watch import Action
 from watcher.templates.jinja import MISSING_VALUE, missing_values
@@ -84,9 +85,11 @@ def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None, s
     out = {"status": outcome.status, **module.result(action.config, rendered, outcome)}
     if missing:
         names = sorted(set(missing))
-        out["warnings"] = [{"type": "template_missing_value", "names": names, "placeholder": MISSING_VALUE}]
-        log.warning("watch [%s] action [%s] %s: the templates read values the data does not have (%s); sent with "
-                    "%s in their place", run.watch.id, action.id, sequence, ", ".join(names), MISSING_VALUE)
+        out["warnings"] = [{"type": TEMPLATE_MISSING_VALUE, "names": names, "placeholder": MISSING_VALUE}]
+        run.warnings.add(TEMPLATE_MISSING_VALUE,
+                         f"action [{action.id}] {sequence}: the templates read values the data does not have "
+                         f"({', '.join(names)}); sent with {MISSING_VALUE} in their place",
+                         action=action.id, sequence=sequence, names=names)
     if outcome.reason:
         out["reason"] = outcome.reason
     if outcome.error:

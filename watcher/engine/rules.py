@@ -31,6 +31,7 @@ from watcher.engine.alert import Alert
 from watcher.engine.context import Run
 from watcher.engine.perform import perform
 from watcher.engine.ruletypes import REGISTRY
+from watcher.engine.run_warnings import ABSENCE_HELD, check_groups, check_search
 from watcher.engine.windows import window_of
 from watcher.es.search_batch import batcher_for
 from watcher.model.rule import RuleSpec, filter_clauses, rule_action_ids
@@ -43,6 +44,10 @@ from watcher.templates.jinja import render_jinja
 
 GROUPS_AGG = "groups"
 METRIC_AGG = "metric"
+ABSENCE_OPS = ("lt", "lte", "eq", "not_eq")
+"""Operators that documents missing from a partial answer can make true: a count (or metric) read
+low satisfies ``lt``/``lte``, and can land on, or move off, an ``eq`` value. ``gt``/``gte`` on a
+count only become true with documents that were found."""
 DEFAULT_TITLE = "rule '{{ rule.name }}' matched query{% if group is not none %} for group {{ group }}{% endif %}"
 DEFAULT_MESSAGE = ("Document count is {{ count }} in the last {{ rule.window }}"
                    "{% if group is not none %} for {{ group }}{% endif %} in {{ rule.index | join(', ') }}.")
@@ -244,7 +249,9 @@ def prepare(watch: Watch, run: Run, input_result: dict) -> RuleAlerts:
         input_result: the input's result (a threshold rule's ``search.request`` is re-run with the filter).
 
     Raises:
-        elasticsearch errors from the filter step or top counts (the run is recorded as failed).
+        elasticsearch errors from the filter step or top counts (the run is recorded as failed);
+        watcher.es.shards.PartialResultsError when one of them answered from only some shards and
+        the rule does not allow partial results (the daemon runs the window again).
     """
     spec = watch.rule
     if not spec.is_threshold:
@@ -329,6 +336,49 @@ def _threshold_alerts(watch: Watch, run: Run, input_result: dict) -> RuleAlerts:
     return RuleAlerts(watch, run, True, alerts, dropped=total - kept, kept=kept)
 
 
+def check_input(watch: Watch, run: Run, input_result: dict) -> None:
+    """After a rule's search input succeeded: warn (``groups_truncated``) when its ``group_by``
+    terms aggregation left groups out (``sum_other_doc_count`` > 0 with ``max_groups`` buckets),
+    whether or not the condition is met. Nothing for watches and typed rules (those check their
+    own searches)."""
+    spec = watch.rule
+    if spec is None or not spec.is_threshold or not spec.group_by:
+        return
+    payload = input_result.get("payload") or {}
+    check_groups(resolve_path(payload, f"aggregations.{GROUPS_AGG}"), spec.max_groups, run.warnings,
+                 search="input", group_by=spec.group_by)
+
+
+def fires_on_absence(spec: RuleSpec) -> bool:
+    """Whether a threshold rule's condition can be made true by documents missing from the answer:
+    its count or metric operator, or any operator of a Watcher ``compare``/``array_compare``
+    condition, is one of :data:`ABSENCE_OPS`. Typed rules mark such matches themselves
+    (``Match.absence``), so they answer False."""
+    if spec is None or not spec.is_threshold:
+        return False
+    condition = spec.condition
+    threshold = condition.count if condition.count is not None else condition.metric
+    if threshold is not None:
+        return threshold.operator()[0] in ABSENCE_OPS
+    return _has_absence_op(condition.compare if condition.compare is not None else condition.array_compare)
+
+
+def _has_absence_op(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(key in ABSENCE_OPS or _has_absence_op(value) for key, value in node.items())
+    if isinstance(node, list):
+        return any(_has_absence_op(item) for item in node)
+    return False
+
+
+def hold_condition(run: Run, condition: dict) -> dict:
+    """The condition result of a threshold rule whose condition was met on a partial answer and
+    :func:`fires_on_absence`: not met, ``held_on_partial_results: true``, and an ``absence_held``
+    warning. The caller treats it as "not known": no actions, acknowledgements left as they are."""
+    run.warnings.held(ABSENCE_HELD, [None], "a condition that missing documents can make true did not fire")
+    return {**condition, "met": False, "held_on_partial_results": True}
+
+
 def group_meets(spec: RuleSpec, bucket: dict) -> bool:
     """Whether one terms bucket meets the rule's per-group count or metric condition."""
     condition = spec.condition
@@ -367,6 +417,10 @@ def _filtered_search(run: Run, input_result: dict, spec) -> dict:
     body["query"] = {"bool": {"filter": [body.get("query", {"match_all": {}}), *keep], "must_not": drop}}
 
     indices = request.get("indices") or ["_all"]
-    return batcher_for(run.services.es).search(
-        ",".join(indices) if isinstance(indices, list) else indices, body,
-        {"ignore_unavailable": True, "allow_no_indices": True}, rest_total_hits_as_int=True, timeout_s=60.0)
+    pattern = ",".join(indices) if isinstance(indices, list) else indices
+    response = batcher_for(run.services.es).search(
+        pattern, body, {"ignore_unavailable": True, "allow_no_indices": True}, rest_total_hits_as_int=True,
+        timeout_s=60.0)
+    check_search(response, run.warnings, search="rule filter", index=pattern,
+                 allow_partial=spec.allow_partial_results)
+    return response

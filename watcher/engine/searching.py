@@ -25,6 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from watcher.engine.run_warnings import check_search
 from watcher.es.search_batch import batcher_for
 from watcher.model.fields import parse_timeout
 from watcher.model.problems import Reader
@@ -371,16 +372,30 @@ def run_search(es: Any, request: SearchRequest, rendered_body: dict, timeout: dt
                                   timeout_s=timeout.total_seconds())
 
 
-def execute_search(spec: SearchSpec, run: Any, model: dict) -> tuple[dict, dict]:
+def execute_search(spec: SearchSpec, run: Any, model: dict, search: str = "input") -> tuple[dict, dict]:
     """Render and run ``spec`` for one execution.
+
+    A partial answer (``_shards.failed > 0``) is reported in ``run.warnings``
+    (:func:`watcher.engine.run_warnings.check_search`). For a Watcher watch it is kept, as Watcher
+    keeps it: the payload carries ``_shards`` and the condition decides. For a rule (``run.watch.rule``
+    set) it fails the search unless the rule has ``allow_partial_results: true``.
+
+    Args:
+        search: which search of the run, for warnings and errors (``input``, ``transform``).
 
     Returns:
         ``(payload, {"request": echo})``: the response (or its ``extract`` subset) and the
         ``search`` part of the input/transform result.
+
+    Raises:
+        watcher.es.shards.PartialResultsError: a rule's search answered from only some shards.
     """
     es = run.services.es
     body = render_body(spec.request, model, es)
     response = run_search(es, spec.request, body, spec.timeout)
+    rule = getattr(run.watch, "rule", None)
+    check_search(response, run.warnings, search=search, index=",".join(spec.request.indices) or "_all",
+                 allow_partial=rule is None or bool(rule.allow_partial_results))
     payload = extract_paths(response, spec.extract) if spec.extract is not None else response
     return payload, {"request": request_echo(spec.request, body)}
 

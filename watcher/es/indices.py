@@ -31,6 +31,7 @@ STATE_MAPPINGS = {
         "status": {"type": "object", "enabled": False},
         "rule_state": {"type": "object", "enabled": False},
         "silences": {"type": "object", "enabled": False},
+        "warnings": {"type": "object", "enabled": False},
     },
 }
 
@@ -63,6 +64,7 @@ HISTORY_MAPPINGS = {
                                          "met": {"type": "boolean"}}},
             "transform": _STORED_ONLY,
             "rule": _STORED_ONLY,
+            "warnings": {"properties": {"type": {"type": "keyword"}}},
             "actions": {"type": "nested", "include_in_parent": True, "properties": {
                 "id": {"type": "keyword"}, "type": {"type": "keyword"},
                 "status": {"type": "keyword"}, "reason": {"type": "text"},

@@ -14,7 +14,10 @@ document ``_id`` is the watch id:
   baselines, flatline's known keys, change's last values), firing keys for recovery, realert
   waits and pending aggregations (:mod:`watcher.engine.alerting`, :mod:`watcher.engine.ruletypes`);
 * ``silences`` (stored, not indexed): ``{group key or "*": ISO until}``, written by
-  ``watcher silence`` and only read by the daemon.
+  ``watcher silence`` and only read by the daemon;
+* ``warnings`` (stored, not indexed): the warnings of the watch's last run (its record's
+  ``result.warnings``, each with the run's ``scheduled_time``), written by the daemon after every
+  run — also a failed one, which does not advance progress — and shown by ``watcher status``.
 
 Writes use optimistic concurrency (``if_seq_no``/``if_primary_term``, Elasticsearch
 "Optimistic concurrency control"): two processes that loaded the same version cannot both save it;
@@ -57,6 +60,8 @@ class WatchState:
         active: the watch runs on its schedule.
         rule_state: a rule's state across runs (JSON; empty for watches and new rules).
         silences: ``{group key or "*": ISO-8601 until}`` from ``watcher silence``.
+        warnings: the last run's warnings (``[{"type", "message", "scheduled_time", …numbers}]``,
+            :mod:`watcher.engine.run_warnings`); empty when it had none.
         seq_no, primary_term: the version loaded or saved (None = never saved).
     """
 
@@ -66,6 +71,7 @@ class WatchState:
     active: bool = True
     rule_state: dict = dataclasses.field(default_factory=dict)
     silences: dict = dataclasses.field(default_factory=dict)
+    warnings: list = dataclasses.field(default_factory=list)
     seq_no: int | None = None
     primary_term: int | None = None
 
@@ -170,6 +176,7 @@ def _to_doc(state: WatchState, now: dt.datetime) -> dict:
         "status": status,
         "rule_state": state.rule_state,
         "silences": state.silences,
+        "warnings": state.warnings,
     }
 
 
@@ -181,4 +188,4 @@ def _from_doc(watch_id: str, source: dict, seq_no: int, primary_term: int) -> Wa
     return WatchState(watch_id=source.get("watch_id", watch_id), status=status,
                       last_window_end=parse_instant(window) if window else None, active=active,
                       rule_state=source.get("rule_state") or {}, silences=source.get("silences") or {},
-                      seq_no=seq_no, primary_term=primary_term)
+                      warnings=list(source.get("warnings") or []), seq_no=seq_no, primary_term=primary_term)

@@ -274,7 +274,12 @@ class RuleSpec(_Strict):
                                                            "when window equals the schedule's usual period.")
     query: Query | None = Field(None, description="What to count; default: every document.")
     group_by: Text | None = Field(None, description="One alert per distinct value of this field (terms aggregation).")
-    max_groups: int = Field(100, ge=1, le=10000, description="Most groups considered per run (terms size).")
+    max_groups: int = Field(100, ge=1, le=10000, description="Most groups considered per run (terms size); a run "
+                                                               "that leaves groups out says so (groups_truncated).")
+    allow_partial_results: bool = Field(False, description="Evaluate a search answer from only some shards "
+                                                           "(_shards.failed > 0) instead of failing the run; the "
+                                                           "record warns, and conditions that missing documents "
+                                                           "can make true (flatline, lt, lte…) never fire on it.")
     condition: RuleCondition = Field(default_factory=lambda: RuleCondition(**DEFAULT_CONDITION),
                                      description="When to alert; default {count: {gt: 0}}.")
     filter: RuleFilter | None = Field(None, description="The filter step, applied to hits before templates see them.")

@@ -11,8 +11,8 @@ import copy
 from typing import Any
 
 from watcher.engine.ruletypes import REGISTRY
+from watcher.engine.ruletypes.base import Evaluation, hold_absences, iso
 from watcher.engine.windows import window_of
-from watcher.engine.ruletypes.base import Evaluation, iso
 from watcher.model.problems import Reader
 
 TYPE = "rule"
@@ -33,12 +33,18 @@ def execute(config: Any, run: Any) -> dict:
     type, so two types never read each other's state) and is written back there only when the
     evaluation succeeds, so a failed run leaves the state as it was.
 
+    Searches report to ``run.warnings``: a partial answer fails the evaluation unless the rule
+    allows partial results; when it does, matches that missing documents could have caused
+    (``Match.absence``: flatline, down-spikes, minimums) are held back with a warning.
+
     Returns:
         ``{"type": "rule", "status": "success", "payload": {"rule_type", "window": {"start", "end"},
         "total_matches", "matches": [Match JSON], "info"}, "rule": {"type"}}``.
 
     Raises:
-        whatever the type's queries raise (the pipeline records a failed input).
+        watcher.es.shards.PartialResultsError: a search answered from only some shards and the
+            rule does not allow partial results (a transient cluster error).
+        whatever else the type's queries raise (the pipeline records a failed input).
     """
     spec = run.watch.rule
     module = REGISTRY.get(spec.type)
@@ -47,8 +53,8 @@ def execute(config: Any, run: Any) -> dict:
     same_type = stored.get("type") == spec.type
     evaluation = Evaluation(spec=spec, params=spec.type_params, es=run.services.es, start=start, end=end,
                             state=copy.deepcopy(stored.get("data") or {}) if same_type else {},
-                            first_run=not same_type)
-    matches = module.evaluate(evaluation)
+                            first_run=not same_type, warnings=run.warnings)
+    matches = hold_absences(evaluation, module.evaluate(evaluation))
     run.rule_state["type_state"] = {"type": spec.type, "data": evaluation.state}
     payload = {"rule_type": spec.type, "window": {"start": iso(start), "end": iso(end)},
                "total_matches": len(matches), "matches": [m.to_json() for m in matches], "info": evaluation.info}

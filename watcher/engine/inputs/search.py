@@ -29,9 +29,14 @@ def execute(config: SearchSpec, run: Any) -> dict:
         ``{"type": "search", "status": "success", "payload": <response or extract>,
         "search": {"request": {"search_type", "indices", "rest_total_hits_as_int", "body"}}}``.
 
+    A partial answer (some shards failed) is kept for a Watcher watch, as Watcher keeps it (the
+    payload's ``_shards`` says so and the condition decides), with a ``partial_results`` warning in
+    the record; a rule's input fails on it unless the rule has ``allow_partial_results: true``.
+
     Raises:
         elasticsearch exceptions (bad query, timeout…), ValueError (rendered body not JSON),
-        LookupError (stored template missing), RuntimeError (no Elasticsearch client).
+        LookupError (stored template missing), RuntimeError (no Elasticsearch client),
+        watcher.es.shards.PartialResultsError (a rule's partial answer).
     """
     payload, search = execute_search(config, run, run.model())
     return {"type": TYPE, "status": "success", "payload": payload, "search": search}

@@ -10,7 +10,13 @@ A rule type module (``watcher/ruletypes/<type>.py``) has:
 * ``check(spec, params) -> list[(path, message)]``: cross-field checks (e.g. ``change`` needs
   ``group_by``), reported at ``file:line:column`` by the loader;
 * ``evaluate(ev: Evaluation) -> list[Match]``: run the type's queries on the cluster for the window
-  ``[ev.start, ev.end)`` and return one :class:`Match` per group key that fires.
+  ``[ev.start, ev.end)`` and return one :class:`Match` per group key that fires, marking with
+  ``absence=True`` a match that fires because something is too low or missing (flatline, a
+  down-spike, a minimum crossed): such a match never fires on a partial answer.
+
+Every search goes through :meth:`Evaluation.search`, which refuses a partial answer (some shards
+failed) unless the rule has ``allow_partial_results: true``, and warns when the ``group_by`` terms
+aggregation left groups out (:mod:`watcher.engine.run_warnings`).
 
 Windows are half-open, ``[scheduled − window − delay, scheduled − delay)``: an event exactly on the
 start counts, one exactly on the end belongs to the next run (ElastAlert2 uses ``(start, end]``).
@@ -24,11 +30,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from watcher.engine.run_warnings import ABSENCE_HELD, Warnings, check_groups, check_search
 from watcher.es.search_batch import batcher_for
 from watcher.model.rule import filter_clauses, query_clause
 from watcher.support.datemath import format_iso_millis
@@ -40,9 +46,6 @@ SAMPLE = "sample"
 MISSING_KEY = "_missing"
 MAX_SAMPLE = 100  # index.max_inner_result_window default
 SEARCH_TIMEOUT_S = 60.0  # client-side wait for one search, as the search input's default
-REASON_CHARS = 300  # a shard failure's reason is cut to this length in ``info`` and the log
-
-log = logging.getLogger("watcher.rules")
 
 
 class Params(BaseModel):
@@ -62,6 +65,9 @@ class Match:
         value: the number the type compared (a count, ratio, metric value, percentage…).
         hits: up to ``hits`` sample documents (``_source``), newest first.
         details: type-specific facts for templates (``details.spike_ref``, ``details.old_value``…).
+        absence: the match fires because something is too low or missing (flatline, a down-spike,
+            a minimum crossed), which documents on failed shards could make false: on a partial
+            answer it is held back (:func:`hold_absences`). Not part of the JSON.
     """
 
     group: Any
@@ -69,6 +75,7 @@ class Match:
     value: Any
     hits: list[dict] = dataclasses.field(default_factory=list)
     details: dict = dataclasses.field(default_factory=dict)
+    absence: bool = False
 
     def to_json(self) -> dict:
         """The match as plain JSON (what ``ctx.payload.matches`` holds)."""
@@ -89,6 +96,10 @@ class Evaluation:
             run); the type mutates it and the caller persists it with the watch state.
         first_run: no state was saved before for this rule and type.
         info: facts for the watch record (``result.input.payload.info``), e.g. the baseline size.
+        warnings: the run's warnings (:class:`~watcher.engine.run_warnings.Warnings`); partial
+            answers and truncated groups are reported there. A fresh list when not given.
+        purpose: which search of the run this evaluation makes (``rule input``, ``top counts``…),
+            named in warnings and errors.
     """
 
     spec: Any
@@ -99,6 +110,17 @@ class Evaluation:
     state: dict
     first_run: bool
     info: dict = dataclasses.field(default_factory=dict)
+    warnings: Warnings | None = None
+    purpose: str = "rule input"
+
+    def __post_init__(self) -> None:
+        if self.warnings is None:
+            self.warnings = Warnings(getattr(self.spec, "name", "rule"))
+
+    @property
+    def partial(self) -> bool:
+        """True when a partial answer was evaluated in this run (``allow_partial_results``)."""
+        return self.warnings.partial
 
     # ---- query building ---------------------------------------------------------------------
 
@@ -145,16 +167,21 @@ class Evaluation:
         return {GROUPS: {"terms": {"field": self.spec.group_by, "size": self.spec.max_groups}, **inner},
                 MISSING: {"missing": {"field": self.spec.group_by}, **inner}}
 
-    def search(self, query: dict, aggs: dict | None = None, size: int = 0, **extra: Any) -> dict:
+    def search(self, query: dict, aggs: dict | None = None, size: int = 0, *, complete: bool = False,
+               **extra: Any) -> dict:
         """Search the rule's indices; returns the response body (``hits.total`` as an int).
 
-        Partial results are kept, as Watcher's search input keeps them: when some shards fail
-        (``_shards.failed > 0``, e.g. one index maps the field as ``long`` and another as
-        ``keyword``), the run goes on with what the other shards found, and the failure is made
-        visible (:meth:`note_shards`: ``info["shard_failures"]`` and a WARNING on ``watcher.rules``).
-        A search that hit no shard at all (no index matches the pattern) sets ``info["note"]``.
+        A partial answer (``_shards.failed > 0``, e.g. one index maps the field as ``long`` and
+        another as ``keyword``) is refused unless the rule has ``allow_partial_results: true``;
+        either way a ``partial_results`` warning is recorded. When ``aggs`` has the
+        :meth:`grouped_aggs` terms aggregation and it left groups out, a ``groups_truncated``
+        warning is recorded (:mod:`watcher.engine.run_warnings`). A search that hit no shard at all
+        (no index matches the pattern) sets ``info["note"]``. ``complete=True`` refuses a partial
+        answer even under ``allow_partial_results`` (for what is kept across runs, e.g. a baseline).
 
         Raises:
+            watcher.es.shards.PartialResultsError: some shards failed and partial results are not
+                allowed (a transient cluster error: the daemon re-runs the window).
             elasticsearch.ApiError, elasticsearch.TransportError: the cluster refused or is away
                 (the engine records the run as failed; the daemon re-runs the window).
         """
@@ -167,47 +194,34 @@ class Evaluation:
                 body.setdefault("_source", {"includes": list(self.spec.include)})
 
         # Through the client's batcher: rules due at the same tick share one _msearch.
-        response = batcher_for(self.es).search(",".join(self.spec.index), body,
+        pattern = ",".join(self.spec.index)
+        response = batcher_for(self.es).search(pattern, body,
                                                {"ignore_unavailable": True, "allow_no_indices": True},
                                                rest_total_hits_as_int=True, timeout_s=SEARCH_TIMEOUT_S)
+        check_search(response, self.warnings, search=self.purpose, index=pattern,
+                     allow_partial=not complete and bool(getattr(self.spec, "allow_partial_results", False)))
+        if aggs and GROUPS in aggs and self.spec.group_by:
+            check_groups((response.get("aggregations") or {}).get(GROUPS), self.spec.max_groups, self.warnings,
+                         search=self.purpose, group_by=self.spec.group_by)
         self.note_shards(response)
         return response
 
     def note_shards(self, response: dict) -> None:
-        """Record what a search response says about its shards in :attr:`info`.
-
-        ``_shards.failed > 0``: ``info["shard_failures"] = {"failed", "total", "reason"}`` (the
-        first failing search of the evaluation; ``reason`` is the first failure, one line, at most
-        :data:`REASON_CHARS` characters) and one WARNING per evaluation on logger ``watcher.rules``
-        naming the rule. ``_shards.total == 0``: ``info["note"] = "no index matched <pattern>"``.
-        """
+        """``info["note"] = "no index matched <pattern>"`` when the search ran on zero shards."""
         shards = response.get("_shards") or {}
-        pattern = ",".join(self.spec.index)
         if shards.get("total") == 0 and "note" not in self.info:
-            self.info["note"] = f"no index matched {pattern}"
-        failed = shards.get("failed") or 0
-        if failed and "shard_failures" not in self.info:
-            reason = shard_failure_reason(shards.get("failures") or [])
-            self.info["shard_failures"] = {"failed": failed, "total": shards.get("total"), "reason": reason}
-            log.warning("rule %r: %d of %s shards failed searching %s; the results miss their documents: %s",
-                        self.spec.name, failed, shards.get("total"), pattern, reason)
+            self.info["note"] = f"no index matched {','.join(self.spec.index)}"
 
 
-def shard_failure_reason(failures: list[dict]) -> str:
-    """One line for the first of ``_shards.failures``: ``index [NAME]: TYPE: REASON (caused by:
-    TYPE: REASON)``, cut to :data:`REASON_CHARS` characters; ``"unknown"`` without failures."""
-    if not failures:
-        return "unknown"
-    first = failures[0]
-    cause = first.get("reason") or {}
-    text = f"{cause.get('type', 'error')}: {cause.get('reason', '')}".strip() if isinstance(cause, dict) else str(cause)
-    inner = cause.get("caused_by") if isinstance(cause, dict) else None
-    if isinstance(inner, dict) and inner.get("reason") and inner.get("reason") not in text:
-        text += f" (caused by: {inner.get('type', 'error')}: {inner['reason']})"
-    if first.get("index"):
-        text = f"index [{first['index']}]: {text}"
-    text = " ".join(text.split())
-    return text if len(text) <= REASON_CHARS else text[:REASON_CHARS - 1] + "…"
+def hold_absences(ev: Evaluation, matches: list[Match]) -> list[Match]:
+    """The matches that may fire: all of them, except on a partial answer, where the ``absence``
+    matches are held back (documents on the failed shards could make them false) and an
+    ``absence_held`` warning names their groups."""
+    if not ev.partial:
+        return matches
+    held = [match.group for match in matches if match.absence]
+    ev.warnings.held(ABSENCE_HELD, held, "conditions that missing documents can make true did not fire")
+    return [match for match in matches if not match.absence]
 
 
 def iso(instant: dt.datetime) -> str:

@@ -67,6 +67,7 @@ def evaluate(ev: Evaluation) -> list[Match]:
         bound = crossed(distinct, p.min_cardinality, p.max_cardinality, "min_cardinality", "max_cardinality")
         if bound:
             out.append(Match(group=key, count=bucket["doc_count"], value=distinct, hits=sample_of(bucket),
-                             details={"cardinality": distinct, "cardinality_field": p.cardinality_field, **bound}))
+                             details={"cardinality": distinct, "cardinality_field": p.cardinality_field, **bound},
+                             absence=bound["crossed"] == "min_cardinality"))
     ev.info["groups_evaluated"] = len(buckets)
     return out

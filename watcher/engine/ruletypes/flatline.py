@@ -119,7 +119,7 @@ def _evaluate_whole(ev: Evaluation) -> list[Match]:
     if count >= threshold or WHOLE not in ev.state:
         return []
     return [Match(group=None, count=count, value=count, hits=sample_of(bucket),
-                  details={"threshold": threshold, LAST_SEEN: ev.state[WHOLE]})]
+                  details={"threshold": threshold, LAST_SEEN: ev.state[WHOLE]}, absence=True)]
 
 
 def _seed(ev: Evaluation) -> dict[str, str]:
@@ -159,12 +159,12 @@ def _evaluate_groups(ev: Evaluation) -> list[Match]:
             # a numeric key reads the same on every run.
             newest = _millis_iso(bucket[LAST_SEEN]["value"]) if bucket else last_seen
             matches.append(Match(group=name, count=count, value=count, hits=sample_of(bucket) if bucket else [],
-                                 details={"threshold": threshold, LAST_SEEN: newest}))
+                                 details={"threshold": threshold, LAST_SEEN: newest}, absence=True))
 
     learnt = [name for name in seen if name not in known]
     for name, bucket in seen.items():
         ev.state[name] = _millis_iso(bucket[LAST_SEEN]["value"])
-    if ev.params.forget_keys:
+    if ev.params.forget_keys and not ev.partial:  # on a partial answer the matches are held, not alerted
         for match in matches:
             ev.state.pop(match.group, None)
             forgotten.append(match.group)

@@ -189,7 +189,8 @@ def _window_match(p: Params, key: Any, bucket: dict, common: dict) -> Match | No
     bound = crossed(value, p.min_threshold, p.max_threshold, "min_threshold", "max_threshold")
     if bound is None:
         return None
-    return Match(group=key, count=bucket["doc_count"], value=value, details={**common, **bound})
+    return Match(group=key, count=bucket["doc_count"], value=value, details={**common, **bound},
+                 absence=bound["crossed"] == "min_threshold")
 
 
 def _sliced_match(p: Params, key: Any, bucket: dict, common: dict) -> Match | None:
@@ -208,4 +209,5 @@ def _sliced_match(p: Params, key: Any, bucket: dict, common: dict) -> Match | No
     latest = crossing[-1]
     return Match(group=key, count=bucket["doc_count"], value=latest["value"],
                  details={**common, "crossed": latest["crossed"], "limit": latest["limit"],
-                          "bucket_interval": format_duration(p.bucket_interval), "buckets": crossing})
+                          "bucket_interval": format_duration(p.bucket_interval), "buckets": crossing},
+                 absence=all(piece["crossed"] == "min_threshold" for piece in crossing))

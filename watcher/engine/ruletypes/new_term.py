@@ -127,7 +127,9 @@ def evaluate(ev: Evaluation) -> list[Match]:
     for key, names in entries.items():
         if key not in ev.state:
             baseline_start = ev.end - params.terms_window_size
-            found = _scan(ev, names, baseline_start, ev.end, with_missing=False)
+            # The baseline is kept for the life of the rule: never learnt from a partial answer, even
+            # with allow_partial_results (the failed shards' terms would alert as new for weeks).
+            found = _scan(ev, names, baseline_start, ev.end, with_missing=False, complete=True)
             ev.state[key] = {term_key(term): iso(last) for term, _, last, _ in found}
             learned[key] = len(ev.state[key])
             continue
@@ -166,10 +168,12 @@ def _new_terms(ev: Evaluation, key: str, names: list[str], prefix: str) -> list[
 
 
 def _scan(ev: Evaluation, names: list[str], start: dt.datetime, end: dt.datetime,
-          with_missing: bool) -> list[tuple[list, dt.datetime, dt.datetime, int]]:
+          with_missing: bool, complete: bool = False) -> list[tuple[list, dt.datetime, dt.datetime, int]]:
     """Every term of ``names`` in ``[start, end)``: ``(values, first time, last time, documents)``,
     paging the composite aggregation with ``after_key``. ``with_missing`` keeps documents lacking
-    a field (its value is None); otherwise the query requires every field (``exists``)."""
+    a field (its value is None); otherwise the query requires every field (``exists``).
+    ``complete``: refuse a partial answer even under ``allow_partial_results``
+    (:class:`~watcher.es.shards.PartialResultsError`)."""
     time_field = ev.spec.time_field
     sources = [{f"f{i}": {"terms": {"field": name, **({"missing_bucket": True} if with_missing else {})}}}
                for i, name in enumerate(names)]
@@ -181,7 +185,8 @@ def _scan(ev: Evaluation, names: list[str], start: dt.datetime, end: dt.datetime
     out = []
     while True:
         # No aggregations when no index matched (zero shards): no terms.
-        result = (ev.search(query, aggs=aggs).get("aggregations") or {}).get(TERMS_AGG) or {"buckets": []}
+        response = ev.search(query, aggs=aggs, complete=complete)
+        result = (response.get("aggregations") or {}).get(TERMS_AGG) or {"buckets": []}
         for bucket in result["buckets"]:
             values = [bucket["key"][f"f{i}"] for i in range(len(names))]
             out.append((values, _millis(bucket[FIRST]["value"]), _millis(bucket[LAST]["value"]), bucket["doc_count"]))

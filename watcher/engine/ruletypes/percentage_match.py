@@ -108,6 +108,7 @@ def evaluate(ev: Evaluation) -> list[Match]:
         if bound:
             out.append(Match(group=key, count=total, value=percentage, hits=sample_of(bucket),
                              details={"match_count": matching, "total_count": total, "percentage": percentage,
-                                      **bound}))
+                                      **bound},
+                             absence=bound["crossed"] == "min_percentage"))
     ev.info["groups_evaluated"] = evaluated
     return out

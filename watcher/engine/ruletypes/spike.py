@@ -238,5 +238,6 @@ def evaluate(ev: Evaluation) -> list[Match]:
         matches.append(Match(group=key, count=cur, value=spike_ratio(ref, cur), hits=sample_of(current),
                              details={"spike_ref": ref, "spike_cur": cur, "spike_height": ev.params.spike_height,
                                       "spike_type": ev.params.spike_type, "spike_direction": direction,
-                                      "reference_window": ev.info["reference_window"]}))
+                                      "reference_window": ev.info["reference_window"]},
+                             absence=direction == "down"))
     return matches

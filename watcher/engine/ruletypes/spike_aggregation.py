@@ -81,5 +81,6 @@ def evaluate(ev: Evaluation) -> list[Match]:
                                       "cur_count": current["doc_count"], "metric_agg_key": p.metric_agg_key,
                                       "metric_agg_type": p.metric_agg_type, "spike_height": p.spike_height,
                                       "spike_type": p.spike_type, "spike_direction": direction,
-                                      "reference_window": ev.info["reference_window"]}))
+                                      "reference_window": ev.info["reference_window"]},
+                             absence=direction == "down"))
     return matches

@@ -30,7 +30,8 @@ def execute(config: SearchSpec, run: Any, model: dict) -> dict:
         ``{"type": "search", "status": "success", "payload": <response>, "search": {"request": {...}}}``.
 
     Raises:
-        as :func:`watcher.engine.inputs.search.execute`.
+        as :func:`watcher.engine.inputs.search.execute`; a partial answer is kept for a watch (with a
+        warning in the record), as for the input.
     """
-    payload, search = execute_search(config, run, model)
+    payload, search = execute_search(config, run, model, search="transform")
     return {"type": TYPE, "status": "success", "payload": payload, "search": search}
