@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.integration.ruletype_helpers import RuleRunner, add_docs, create_index, ecs_doc, match_details, matches
+from tests.integration.ruletype_helpers import (RuleRunner, add_docs, create_index, delivered, ecs_doc, match_details,
+                                               matches)
 from watcher.schedule import next_fire
 
 UTC = dt.timezone.utc
@@ -171,20 +172,72 @@ def test_whitelist_ignore_null_and_arrays(es, index, tmp_path):
     add_docs(es, index, [
         doc(at(-9), "h1", "alice"), doc(at(-8), "h1", "mallory"), doc(at(-7), "h1", "mallory"),
         doc(at(-6), "h2"),                                  # no user.name
-        doc(at(-5), "h2", ["alice", "eve"]),                # one value listed: allowed
+        doc(at(-5), "h2", ["alice", "eve"]),                # eve is not listed: fires, although alice is
         doc(at(-4), None, "trent"),                         # no host: _missing
         doc(at(0), "h3", "mallory"),                        # on the end: out
     ])
     listed = "  compare_key: user.name\n  whitelist: [alice, bob]\n"
     ignoring = RuleRunner(es, tmp_path, rule(index, "whitelist", listed))
     record = ignoring.run(T)
-    assert matches(record) == {"h1": 2, "_missing": 1}
+    assert matches(record) == {"h1": 2, "h2": 1, "_missing": 1}
     assert match_details(record)["h1"]["details"]["offending_values"] == [{"value": "mallory", "count": 2}]
+    assert match_details(record)["h2"]["details"]["offending_values"] == [{"value": "eve", "count": 1}]
     counting = RuleRunner(es, folder(tmp_path, "n"), rule(index, "whitelist", listed + "  ignore_null: false\n"))
     record = counting.run(T)
-    assert matches(record) == {"h1": 2, "h2": 1, "_missing": 1}
+    assert matches(record) == {"h1": 2, "h2": 2, "_missing": 1}
     assert match_details(record)["h2"]["details"]["missing_field"] == 1
-    assert match_details(record)["h2"]["details"]["offending_values"] == []
+    assert match_details(record)["h2"]["details"]["offending_values"] == [{"value": "eve", "count": 1}]
+
+
+def test_arrays_fire_a_whitelist_when_any_element_is_unlisted_and_a_blacklist_when_any_is_listed(es, index, tmp_path):
+    add_docs(es, index, [
+        doc(at(-9), "h1", tags=["info", "error"]),          # error is not listed
+        doc(at(-8), "h1", tags=["warn"]),
+        doc(at(-7), "h2", tags=["info"]),                   # only listed values
+        doc(at(-6), "h2", tags=["info", "info"]),
+        doc(at(-5), "h3", tags=["debug", "error", "info"]),
+        doc(at(-4), "h4", tags=[]),                         # no value at all
+        doc(at(-3), "h5", tags=["info"], port=[22, 8080]),  # the tags are fine
+    ])
+    white = RuleRunner(es, tmp_path, rule(index, "whitelist", "  compare_key: tags\n  whitelist: [info]\n"))
+    record = white.run(T)
+    assert matches(record) == {"h1": 2, "h3": 1}
+    details = match_details(record)
+    assert details["h1"]["details"]["offending_values"] == [{"value": "error", "count": 1}, {"value": "warn", "count": 1}]
+    assert details["h3"]["details"]["offending_values"] == [{"value": "debug", "count": 1}, {"value": "error", "count": 1}]
+    assert [hit["tags"] for hit in details["h1"]["hits"]] == [["warn"], ["info", "error"]]
+    sent = {group: text for _, _, group, text in delivered(record)}
+    assert sent["h1"].endswith("have a tags not in the whitelist: error, warn (group h1).")
+    assert sent["h3"].endswith("has a tags not in the whitelist: debug, error (group h3).")
+
+    numbers = RuleRunner(es, folder(tmp_path, "p"), rule(index, "whitelist", "  compare_key: port\n  whitelist: [22, 443]\n"))
+    record = numbers.run(T)
+    assert matches(record) == {"h5": 1}
+    assert match_details(record)["h5"]["details"]["offending_values"] == [{"value": 8080, "count": 1}]
+
+    black = RuleRunner(es, folder(tmp_path, "b"), rule(index, "blacklist", "  compare_key: tags\n  blacklist: [info, error]\n"))
+    record = black.run(T)
+    assert matches(record) == {"h1": 1, "h2": 2, "h3": 1, "h5": 1}      # a document counts once
+    details = match_details(record)
+    assert details["h1"]["details"]["offending_values"] == [{"value": "error", "count": 1}, {"value": "info", "count": 1}]
+    assert details["h3"]["details"]["offending_values"] == [{"value": "error", "count": 1}, {"value": "info", "count": 1}]
+
+
+def test_whitelist_says_when_there_are_more_unlisted_values_than_it_looks_for(es, index, tmp_path, monkeypatch, caplog):
+    from watcher.engine.ruletypes import value_lists
+
+    monkeypatch.setattr(value_lists, "MAX_OFFENDING", 2)    # the window holds 3 distinct unlisted values
+    add_docs(es, index, [doc(at(-9), "h1", tags=["a"]), doc(at(-8), "h1", tags=["a", "b"]),
+                         doc(at(-7), "h2", tags=["c"]), doc(at(-6), "h2", tags=["ok"])])
+    runner = RuleRunner(es, tmp_path, rule(index, "whitelist", "  compare_key: tags\n  whitelist: [ok]\n"))
+    with caplog.at_level("WARNING", logger="watcher.rules"):
+        record = runner.run(T)
+    assert matches(record) == {"h1": 2}                   # c (the least frequent) was not looked for
+    assert match_details(record)["h1"]["details"]["offending_values_incomplete"] is True
+    note = ("more than 2 distinct values of tags outside the whitelist in the window: the documents of the others "
+            "are not counted (counts are lower bounds)")
+    assert record["result"]["input"]["payload"]["info"]["note"] == note
+    assert [r.getMessage() for r in caplog.records if r.name == "watcher.rules"] == [f"rule 'r': {note}"]
 
 
 def test_five_thousand_values(es, index, tmp_path):

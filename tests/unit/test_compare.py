@@ -13,9 +13,12 @@ from watcher.support.compare import (
     STRUCTURE_OPERATORS,
     array_compare_op,
     compare_op,
+    decide,
     lenient_compare,
     quantified,
+    quantified_decision,
     resolve_compare_value,
+    total_hits,
 )
 from watcher.support.datemath import DateMathError
 
@@ -293,3 +296,92 @@ def test_date_math_value_against_payload_timestamp():
     assert key == "now-5m"
     assert compare_op("lt", "2024-05-01T10:00:00.000Z", right) is True
     assert compare_op("lt", "2024-05-01T10:05:00.000Z", right) is False
+
+
+# --- total-hits objects (docs/correctness.md#hit-totals-as-objects) ---------------------------------
+
+EXACT = {"value": 3, "relation": "eq"}
+AT_LEAST_10 = {"value": 10, "relation": "gte"}
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (EXACT, (3, True)),
+    (AT_LEAST_10, (10, False)),
+    ({"value": 0, "relation": "eq"}, (0, True)),
+    ({"relation": "eq", "value": 3}, (3, True)),
+    (3, None),
+    ({"value": 3}, None),                                   # not the object: both keys, nothing else
+    ({"value": 3, "relation": "eq", "extra": 1}, None),
+    ({"value": 3, "relation": "lte"}, None),
+    ({"value": "3", "relation": "eq"}, None),
+    ({"value": True, "relation": "eq"}, None),
+    ({"value": -1, "relation": "eq"}, None),
+    ({"value": 3.0, "relation": "eq"}, None),
+])
+def test_total_hits_recognises_elasticsearch_s_object(value, expected):
+    assert total_hits(value) == expected
+
+
+def test_an_exact_total_is_compared_by_its_count_where_watcher_compares_the_object():
+    assert {op: compare_op(op, EXACT, 0) for op in ("gt", "gte", "eq")} == {"gt": False, "gte": False, "eq": False}
+    decisions = {op: decide(op, EXACT, 0).met for op in OPERATORS}
+    assert decisions == {"eq": False, "not_eq": True, "gt": True, "gte": True, "lt": False, "lte": False}
+    assert {op: decide(op, EXACT, 3).met for op in OPERATORS} == \
+        {"eq": True, "not_eq": False, "gt": False, "gte": True, "lt": False, "lte": True}
+    decision = decide("gt", EXACT, 0)
+    assert (decision.left, decision.right, decision.counted, decision.lower_bound) == (3, 0, ("left",), ())
+    assert decide("gte", EXACT, "3").met is True                # a string value compares text, as for a number
+    assert decide("eq", EXACT, dict(EXACT), count_right=False).met is True  # a written object: compared as one
+    assert decide("eq", EXACT, {"value": 3}).met is False                   # another mapping: compared as objects
+    assert decide("eq", EXACT, {"value": 3}).counted == ()
+
+
+@pytest.mark.parametrize(("op", "by_right"), [
+    # the count is somewhere in [10, ∞): decided only where every count agrees
+    ("gt", {9: True, 10: None, 20: None}),
+    ("gte", {9: True, 10: True, 20: None}),
+    ("lt", {9: False, 10: False, 20: None}),
+    ("lte", {9: False, 10: None, 20: None}),
+    ("eq", {9: False, 10: None, 20: None}),
+    ("not_eq", {9: True, 10: None, 20: None}),
+])
+def test_a_lower_bound_is_decided_only_where_every_possible_count_agrees(op, by_right):
+    assert {right: decide(op, AT_LEAST_10, right).met for right in by_right} == by_right
+    assert decide(op, AT_LEAST_10, 9).lower_bound == ("left",)
+
+
+def test_a_lower_bound_on_the_right_and_other_values():
+    # 20 > count ≥ 10 is undecided; 5 > count is false for every count ≥ 10
+    assert decide("gt", 20, AT_LEAST_10).met is None
+    assert decide("gt", 5, AT_LEAST_10).met is False
+    assert decide("lt", 5, AT_LEAST_10).met is True
+    assert decide("gt", 5, AT_LEAST_10, count_right=False).met is False     # a written value stays an object
+    assert decide("gt", 5, AT_LEAST_10, count_right=False).counted == ()
+    assert decide("eq", AT_LEAST_10, None).met is False                     # a count is never null
+    assert decide("not_eq", AT_LEAST_10, None).met is True
+    assert decide("not_eq", AT_LEAST_10, None, array=True).met is False     # array_compare: incomparable is false
+    assert decide("gt", AT_LEAST_10, "5").met is None                       # text order of an unknown count
+    assert decide("gt", AT_LEAST_10, T).met is None
+    assert decide("gt", AT_LEAST_10, AT_LEAST_10).met is None                # two lower bounds: nothing is sure
+    assert decide("gt", AT_LEAST_10, EXACT).met is True                     # two totals compare their counts
+    assert decide("eq", EXACT, dict(EXACT), count_right=False).counted == ()
+
+
+@pytest.mark.parametrize(("quantifier", "results", "expected"), [
+    ("some", [False, None, True], True),
+    ("some", [False, None], None),
+    ("some", [False, False], False),
+    ("some", [], False),
+    ("all", [True, None, False], False),
+    ("all", [True, None], None),
+    ("all", [True, True], True),
+    ("all", [], True),
+    (None, [None], None),
+])
+def test_quantifiers_over_undecided_elements(quantifier, results, expected):
+    assert quantified_decision(quantifier, results) is expected
+
+
+def test_quantified_decision_rejects_any():
+    with pytest.raises(ValueError, match="expected some or all"):
+        quantified_decision("any", [True])

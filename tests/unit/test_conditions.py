@@ -539,3 +539,46 @@ def test_ctx_values_become_json_for_the_cluster():
     assert to_script_value({"t": dt.datetime(2024, 5, 1, 10, 15, 30, 123456, tzinfo=UTC), "n": math.nan,
                             "inf": math.inf, "d": Decimal("2.5"), "i": Decimal("3"), "tags": ("a", "b"), 1: None}) \
         == {"t": "2024-05-01T10:15:30.123Z", "n": None, "inf": None, "d": 2.5, "i": 3, "tags": ["a", "b"], "1": None}
+
+
+# --------------------------------------------------------------------------------------------------
+# hits.total as an object (docs/correctness.md#hit-totals-as-objects)
+
+
+def test_compare_with_a_total_resolved_from_a_path_on_the_right(caplog):
+    payload = {"errors": 12, "hits": {"total": {"value": 10, "relation": "gte"}}}
+    result = compare("ctx.payload.errors", "gt", "{{ctx.payload.hits.total}}", payload)
+    assert result == {"type": "compare", "status": "success", "met": False, "compare": {
+        "resolved_values": {"ctx.payload.errors": 12, "ctx.payload.hits.total": {"value": 10, "relation": "gte"}},
+        "total_hits": {"ctx.payload.hits.total": {"compared": 10, "lower_bound": True}},
+        "unsure": "ctx.payload.hits.total counts at least 10 hits, not an exact number (hits.total relation gte: "
+                  "the search stopped counting at track_total_hits), so 'ctx.payload.errors gt ctx.payload.hits.total' "
+                  "cannot be decided; reported as not met. Set track_total_hits to true, or to a number above 12, in "
+                  "the search body."}}
+    assert compare("ctx.payload.errors", "lt", "{{ctx.payload.hits.total}}", payload)["met"] is False
+    assert "unsure" not in compare("ctx.payload.errors", "lt", "{{ctx.payload.hits.total}}", {
+        **payload, "errors": 5})["compare"]
+
+
+def test_array_compare_decides_with_the_elements_that_can_and_says_when_none_can(caplog):
+    payload = {"responses": [{"hits": {"total": {"value": 3, "relation": "eq"}}},
+                             {"hits": {"total": {"value": 10, "relation": "gte"}}}]}
+    some = run_condition("condition: {array_compare: {ctx.payload.responses: {path: hits.total, gt: {value: 2}}}}",
+                         payload)
+    assert some["met"] is True and "unsure" not in some["array_compare"]
+    assert some["array_compare"]["total_hits"] == {
+        "ctx.payload.responses.0.hits.total": {"compared": 3, "lower_bound": False},
+        "ctx.payload.responses.1.hits.total": {"compared": 10, "lower_bound": True}}
+    with caplog.at_level("WARNING", logger="watcher.engine"):
+        unsure = run_condition("condition: {array_compare: {ctx.payload.responses: "
+                               "{path: hits.total, lt: {value: 20, quantifier: all}}}}", payload)
+    assert unsure["met"] is False
+    assert unsure["array_compare"]["unsure"] == (
+        "ctx.payload.responses.1.hits.total counts at least 10 hits, not an exact number (hits.total relation gte: "
+        "the search stopped counting at track_total_hits), so 'ctx.payload.responses.1.hits.total lt 20' cannot be "
+        "decided and no other element decides the quantifier 'all'; reported as not met. Set track_total_hits to "
+        "true, or to a number above 20, in the search body.")
+    assert [r.getMessage()[:60] for r in caplog.records] == ["watch [w] condition array_compare cannot be decided: ctx.pay"]
+    decided = run_condition("condition: {array_compare: {ctx.payload.responses: "
+                            "{path: hits.total, lt: {value: 3, quantifier: all}}}}", payload)
+    assert decided["met"] is False and "unsure" not in decided["array_compare"]

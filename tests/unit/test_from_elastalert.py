@@ -113,6 +113,24 @@ def test_subject_args_read_nested_and_dotted_fields_and_missing_values():
         "Root SSH login on <MISSING VALUE> from <MISSING VALUE>"
 
 
+def test_field_args_reach_dotted_keys_inside_objects():
+    # Falco writes {"output_fields": {"container.image.repository": …}}: ElastAlert2 finds it, so must we.
+    conversion = convert_yaml("""\
+        name: falco
+        type: any
+        index: falco-*
+        filter: [{term: {priority: Critical}}]
+        alert_subject: "{0} in {1}"
+        alert_subject_args: [output_fields.container.image.repository, output_fields.k8s.ns.name]
+        alert: [debug]
+    """)
+    title = conversion.rule["title"]
+    hits = [{"output_fields": {"container.image.repository": "docker.io/library/nginx", "k8s.ns.name": "prod"}}]
+    assert render_jinja(title, variables(hits=hits)).strip() == "docker.io/library/nginx in prod"
+    mixed = [{"output_fields": {"container": {"image.repository": "quay.io/app"}}, "output_fields.k8s.ns.name": "dev"}]
+    assert render_jinja(title, variables(hits=mixed)).strip() == "quay.io/app in dev"
+
+
 def test_format_details_kw_auto_numbering_braces_and_rule_keys():
     conversion = convert_yaml("""\
         name: fmt

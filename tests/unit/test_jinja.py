@@ -170,3 +170,29 @@ def test_outside_missing_values_a_missing_attribute_still_fails_and_a_missing_va
         render_jinja("{{ source.ip }}", {"source": {}})
     with missing_values(), pytest.raises(TemplateRenderError, match="undefined variable 'nosuch'"):
         render_jinja("{{ nosuch }}", {})
+
+
+# ---- keys with dots inside documents (docs/correctness.md#dotted-keys-inside-documents) ------------
+
+FALCO_HITS = [{"output_fields": {"container.image.repository": "repo-x", "proc.name": "sh"},
+               "k8s.ns.name": "prod", "host.name": "literal", "host": {"name": "nested", "ip": "10.0.0.1"}}]
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("{{ hits[0].output_fields.container.image.repository }}", "repo-x"),
+    ("{{ hits[0].output_fields['container.image.repository'] }}", "repo-x"),
+    ("{{ hits[0]['output_fields.container.image.repository'] }}", "repo-x"),
+    ("{{ hits[0].output_fields.proc.name }}", "sh"),
+    ("{{ hits[0].k8s.ns.name }}", "prod"),
+    ("{{ hits[0].host.name }} {{ hits[0].host.ip }}", "literal 10.0.0.1"),
+    ("{{ hits | map(attribute='output_fields.container.image.repository') | join }}", "repo-x"),
+    ("{{ hits[0].output_fields.container.image.tag | default('latest') }}", "latest"),
+])
+def test_templates_reach_keys_with_dots(source, expected):
+    assert render_jinja(source, {"hits": FALCO_HITS}) == expected
+
+
+def test_a_dotted_prefix_that_is_no_field_is_still_undefined():
+    with pytest.raises(TemplateRenderError) as error:
+        render_jinja("{{ hits[0].output_fields.container.image.tag }}", {"hits": FALCO_HITS})
+    assert str(error.value) == ("undefined attribute 'tag' (the mapping has keys: repository) (template line 1)")

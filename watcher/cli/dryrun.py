@@ -215,6 +215,9 @@ def _print_record(watch, record: dict) -> None:
         if len(extra) > 240:  # a grouped rule resolves whole bucket lists; --json shows them
             extra = extra[:200] + f"… ({len(extra)} characters; --json shows all)"
         echo(f"condition {condition.get('type')}: {met}" + (f"  {extra}" if extra != "{}" else ""))
+        unsure = _condition_unsure(condition)
+        if unsure:
+            echo(click.style(f"warning: the condition cannot be decided: {unsure}", fg="yellow"))
     for warning in result.get("warnings") or []:
         echo(click.style(f"warning [{warning.get('type')}]: {warning.get('message')}", fg="yellow"))
     if record.get("exception"):
@@ -375,6 +378,13 @@ def _request_lines(request: dict) -> list[str]:
     return lines
 
 
+def _condition_unsure(condition: dict) -> str | None:
+    """The reason a compare/array_compare condition could not be decided, if it could not
+    (docs/correctness.md#hit-totals-as-objects)."""
+    body = condition.get(condition.get("type")) if isinstance(condition, dict) else None
+    return body.get("unsure") if isinstance(body, dict) else None
+
+
 def _sent(record: dict) -> int:
     """How many alerts the record's actions sent (or simulated)."""
     count = 0
@@ -427,6 +437,10 @@ def _print_backtest(watch, records: list[dict], first: dt.datetime, last: dt.dat
         scheduled = record["trigger_event"].get("manual", record["trigger_event"]).get("schedule", {}).get("scheduled_time")
         echo(f"{scheduled:<26} {record['state']:<22} {'' if total is None else total:>7}  "
              f"{_alerts_cell(rule, warnings)}")
+    undecided = sum(bool(_condition_unsure(r["result"].get("condition") or {})) for r in records)
+    if undecided:
+        echo(click.style(f"warning: the condition could not be decided at {undecided} scheduled time(s) (reported "
+                         f"not met; --json shows each reason)", fg="yellow"))
     notes = {note for r in records if (note := _no_index_note(r["result"].get("input") or {}))}
     for note in sorted(notes):
         echo(click.style(note, fg="yellow"))

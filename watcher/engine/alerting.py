@@ -251,10 +251,7 @@ def aggregate(spec, run, alerts: list) -> list:
 def _agg_value(spec, alert, first: dict) -> Any:
     if spec.aggregation.key == spec.group_by:
         return alert.group
-    value = first.get(spec.aggregation.key) if spec.aggregation.key in first else None
-    if value is None:
-        value = field_value(first, spec.aggregation.key)
-    return value
+    return field_value(first, spec.aggregation.key)
 
 
 def summary_table(fields: list[str], collected: list[dict]) -> str:

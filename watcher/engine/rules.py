@@ -39,7 +39,7 @@ from watcher.model.watch import Action, Watch
 from watcher.support.compare import compare_op
 from watcher.support.datemath import format_iso_millis
 from watcher.support.durations import format_duration
-from watcher.support.paths import resolve_path
+from watcher.support.paths import field_value, resolve_path
 from watcher.templates.jinja import render_jinja
 
 GROUPS_AGG = "groups"
@@ -325,7 +325,7 @@ def _threshold_alerts(watch: Watch, run: Run, input_result: dict) -> RuleAlerts:
         sample = resolve_path(kept_bucket, "sample.hits.hits")
         if sample is None:
             sample = [h for h in resolve_path(filtered, "hits.hits") or []
-                      if _field(h.get("_source", {}), group_by) == bucket["key"]]
+                      if _has_group_key(h.get("_source", {}), group_by, bucket["key"])]
         hits = [h.get("_source", {}) for h in sample]
         value = resolve_path(kept_bucket, f"{METRIC_AGG}.value")
         count = kept_bucket.get("doc_count", 0)
@@ -397,10 +397,14 @@ def _ops(threshold) -> list[tuple[str, Any]]:
     return [(op, data[op]) for op in ("eq", "not_eq", "gt", "gte", "lt", "lte") if data.get(op) is not None]
 
 
-def _field(source: dict, name: str) -> Any:
-    if name in source:
-        return source[name]
-    return resolve_path(source, name)
+def _has_group_key(source: dict, name: str, key: Any) -> bool:
+    """Whether a document belongs to the terms bucket ``key`` of field ``name``: its value (found
+    in ElastAlert2's lookup order, docs/correctness.md#dotted-keys-inside-documents) is the key, or,
+    for an array, holds it."""
+    value = field_value(source, name)
+    if isinstance(value, list):
+        return key in value
+    return value == key
 
 
 def _total(payload: dict) -> int:

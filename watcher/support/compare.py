@@ -6,6 +6,12 @@ compares numerically, a string lexicographically, a date as an instant, anything
 equality. Values that cannot be compared are "incomparable" (``None``), which the two conditions
 treat differently: in ``compare`` only ``not_eq`` is then true; in ``array_compare`` nothing is.
 
+Elasticsearch's total-hits object (``{"value": 3, "relation": "eq"}``, what a search answers with
+``rest_total_hits_as_int: false``) is compared by its count, not as an object (:func:`decide`);
+with ``relation: gte`` the count is a lower bound and some comparisons cannot be decided
+(docs/correctness.md#hit-totals-as-objects). Watcher compares the object itself, so ``gt 0`` is
+never met there.
+
 Source: docs/semantics.md#compare-condition and docs/semantics.md#array-compare-condition;
 x-pack/plugin/watcher/.../condition/{LenientCompare,CompareCondition,ArrayCompareCondition,
 AbstractCompareCondition}.java.
@@ -13,6 +19,7 @@ AbstractCompareCondition}.java.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 import re
@@ -28,11 +35,15 @@ __all__ = [
     "OPERATORS",
     "QUANTIFIERS",
     "STRUCTURE_OPERATORS",
+    "Decision",
     "array_compare_op",
     "compare_op",
+    "decide",
     "lenient_compare",
     "quantified",
+    "quantified_decision",
     "resolve_compare_value",
+    "total_hits",
 ]
 
 OPERATORS = ("eq", "not_eq", "gt", "gte", "lt", "lte")
@@ -294,3 +305,135 @@ def resolve_compare_value(configured: Any, ctx_model: Mapping[str, Any], now: _d
             path = match.group(1)
             return resolve_path(ctx_model, path), path
     return configured, None
+
+
+# --------------------------------------------------------------------------------------------------
+# Total-hits objects (docs/correctness.md#hit-totals-as-objects)
+
+TOTAL_HITS_RELATIONS = ("eq", "gte")
+"""``hits.total.relation`` values: ``eq`` (an exact count) and ``gte`` (a lower bound)."""
+
+
+def total_hits(value: Any) -> tuple[int, bool] | None:
+    """``(count, exact)`` when ``value`` is Elasticsearch's total-hits object, else None.
+
+    The object is a mapping of exactly ``value`` (a whole number ≥ 0, not a bool) and ``relation``
+    (``"eq"``: the count is exact; ``"gte"``: the search stopped counting at ``track_total_hits``
+    and the true count is at least ``value``). ``{"value": 3, "relation": "eq"}`` → ``(3, True)``;
+    ``{"value": 10, "relation": "gte"}`` → ``(10, False)``; ``7`` or ``{"value": 3}`` → None.
+    Source: Elasticsearch's "Search API" page (``hits.total``, ``track_total_hits``).
+    """
+    if not isinstance(value, Mapping) or len(value) != 2 or set(value) != {"value", "relation"}:
+        return None
+    count, relation = value["value"], value["relation"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0 or relation not in TOTAL_HITS_RELATIONS:
+        return None
+    return count, relation == "eq"
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """One comparison where a side may be a total-hits object.
+
+    Attributes:
+        met: True or False when decided; None when it cannot be decided (a lower-bound count and a
+            bound the count may lie on either side of).
+        left, right: the values compared — a total-hits object replaced by its count.
+        counted: which sides were total-hits objects compared by their count (``"left"``,
+            ``"right"``).
+        lower_bound: which of those counts are lower bounds (relation ``gte``).
+    """
+
+    met: bool | None
+    left: Any
+    right: Any
+    counted: tuple[str, ...] = ()
+    lower_bound: tuple[str, ...] = ()
+
+
+def _interval(op: str, low: float, high: float, other: float) -> bool | None:
+    """``x <op> other`` for every x in [low, high]: True/False when all agree, else None."""
+    if op == "gt":
+        return True if low > other else False if high <= other else None
+    if op == "gte":
+        return True if low >= other else False if high < other else None
+    if op == "lt":
+        return True if high < other else False if low >= other else None
+    if op == "lte":
+        return True if high <= other else False if low > other else None
+    equal = True if low == high == other else False if (high < other or low > other) else None
+    if op == "eq" or equal is None:
+        return equal
+    return not equal
+
+
+_MIRROR = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte", "eq": "eq", "not_eq": "not_eq"}
+
+
+def decide(op: str, left: Any, right: Any, *, array: bool = False, count_right: bool = True) -> Decision:
+    """``left <op> right`` as :func:`compare_op` (``array=True``: :func:`array_compare_op`), where a
+    total-hits object on either side is compared by its count.
+
+    * A side that is a total-hits object (:func:`total_hits`) is replaced by its count, unless the
+      other side is some other mapping (then ``eq``/``not_eq`` compare the two objects, as before):
+      ``{"value": 3, "relation": "eq"} gt 0`` is met, and two totals compare their counts.
+      ``count_right=False`` leaves the right side as it is (a value written in the definition, not
+      one resolved from ``{{ctx.path}}``).
+    * With relation ``gte`` the count is only a lower bound N ≥ value. Against a number the result
+      holds for every possible count or is not decided: ``{"value": 10, "relation": "gte"}`` is
+      ``gt 5`` (met) and not ``lt 10`` (not met), but ``gt 20``, ``lt 20``, ``eq 20`` are undecided
+      (``met`` None). Against null or NaN the count does not matter (decided as usual); against
+      any other value (a string, a date) it is undecided.
+
+    Raises ValueError for an unknown operator. Source: docs/correctness.md#hit-totals-as-objects.
+    """
+    name = _operator(op)
+    base = array_compare_op if array else compare_op
+    left_total, right_total = total_hits(left), (total_hits(right) if count_right else None)
+    if left_total and not right_total and isinstance(right, Mapping):
+        left_total = None
+    elif right_total and not left_total and isinstance(left, Mapping):
+        right_total = None
+    if left_total is None and right_total is None:
+        return Decision(base(name, left, right), left, right)
+    counted = tuple(side for side, total in (("left", left_total), ("right", right_total)) if total)
+    lower = tuple(side for side, total in (("left", left_total), ("right", right_total)) if total and not total[1])
+    left_value = left_total[0] if left_total else left
+    right_value = right_total[0] if right_total else right
+    if not lower:
+        return Decision(base(name, left_value, right_value), left_value, right_value, counted)
+    # A lower bound: the count is somewhere in [value, infinity).
+    bounded_side, other = ("left", right_value) if "left" in lower else ("right", left_value)
+    if other is None or _is_nan(other):
+        return Decision(base(name, left_value, right_value), left_value, right_value, counted, lower)
+    if not _is_number(other):
+        return Decision(None, left_value, right_value, counted, lower)
+    if len(lower) == 2:  # two lower bounds: nothing but what holds for any two counts
+        return Decision(None, left_value, right_value, counted, lower)
+    count = left_value if bounded_side == "left" else right_value
+    if not _is_number(count):
+        return Decision(None, left_value, right_value, counted, lower)
+    test = name if bounded_side == "left" else _MIRROR[name]
+    met = _interval(test, _to_float(count), math.inf, _to_float(other))
+    return Decision(met, left_value, right_value, counted, lower)
+
+
+def quantified_decision(quantifier: str | None, results: Iterable[bool | None]) -> bool | None:
+    """:func:`quantified` over decided (True/False) and undecided (None) element results.
+
+    ``"some"``: True when one element is True; else None when one is undecided; else False.
+    ``"all"``: False when one element is False; else None when one is undecided; else True. So an
+    undecided element matters only when no decided one settles the quantifier. Raises ValueError
+    for an unknown quantifier.
+    """
+    name = "some" if quantifier is None else (quantifier.lower() if isinstance(quantifier, str) else quantifier)
+    if name not in QUANTIFIERS:
+        raise ValueError(f'unknown comparison quantifier "{quantifier}" (expected some or all)')
+    settles = name == "some"   # the element result that decides the whole
+    undecided = False
+    for result in results:
+        if result is None:
+            undecided = True
+        elif result is settles:
+            return settles
+    return None if undecided else not settles

@@ -21,7 +21,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
@@ -37,6 +37,7 @@ from watcher import errors
 from watcher.model.problems import did_you_mean
 from watcher.support.datemath import parse_instant
 from watcher.support.durations import format_duration
+from watcher.support.paths import dotted_child
 from watcher.templates.jsontext import StringTracker, json_escape
 
 __all__ = ["MISSING_VALUE", "JsonText", "TemplateRenderError", "check_syntax", "environment", "missing_values",
@@ -200,10 +201,23 @@ class _BoundedSandbox(SandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Data first: ``details.values`` or ``hit.items`` name a key of the document, not the
-        # dict method (Jinja's default order would print "<built-in method values …>").
-        if isinstance(obj, dict) and attribute in obj:
-            return obj[attribute]
+        # dict method (Jinja's default order would print "<built-in method values …>"). Keys with
+        # dots are reached too: ``hit.output_fields.container.image.repository`` finds
+        # {"output_fields": {"container.image.repository": …}} (docs/correctness.md#dotted-keys-inside-documents).
+        if isinstance(obj, Mapping) and isinstance(attribute, str):
+            found, value = dotted_child(obj, attribute)
+            if found:
+                return value
         return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        # ``hit["output_fields.container.image.repository"]`` and ``map(attribute="a.b")`` (which
+        # walks "a" then "b" through here) follow the same lookup as attributes.
+        if isinstance(obj, Mapping) and isinstance(argument, str):
+            found, value = dotted_child(obj, argument)
+            if found:
+                return value
+        return super().getitem(obj, argument)
 
 
 def _is_number(value: Any) -> bool:

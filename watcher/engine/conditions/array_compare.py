@@ -19,6 +19,9 @@ Result (``resolved_values`` holds the whole array, ``[]`` when missing, as Watch
     {"type": "array_compare", "status": "success", "met": true,
      "array_compare": {"resolved_values": {"ctx.payload.aggregations.top.buckets": [...]}}}
 
+Ours adds ``total_hits`` and ``unsure`` as ``compare`` does, for elements whose value is a
+total-hits object (docs/correctness.md#hit-totals-as-objects).
+
 Source: ArrayCompareCondition.java (x-pack watcher).
 """
 
@@ -27,10 +30,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from watcher.engine.conditions.compare import check_value, parse_operator, parse_path_and_body, result_value
+from watcher.engine.conditions.compare import (check_value, json_text, note_totals, parse_operator, parse_path_and_body,
+                                               result_value, unsure_reason, warn_unsure)
 from watcher.model.problems import Reader, describe
 from watcher.model.source import plain
-from watcher.support.compare import OPERATORS, QUANTIFIERS, array_compare_op, quantified, resolve_compare_value
+from watcher.support.compare import OPERATORS, QUANTIFIERS, decide, quantified_decision, resolve_compare_value
 from watcher.support.paths import resolve_path
 
 TYPE = "array_compare"
@@ -100,7 +104,10 @@ def parse(reader: Reader, body: Any, path) -> ArrayCompareConfig | None:
 def execute(config: ArrayCompareConfig, run: Any, model: dict) -> dict:
     """Compare ``config.element_path`` of every element of the array at ``config.array_path``.
 
-    Date math ``now`` is ``run.services.clock()``.
+    Date math ``now`` is ``run.services.clock()``. Elements whose value is a total-hits object are
+    compared by their count (listed under ``total_hits`` by path, ``<array path>.<index>.<path>``);
+    when lower-bound counts leave the quantifier undecided, ``met`` is false, ``unsure`` gives the
+    reason and a WARNING is logged (docs/correctness.md#hit-totals-as-objects).
 
     Raises:
         ValueError: the value at the array path is neither an array nor missing/null.
@@ -111,11 +118,24 @@ def execute(config: ArrayCompareConfig, run: Any, model: dict) -> dict:
         raise ValueError(f"array_compare: the array path [{config.array_path}] did not evaluate to an array, "
                          f"found {describe(array)}")
     elements = list(array or [])
-    met = quantified(config.quantifier, (
-        array_compare_op(config.op, resolve_path(element, config.element_path), expected) for element in elements))
+    right_name = resolved_key if resolved_key is not None else json_text(expected)
+    decisions = []
+    for index, element in enumerate(elements):
+        left_name = ".".join(part for part in (config.array_path, str(index), config.element_path) if part)
+        decision = decide(config.op, resolve_path(element, config.element_path), expected, array=True,
+                          count_right=resolved_key is not None)
+        decisions.append((decision, {"left": left_name, "right": right_name}))
+    met = quantified_decision(config.quantifier, (decision.met for decision, _ in decisions))
     resolved = {}
     if resolved_key is not None:
         resolved[resolved_key] = result_value(expected)
     resolved[config.array_path] = result_value(elements)
-    return {"type": TYPE, "status": "success", "met": met, TYPE: {"resolved_values": resolved}}
+    body: dict[str, Any] = {"resolved_values": resolved}
+    note_totals(body, decisions)
+    if met is None:
+        decision, names = next((d, n) for d, n in decisions if d.met is None)
+        body["unsure"] = unsure_reason(config.op, decision, names,
+                                       f" and no other element decides the quantifier '{config.quantifier}'")
+        warn_unsure(run, TYPE, body["unsure"])
+    return {"type": TYPE, "status": "success", "met": met is True, TYPE: body}
 

@@ -17,6 +17,15 @@ Result::
     {"type": "compare", "status": "success", "met": true,
      "compare": {"resolved_values": {"ctx.payload.hits.total": 7, "now-5m": "2024-05-01T10:00:00.000Z"}}}
 
+Ours adds (docs/correctness.md#hit-totals-as-objects): a total-hits object (``hits.total`` with
+``rest_total_hits_as_int: false``) is compared by its count, listed under ``total_hits``; when its
+relation is ``gte`` and the comparison cannot be decided, ``met`` is false and ``unsure`` says why::
+
+    {"type": "compare", "status": "success", "met": false,
+     "compare": {"resolved_values": {"ctx.payload.hits.total": {"value": 10, "relation": "gte"}},
+                 "total_hits": {"ctx.payload.hits.total": {"compared": 10, "lower_bound": true}},
+                 "unsure": "ctx.payload.hits.total counts at least 10 hits …"}}
+
 Source: CompareCondition.java, AbstractCompareCondition.java (x-pack watcher).
 """
 
@@ -24,6 +33,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -31,10 +42,12 @@ from typing import Any
 from watcher.model.problems import Reader
 from watcher.model.source import plain
 from watcher.support import datemath
-from watcher.support.compare import OPERATORS, STRUCTURE_OPERATORS, compare_op, resolve_compare_value
+from watcher.support.compare import OPERATORS, STRUCTURE_OPERATORS, Decision, decide, resolve_compare_value
 from watcher.support.paths import resolve_path
 
 TYPE = "compare"
+
+log = logging.getLogger("watcher.engine")
 
 _DATE_MATH = re.compile(r"<\{([^\n\r\u0085\u2028\u2029]+)\}>")
 
@@ -74,7 +87,11 @@ def parse(reader: Reader, body: Any, path) -> CompareConfig | None:
 def execute(config: CompareConfig, run: Any, model: dict) -> dict:
     """Compare the value at ``config.path`` in ``model`` with the configured value.
 
-    Date math ``now`` is ``run.services.clock()``. Raises DateMathError (a ValueError) only for
+    Date math ``now`` is ``run.services.clock()``. A total-hits object (``{"value", "relation"}``)
+    is compared by its count; the result then has ``total_hits: {<path>: {"compared": n,
+    "lower_bound": bool}}``, and when a lower-bound count cannot decide the comparison, ``met`` is
+    false, ``unsure`` gives the reason and a WARNING is logged on ``watcher.engine``
+    (docs/correctness.md#hit-totals-as-objects). Raises DateMathError (a ValueError) only for
     invalid date math, which :func:`parse` already rejects.
     """
     actual = resolve_path(model, config.path)
@@ -82,8 +99,14 @@ def execute(config: CompareConfig, run: Any, model: dict) -> dict:
     resolved = {config.path: result_value(actual)}
     if resolved_key is not None:
         resolved[resolved_key] = result_value(expected)
-    met = compare_op(config.op, actual, expected)
-    return {"type": TYPE, "status": "success", "met": met, TYPE: {"resolved_values": resolved}}
+    decision = decide(config.op, actual, expected, count_right=resolved_key is not None)
+    body: dict[str, Any] = {"resolved_values": resolved}
+    names = {"left": config.path, "right": resolved_key if resolved_key is not None else json_text(expected)}
+    note_totals(body, [(decision, names)])
+    if decision.met is None:
+        body["unsure"] = unsure_reason(config.op, decision, names)
+        warn_unsure(run, TYPE, body["unsure"])
+    return {"type": TYPE, "status": "success", "met": decision.met is True, TYPE: body}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,3 +169,42 @@ def result_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [result_value(item) for item in value]
     return value
+
+
+def note_totals(body: dict, decisions: list[tuple[Decision, dict[str, str]]]) -> None:
+    """Add ``total_hits: {<path>: {"compared": count, "lower_bound": bool}}`` to a result body for
+    every side of ``decisions`` that was a total-hits object; ``names`` maps ``"left"``/``"right"``
+    to the path shown."""
+    totals = {}
+    for decision, names in decisions:
+        for side in decision.counted:
+            totals[names[side]] = {"compared": decision.left if side == "left" else decision.right,
+                                   "lower_bound": side in decision.lower_bound}
+    if totals:
+        body["total_hits"] = totals
+
+
+def unsure_reason(op: str, decision: Decision, names: dict[str, str], suffix: str = "") -> str:
+    """Why ``decision`` (undecided) could not be made, and how to make it decidable. ``names`` maps
+    ``"left"``/``"right"`` to how each side is shown (a path, or the configured value's JSON)."""
+    side = decision.lower_bound[0]
+    count = decision.left if side == "left" else decision.right
+    other = decision.right if side == "left" else decision.left
+    return (f"{names[side]} counts at least {count} hits, not an exact number (hits.total relation gte: the "
+            f"search stopped counting at track_total_hits), so '{names['left']} {op} {names['right']}' cannot be "
+            f"decided{suffix}; reported as not met. Set track_total_hits to true, or to a number above "
+            f"{json_text(other)}, in the search body.")
+
+
+def warn_unsure(run: Any, condition_type: str, reason: str) -> None:
+    """One WARNING on ``watcher.engine`` for a condition that could not be decided."""
+    watch = getattr(getattr(run, "watch", None), "id", None)
+    log.warning("watch [%s] condition %s cannot be decided: %s", watch, condition_type, reason)
+
+
+def json_text(value: Any) -> str:
+    """A compared value as text: JSON for numbers, strings, null and booleans."""
+    try:
+        return json.dumps(result_value(value), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict
 from watcher.engine.run_warnings import ABSENCE_HELD, Warnings, check_groups, check_search
 from watcher.es.search_batch import batcher_for
 from watcher.model.rule import filter_clauses, query_clause
+from watcher.support import paths
 from watcher.support.datemath import format_iso_millis
 
 GROUPS = "groups"
@@ -259,13 +260,8 @@ def state_key(group: Any) -> str:
 
 
 def field_value(source: dict, name: str) -> Any:
-    """A field of a ``_source``: a literal dotted key first, then the nested path (ECS documents
-    mix both forms)."""
-    if name in source:
-        return source[name]
-    node: Any = source
-    for part in name.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+    """A field of a ``_source``, or None: the literal dotted key first, then the nested path, dotted
+    keys and nesting mixed at any level (``output_fields.container.image.repository`` finds
+    ``{"output_fields": {"container.image.repository": …}}``); ElastAlert2's lookup order, as
+    :func:`watcher.support.paths.find_field` states it (docs/correctness.md#dotted-keys-inside-documents)."""
+    return paths.field_value(source, name)

@@ -1,17 +1,19 @@
 """What ``blacklist`` and ``whitelist`` share: the value list (with ``!file PATH`` items), its
 resolution at load time, and the evaluation (ElastAlert2 docs, Rule Types: Blacklist, Whitelist).
 
-The cluster does the filtering: a ``terms`` query on ``compare_key`` (blacklist) or its negation
-(whitelist), so thousands of values work (``terms`` is bounded by ``index.max_terms_count``,
-65,536, not by the 1,024 boolean clauses that ElastAlert2's ``query_string`` OR-list hits —
-ElastAlert2 issue YelpArchive/elastalert#1867). Array-valued fields follow Elasticsearch's
-multi-value rule: a document *has* a value when any of its values equals it, so an array is never
-hashed in Python (ElastAlert2 crashes with ``unhashable type: 'list'``,
-docs/semantics.md#array-valued-compare-keys).
+The cluster does the filtering: a ``terms`` query on ``compare_key`` (blacklist), or, for a
+whitelist, a ``terms`` aggregation that ``exclude``s the list (the window's unlisted values) and a
+``terms`` query on those, so thousands of values work (``terms`` is bounded by
+``index.max_terms_count``, 65,536, not by the 1,024 boolean clauses that ElastAlert2's
+``query_string`` OR-list hits — ElastAlert2 issue YelpArchive/elastalert#1867). An array fires a
+blacklist when any of its values is listed, and a whitelist when any of its values is not
+(docs/correctness.md#whitelists-and-blacklists-with-arrays); an array is never hashed in Python
+(ElastAlert2 crashes with ``unhashable type: 'list'``, docs/semantics.md#array-valued-compare-keys).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,13 @@ MAX_VALUES = 65_536  # index.max_terms_count default: the largest terms query th
 VALUES_AGG = "values"
 OFFENDING = "offending_values"  # not "values": details.values would be dict.values in a template
 NO_VALUE_AGG = "no_value"
+UNLISTED_AGG = "unlisted"
+MAX_OFFENDING = 10_000  # distinct unlisted values a whitelist looks for in one window (then: lower bounds)
 SHOWN_VALUES = 20  # offending values listed in details, most frequent first
 EXPECTED_ITEM = "a value (string, number, true/false) or '!file PATH' (one value per line)"
 
 Scalar = str | int | float | bool
+log = logging.getLogger("watcher.rules")
 LIST_SCHEMA = {"type": "array", "minItems": 1, "items": {"type": ["string", "number", "boolean"]},
                "description": "Values; an item '!file PATH' loads one value per line."}
 
@@ -148,26 +153,41 @@ def values_of(ev: Evaluation) -> list[Scalar]:
 
 
 def evaluate_list(ev: Evaluation, listed: bool, ignore_null: bool) -> list[Match]:
-    """One search: documents whose ``compare_key`` is (``listed``) or is not in the list, counted
-    per group key, with the offending values (a terms sub-aggregation) and a sample.
+    """Documents whose ``compare_key`` holds a listed value (``listed``: blacklist) or a value that is
+    not listed (whitelist), counted per group key, with the offending values and a sample.
+
+    Arrays (docs/correctness.md#whitelists-and-blacklists-with-arrays): a blacklist fires for a
+    document when *any* of its values is listed; a whitelist when *any* of its values is not listed
+    (``[info, error]`` against ``[info]`` fires, offending value ``error``). A blacklist is one
+    search (``terms``). A whitelist takes two: the window's values outside the list (a ``terms``
+    aggregation with ``exclude``, at most :data:`MAX_OFFENDING` of them), then the documents holding
+    one of those values (or, with ``ignore_null: false``, no value). When the window holds more than
+    :data:`MAX_OFFENDING` distinct unlisted values, the documents of the others are not counted: the
+    counts are lower bounds, ``details.offending_values_incomplete`` is true, ``info["note"]`` says
+    so and a WARNING is logged on ``watcher.rules``.
 
     Returns one :class:`Match` per group key with at least one offending document; ``details``:
-    ``compare_key``, ``offending_values`` (``[{value, count}]``, most frequent first, at most 20;
-    named so because ``details.values`` is ``dict.values`` in a Jinja template),
-    ``list_size`` and, for a whitelist that keeps documents without the field, ``missing_field``
-    (how many offending documents lack it).
+    ``compare_key``, ``offending_values`` (``[{value, count}]``: only listed values for a blacklist,
+    only unlisted ones for a whitelist; most frequent first, at most 20; named so because
+    ``details.values`` is ``dict.values`` in a Jinja template), ``list_size`` and, for a whitelist
+    that keeps documents without the field, ``missing_field`` (how many offending documents lack it).
     """
     key = ev.params.compare_key
     values = values_of(ev)
-    terms = {"terms": {key: values}}
-    if listed:
-        query = ev.filters(extra=[terms])
-    else:
-        extra = [{"exists": {"field": key}}] if ignore_null else []
-        query = ev.filters(extra=[*extra, {"bool": {"must_not": [terms]}}])
     value_agg: dict[str, Any] = {"field": key, "size": SHOWN_VALUES}
+    incomplete = False
     if listed:
+        query = ev.filters(extra=[{"terms": {key: values}}])
         value_agg["include"] = values  # of an array, show only the listed values
+    else:
+        offending, incomplete = _unlisted_values(ev, key, values)
+        holds = [{"terms": {key: offending}}] if offending else []
+        if not ignore_null:
+            holds.append({"bool": {"must_not": [{"exists": {"field": key}}]}})
+        if not holds:
+            return []
+        query = ev.filters(extra=[{"bool": {"should": holds, "minimum_should_match": 1}}])
+        value_agg["exclude"] = values  # of an array, show only the values outside the list
     sub: dict[str, Any] = {VALUES_AGG: {"terms": value_agg}}
     if not listed and not ignore_null:
         sub[NO_VALUE_AGG] = {"missing": {"field": key}}
@@ -182,6 +202,25 @@ def evaluate_list(ev: Evaluation, listed: bool, ignore_null: bool) -> list[Match
                        for b in bucket[VALUES_AGG]["buckets"]]}
         if NO_VALUE_AGG in bucket:
             details["missing_field"] = bucket[NO_VALUE_AGG]["doc_count"]
+        if incomplete:
+            details["offending_values_incomplete"] = True
         matches.append(Match(group=group, count=bucket["doc_count"], value=bucket["doc_count"],
                              hits=sample_of(bucket), details=details))
     return matches
+
+
+def _unlisted_values(ev: Evaluation, key: str, values: list[Scalar]) -> tuple[list, bool]:
+    """``(values, incomplete)``: the values of ``key`` in the window's documents that are not in
+    ``values`` (as the cluster writes them: ``key_as_string`` for dates, IPs and booleans), at most
+    :data:`MAX_OFFENDING`; ``incomplete`` when the window holds more."""
+    aggs = {UNLISTED_AGG: {"terms": {"field": key, "exclude": values, "size": MAX_OFFENDING}}}
+    response = ev.search(ev.filters(extra=[{"exists": {"field": key}}]), aggs=aggs)
+    found = (response.get("aggregations") or {}).get(UNLISTED_AGG) or {}
+    buckets = found.get("buckets") or []
+    incomplete = bool(found.get("sum_other_doc_count"))
+    if incomplete:
+        note = (f"more than {MAX_OFFENDING:,} distinct values of {key} outside the whitelist in the window: the "
+                f"documents of the others are not counted (counts are lower bounds)")
+        ev.info.setdefault("note", note)
+        log.warning("rule %r: %s", ev.spec.name, note)
+    return [bucket.get("key_as_string", bucket["key"]) for bucket in buckets], incomplete

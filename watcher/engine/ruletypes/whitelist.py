@@ -2,10 +2,12 @@
 docs, Rule Types: Whitelist).
 
 The list may name files (``!file PATH``, one value per line, PATH relative to the rule file's
-folder), read once when the rule is loaded. The cluster filters with ``must_not terms`` (and
-``exists`` when ``ignore_null``) and counts per group key (``group_by`` is supported; documents
-without it form ``_missing``). An array-valued field is allowed when any of its values is listed
-(Elasticsearch's multi-value rule). Shared logic: :mod:`watcher.engine.ruletypes.value_lists`.
+folder), read once when the rule is loaded. The cluster finds the window's values outside the list
+(a ``terms`` aggregation with ``exclude``), then counts the documents holding one of them (and, with
+``ignore_null: false``, those without the field) per group key (``group_by`` is supported; documents
+without it form ``_missing``). An array-valued field fires when any of its values is not listed
+(docs/correctness.md#whitelists-and-blacklists-with-arrays). Shared logic:
+:mod:`watcher.engine.ruletypes.value_lists`.
 """
 
 from __future__ import annotations
