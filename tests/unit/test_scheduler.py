@@ -280,8 +280,10 @@ def test_shutdown_waits_for_a_running_tick_within_the_grace_period(schedulers):
     stopping = threading.Thread(target=stop)
     stopping.start()
     try:
-        assert wait_until(lambda: scheduler._executor._stopping)  # the shutdown has begun…
-        assert stopping.is_alive() and recorder.calls == []        # …and waits: the tick still runs
+        # the shutdown has begun and is waiting for the running tick (parked on the executor's
+        # condition: CPython's Condition keeps its waiters in _waiters)…
+        assert wait_until(lambda: scheduler._executor._stopping and scheduler._executor._guard._waiters)
+        assert stopping.is_alive() and recorder.calls == []  # …which still runs
     finally:
         release.set()
     # shutdown returns once the tick ended, not at the end of its 300 s grace (join's bound only
