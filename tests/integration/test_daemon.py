@@ -3,7 +3,14 @@ the session's real Elasticsearch, alerts go to a real HTTP receiver on 127.0.0.1
 checked in the daemon's own indices (history, state, outbox) and in what the receiver got.
 
 Rules use ``schedule: 2s``, ``throttle: 1s`` and a one-hour window over a document indexed before
-the start, so each tick is one alert with its own delivery."""
+the start, so each tick is one alert with its own delivery.
+
+No assertion depends on thread timing: waits are on conditions (their timeouts only matter on
+failure), a send that must be in flight is held by the receiver until the test releases it, the
+deliveries a SIGTERM leaves pending (a tick was running as it came: a matter of timing) are sent
+before the end state is checked (:func:`deliver_left_pending`), and how fast the daemon recovers
+is bench/'s business, not a timed assert. Sleeps left are the length of an outage or downtime
+the scenario needs, never a guess of how long something takes."""
 
 from __future__ import annotations
 
@@ -13,14 +20,15 @@ import hashlib
 import json
 import signal
 import stat
+import threading
 import time
 import uuid
 
 import pytest
 from elasticsearch import ApiError
 
-from daemon_helpers import (DaemonProcess, SwitchableReceiver, delete_indices, free_port, outbox,
-                                              records, scheduled, state, wait_for, write_connectors, write_rule)
+from daemon_helpers import (DaemonProcess, SwitchableReceiver, delete_indices, deliver_left_pending, free_port,
+                            outbox, records, scheduled, state, wait_for, write_connectors, write_rule)
 from watcher.delivery.outbox import OTHER_KEY, Outbox
 from watcher.support.datemath import format_iso_millis, parse_instant
 
@@ -87,15 +95,20 @@ def test_alerts_fire_on_schedule_and_records_land_in_history(es, prefix, doc_ind
         wait_for(lambda: len(_executed(es, prefix, "every-2s")) >= 4, 20, what="4 executed records")
         wait_for(lambda: len(set(receiver.keys(200))) >= 4, 10, what="4 alerts received")
         assert daemon.stop(signal.SIGTERM) == 0
+        deliver_left_pending(es, prefix)
 
-    done = _executed(es, prefix, "every-2s")
-    # one record per tick, two seconds apart, no tick missing or doubled
-    _assert_consecutive([scheduled(r) for r in done], 2.0)
-    assert len(records(es, prefix, "every-2s")) == len(done)  # nothing throttled or failed
-    assert len({r["_id"] for r in done}) == len(done)
-    for record in done:
+    runs = records(es, prefix, "every-2s")
+    done = [r for r in runs if r["state"] == "executed"]
+    # one record per tick, two seconds apart, no tick missing or doubled, none failed. A tick that
+    # started over a second late followed by one on time is throttled (1 s): Watcher's rule, and a
+    # matter of load, so allowed.
+    _assert_consecutive([scheduled(r) for r in runs], 2.0)
+    assert {r["state"] for r in runs} <= {"executed", "throttled"} and len(done) >= 4
+    assert len({r["_id"] for r in runs}) == len(runs)
+    for record in runs:
         assert record["result"]["condition"]["met"] is True
-        assert [a["status"] for a in record["result"]["actions"]] == ["success"]
+        expected = "success" if record["state"] == "executed" else "throttled"
+        assert [a["status"] for a in record["result"]["actions"]] == [expected]
     # each record's alert was delivered, once
     deliveries = outbox(es, prefix)
     assert {d["record_id"] for d in deliveries} == {r["_id"] for r in done}
@@ -104,7 +117,7 @@ def test_alerts_fire_on_schedule_and_records_land_in_history(es, prefix, doc_ind
     body = receiver.requests[0]["body"]
     assert body["count"] == 1
     saved = state(es, prefix, "every-2s")
-    assert saved["last_window_end"] == max(scheduled(r) for r in done)
+    assert saved["last_window_end"] == max(scheduled(r) for r in runs)
 
 
 # (2) SIGTERM exits 0 with nothing half-done --------------------------------------------------------------
@@ -119,10 +132,13 @@ def test_sigterm_exits_zero_leaving_pending_deliveries_pending(es, prefix, doc_i
         started = time.monotonic()
         assert daemon.stop(signal.SIGTERM) == 0
         took = time.monotonic() - started
-        received_at_stop = len(receiver.keys())
-        time.sleep(1.5)
-        assert len(receiver.keys()) == received_at_stop  # nothing sends after exit
+        # every request the daemon made was answered before it exited (none cut off half-way), and
+        # an exited process sends nothing more
+        assert receiver.started == len(receiver.requests)
 
+    # The feature: SIGTERM exits within --grace (10 s), plus 5 s for the process to end. Kept as a
+    # bound because it is the contract, with a wide margin: nothing here takes long (the receiver
+    # answers at once), so the shutdown needs about a second.
     assert took < 10 + 5, f"shutdown took {took:.1f}s"
     done = _executed(es, prefix, "down-receiver")
     deliveries = outbox(es, prefix)
@@ -142,21 +158,14 @@ def test_receiver_500_then_200_gets_each_alert_once_by_idempotency_key(es, prefi
         write_rule(rules_dir, "flaky", doc_index)
         daemon = start_daemon()
         daemon.wait_healthy()
-        wait_for(lambda: len(set(receiver.keys(500))) >= 3, 20, what="4 alerts refused with 500")
+        wait_for(lambda: len(set(receiver.keys(500))) >= 3, 20, what="3 alerts refused with 500")
         receiver.status = 200
-        time.sleep(3)
+        refused = set(receiver.keys(500))
+        wait_for(lambda: refused <= set(receiver.keys(200)), 30, what="the refused alerts retried and accepted")
         assert daemon.stop(signal.SIGTERM) == 0
-        # a fresh daemon would send what stayed pending; here everything has been delivered
+        deliver_left_pending(es, prefix)  # what stayed pending, as a fresh daemon would
         done = _executed(es, prefix, "flaky")
         deliveries = outbox(es, prefix)
-        pending = [d for d in deliveries if d["state"] != "delivered"]
-        if pending:  # alerts of the very last ticks may still wait for their first retry
-            daemon = start_daemon()
-            daemon.wait_healthy()
-            wait_for(lambda: all(d["state"] == "delivered" for d in outbox(es, prefix)), 20, what="all delivered")
-            assert daemon.stop(signal.SIGTERM) == 0
-            done = _executed(es, prefix, "flaky")
-            deliveries = outbox(es, prefix)
 
     ok_keys = receiver.keys(200)
     assert {d["state"] for d in deliveries} == {"delivered"}
@@ -202,10 +211,12 @@ def test_hot_reload_adds_changes_and_removes_rules(es, prefix, doc_index, rules_
         # remove
         second.unlink()
         wait_for(lambda: daemon.health()["scheduler"]["watches"] == 1, 20, what="the removed rule unscheduled")
-        time.sleep(1.5)
-        count = len(records(es, prefix, "second"))
-        time.sleep(2.5)
-        assert len(records(es, prefix, "second")) == count  # no run after removal
+        removed_at = dt.datetime.now(dt.timezone.utc)
+        # two ticks of "first" (same 2 s period) scheduled after the removal: "second" had its turns too
+        wait_for(lambda: len([r for r in records(es, prefix, "first") if parse_instant(scheduled(r)) > removed_at]) >= 2,
+                 20, what="two more ticks of the remaining rule")
+        # no run after removal (a run in progress at that moment may finish: its tick is older)
+        assert all(parse_instant(scheduled(r)) <= removed_at for r in records(es, prefix, "second"))
         assert state(es, prefix, "second") is not None  # its state is kept
         assert daemon.health()["definitions"]["invalid_files"] == []
         assert daemon.stop(signal.SIGTERM) == 0
@@ -237,18 +248,22 @@ def test_receiver_outage_of_30s_delays_alerts_but_loses_none(es, prefix, doc_ind
         first.__exit__(None, None, None)  # the receiver is gone: connections are refused
         outage_started = time.monotonic()
         during = len(_executed(es, prefix, "outage"))
-        time.sleep(30)
-        assert len(_executed(es, prefix, "outage")) >= during + 13  # rules kept running meanwhile
+
+        def refused() -> set[str]:  # alerts sent and refused: tried at least once, not delivered
+            return {d["_id"] for d in outbox(es, prefix) if d["state"] != "delivered" and d["attempts"] >= 1}
+
+        # The outage lasts 30 s, and until the rules kept running and 14 of their alerts were refused.
+        wait_for(lambda: time.monotonic() - outage_started >= 30 and len(refused()) >= 14
+                 and len(_executed(es, prefix, "outage")) >= during + 13, 120, what="30 s of outage, 14 alerts refused")
+        refused_during = refused()
         second = SwitchableReceiver(port).__enter__()
-        wait_for(lambda: all(d["state"] == "delivered" for d in outbox(es, prefix)) and len(second.keys(200)) > 14,
-                 30, what="the backlog delivered")
+        wait_for(lambda: refused_during <= set(second.keys(200)), 60, what="the backlog delivered")
         assert daemon.stop(signal.SIGTERM) == 0
-        recovered = time.monotonic() - outage_started
+        deliver_left_pending(es, prefix)
         deliveries = _assert_all_delivered_once(es, prefix, "outage", first.keys(200) + second.keys(200))
-        late = [d for d in deliveries if d["attempts"] > 1]
-        assert len(late) >= 14  # the alerts of the outage waited and were retried...
+        late = {d["_id"] for d in deliveries if d["attempts"] > 1}
+        assert refused_during <= late and len(late) >= 14  # the alerts of the outage waited and were retried...
         assert all(d["state"] != "dead" for d in deliveries)  # ...and none was given up
-        assert recovered < 30 + 30
     finally:
         if second is not None:
             second.__exit__(None, None, None)
@@ -257,26 +272,31 @@ def test_receiver_outage_of_30s_delays_alerts_but_loses_none(es, prefix, doc_ind
 # (6) SIGKILL during delivery, then a restart, loses nothing --------------------------------------------------
 
 def test_sigkill_during_delivery_then_restart_loses_nothing(es, prefix, doc_index, rules_dir, start_daemon):
-    with SwitchableReceiver(delay_s=3.0) as receiver:  # slow receiver: sends are in flight when killed
+    held = threading.Event()
+    with SwitchableReceiver(gate=held) as receiver:  # holds every request: sends are in flight when killed
         write_connectors(rules_dir, receiver.url, extra="    timeout: 2s\n    read_timeout: 5s\n")
         write_rule(rules_dir, "killed", doc_index)
         lease = ["--delivery-lease", "5"]  # effective lease: timeouts + 5 s = 12 s
         daemon = start_daemon(*lease)
         daemon.wait_healthy()
-        wait_for(lambda: receiver.started >= 2 and receiver.started > len(receiver.requests), 30,
-                 what="a delivery in flight")
-        daemon.kill()  # SIGKILL
-        killed_at = time.monotonic()
+        try:
+            # A request is held by the receiver: its send is in flight until the kill; and the run
+            # that sent it saved its progress, so the restart has ticks to catch up from it. (The one
+            # bound left: the daemon's 5 s read timeout, which the kill right below comes well before.)
+            wait_for(lambda: receiver.started >= 1 and (state(es, prefix, "killed") or {}).get("last_window_end"),
+                     30, what="a delivery in flight and the progress of its run saved")
+            daemon.kill()  # SIGKILL
+        finally:
+            held.set()
         claimed = [d for d in outbox(es, prefix) if d["state"] == "delivering"]
         assert claimed, "expected a delivery caught mid-send"
-        time.sleep(4)  # ticks missed while down
-        receiver.delay_s = 0.0
+        time.sleep(4)  # the daemon stays down over two ticks (the scenario, not a wait for something)
         daemon = start_daemon(*lease)
         daemon.wait_healthy()
         wait_for(lambda: (d := outbox(es, prefix)) and all(x["state"] == "delivered" for x in d)
-                 and len(_executed(es, prefix, "killed")) >= len(d), 40, what="everything delivered after restart")
+                 and len(_executed(es, prefix, "killed")) >= len(d), 60, what="everything delivered after restart")
         assert daemon.stop(signal.SIGTERM) == 0
-        recovered = time.monotonic() - killed_at
+        deliver_left_pending(es, prefix)
 
     deliveries = _assert_all_delivered_once(es, prefix, "killed", receiver.keys(200))
     assert {d["_id"] for d in claimed} <= {d["_id"] for d in deliveries}
@@ -285,7 +305,6 @@ def test_sigkill_during_delivery_then_restart_loses_nothing(es, prefix, doc_inde
     runs = records(es, prefix, "killed")
     _assert_consecutive([scheduled(r) for r in runs], 2.0)
     assert {r["state"] for r in runs} <= {"executed", "throttled"}
-    assert recovered < 40 + 15
 
 
 # (7) stopping and restarting Elasticsearch leaves no window unchecked -----------------------------------------
@@ -324,9 +343,10 @@ def test_elasticsearch_restart_leaves_no_window_unchecked(own_node, prefix, rule
             before = records(es, prefix, "windows")[-1]
             own_node.stop()
             down_at = time.monotonic()
-            time.sleep(3)
+            # down for 3 s (over a tick: the scenario) and until the daemon has noticed
+            wait_for(lambda: time.monotonic() - down_at >= 3 and (h := daemon.health()) is not None
+                     and h["cluster"]["reachable"] is False, 30, what="the outage seen by the daemon")
             assert daemon.process.poll() is None  # still running
-            assert daemon.health()["cluster"]["reachable"] is False
             own_node.start()
             outage_s = time.monotonic() - down_at
             wait_for(lambda: (r := records(es, prefix, "windows")) and parse_instant(scheduled(r[-1]))
@@ -354,12 +374,17 @@ def test_elasticsearch_restart_leaves_no_window_unchecked(own_node, prefix, rule
 
 def test_rule_state_survives_a_restart_no_refiring_and_one_recovery(es, prefix, index_name, rules_dir, start_daemon):
     stamp = dt.datetime.now(dt.timezone.utc)
-    es.index(index=index_name, document={"@timestamp": stamp.isoformat(), "msg": "x"}, refresh=True)
+    doc = es.index(index=index_name, document={"@timestamp": stamp.isoformat(), "msg": "x"}, refresh=True)["_id"]
+
+    def runs() -> int:
+        return len(records(es, prefix, "typed"))
+
     with SwitchableReceiver() as receiver:
         write_connectors(rules_dir, receiver.url)
-        # In the 12 s window while the document is younger than 12 s, then recovered. realert 1h: one firing.
+        # Firing while the document is there (the one-hour window keeps it in for the whole test),
+        # recovered once the test deletes it; realert 1h: one firing.
         (rules_dir / "typed.yaml").write_text(
-            f"name: typed\ntype: any\nschedule: 2s\nindex: {index_name}\nwindow: 12s\nrealert: 1h\n"
+            f"name: typed\ntype: any\nschedule: 2s\nindex: {index_name}\nwindow: 1h\nrealert: 1h\n"
             "actions:\n  - connector: hook\n    on: [firing, recovered]\n")
         daemon = start_daemon()
         daemon.wait_healthy()
@@ -369,14 +394,25 @@ def test_rule_state_survives_a_restart_no_refiring_and_one_recovery(es, prefix, 
         assert set(saved["rule_state"]["firing"]) == {"*"} and "*" in saved["rule_state"]["realert"]
         daemon = start_daemon()                 # a fresh process: only Elasticsearch remembers
         daemon.wait_healthy()
+        # two runs of the new process with the document still there: no second firing (an alert's
+        # delivery is written before its run's record, so the outbox is complete for those runs)
+        count = runs()
+        wait_for(lambda: runs() >= count + 2, 30, what="two runs after the restart")
+        assert len(outbox(es, prefix)) == 1
+        es.delete(index=index_name, id=doc, refresh=True)
         wait_for(lambda: len(receiver.keys(200)) >= 2, 30, what="the recovery")
-        time.sleep(3)                           # a few more ticks: nothing else may arrive
+        count = runs()
+        wait_for(lambda: runs() >= count + 2, 30, what="a few more ticks")  # nothing else may come of them
         assert daemon.stop(signal.SIGTERM) == 0
 
+    assert len(outbox(es, prefix)) == 2
     bodies = [r["body"] for r in receiver.requests if r["status"] == 200]
     assert [b["status"] for b in bodies] == ["firing", "recovered"]
     assert bodies[1]["title"] == "rule 'typed' recovered"
-    assert 10 <= bodies[1]["fired_for_seconds"] <= 20
+    # fired for the time from the first firing run (before the restart) to the recovery run: the
+    # firing start survived the restart
+    fired, recovered = (parse_instant(b["window"]["end"]) for b in bodies)
+    assert bodies[1]["fired_for_seconds"] == (recovered - fired).total_seconds() > 0
     assert state(es, prefix, "typed")["rule_state"]["firing"] == {}
 
 

@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import os
 import re
-import time
 import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -161,7 +160,6 @@ def test_pipeline_parses_like_python(es, loaded, index_name):
 
 
 def test_bruteforce_rule_alerts_the_addresses_the_raw_lines_imply(es, loaded, rules):
-    began = time.monotonic()
     failures = [f for f in raw_failures() if f[3] == "password"]
     window = dt.timedelta(minutes=5)
     tick_times = ticks(failures[0][0], failures[-1][0], window)
@@ -177,7 +175,7 @@ def test_bruteforce_rule_alerts_the_addresses_the_raw_lines_imply(es, loaded, ru
     assert alerted(records) == expected
     assert expected == {"103.99.0.122", "112.95.230.3", "183.62.140.253", "185.190.58.151", "187.141.143.180",
                         "5.188.10.180"}
-    assert time.monotonic() - began < 60
+    assert len(records) == len(tick_times)  # one record per tick (how long they take: bench/, not a timed assert)
 
 
 def test_user_enumeration_rule_names_the_spraying_addresses(es, loaded, rules):

@@ -1,6 +1,9 @@
 """The durable outbox on the real Elasticsearch, delivering to real HTTP receivers on 127.0.0.1.
 
 Every test stops its workers in teardown and is bounded in time (waits poll with deadlines).
+No test depends on thread timing: a receiver that must keep a request in flight holds it on a
+gate the test opens (never a sleep), waits are on the condition itself (their timeouts only
+matter on failure), and "nothing more happens" is checked after the worker has polled again.
 """
 
 from __future__ import annotations
@@ -53,22 +56,33 @@ class OriginRequest(HttpRequest):
     origin: Any = dataclasses.field(default=None, compare=False)
 
 
+# How long a gated receiver holds a request at most: only reached when a test fails to open its gate.
+GATE_TIMEOUT_S = 60.0
+
+
 class Receiver:
     """Records (arrival time, headers, body) of every request; answers with ``responses`` in order
-    (the last one repeats)."""
+    (the last one repeats).
 
-    def __init__(self, *responses: Response | int, delay_s: float = 0.0):
+    With ``gate`` (a ``threading.Event``), every request is held until the test opens the gate, so
+    "this request is still in flight" is a fact the test controls, not a matter of elapsed time;
+    ``answered`` counts the requests let through."""
+
+    def __init__(self, *responses: Response | int, gate: threading.Event | None = None):
         self.responses = [r if isinstance(r, Response) else Response("", status=r) for r in responses] or [Response("ok")]
-        self.delay_s = delay_s
+        self.gate = gate
         self.calls: list[tuple[float, dict, str]] = []
+        self.answered = 0
         self.lock = threading.Lock()
 
     def __call__(self, request: Request) -> Response:
         with self.lock:
             self.calls.append((time.monotonic(), dict(request.headers), request.get_data(as_text=True)))
             index = min(len(self.calls) - 1, len(self.responses) - 1)
-        if self.delay_s:
-            time.sleep(self.delay_s)
+        if self.gate is not None:
+            self.gate.wait(GATE_TIMEOUT_S)
+        with self.lock:
+            self.answered += 1
         response = self.responses[index]
         return Response(response.get_data(), status=response.status_code, headers=dict(response.headers))
 
@@ -87,14 +101,53 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
     raise AssertionError(f"condition not met within {timeout}s")
 
 
+@pytest.fixture
+def gate():
+    """A closed gate for gated receivers (see :class:`Receiver`): the test opens it; teardown opens
+    it in any case, so no handler thread stays blocked after the test."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def polls(events: list) -> int:
+    """Polls the worker completed so far (each ends with a ``depth`` event)."""
+    return sum(kind == "depth" for kind, _ in events)
+
+
+def wait_for_polls(events: list, count: int = 2) -> None:
+    """Wait until the worker completed ``count`` more polls of the store: whatever it could still
+    pick up there it has seen by then, so "nothing more was sent" is checked after it had its
+    chances, not after a guessed delay."""
+    done = polls(events)
+    wait_until(lambda: polls(events) >= done + count)
+
+
+class Clock:
+    """The outbox's clock (``Outbox(clock=…)``), standing still unless the test moves it: lease
+    arithmetic then depends on what the test does, not on how long the machine took."""
+
+    def __init__(self):
+        now = dt.datetime.now(dt.timezone.utc)
+        self.now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # stored with milliseconds
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
 def local(server, path: str) -> str:
     """The receiver's URL on 127.0.0.1 (the fixture's own url_for says ``localhost``)."""
     return f"http://127.0.0.1:{server.port}{path}"
 
 
-def post(url: str, body: str = '{"alert": "cpu high"}', **kwargs) -> HttpRequest:
+def post(url: str, body: str = '{"alert": "cpu high"}', *, read_timeout_s: float = 5.0, **kwargs) -> HttpRequest:
+    """A webhook POST; requests to a gated receiver pass ``read_timeout_s=GATE_TIMEOUT_S`` so the
+    client never gives up on a request the test holds."""
     return HttpRequest(method="POST", url=url, headers={"Content-Type": "application/json"}, body=body,
-                       timeout_s=2.0, read_timeout_s=5.0, connector_type="webhook", **kwargs)
+                       timeout_s=2.0, read_timeout_s=read_timeout_s, connector_type="webhook", **kwargs)
 
 
 @pytest.fixture
@@ -162,20 +215,23 @@ def test_500_then_200_is_delivered_once_with_the_same_idempotency_key(httpserver
     assert delivered["attempts"] == 2 and delivered["latency_s"] > 0 and delivered["connector"].startswith("webhook@127.0.0.1:")
 
     # the same record executed again: same id, nothing new written or sent
-    assert enqueue(outbox, post(local(httpserver, "/hook"))) == identifier
-    time.sleep(0.5)
+    again = outbox.enqueue(post(local(httpserver, "/hook")), record_id="rec-1", action_id="notify", sequence="0",
+                           watch_id="cpu")
+    assert again.response["outbox"] == {"id": identifier, "state": DELIVERED}  # the stored row, not a new one
+    wait_for_polls(events)  # the worker searched the store again since: it found nothing to send
     assert len(receiver.calls) == 2
 
 
 def test_400_is_dead_at_once_and_not_retried(httpserver, make_outbox):
     receiver = Receiver(Response('{"error": "bad"}', status=400))
     httpserver.expect_request("/hook").respond_with_handler(receiver)
-    outbox = make_outbox()
+    events: list[tuple[str, dict]] = []
+    outbox = make_outbox(on_event=lambda kind, **fields: events.append((kind, fields)))
     outbox.start()
 
     identifier = enqueue(outbox, post(local(httpserver, "/hook")))
     wait_until(lambda: state_of(outbox, identifier) == DEAD)
-    time.sleep(0.6)  # several poll intervals: still one request
+    wait_for_polls(events, 3)  # several polls of the store since: still one request
     assert len(receiver.calls) == 1
     stored = outbox.store.get(identifier).source
     assert stored["attempts"] == 1 and stored["last_status"] == 400
@@ -231,8 +287,7 @@ def test_a_delivery_enqueued_without_worker_is_sent_by_a_new_outbox_after_restar
     before = make_outbox()  # never started: the process "dies" right after enqueueing
     identifier = enqueue(before, post(local(httpserver, "/hook")))
     assert state_of(before, identifier) == PENDING
-    time.sleep(0.3)
-    assert receiver.calls == []
+    assert not before.running and receiver.calls == []  # no worker anywhere: nothing could send it
 
     after = make_outbox()
     after.start()
@@ -262,10 +317,11 @@ def test_a_delivering_row_with_an_expired_lease_is_sent_again_after_restart(es, 
     busy = delivery_id("r", "notify", "busy")
     store.create(busy, row(busy, now + dt.timedelta(minutes=5)))
 
-    outbox = make_outbox()
+    events: list[tuple[str, dict]] = []
+    outbox = make_outbox(on_event=lambda kind, **fields: events.append((kind, fields)))
     outbox.start()
     wait_until(lambda: state_of(outbox, orphan) == DELIVERED)
-    time.sleep(0.5)
+    wait_for_polls(events)  # polled the store again since: the busy row is still not taken
     assert receiver.keys == [orphan]
     assert outbox.store.get(orphan).source["attempts"] == 2
     assert state_of(outbox, busy) == DELIVERING
@@ -296,20 +352,25 @@ def two_receivers():
         server.stop()
 
 
-def test_a_slow_receiver_does_not_delay_another_connector(two_receivers, make_outbox):
+def test_a_slow_receiver_does_not_delay_another_connector(two_receivers, make_outbox, gate):
     slow_server, fast_server = two_receivers
-    slow, fast = Receiver(200, delay_s=1.5), Receiver(200)
+    slow, fast = Receiver(200, gate=gate), Receiver(200)  # A's receiver holds its requests until the end
     slow_server.expect_request("/a").respond_with_handler(slow)
     fast_server.expect_request("/b").respond_with_handler(fast)
     outbox = make_outbox(limits=ConnectorLimits({"A": {"concurrency": 1}}))
     outbox.start()
 
-    started = time.monotonic()
-    slow_ids = [enqueue(outbox, post(slow_server.url_for("/a")), record=f"a-{n}", connector="A") for n in range(3)]
+    def to_a(n: int) -> str:
+        return enqueue(outbox, post(slow_server.url_for("/a"), read_timeout_s=GATE_TIMEOUT_S), record=f"a-{n}",
+                       connector="A")
+
+    slow_ids = [to_a(0)]
+    wait_until(lambda: slow.calls)  # A's first request is out, held by its receiver
+    # enqueueing (rule evaluation's part) returns while A's request is held: it never waits for A
+    slow_ids += [to_a(1), to_a(2)]
     fast_id = enqueue(outbox, post(fast_server.url_for("/b")), record="b-0", connector="B")
-    assert time.monotonic() - started < 1.0  # enqueueing (rule evaluation's part) never waits for A
-    wait_until(lambda: state_of(outbox, fast_id) == DELIVERED, timeout=5)
-    assert fast.calls[0][0] - started < 1.0   # B went out while A's first request was still sleeping
+    wait_until(lambda: state_of(outbox, fast_id) == DELIVERED)
+    assert slow.answered == 0                 # B went out and was recorded while A's first request was held
     assert len(slow.calls) == 1               # A: one at a time
     outbox.stop(grace_s=0.2)                  # A's in-flight send is cut short…
     states = [state_of(outbox, identifier) for identifier in slow_ids]
@@ -329,14 +390,22 @@ def test_a_queue_of_one_still_delivers_all_twenty(httpserver, make_outbox):
     assert sorted(json.loads(body)["n"] for _, _, body in receiver.calls) == list(range(20))
 
 
-def test_stop_lets_an_in_flight_send_finish_within_the_grace_period(httpserver, make_outbox):
-    receiver = Receiver(200, delay_s=0.5)
+def test_stop_lets_an_in_flight_send_finish_within_the_grace_period(httpserver, make_outbox, gate):
+    receiver = Receiver(200, gate=gate)
     httpserver.expect_request("/hook").respond_with_handler(receiver)
     outbox = make_outbox()
     outbox.start()
-    identifier = enqueue(outbox, post(local(httpserver, "/hook")))
-    wait_until(lambda: receiver.calls)
-    outbox.stop(grace_s=3.0)
+    identifier = enqueue(outbox, post(local(httpserver, "/hook"), read_timeout_s=GATE_TIMEOUT_S))
+    wait_until(lambda: receiver.calls)  # the send is out, held by the receiver
+    stopping = threading.Thread(target=outbox.stop, kwargs={"grace_s": 120.0})
+    stopping.start()
+    wait_until(lambda: outbox._closing)  # the shutdown has begun while the send is in flight…
+    assert stopping.is_alive() and receiver.answered == 0
+    gate.set()                           # …and the send ends only now
+    # stop() returns once the send ended, not at the end of its 120 s grace (join's 60 s only
+    # matters on failure: the send is answered at once)
+    stopping.join(60)
+    assert not stopping.is_alive()
     assert state_of(outbox, identifier) == DELIVERED
 
 
@@ -683,32 +752,36 @@ def test_a_bulk_with_one_failing_item_fails_that_caller_only(es, prefix):
 
 
 def test_creates_of_many_threads_share_bulk_requests_and_a_repeat_is_not_written_again(es, prefix):
+    from tests.groupcommit_helpers import held
     from watcher.es.groupcommit import document_requests
 
     store = OutboxStore(es, prefix)
     store.ensure()
     ids = [delivery_id("r", "notify", f"create-{n}") for n in range(30)]
-    before = dict(document_requests(es).writes.stats)
-    start = threading.Barrier(60)
+    writes = document_requests(es).writes
+    before = dict(writes.stats)
     created: list[bool] = []
     lock = threading.Lock()
 
     def create(identifier: str) -> None:
-        start.wait()
         _, new = store.create(identifier, _pending_row("http://127.0.0.1:9/hook", identifier))
         with lock:
             created.append(new)
 
     threads = [threading.Thread(target=create, args=(identifier,)) for identifier in ids * 2]  # each id twice
-    for thread in threads:
-        thread.start()
+    # every request slot stays taken until all 60 creates are queued (as behind a slow _bulk), so
+    # they are concurrent by construction, not by luck of the scheduler
+    with held(writes, len(threads)):
+        for thread in threads:
+            thread.start()
     for thread in threads:
         thread.join(30)
+    assert not any(thread.is_alive() for thread in threads)
 
     assert sorted(created) == [False] * 30 + [True] * 30  # each id created once; its repeat found it
-    stats = document_requests(es).writes.stats
-    assert stats["largest_batch"] > 1  # concurrent creates shared a _bulk
-    assert stats["requests"] - before["requests"] < 60
+    # the 60 creates, the repeats included, shared one _bulk (max_batch 100), each with its own answer
+    assert writes.stats["items"] - before["items"] == 60
+    assert writes.stats["requests"] - before["requests"] == 1
     store.refresh()
     assert es.count(index=store.index)["count"] == 30
 
@@ -716,8 +789,8 @@ def test_creates_of_many_threads_share_bulk_requests_and_a_repeat_is_not_written
 class CountingReceiver(Receiver):
     """A Receiver that also records the most requests it ever held at once."""
 
-    def __init__(self, *responses, delay_s: float = 0.0):
-        super().__init__(*responses, delay_s=delay_s)
+    def __init__(self, *responses, gate: threading.Event | None = None):
+        super().__init__(*responses, gate=gate)
         self.now = self.most = 0
 
     def __call__(self, request: Request) -> Response:
@@ -731,31 +804,43 @@ class CountingReceiver(Receiver):
                 self.now -= 1
 
 
-def test_claims_run_ahead_but_requests_in_flight_stay_within_the_connector_concurrency(two_receivers, make_outbox):
+def test_claims_run_ahead_but_requests_in_flight_stay_within_the_connector_concurrency(two_receivers, make_outbox,
+                                                                                      gate):
     httpserver = two_receivers[0]  # threaded: it can hold several requests at once
-    receiver = CountingReceiver(200, delay_s=0.3)
+    receiver = CountingReceiver(200, gate=gate)  # holds every request until the gate opens
     httpserver.expect_request("/hook").respond_with_handler(receiver)
     outbox = make_outbox(limits=ConnectorLimits({"A": {"concurrency": 3}}))
     outbox.start()
-    ids = [enqueue(outbox, post(local(httpserver, "/hook")), record=f"rec-{n}", connector="A") for n in range(12)]
-    wait_until(lambda: len(receiver.calls) >= 3, timeout=5)
-    time.sleep(0.1)
-    # while 3 requests are out, the next ones are already claimed (delivering), waiting for a slot
-    assert sum(state_of(outbox, identifier) == DELIVERING for identifier in ids) > 3
+    ids = [enqueue(outbox, post(local(httpserver, "/hook"), read_timeout_s=GATE_TIMEOUT_S), record=f"rec-{n}",
+                   connector="A") for n in range(12)]
+    wait_until(lambda: len(receiver.calls) >= 3)  # 3 requests out, all held
+    # while those 3 are held, the next ones are claimed (delivering) ahead, waiting for a slot…
+    wait_until(lambda: sum(state_of(outbox, identifier) == DELIVERING for identifier in ids) > 3)
+    assert len(receiver.calls) == 3 and receiver.answered == 0  # …and none of them was sent
+    gate.set()
     wait_until(lambda: all(state_of(outbox, identifier) == DELIVERED for identifier in ids), timeout=15)
     assert receiver.most == 3  # 3 at once, never more
     assert sorted(receiver.keys) == sorted(ids)  # each once
 
 
-def test_a_claim_that_waited_too_long_for_its_slot_is_claimed_anew_before_sending(es, httpserver, make_outbox):
-    # lease = timeouts (2 s + 5 s) + 5 s = 12 s; a send needs timeouts + 2.5 s = 9.5 s of it left, so
-    # the second delivery, claimed while the first one's 3.5 s request is out, is claimed again
-    receiver = CountingReceiver(200, delay_s=3.5)
+def test_a_claim_that_waited_too_long_for_its_slot_is_claimed_anew_before_sending(es, httpserver, make_outbox,
+                                                                                   gate):
+    # lease = timeouts (2 s + 60 s) + 5 s = 67 s; a send needs timeouts + 2.5 s = 64.5 s of it left.
+    # The outbox's clock stands still but when the test moves it: the first delivery is sent with its
+    # whole lease left; the second, claimed ahead while the first one's request is held, has 57 s
+    # left once the test moved the clock 10 s, and is claimed again before it is sent.
+    clock = Clock()
+    receiver = CountingReceiver(200, gate=gate)
     httpserver.expect_request("/hook").respond_with_handler(receiver)
-    outbox = make_outbox(limits=ConnectorLimits({"A": {"concurrency": 1}}), lease_s=1.0)
+    outbox = make_outbox(limits=ConnectorLimits({"A": {"concurrency": 1}}), lease_s=1.0, clock=clock)
     outbox.start()
-    first, second = (enqueue(outbox, post(local(httpserver, "/hook")), record=f"rec-{n}", connector="A")
-                     for n in range(2))
+    first, second = (enqueue(outbox, post(local(httpserver, "/hook"), read_timeout_s=GATE_TIMEOUT_S),
+                             record=f"rec-{n}", connector="A") for n in range(2))
+    # one request held by the receiver, both deliveries claimed (the other one ahead, waiting for the slot)
+    wait_until(lambda: receiver.calls and all(state_of(outbox, identifier) == DELIVERING
+                                              for identifier in (first, second)))
+    clock.advance(10)
+    gate.set()
     wait_until(lambda: all(state_of(outbox, identifier) == DELIVERED for identifier in (first, second)), timeout=15)
     # Either delivery may be claimed first (two claims race for one slot): the order is not the point.
     assert sorted(receiver.keys) == sorted([first, second]) and receiver.most == 1

@@ -169,7 +169,9 @@ def test_unreachable_cluster_fails_every_caller_with_a_transient_error(hosts_ind
 
 
 def test_many_threads_without_holding_batch_and_agree_with_lone_searches(es, hosts_index):
-    # 48 searches from 48 threads, no help: they overlap, so fewer requests than searches
+    # 48 searches from 48 threads, no holding: each gets its own count, however the threads
+    # interleave. How many requests they shared depends on that interleaving, so it is not asserted
+    # here: sharing is proven by the held tests (test_threads_share_one_msearch_and_get_their_own_counts).
     batcher = SearchBatcher(es, max_in_flight=1)
     params = {"search_type": "query_then_fetch", "expand_wildcards": "open", "ignore_unavailable": True,
               "allow_no_indices": True}
@@ -189,5 +191,4 @@ def test_many_threads_without_holding_batch_and_agree_with_lone_searches(es, hos
     for thread in threads:
         thread.join(30)
     assert results == {i: HOSTS[f"web-{i % 6}"] for i in range(48)}
-    assert batcher.stats["searches"] == 48
-    assert batcher.stats["requests"] < 48 and batcher.stats["largest_batch"] > 1
+    assert batcher.stats["searches"] == 48  # each search sent once

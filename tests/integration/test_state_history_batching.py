@@ -171,8 +171,10 @@ def test_a_batched_conflict_is_the_lone_conflict(es, store):
 
 
 def test_many_threads_saving_and_loading_without_help(es, store):
-    # 40 threads each save their state twice and load it back, no holding: they overlap, so fewer
-    # requests than calls, and every thread still sees its own versions
+    # 40 threads each save their state twice and load it back, no holding: every thread sees its own
+    # versions and no call is lost or doubled, however the threads interleave. How many requests
+    # they shared depends on that interleaving, so it is not asserted here: sharing is proven by
+    # the held tests above (test_concurrent_loads_share_one_mget..., test_two_saves_..._in_one_bulk...).
     for i in range(40):
         store.save(state(f"t{i}", 0))
     group = document_requests(es)
@@ -197,8 +199,7 @@ def test_many_threads_saving_and_loading_without_help(es, store):
     reads = group.reads.stats["items"] - before["reads"]["items"]
     writes = group.writes.stats["items"] - before["writes"]["items"]
     assert (reads, writes) == (80, 80)
-    assert group.reads.stats["requests"] - before["reads"]["requests"] < 80
-    assert group.writes.stats["requests"] - before["writes"]["requests"] < 80
+    assert not any(thread.is_alive() for thread in threads)
 
 
 # ----------------------------------------------------------------------------------------- history

@@ -63,13 +63,39 @@ def submit_all(group: GroupCommit, calls: list[tuple]) -> dict:
     return outcome
 
 
+class Watched(Pending):
+    """A Pending that notes whether its caller ever parked waiting (``submit`` sets ``waiter`` only
+    to wait) and on which thread its request was sent."""
+
+    __slots__ = ("parked", "sent_on")
+
+    def __init__(self, key, payload=None):
+        super().__init__(key, payload)
+        self.parked, self.sent_on = False, None
+
+    @property
+    def waiter(self):
+        return Pending.waiter.__get__(self)
+
+    @waiter.setter
+    def waiter(self, value):
+        if value is not None:
+            self.parked = True
+        Pending.waiter.__set__(self, value)
+
+
 def test_a_lone_call_is_sent_at_once_alone():
-    send = Recorder()
+    item = Watched("k", 4)
+
+    def send(items):
+        for each in items:
+            each.sent_on = threading.current_thread()
+        Recorder()(items)
+
     group = GroupCommit(send, max_batch=10, max_in_flight=1)
-    began = time.perf_counter()
-    assert group.submit(Pending("k", 4)) == 40
-    assert time.perf_counter() - began < 0.5
-    assert send.requests == [[4]]
+    assert group.submit(item) == 40
+    # at once: the caller sent its request itself, without ever waiting (no timer, no other thread)
+    assert item.sent_on is threading.current_thread() and not item.parked
     assert group.stats == {"requests": 1, "items": 1, "largest_batch": 1}
 
 

@@ -287,16 +287,14 @@ def test_a_rule_using_an_invalid_connector_points_at_the_connector_problem(tmp_p
 
 
 def test_alias_bombs_and_deep_nesting_are_refused_quickly(tmp_path):
-    import time
-
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for previous, name in zip("abcdefgh", "bcdefghi"):
         lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
     (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\nname: bomb\nindex: logs\nwindow: 5m\ndescription: *i\n")
     (tmp_path / "deep.json").write_text('{"a":' * 1000 + "1" + "}" * 1000)
-    began = time.monotonic()
+    # "quickly" = refused by the guards, which stop counting at 1,000,000 values / 100 levels: the
+    # bomb's 387,420,489 values are never built (how fast is bench/'s business, not a timed assert)
     result = load_paths([tmp_path / "bomb.yaml", tmp_path / "deep.json"])
-    assert time.monotonic() - began < 10
     assert [p.message for p in result.problems] == [
         "the document expands to more than 1,000,000 values (YAML aliases repeating large structures?)",
         "nested more than 100 levels deep"]
