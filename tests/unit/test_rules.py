@@ -357,3 +357,19 @@ def test_a_slack_message_override_without_text_keeps_the_default_text():
     merged = with_rule_defaults(slack, {"message": {"to": ["#ops"]}})
     assert merged == {"message": {"to": ["#ops"], "text": DEFAULT_SLACK_TEXT}}
     assert with_rule_defaults(slack, {"message": {"text": "mine"}}) == {"message": {"text": "mine"}}
+
+
+@pytest.mark.parametrize("condition, order", [
+    ({"metric": {"agg": "max", "field": "bytes", "gte": 10}}, {"metric": "desc"}),
+    ({"metric": {"agg": "avg", "field": "bytes", "lt": 10}}, {"metric": "asc"}),
+    ({"count": {"lte": 1}}, {"_count": "asc"}),
+    ({"count": {"gte": 5}}, None),                   # the terms default (most documents first) serves it
+    ({"metric": {"agg": "max", "field": "bytes", "eq": 10}}, None),
+])
+def test_groups_are_ranked_by_what_the_condition_tests(condition, order):
+    from watcher.definitions.compile import group_order
+
+    spec = RuleSpec(name="r", index="logs", window="5m", group_by="host", condition=condition)
+    assert group_order(spec) == order
+    terms = search_body(spec)["aggs"]["groups"]["terms"]
+    assert terms.get("order") == order
