@@ -27,7 +27,7 @@ import uuid
 import pytest
 from elasticsearch import ApiError
 
-from daemon_helpers import (DaemonProcess, SwitchableReceiver, delete_indices, deliver_left_pending, free_port,
+from daemon_helpers import (SwitchableReceiver, delete_indices, deliver_left_pending, free_port,
                             outbox, records, scheduled, state, wait_for, write_connectors, write_rule)
 from watcher.delivery.outbox import OTHER_KEY, Outbox
 from watcher.support.datemath import format_iso_millis, parse_instant
@@ -52,25 +52,6 @@ def rules_dir(tmp_path):
     folder = tmp_path / "rules"
     folder.mkdir()
     return folder
-
-
-@pytest.fixture
-def start_daemon(es_cluster, prefix, rules_dir, tmp_path):
-    """Start ``watcher run`` as a subprocess; every process started is killed in teardown. Their state
-    directory (the deployment key file) is the test's, never the user's."""
-    started: list[DaemonProcess] = []
-
-    def start(*extra: str, env: dict | None = None, http_port: int | None = None) -> DaemonProcess:
-        args = ["--rules", str(rules_dir), "--index-prefix", prefix, "--jitter", "0", "--max-retry-delay", "1",
-                "--max-attempts", "1000", "--grace", "10", *extra]
-        daemon = DaemonProcess(args, {"WATCHER_STATE_DIR": str(tmp_path / "state"), **es_cluster.env(), **(env or {})},
-                               tmp_path / "daemon.log", http_port or free_port())
-        started.append(daemon.start())
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
 
 
 def _executed(es, prefix, watch_id):

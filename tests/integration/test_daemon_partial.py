@@ -14,8 +14,7 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from daemon_helpers import (DaemonProcess, SwitchableReceiver, delete_indices, free_port, records, scheduled, state,
-                            wait_for, write_connectors)
+from daemon_helpers import SwitchableReceiver, delete_indices, records, scheduled, state, wait_for, write_connectors
 from watcher.cli import main
 from watcher.support.datemath import format_iso_millis, parse_instant
 
@@ -34,22 +33,6 @@ def rules_dir(tmp_path):
     folder = tmp_path / "rules"
     folder.mkdir()
     return folder
-
-
-@pytest.fixture
-def start_daemon(es_cluster, prefix, rules_dir, tmp_path):
-    started: list[DaemonProcess] = []
-
-    def start() -> DaemonProcess:
-        args = ["--rules", str(rules_dir), "--index-prefix", prefix, "--jitter", "0", "--max-retry-delay", "1",
-                "--grace", "10"]
-        daemon = DaemonProcess(args, es_cluster.env(), tmp_path / "daemon.log", free_port())
-        started.append(daemon.start())
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
 
 
 @pytest.fixture
