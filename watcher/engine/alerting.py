@@ -31,7 +31,6 @@ from typing import Any
 from watcher.engine.alert import Alert
 from watcher.engine.ruletypes.base import MISSING_KEY, Evaluation, field_value
 from watcher.engine.run_warnings import RECOVERIES_HELD
-from watcher.engine.windows import window_of
 from watcher.support.datemath import format_iso_millis, parse_instant
 from watcher.support.durations import DurationError, parse_rule_duration
 
@@ -129,7 +128,7 @@ def _window_search(spec, run, purpose: str):
     (``purpose`` names the search in warnings and errors; partial answers follow the rule's
     ``allow_partial_results``)."""
 
-    start, end = window_of(spec, run.scheduled_time)
+    start, end = run.rule_window
     return Evaluation(spec=spec, params=None, es=run.services.es, start=start, end=end, state={}, first_run=False,
                       warnings=run.warnings, purpose=purpose)
 

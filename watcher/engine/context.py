@@ -10,12 +10,13 @@ records use ISO-8601 with milliseconds).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as dt
 import uuid
 from typing import Any, Callable
 
 from watcher.engine.run_warnings import Warnings
-from watcher.engine.windows import calendar_window_start
+from watcher.engine.windows import uses_calendar_window, window_of
 from watcher.model.watch import Watch
 
 
@@ -97,10 +98,23 @@ class Run:
             stamp = self.execution_time.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
             self.record_id = f"{self.watch.id}_{uuid.uuid4()}-{stamp.replace('+00:00', 'Z')}"
 
+    @functools.cached_property
+    def rule_window(self) -> tuple[dt.datetime, dt.datetime] | None:
+        """``(start, end)`` of the window a rule searches at this run (aware UTC; calendar windows
+        follow the previous fire time, :mod:`watcher.engine.windows`), computed once per run; None
+        for a watch."""
+        return window_of(self.watch.rule, self.scheduled_time) if self.watch.rule is not None else None
+
+    @functools.cached_property
+    def _calendar_window_start(self) -> dt.datetime | None:
+        # ctx is built for every template, condition and action: the schedule is looked at once.
+        rule = self.watch.rule
+        return self.rule_window[0] if rule is not None and uses_calendar_window(rule) else None
+
     def ctx(self, payload: Any = None) -> dict:
         """The ``ctx`` object (``payload`` overrides the run's payload, e.g. for a foreach item)."""
         trigger = {"triggered_time": self.triggered_time, "scheduled_time": self.scheduled_time}
-        window_start = calendar_window_start(self.watch.rule, self.scheduled_time)
+        window_start = self._calendar_window_start
         if window_start is not None:  # ours, for rules with a calendar window (docs/rule-types.md)
             trigger["window_start"] = window_start
         return {

@@ -32,7 +32,6 @@ from watcher.engine.context import Run
 from watcher.engine.perform import perform
 from watcher.engine.ruletypes import REGISTRY
 from watcher.engine.run_warnings import ABSENCE_HELD, check_groups, check_search
-from watcher.engine.windows import window_of
 from watcher.es.search_batch import batcher_for
 from watcher.model.rule import RuleSpec, filter_clauses, rule_action_ids
 from watcher.model.watch import Action, Watch
@@ -137,7 +136,7 @@ class RuleAlerts:
         """
 
         spec = self.watch.rule
-        window_start, window_end = window_of(spec, self.run.scheduled_time)
+        window_start, window_end = self.run.rule_window
         variables = {
             "rule": {"name": spec.name, "description": spec.description,
                      "tags": list(spec.tags), "index": spec.index,

@@ -46,11 +46,3 @@ def window_of(spec: RuleSpec, scheduled_time: dt.datetime) -> tuple[dt.datetime,
                                      abs(scheduled_time - previous - spec.window) <= DST_TOLERANCE):
             return previous - spec.delay, end
     return end - spec.window, end
-
-
-def calendar_window_start(spec: RuleSpec | None, scheduled_time: dt.datetime) -> dt.datetime | None:
-    """Where the search of a rule with a calendar window starts at ``scheduled_time`` (the
-    ``ctx.trigger.window_start`` its compiled search reads; delay applied), else None."""
-    if spec is None or not uses_calendar_window(spec):
-        return None
-    return window_of(spec, scheduled_time)[0]

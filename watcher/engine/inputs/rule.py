@@ -12,7 +12,6 @@ from typing import Any
 
 from watcher.engine.ruletypes import REGISTRY
 from watcher.engine.ruletypes.base import Evaluation, hold_absences, iso
-from watcher.engine.windows import window_of
 from watcher.model.problems import Reader
 
 TYPE = "rule"
@@ -48,7 +47,7 @@ def execute(config: Any, run: Any) -> dict:
     """
     spec = run.watch.rule
     module = REGISTRY.get(spec.type)
-    start, end = window_of(spec, run.scheduled_time)
+    start, end = run.rule_window
     stored = run.rule_state.get("type_state") or {}
     same_type = stored.get("type") == spec.type
     evaluation = Evaluation(spec=spec, params=spec.type_params, es=run.services.es, start=start, end=end,
