@@ -27,6 +27,7 @@ import uuid
 import pytest
 from elasticsearch import ApiError
 
+from daemon_helpers import start_daemon  # noqa: F401  (the fixture)
 from daemon_helpers import (SwitchableReceiver, delete_indices, deliver_left_pending, free_port,
                             outbox, records, scheduled, state, wait_for, write_connectors, write_rule)
 from watcher.delivery.outbox import OTHER_KEY, Outbox

@@ -14,6 +14,7 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
+from daemon_helpers import start_daemon  # noqa: F401  (the fixture)
 from daemon_helpers import SwitchableReceiver, delete_indices, records, scheduled, state, wait_for, write_connectors
 from watcher.cli import main
 from watcher.support.datemath import format_iso_millis, parse_instant
