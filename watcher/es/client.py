@@ -1,6 +1,12 @@
-"""Elasticsearch client factory (elasticsearch-py 8.x, which talks to 8.x and 9.x servers), with the
-checks of what users give for the cluster: `ES_URL` (:meth:`ConnectionSettings.from_env`), URLs shown
-without their password (:func:`redact_url`) and index prefixes (:func:`check_index_prefix`).
+"""The one client seam: :func:`make_client` gives a :class:`ClusterClient` for Elasticsearch 8 or 9 and for
+OpenSearch 2, with the checks of what users give for the cluster: ``ES_URL``
+(:meth:`ConnectionSettings.from_env`), URLs shown without their password (:func:`redact_url`) and
+index prefixes (:func:`check_index_prefix`).
+
+The client has the ``elasticsearch.Elasticsearch`` API (elasticsearch-py 8.x, which talks to 8.x and
+9.x servers). Which product answers is found on the first request (``GET /``; ``ES_PRODUCT`` skips
+the question); OpenSearch's requests are then sent by opensearch-py (:mod:`watcher.es.opensearch`)
+and come back in the same shapes and exception classes. docs/backends.md lists what differs.
 """
 
 from __future__ import annotations
@@ -8,14 +14,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import elastic_transport
-from elasticsearch import ApiError, AsyncElasticsearch, Elasticsearch, UnsupportedProductError
+from elasticsearch import ApiError, Elasticsearch, UnsupportedProductError
 from elasticsearch.exceptions import HTTP_EXCEPTIONS
 
 from watcher.errors import ClusterError, PermanentClusterError, TransientClusterError
+
+ELASTICSEARCH = "elasticsearch"
+OPENSEARCH = "opensearch"
+PRODUCTS = (ELASTICSEARCH, OPENSEARCH)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +41,8 @@ class ConnectionSettings:
         ca_certs: path to a PEM CA bundle for TLS.
         verify_certs: verify server certificates (default True; turn off only for local tests).
         request_timeout: per-request timeout in seconds.
+        product: ``elasticsearch`` or ``opensearch`` when known; None asks the cluster (``GET /``) on
+            the first request.
     """
 
     urls: Sequence[str]
@@ -38,11 +52,14 @@ class ConnectionSettings:
     ca_certs: str | None = None
     verify_certs: bool = True
     request_timeout: float = 30.0
+    product: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "ConnectionSettings":
         """Read ``ES_URL`` (comma-separated for several nodes), ``ES_API_KEY``, ``ES_USERNAME``,
-        ``ES_PASSWORD``, ``ES_CA_CERTS`` and ``ES_VERIFY_CERTS`` (``false`` to disable).
+        ``ES_PASSWORD``, ``ES_CA_CERTS``, ``ES_VERIFY_CERTS`` (``false`` to disable) and ``ES_PRODUCT``
+        (``elasticsearch`` or ``opensearch``; unset or ``auto``: asked from the cluster — set it when
+        the credentials may not read ``GET /``).
 
         Each URL must be ``http(s)://host:port`` (a path prefix is allowed; ``https`` defaults to port
         443). Credentials written in a URL (``http://user:password@host:port``) are moved to basic
@@ -62,6 +79,9 @@ class ConnectionSettings:
         if len(credentials) > 1:
             raise ValueError("ES_URL: the URLs carry different credentials; give one user in ES_USERNAME/ES_PASSWORD")
         url_user, url_password = credentials.pop() if credentials else (None, None)
+        product = env.get("ES_PRODUCT", "").strip().lower()
+        if product not in ("", "auto", *PRODUCTS):
+            raise ValueError(f"ES_PRODUCT: expected {', '.join(PRODUCTS)} or auto, found {product!r}")
         return cls(
             urls=[url for url, _ in split],
             api_key=env.get("ES_API_KEY") or None,
@@ -69,6 +89,7 @@ class ConnectionSettings:
             password=env.get("ES_PASSWORD") or (url_password if not env.get("ES_USERNAME") else None) or None,
             ca_certs=env.get("ES_CA_CERTS") or None,
             verify_certs=env.get("ES_VERIFY_CERTS", "true").lower() not in ("0", "false", "no"),
+            product=product if product in PRODUCTS else None,
         )
 
     def client_kwargs(self) -> dict:
@@ -157,18 +178,96 @@ def check_index_prefix(prefix: str) -> str:
     return prefix
 
 
-def make_client(settings: ConnectionSettings) -> Elasticsearch:
-    """A synchronous client for ``settings`` (CLI verbs, dry-run, tests)."""
-    return Elasticsearch(**settings.client_kwargs())
+class _Backend:
+    """What a client and its ``.options()`` copies share: the product answering, and OpenSearch's transport."""
+
+    def __init__(self, settings: ConnectionSettings):
+        self.settings = settings
+        self.product = settings.product
+        self.opensearch = None
+        self._lock = threading.Lock()
+        if self.product == OPENSEARCH:
+            self._open_opensearch()
+
+    def resolve(self, ask) -> str:
+        """The product; ``ask()`` (a ``GET /``) is called once, under a lock, when it is not known yet."""
+        if self.product is None:
+            with self._lock:
+                if self.product is None:
+                    product = ask()
+                    if product == OPENSEARCH:
+                        self._open_opensearch()
+                    self.product = product
+        return self.product
+
+    def _open_opensearch(self) -> None:
+        from watcher.es.opensearch import OpenSearchTransport  # deferred: opensearch-py only when the cluster is one
+
+        s = self.settings
+        self.opensearch = OpenSearchTransport(
+            list(s.urls), max_retries=2, request_timeout=s.request_timeout, api_key=s.api_key,
+            http_auth=(s.username, s.password or "") if s.username and not s.api_key else None,
+            verify_certs=s.verify_certs, ca_certs=s.ca_certs)
+
+    def close(self) -> None:
+        if self.opensearch is not None:
+            self.opensearch.close()
 
 
-def make_async_client(settings: ConnectionSettings) -> AsyncElasticsearch:
-    """An asyncio client for ``settings`` (the daemon)."""
-    return AsyncElasticsearch(**settings.client_kwargs())
+class ClusterClient(Elasticsearch):
+    """The ``elasticsearch.Elasticsearch`` API on Elasticsearch 8/9 or OpenSearch 2 (see the module docstring).
+
+    Built by :func:`make_client`; ``.options(…)`` copies share the product and the connections.
+    """
+
+    _backend: _Backend | None = None
+
+    def options(self, **kwargs: Any) -> "ClusterClient":
+        client = super().options(**kwargs)
+        client._backend = self._backend
+        return client
+
+    @property
+    def product(self) -> str:
+        """``elasticsearch`` or ``opensearch`` (asks the cluster on first use; raises what a request raises)."""
+        return self._backend.resolve(self._ask_product) if self._backend else ELASTICSEARCH
+
+    def perform_request(self, method: str, path: str, *, params=None, headers=None, body=None,
+                        endpoint_id=None, path_parts=None):
+        if self._backend is not None and self.product == OPENSEARCH:
+            return self._backend.opensearch.perform(
+                method, path, params=params, headers=headers, body=body, request_timeout=self._request_timeout,
+                max_retries=self._max_retries, ignore_status=self._ignore_status)
+        return super().perform_request(method, path, params=params, headers=headers, body=body,
+                                       endpoint_id=endpoint_id, path_parts=path_parts)
+
+    def _ask_product(self) -> str:
+        # Straight through the transport: the client's own product check would refuse OpenSearch.
+        headers = {**self._headers, "accept": "application/json"}
+        meta, body = self.transport.perform_request("GET", "/", headers=headers)
+        version = body.get("version") if 200 <= meta.status < 300 and isinstance(body, dict) else None
+        if isinstance(version, dict) and version.get("distribution") == OPENSEARCH:
+            return OPENSEARCH
+        return ELASTICSEARCH
+
+    def close(self) -> None:
+        super().close()
+        if self._backend is not None:
+            self._backend.close()
+
+
+def make_client(settings: ConnectionSettings) -> ClusterClient:
+    """A synchronous client for ``settings`` (daemon, CLI verbs, dry-run, tests).
+
+    Contacts nobody: the product is asked on the first request (unless ``settings.product`` says it).
+    """
+    client = ClusterClient(**settings.client_kwargs())
+    client._backend = _Backend(settings)
+    return client
 
 
 def server_version(client: Elasticsearch) -> str:
-    """The Elasticsearch version number of the node answering, e.g. ``"8.14.1"``.
+    """The version number of the node answering, e.g. ``"8.14.1"`` (or ``"2.19.6"`` on OpenSearch).
 
     Uses ``GET /``; falls back to ``GET /_nodes/_local`` on distributions without the ``rest-root``
     module (Maven Central's integration-test distribution answers ``GET /`` with 405).
@@ -181,6 +280,12 @@ def server_version(client: Elasticsearch) -> str:
             raise
     nodes = client.nodes.info(node_id="_local")["nodes"]
     return next(iter(nodes.values()))["version"]
+
+
+def server_description(client: ClusterClient) -> str:
+    """``"Elasticsearch 8.14.1"`` or ``"OpenSearch 2.19.6"``, for logs and status lines."""
+    name = "OpenSearch" if getattr(client, "product", ELASTICSEARCH) == OPENSEARCH else "Elasticsearch"
+    return f"{name} {server_version(client)}"
 
 
 def cluster_error_class(error: BaseException | type[BaseException]) -> type[ClusterError] | None:

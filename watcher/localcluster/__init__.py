@@ -1,12 +1,14 @@
-"""A real Elasticsearch for tests, the demo, CI and local runs.
+"""A real Elasticsearch (or OpenSearch) for tests, the demo, CI and local runs.
 
 One entry point, :func:`provide`, picks the cluster in the order the project's design sets:
 
 1. ``ES_URL`` is set: use that cluster (auth from ``ES_API_KEY`` or ``ES_USERNAME``/``ES_PASSWORD``,
    CA bundle from ``ES_CA_CERTS``). Nothing is started or stopped.
-2. A Docker engine answers: testcontainers starts Elasticsearch 8.14 single-node.
-3. Otherwise: a real Elasticsearch 8.14.1 node runs in a local JVM, from the distribution that
-   Maven Central serves (see :mod:`watcher.localcluster.jvm`).
+2. A Docker engine answers and the default engine is wanted: testcontainers starts Elasticsearch
+   8.14 single-node.
+3. Otherwise: a real node runs in a local JVM, from what Maven Central serves — the engine named by
+   ``WATCHER_TEST_ENGINE`` (``elasticsearch`` 8.14.1, ``opensearch`` 2.19.6, ``elasticsearch9``
+   9.2.0; see :mod:`watcher.localcluster.engines`).
 
 ``WATCHER_ES_PROVIDER=url|docker|jvm`` forces one of them.
 """
@@ -19,6 +21,7 @@ from collections.abc import Iterator
 
 from watcher.localcluster import jvm
 from watcher.localcluster.cluster import Cluster, ClusterUnavailable
+from watcher.localcluster.engines import selected_engine
 
 __all__ = ["Cluster", "ClusterUnavailable", "provide", "from_environment"]
 
@@ -55,14 +58,16 @@ def provide() -> Iterator[Cluster]:
 
     from watcher.localcluster import docker  # deferred: optional (testcontainers comes with the test extra)
 
-    if forced in ("", "docker") and docker.engine_available():
+    engine = selected_engine()
+    # The container is Elasticsearch 8 only; the other engines are assembled for the JVM.
+    if forced in ("", "docker") and engine.name == "elasticsearch" and docker.engine_available():
         with docker.run_container() as cluster:
             yield cluster
         return
     if forced == "docker":
         raise ClusterUnavailable("WATCHER_ES_PROVIDER=docker but no Docker engine answers")
 
-    node = jvm.JvmNode.ephemeral()
+    node = jvm.JvmNode.ephemeral(engine)
     try:
         yield node.start()
     finally:

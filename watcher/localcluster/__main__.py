@@ -16,6 +16,7 @@ import sys
 import time
 
 from watcher.localcluster import ClusterUnavailable, from_environment, provide
+from watcher.localcluster.engines import selected_engine
 from watcher.localcluster.jvm import JvmNode
 
 
@@ -27,7 +28,7 @@ def _start(args) -> int:
     node = JvmNode.named(http_port=args.port)
     began = time.monotonic()
     cluster = node.start()
-    print(f"Elasticsearch {os.environ.get('WATCHER_ES_VERSION', '8.14.1')} is up after "
+    print(f"{node.engine.product} {node.engine.version} is up after "
           f"{time.monotonic() - began:.1f}s (data in {node.instance_dir})")
     print(f"export ES_URL={cluster.url}")
     return 0
@@ -57,7 +58,7 @@ def _run(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     began = time.monotonic()
     with provide() as cluster:
-        print(f"[elasticsearch] {cluster.kind} cluster at {cluster.url} "
+        print(f"[cluster] {cluster.kind} {selected_engine().name if cluster.kind == 'jvm' else ''} cluster at {cluster.url} "
               f"(ready in {time.monotonic() - began:.1f}s)", flush=True)
         child = subprocess.Popen(command, env={**os.environ, **cluster.env()})
         try:
@@ -67,7 +68,7 @@ def _run(args) -> int:
             child.wait()
             return 130
         finally:
-            print(f"[elasticsearch] stopping the {cluster.kind} cluster", flush=True)
+            print(f"[cluster] stopping the {cluster.kind} cluster", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,7 +74,7 @@ class Cluster:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if alive is not None and not alive():
-                raise ClusterUnavailable(f"Elasticsearch at {self.url} exited while starting")
+                raise ClusterUnavailable(f"the cluster at {self.url} exited while starting")
             try:
                 health = self._request("/_cluster/health?wait_for_status=yellow&timeout=1s", timeout=5)
                 if health.get("status") in ("yellow", "green"):
@@ -82,4 +82,4 @@ class Cluster:
             except (OSError, urllib.error.URLError, ValueError) as error:
                 last_error = error
             time.sleep(0.5)
-        raise ClusterUnavailable(f"Elasticsearch at {self.url} not ready after {timeout:.0f}s: {last_error}")
+        raise ClusterUnavailable(f"the cluster at {self.url} not ready after {timeout:.0f}s: {last_error}")
