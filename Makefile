@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ES_RUN := $(PY) -m watcher.localcluster run --
 
-.PHONY: venv test unit demo es-start es-stop es-status clean
+.PHONY: venv test test-opensearch test-es9 unit demo es-start es-stop es-status clean
 
 venv: $(VENV)/.installed
 
@@ -17,9 +17,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Provides Elasticsearch (ES_URL, else Docker, else a local JVM node), runs pytest, stops it.
+# The whole suite on Elasticsearch 8 (ES_URL, else Docker, else a local JVM node), then the integration
+# suite on OpenSearch 2 with Painless, Mustache and ingest (docs/backends.md); each cluster is stopped after.
+# Tests that need those modules are marked `scripting` and run on OpenSearch only.
 test: venv
-	$(ES_RUN) $(PY) -m pytest $(PYTEST_ARGS)
+	$(ES_RUN) $(PY) -m pytest -m "not scripting" $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-opensearch
+
+test-opensearch: venv
+	WATCHER_TEST_ENGINE=opensearch $(ES_RUN) $(PY) -m pytest tests/integration -m "not without_scripting" $(PYTEST_ARGS)
+
+# The integration suite on Elasticsearch 9.2.0 (needs a Java 21 or newer; found under /usr/lib/jvm or
+# WATCHER_JAVA_HOME). `make test` runs it too when such a Java exists (scripts/has-java 21).
+test-es9: venv
+	WATCHER_TEST_ENGINE=elasticsearch9 $(ES_RUN) $(PY) -m pytest tests/integration -m "not scripting" $(PYTEST_ARGS)
 
 # Tests that need no cluster.
 unit: venv

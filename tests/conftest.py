@@ -50,12 +50,35 @@ def es_modules(es) -> set[str]:
     return {m["name"] for m in node.get("modules", [])} | {p["name"] for p in node.get("plugins", [])}
 
 
+SCRIPTING_MODULES = ("lang-painless", "lang-mustache", "ingest-common")
+"""What the ``scripting`` tests need: Painless, stored Mustache templates, grok/set/remove processors."""
+
+
+def pytest_collection_modifyitems(items):
+    # A test that asks for a scripting cluster is a `scripting` test: `make test` runs those on the
+    # OpenSearch engine (WATCHER_TEST_ENGINE=opensearch) and leaves them out of the Elasticsearch 8 run.
+    for item in items:
+        if {"requires_painless", "requires_scripting"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.scripting)
+
+
+def _skip_without(es_modules: set[str], needed) -> None:
+    missing = [name for name in needed if name not in es_modules]
+    if missing:
+        pytest.skip(f"the cluster lacks {', '.join(missing)} (Maven Central's Elasticsearch integ-test distribution "
+                    f"has none of them); run it with WATCHER_TEST_ENGINE=opensearch, or ES_URL=<a full cluster>")
+
+
 @pytest.fixture
 def requires_painless(es_modules):
-    """Skip, with the reason, when the cluster cannot run Painless scripts."""
-    if "lang-painless" not in es_modules:
-        pytest.skip("the cluster has no lang-painless module (Maven Central's 8.14.1 integ-test "
-                    "distribution lacks it); set ES_URL to a full Elasticsearch to run this test")
+    """Skip, with the reason, when the cluster cannot run Painless scripts (marks the test ``scripting``)."""
+    _skip_without(es_modules, ("lang-painless",))
+
+
+@pytest.fixture
+def requires_scripting(es_modules):
+    """Skip, with the reason, unless the cluster has every module of :data:`SCRIPTING_MODULES`."""
+    _skip_without(es_modules, SCRIPTING_MODULES)
 
 
 @pytest.fixture

@@ -1,18 +1,29 @@
-"""The Elasticsearch under test is real: mappings, date ranges and aggregations decided by the server."""
+"""The cluster under test is real: mappings, date ranges and aggregations decided by the server."""
 
 from __future__ import annotations
 
 import re
 
-from watcher.es.client import server_version
+from watcher.es.client import server_description, server_version
+from watcher.localcluster.engines import selected_engine
 
 
-def test_server_is_elasticsearch_8(es, es_cluster):
+def test_server_is_the_engine_under_test(es, es_cluster):
     version = server_version(es)
-    assert re.fullmatch(r"8\.\d+\.\d+", version), version
+    if es_cluster.kind == "url":  # a cluster of the user's: any product we support
+        assert es.product in ("elasticsearch", "opensearch")
+        assert re.fullmatch(r"(8|9)\.\d+\.\d+" if es.product == "elasticsearch" else r"2\.\d+\.\d+", version)
+        return
+    engine = selected_engine() if es_cluster.kind == "jvm" else None
+    expected = (engine.product, engine.version) if engine else ("Elasticsearch", "8.14.1")
+    assert server_description(es) == " ".join(expected)
+    assert es.product == expected[0].lower()
     response = es.perform_request("GET", "/_cluster/health", headers={"accept": "application/json"})
-    # elasticsearch-py refuses servers that do not identify as Elasticsearch; check the header too.
-    assert response.meta.headers.get("X-Elastic-Product") == "Elasticsearch"
+    if es.product == "elasticsearch":
+        # elasticsearch-py refuses servers that do not identify as Elasticsearch; check the header too.
+        assert response.meta.headers.get("X-Elastic-Product") == "Elasticsearch"
+    else:
+        assert response["cluster_name"] == "watcher-local"
 
 
 def test_mapping_range_and_terms_aggregation(es, index_name):

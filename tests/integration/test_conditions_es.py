@@ -76,6 +76,7 @@ def test_array_compare_over_real_terms_buckets(es, host_events):
 # Painless
 
 
+@pytest.mark.without_scripting
 def test_node_without_painless_reports_script_unavailable(es, es_modules):
     if "lang-painless" in es_modules:
         pytest.skip("this cluster has lang-painless; the unavailable path cannot be observed here")

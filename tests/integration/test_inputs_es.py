@@ -179,15 +179,10 @@ def test_inline_template_with_params(es, logs):
     assert result["search"]["request"]["body"] == {"query": {"term": {"host": "web-2"}}, "size": "5"}
 
 
-def test_stored_template_by_id(es, es_modules, logs):
+def test_stored_template_by_id(es, requires_scripting, logs):
     template_id = f"{logs}-by-host"
     source = '{"query": {"term": {"host": "{{host}}"}}}'
-    try:
-        es.put_script(id=template_id, script={"lang": "mustache", "source": source})
-    except ApiError as error:
-        missing = " (the node has no lang-mustache module)" if "lang-mustache" not in es_modules else ""
-        pytest.skip(f"the node refuses to store a mustache template{missing}: {error}; "
-                    "test_stored_template_is_fetched_and_rendered_here covers our side")
+    es.put_script(id=template_id, script={"lang": "mustache", "source": source})
     try:
         result = run_input({"search": {"request": {"indices": [logs], "template": {
             "id": template_id, "params": {"host": "web-1"}}}}}, make_run(es))
@@ -232,7 +227,7 @@ def test_cluster_health_through_an_http_input(es_cluster):
     assert payload["_status_code"] == 200
     assert payload["status"] in ("green", "yellow")
     assert payload["number_of_nodes"] == 1
-    assert payload["_headers"]["content-type"] == ["application/json"]
+    assert payload["_headers"]["content-type"] in (["application/json"], ["application/json; charset=UTF-8"])
     assert result["http"] == {"status_code": 200, "request": {
         "host": url.hostname, "port": url.port, "scheme": "http", "method": "get", "path": "/_cluster/health",
         "params": {"wait_for_status": "yellow", "timeout": "5s"}}}
@@ -255,7 +250,7 @@ def test_http_json_response_is_merged_into_the_payload(httpserver):
     payload = result["payload"]
     assert payload["ok"] is True and payload["items"] == [1, 2]
     assert payload["_status_code"] == 200
-    assert payload["_headers"]["content-type"] == ["application/json"]
+    assert payload["_headers"]["content-type"] in (["application/json"], ["application/json; charset=UTF-8"])
     assert payload["_headers"]["x-thing"] == ["a"]
     assert result["http"] == {"status_code": 200, "request": {
         "host": "127.0.0.1", "port": httpserver.port, "scheme": "http", "method": "get", "path": "/status",

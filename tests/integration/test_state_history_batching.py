@@ -72,9 +72,12 @@ def together(group: GroupCommit, jobs: dict) -> tuple[dict, int]:
     return results, group.stats["requests"] - before
 
 
-def shard_bulks(es, index: str) -> int:
+def shard_bulks(es, index: str) -> int | None:
     """Shard-level bulk operations the node ran on ``index`` (one-shard indices: a lone index
-    request counts 1, and so does a ``_bulk`` of many items) — shows the writes really shared one."""
+    request counts 1, and so does a ``_bulk`` of many items) — shows the writes really shared one.
+    None on OpenSearch, which keeps no such statistic (our own request count still shows it)."""
+    if es.product == "opensearch":
+        return None
     return es.indices.stats(index=index, metric="bulk")["_all"]["primaries"]["bulk"]["total_operations"]
 
 
@@ -122,7 +125,7 @@ def test_two_saves_of_the_same_stale_version_in_one_bulk_give_exactly_one_confli
     bulks = shard_bulks(es, store.index)
     results, requests = together(writes, jobs)
     assert requests == 1  # four saves, one _bulk
-    assert shard_bulks(es, store.index) - bulks == 1
+    assert bulks is None or shard_bulks(es, store.index) - bulks == 1
     outcomes = {name: type(value).__name__ for name, value in results.items()}
     assert sorted([outcomes["first"], outcomes["second"]]) == ["StateConflict", "WatchState"]
     assert outcomes["other"] == outcomes["new"] == "WatchState"
@@ -221,7 +224,7 @@ def test_concurrent_history_writes_share_one_bulk_with_the_same_documents(es, hi
     results, requests = together(writes, {name: (lambda r=r: history.write_record(es, history_prefix, r, refresh="wait_for"))
                                           for name, r in records.items()})
     assert requests == 1
-    assert shard_bulks(es, index) == 1  # five records, one shard-level bulk
+    assert shard_bulks(es, index) in (1, None)  # five records, one shard-level bulk
     assert results == {name: index for name in records}
     # refresh=wait_for travelled with the _bulk: all five are searchable on return
     assert es.count(index=index)["count"] == 5
@@ -245,7 +248,8 @@ def test_a_bad_record_fails_only_its_writer_with_the_lone_error(es, history_pref
     assert results["good"] == f"{history_prefix}-history-2026.11.29"
     batched = results["bad"]
     assert type(batched) is type(lone.value) is BadRequestError and batched.status_code == 400
-    assert batched.message == lone.value.message == "document_parsing_exception"
+    # document_parsing_exception since Elasticsearch 8.8; mapper_parsing_exception before and on OpenSearch
+    assert batched.message == lone.value.message in ("document_parsing_exception", "mapper_parsing_exception")
     assert str(batched) == str(lone.value)
 
 

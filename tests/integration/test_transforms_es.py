@@ -88,6 +88,7 @@ def test_chain_transform_fails_when_a_step_fails(es, index_name):
     assert [step["type"] for step in caught.value.results] == ["search"]
 
 
+@pytest.mark.without_scripting
 def test_script_transform_without_painless_raises_script_unavailable(es, es_modules):
     from watcher.es.painless import ScriptUnavailable
 
@@ -115,6 +116,7 @@ def test_transform_link_in_a_chain_input(es, requires_painless):
     assert result["chain"]["second"] == {"type": "transform", "status": "success", "payload": {"double": 8}}
 
 
+@pytest.mark.without_scripting
 def test_transform_link_failure_does_not_stop_a_chain_input(es, es_modules):
     if "lang-painless" in es_modules:
         pytest.skip("this node runs Painless; the link would succeed")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import re
 import sys
 from pathlib import Path
 from urllib.parse import urlencode
@@ -29,6 +28,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 from watcher import api
 from watcher.es import history
 from watcher.es.client import ConnectionSettings, check_index_prefix, make_client, redact_url
+from watcher.es.fields import refused_text_field
 from watcher.support.datemath import DateMathError, resolve
 
 
@@ -268,9 +268,9 @@ def _print_input(input_result: dict, watch=None) -> None:
     if input_result.get("status") != "success":
         reason = str(_reason(input_result))
         echo(click.style(f"input {kind} failed: {reason}", fg="red"))
-        field = re.search(r"Fielddata is disabled on \[([^\]]+)\]", reason)
+        field = refused_text_field(reason)
         if field:  # the most common first-rule mistake: a dynamically mapped text field
-            echo(_fielddata_hint(field[1], watch))
+            echo(_fielddata_hint(field, watch))
         return
     request = (input_result.get("search") or {}).get("request")
     if request:

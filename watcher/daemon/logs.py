@@ -34,7 +34,7 @@ from watcher.model.secrets import Secret, mask, mask_data
 __all__ = ["HumanFormatter", "JsonFormatter", "SecretMasker", "add_secrets", "configure", "extra_fields", "masker"]
 
 # Libraries that log every request or job at INFO: kept at WARNING unless the level is DEBUG.
-NOISY_LOGGERS = ("apscheduler", "httpx", "httpcore", "elastic_transport", "urllib3")
+NOISY_LOGGERS = ("apscheduler", "httpx", "httpcore", "elastic_transport", "opensearch", "urllib3")
 
 _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime",
                                                                                           "taskName"}
@@ -200,7 +200,8 @@ def configure(format: Literal["human", "json"] = "human", level: int | str = "IN
     # The transport logs every failed request with a traceback while the cluster is away; the daemon
     # reports cluster errors itself, once per tick, so keep only its errors unless debugging.
     if numeric > logging.DEBUG:
-        logging.getLogger("elastic_transport").setLevel(logging.ERROR)
+        for transport in ("elastic_transport", "opensearch"):
+            logging.getLogger(transport).setLevel(logging.ERROR)
     return handler
 
 

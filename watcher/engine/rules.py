@@ -32,6 +32,7 @@ from watcher.engine.context import Run
 from watcher.engine.perform import perform
 from watcher.engine.ruletypes import REGISTRY
 from watcher.engine.run_warnings import ABSENCE_HELD, check_groups, check_search
+from watcher.es.fields import refused_text_field
 from watcher.es.search_batch import batcher_for
 from watcher.model.rule import RuleSpec, filter_clauses, rule_action_ids
 from watcher.model.watch import Action, Watch
@@ -286,7 +287,7 @@ def _with_features(result: RuleAlerts) -> RuleAlerts:
             for field, reason in errors.items():
                 result.notes.append(f"top_count_keys: {field} could not be counted: {reason}"
                                     + (" (a text field: count its keyword sub-field, e.g. "
-                                       f"{field}.keyword)" if "Fielddata is disabled" in reason else ""))
+                                       f"{field}.keyword)" if refused_text_field(reason) == field else ""))
     if spec.aggregation is not None:
         firing = alerting.aggregate(spec, run, firing)
         result.pending = sum(len(e["alerts"]) for e in run.rule_state.get("aggregation", {}).values())

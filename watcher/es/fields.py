@@ -4,8 +4,21 @@ in the indices a rule searches, and whether the cluster can aggregate on it."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+
+# Both products end the reason with this remedy when a search aggregates or sorts on a text field
+# (Elasticsearch 8 starts it with "Fielddata is disabled on [f] in [index]", OpenSearch 2 with
+# "Text fields are not optimised…"; docs: "fielddata mapping parameter").
+_TEXT_FIELD_REFUSED = re.compile(r"set fielddata=true on \[([^\]]+)\]")
+
+
+def refused_text_field(reason: str) -> str | None:
+    """The field named by a cluster's refusal to aggregate or sort on a ``text`` field, else None."""
+    found = _TEXT_FIELD_REFUSED.search(reason)
+    return found[1] if found else None
 
 
 @dataclasses.dataclass(frozen=True)

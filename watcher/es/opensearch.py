@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -73,6 +74,11 @@ class OpenSearchTransport:
             if ca_certs:
                 options["ca_certs"] = ca_certs
         self._node = url_to_node_config(urls[0])
+        # opensearch-py logs a WARNING for every non-2xx answer, even a 404 we asked to ignore; the
+        # Elasticsearch client does not. Callers report the failures that matter themselves.
+        requests_log = logging.getLogger("opensearch")
+        if requests_log.level == logging.NOTSET:
+            requests_log.setLevel(logging.ERROR)
         # The OpenSearch client parses the URLs into its transport's host list; we use only the transport.
         self._clients = [opensearchpy.OpenSearch(urls, max_retries=retries, **options) for retries in (max_retries, 0)]
         self._retrying, self._once = (client.transport for client in self._clients)

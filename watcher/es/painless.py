@@ -33,8 +33,10 @@ and ``params`` as variables. We have only the Painless execute API
 
    Unlike a script, a Painless function must return on every path; when the cluster answers "not
    all paths provide a return value" the script is sent once more with ``return null;`` appended,
-   which is what a script's missing return means. Arrays (``int[]``…) come back as their Java
-   ``toString``, not as JSON arrays.
+   which is what a script's missing return means. Java arrays (``Object[]`` from
+   ``stream().toArray()``, ``int[]``…) become JSON arrays, ``char[]`` a string, and a
+   ``ZonedDateTime`` an ISO-8601 string with milliseconds and offset (``2024-05-01T10:15:30.123Z``),
+   as Watcher puts them in the payload.
 
 Values in ``ctx``: datetimes (``ctx.execution_time``, ``ctx.trigger.*``) are passed as ISO-8601
 strings with milliseconds (``2024-05-01T10:15:30.123Z``); Watcher passes ``ZonedDateTime``
@@ -131,6 +133,25 @@ String __watcher_json(def v) {
       b.append(__watcher_json(e.getValue()));
     }
     b.append('}');
+    return b.toString();
+  }
+  if (v instanceof ZonedDateTime) {
+    return __watcher_json_string(DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSSXXX").format(v));
+  }
+  if (v instanceof char[]) {
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < v.length; ++i) { b.append(v[i]); }
+    return __watcher_json_string(b.toString());
+  }
+  if (v instanceof Object[] || v instanceof int[] || v instanceof long[] || v instanceof double[]
+      || v instanceof float[] || v instanceof short[] || v instanceof byte[] || v instanceof boolean[]) {
+    StringBuilder b = new StringBuilder();
+    b.append('[');
+    for (int i = 0; i < v.length; ++i) {
+      if (i > 0) { b.append(','); }
+      b.append(__watcher_json(v[i]));
+    }
+    b.append(']');
     return b.toString();
   }
   if (v instanceof Iterable) {
