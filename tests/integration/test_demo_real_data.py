@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import SHARED
+from conftest import SCRIPTING_MODULES, SHARED
 from watcher.definitions.load import load_paths
 from watcher.demo import load as demo_load
 from watcher.demo import sshd
@@ -130,8 +130,11 @@ def alerted(records) -> set[str]:
 
 # --- tests ----------------------------------------------------------------------------------------------
 
-def test_the_real_file_loads_every_event(loaded):
+def test_the_real_file_loads_every_event(loaded, es_modules):
     index, result, notices = loaded
+    # A cluster with ingest-common parses the lines itself (the grok pipeline); the rule tests below
+    # then alert on what the cluster parsed.
+    assert result.by_cluster == set(SCRIPTING_MODULES).issubset(es_modules), notices
     lines = list(sshd.iter_lines(LOG.read_text(encoding="utf-8")))
     repeats = sum(len(sshd.expand_repeats(line)) - 1 for line in lines)
     assert result.failed == 0 and result.skipped_lines == 0

@@ -145,6 +145,27 @@ def test_foreach_action_sends_one_request_per_hit(es_cluster, logs, tmp_path, ht
     assert first["message"] == 'payment "declined"\nretrying' and first["service"] == {"name": "checkout"}
 
 
+def test_bucket_selector_script_transform_and_foreach_over_its_list(es_cluster, logs, tmp_path, httpserver,
+                                                                     requires_scripting):
+    """A watch in the style of Elastic's examples: a pipeline aggregation keeps the busy services, a
+    Painless condition looks at the buckets, a script transform builds a list with ``toArray()`` and
+    a foreach action sends one request per element."""
+    httpserver.expect_request("/busy/checkout", method="POST").respond_with_data("ok")
+    path = example("busy-hosts-bucket-selector.json", tmp_path, **{'"logs-*"': f'"{logs}"', "8000": str(httpserver.port)})
+    code, out = dry_run(es_cluster, path, "--at", AT, "--action-mode", "execute", "--json")
+    assert code == 0, out
+    record = json.loads(out)
+    buckets = record["result"]["input"]["payload"]["aggregations"]["services"]["buckets"]
+    assert buckets == [{"key": "checkout", "doc_count": 4}]  # search (1 error) dropped by bucket_selector
+    assert record["result"]["condition"] == {"type": "script", "status": "success", "met": True}
+    assert record["result"]["transform"]["payload"] == {
+        "services": [{"name": "checkout", "errors": 4}], "names": ["checkout"]}
+    action = record["result"]["actions"][0]
+    assert action["status"] == "success" and action["number_of_actions_executed"] == 1
+    (request, _), = httpserver.log
+    assert request.path == "/busy/checkout" and json.loads(request.get_data()) == {"service": "checkout", "errors": 4}
+
+
 def test_backtest_prints_when_the_watch_would_have_fired(es_cluster, logs, tmp_path):
     path = example("log-errors.json", tmp_path, **{'"logs-*"': f'"{logs}"'})
     code, out = dry_run(es_cluster, path, "--from", "2026-11-29T09:55:00Z", "--to", "2026-11-29T10:15:00Z")
