@@ -23,12 +23,14 @@ $(VENV)/.installed: pyproject.toml
 test: venv
 	$(ES_RUN) $(PY) -m pytest -m "not scripting" $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-opensearch
+	@if $(PY) -m watcher.localcluster has-java 21 >/dev/null; then $(MAKE) --no-print-directory test-es9; \
+	else echo "[test] no Java 21 or newer here: the Elasticsearch 9 run (make test-es9) is left out"; fi
 
 test-opensearch: venv
 	WATCHER_TEST_ENGINE=opensearch $(ES_RUN) $(PY) -m pytest tests/integration -m "not without_scripting" $(PYTEST_ARGS)
 
 # The integration suite on Elasticsearch 9.2.0 (needs a Java 21 or newer; found under /usr/lib/jvm or
-# WATCHER_JAVA_HOME). `make test` runs it too when such a Java exists (scripts/has-java 21).
+# WATCHER_JAVA_HOME). `make test` runs it too when such a Java exists.
 test-es9: venv
 	WATCHER_TEST_ENGINE=elasticsearch9 $(ES_RUN) $(PY) -m pytest tests/integration -m "not scripting" $(PYTEST_ARGS)
 

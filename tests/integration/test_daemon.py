@@ -31,6 +31,7 @@ from daemon_helpers import start_daemon  # noqa: F401  (the fixture)
 from daemon_helpers import (SwitchableReceiver, delete_indices, deliver_left_pending, free_port,
                             outbox, records, scheduled, state, wait_for, write_connectors, write_rule)
 from watcher.delivery.outbox import OTHER_KEY, Outbox
+from watcher.es.client import server_description
 from watcher.support.datemath import format_iso_millis, parse_instant
 
 @pytest.fixture
@@ -74,6 +75,7 @@ def test_alerts_fire_on_schedule_and_records_land_in_history(es, prefix, doc_ind
         daemon = start_daemon()
         health = daemon.wait_healthy()
         assert health["scheduler"]["watches"] == 1 and health["cluster"]["reachable"] is True
+        assert health["cluster"]["product"] == server_description(es)  # e.g. "OpenSearch 2.19.6"
         wait_for(lambda: len(_executed(es, prefix, "every-2s")) >= 4, 20, what="4 executed records")
         wait_for(lambda: len(set(receiver.keys(200))) >= 4, 10, what="4 alerts received")
         assert daemon.stop(signal.SIGTERM) == 0

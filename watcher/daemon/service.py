@@ -76,7 +76,8 @@ from watcher.engine.execute import ExecuteOptions, execute_watch
 from watcher.engine.perform import error_type
 from watcher.errors import TransientClusterError
 from watcher.es import history
-from watcher.es.client import ConnectionSettings, client_error_classes, cluster_error_class, make_client
+from watcher.es.client import (ConnectionSettings, client_error_classes, cluster_error_class, make_client,
+                               server_description)
 from watcher.es.outbox_store import OutboxStore
 from watcher.es.shards import PartialResultsError
 from watcher.es.state import StateConflict, StateStore, WatchState
@@ -332,6 +333,7 @@ class Daemon:
         self._problems: list[str] = []
         self._files_bad: list[str] = []
         self._cluster_ok = False
+        self._cluster_product: str | None = None  # "OpenSearch 2.19.6", once the cluster has answered
         self._scheduler_running = False
         self._outbox_depth: dict[str, int] = {}
         self.es = None
@@ -437,6 +439,9 @@ class Daemon:
 
     def _probe_or_raise(self) -> bool:
         self.es.options(request_timeout=5, max_retries=0).cluster.health()
+        if self._cluster_product is None:
+            self._cluster_product = server_description(self.es)
+            LOG.info("cluster: %s", self._cluster_product)
         self._cluster_ok = True
         return True
 
@@ -747,13 +752,14 @@ class Daemon:
 
     def health(self) -> dict:
         """The ``/healthz`` document: ``status`` ``ok`` when the cluster answers and the scheduler
-        runs (else ``unavailable``, HTTP 503), with ``cluster.reachable``, ``scheduler.running`` and
+        runs (else ``unavailable``, HTTP 503), with ``cluster.reachable`` and ``cluster.product``
+        (``"Elasticsearch 8.14.1"``, ``"OpenSearch 2.19.6"``; null until it first answered), ``scheduler.running`` and
         ``watches``, ``outbox.depth`` ({state: n}), ``definitions.invalid_files`` and ``problems``."""
         ok = self._cluster_ok and self._scheduler_running
         scheduled = len(self.scheduler.watch_ids()) if self.scheduler is not None else 0
         return {
             "status": "ok" if ok else "unavailable",
-            "cluster": {"reachable": self._cluster_ok},
+            "cluster": {"reachable": self._cluster_ok, "product": self._cluster_product},
             "scheduler": {"running": self._scheduler_running, "watches": scheduled},
             "outbox": {"depth": dict(self._outbox_depth)},
             "definitions": {"watches": len(self._watches), "invalid_files": list(self._files_bad),

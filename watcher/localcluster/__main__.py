@@ -4,6 +4,11 @@
   ``stop`` and ``status`` act on it. With ``ES_URL`` set, nothing is started.
 * ``run -- CMD…`` provides a cluster as :func:`watcher.localcluster.provide` does, runs CMD with
   ``ES_URL`` (and auth variables) set, stops what it started, and exits with CMD's exit code.
+* ``has-java N`` prints the home of a Java N or newer and exits 0, else says what it saw and exits 1
+  (``make test`` asks it before the Elasticsearch 9 run).
+
+``WATCHER_TEST_ENGINE`` (``elasticsearch``, ``opensearch``, ``elasticsearch9``) picks what a local
+node runs; see :mod:`watcher.localcluster.engines`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import sys
 import time
 
 from watcher.localcluster import ClusterUnavailable, from_environment, provide
+from watcher.localcluster.distribution import java_home
 from watcher.localcluster.engines import selected_engine
 from watcher.localcluster.jvm import JvmNode
 
@@ -58,7 +64,8 @@ def _run(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     began = time.monotonic()
     with provide() as cluster:
-        print(f"[cluster] {cluster.kind} {selected_engine().name if cluster.kind == 'jvm' else ''} cluster at {cluster.url} "
+        what = f"{selected_engine().product} {selected_engine().version} node" if cluster.kind == "jvm" else "cluster"
+        print(f"[cluster] {cluster.kind} {what} at {cluster.url} "
               f"(ready in {time.monotonic() - began:.1f}s)", flush=True)
         child = subprocess.Popen(command, env={**os.environ, **cluster.env()})
         try:
@@ -69,6 +76,15 @@ def _run(args) -> int:
             return 130
         finally:
             print(f"[cluster] stopping the {cluster.kind} cluster", flush=True)
+
+
+def _has_java(args) -> int:
+    try:
+        print(java_home(args.version))
+    except ClusterUnavailable as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="provide a cluster, run a command with ES_URL set, stop it")
     run.add_argument("command", nargs=argparse.REMAINDER)
     run.set_defaults(handler=_run)
+    has_java = sub.add_parser("has-java", help="print the home of a Java VERSION or newer (exit 1 if none)")
+    has_java.add_argument("version", type=int)
+    has_java.set_defaults(handler=_has_java)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

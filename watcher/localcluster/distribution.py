@@ -182,7 +182,7 @@ def java_home(minimum: int) -> Path:
             installed = [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
             candidates.extend(sorted(installed, key=lambda p: java_feature_version(p) or 0))
     seen = []
-    for home in candidates:
+    for home in dict.fromkeys(path.resolve() for path in candidates):
         version = java_feature_version(home)
         seen.append(f"{home} ({version or 'unknown'})")
         if version is not None and version >= minimum:
