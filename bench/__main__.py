@@ -173,14 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; expected eval, delivery, lag")
 
-    from watcher.es.client import ConnectionSettings, make_client, redact_url, server_version
+    from watcher.es.client import ConnectionSettings, make_client, redact_url, server_description, server_version
 
     settings = ConnectionSettings.from_env()
     es = make_client(settings)
     end = data.data_end()
     info = machine()
     print(f"machine: {info['nproc']} CPUs ({info['cpu_model']}), {info['memory_gb']} GB; "
-          f"Elasticsearch {server_version(es)} at {redact_url(settings.urls[0])}", flush=True)
+          f"{server_description(es)} at {redact_url(settings.urls[0])}", flush=True)
     exists = es.indices.exists(index=data.INDEX)
     if args.reuse and exists and es.count(index=data.INDEX)["count"] == args.docs:
         newest = es.search(index=data.INDEX, size=0, aggs={"t": {"max": {"field": "@timestamp"}}})
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(loaded in {loaded['seconds']} s)", flush=True)
 
     result = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": info,
-              "elasticsearch": server_version(es), "index": {"name": data.INDEX, **loaded},
+              "elasticsearch": server_version(es), "cluster": server_description(es), "index": {"name": data.INDEX, **loaded},
               "scheduled_time": end.isoformat(), "window": "1h", "repeat": args.repeat, "parts": sorted(parts)}
     rows: list[dict] = []
     if "eval" in parts:

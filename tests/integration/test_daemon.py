@@ -522,3 +522,36 @@ def test_the_state_dir_key_lets_a_restart_send_sealed_deliveries_and_another_key
     assert {r["key"] for r in sent} == ids
     assert {r["headers"]["X-Api-Key"] for r in sent} == {token}
     assert {d["state"] for d in outbox(es, prefix) if d["_id"] in ids} == {"delivered"}
+
+
+# (13) a Watcher watch with a Painless condition and a script transform, run by the daemon ----------------
+
+def test_daemon_runs_a_watch_with_a_painless_condition_and_transform(es, prefix, index_name, rules_dir, start_daemon,
+                                                                    requires_painless):
+    now = dt.datetime.now(dt.timezone.utc)
+    for number, user in enumerate(["alice", "bob", "bob", "bob"]):
+        es.index(index=index_name, id=str(number), document={"@timestamp": now.isoformat(), "user": user})
+    es.indices.refresh(index=index_name)
+    with SwitchableReceiver() as receiver:
+        host, port = receiver.server_address
+        watch = {
+            "trigger": {"schedule": {"interval": "2s"}},
+            "input": {"search": {"request": {"indices": [index_name], "body": {
+                "size": 0, "query": {"range": {"@timestamp": {"gte": "now-1h"}}},
+                "aggs": {"users": {"terms": {"field": "user.keyword"}}}}}}},
+            "condition": {"script": {"source": "return ctx.payload.aggregations.users.buckets.stream()"
+                                               ".anyMatch(b -> b.doc_count >= params.min)", "params": {"min": 3}}},
+            "transform": {"script": "return ctx.payload.aggregations.users.buckets.stream()"
+                                    ".filter(b -> b.doc_count >= 3).map(b -> b.key).toArray()"},
+            "actions": {"notify": {"throttle_period": "1h", "webhook": {
+                "method": "post", "host": host, "port": port, "path": "/hook",
+                "body": "{{#toJson}}ctx.payload{{/toJson}}"}}},
+        }
+        (rules_dir / "busy-users.json").write_text(json.dumps(watch))
+        daemon = start_daemon()
+        daemon.wait_healthy()
+        wait_for(lambda: receiver.requests, 30, what="the watch's webhook")
+        assert daemon.stop(signal.SIGTERM) == 0
+    assert receiver.requests[0]["body"] == {"_value": ["bob"]}
+    executed = [r for r in records(es, prefix, "busy-users") if r["state"] == "executed"]
+    assert executed and executed[0]["result"]["condition"] == {"type": "script", "status": "success", "met": True}
