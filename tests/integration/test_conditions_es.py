@@ -125,7 +125,7 @@ def test_json_results_for_transforms(es, requires_painless):
     source = ("String tag(def name) { return 'host:' + name }\n"
               "['count': ctx.payload.hits.total, 'label': tag(ctx.payload.name), 'quote': 'say \"hi\"\\\\',\n"
               " 'list': [1, 2.5, null, true], 'nan': Double.NaN,\n"
-              " 'hour': ZonedDateTime.parse(ctx.execution_time).getHour(), 'p': params.p]")
+              " 'hour': ctx.execution_time.getHour(), 'p': params.p]")
     assert execute_script(es, {"source": source, "params": {"p": {"x": [1]}}}, model) == {
         "count": 3, "label": "host:web", "quote": 'say "hi"\\', "list": [1, 2.5, None, True], "nan": None,
         "hour": 10, "p": {"x": [1]}}

@@ -119,9 +119,20 @@ def test_stored_condition_script_with_a_lambda_over_buckets(es):
 
 
 def test_ctx_bindings_a_watcher_script_reads(es):
+    """Watcher gives scripts ZonedDateTime times (docs/backends.md#the-ctx-a-script-sees)."""
     source = ("return ['id': ctx.watch_id, 'scheduled': ctx.trigger.scheduled_time, 'at': ctx.execution_time,"
-              " 'team': ctx.metadata.team, 'n': ctx.payload.n,"
-              " 'hour': ZonedDateTime.parse(ctx.execution_time).getHour()]")
+              " 'team': ctx.metadata.team, 'n': ctx.payload.n, 'hour': ctx.execution_time.getHour(),"
+              " 'earlier': ctx.trigger.scheduled_time.minusMinutes(5), 'text': '' + ctx.execution_time,"
+              " 'millis': ctx.trigger.triggered_time.toInstant().toEpochMilli(),"
+              " 'in_lambda': [1].stream().map(x -> ctx.execution_time.getMinute()).toArray()]")
     assert script_payload(es, source, {"n": 1}) == {
         "id": "painless-values", "scheduled": "2026-11-29T10:05:00.000Z", "at": "2026-11-29T10:05:00.000Z",
-        "team": "sre", "n": 1, "hour": 10}
+        "team": "sre", "n": 1, "hour": 10, "earlier": "2026-11-29T10:00:00.000Z", "text": "2026-11-29T10:05Z",
+        "millis": 1795946700000, "in_lambda": [5]}
+
+
+def test_a_condition_reads_ctx_times_as_zoned_date_times(es):
+    component = parse(CONDITIONS, {"script": "return ctx.execution_time.getDayOfWeek() == DayOfWeek.SUNDAY "
+                                             "&& ctx.trigger.scheduled_time.isBefore(ctx.execution_time.plusSeconds(1))"})
+    run = make_run(es)
+    assert evaluate(component, run, run.model())["met"] is True  # 2026-11-29 is a Sunday

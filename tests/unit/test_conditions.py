@@ -15,7 +15,7 @@ from watcher.model.problems import Reader
 from watcher.model.source import load_text
 from watcher.engine.conditions import REGISTRY, evaluate
 from watcher.engine.context import Run, Services
-from watcher.es.painless import CTX_PARAM, PainlessError, ScriptUnavailable, execute_script, prepare_source
+from watcher.es.painless import CTX_PARAM, DATES_PRELUDE, PainlessError, ScriptUnavailable, execute_script, prepare_source
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2024, 5, 1, 10, 5, 0, tzinfo=UTC)  # the pinned clock: date math "now"
@@ -393,11 +393,12 @@ def test_condition_rewrite_touches_only_the_ctx_identifier():
               "def s = \"ctx.payload\" + 'ctx'; def r = /ctx+/; def half = 4 / 2 / 1;\n"
               "return ctx.payload.buckets.stream().anyMatch(b -> b.ctx == null && b.doc_count > params.min)")
     prepared = prepare_source(source, json_result=False)
-    assert prepared.source == source.replace("return ctx.", f"return params.{CTX_PARAM}.")
+    assert prepared.source == (DATES_PRELUDE + f"Map __watcher_ctx = __watcher_dates(params.{CTX_PARAM});\n"
+                               + source.replace("return ctx.", "return __watcher_ctx."))
     offset = prepared.source.index("anyMatch")
     assert prepared.original_offset(offset) == source.index("anyMatch")
     # An offset inside the rewritten identifier maps to where "ctx" was written.
-    assert prepared.original_offset(prepared.source.index(CTX_PARAM)) == source.index("ctx.payload.b")
+    assert prepared.original_offset(prepared.source.index("__watcher_ctx.payload") + 3) == source.index("ctx.payload.b")
 
 
 def test_json_rewrite_wraps_the_body_and_keeps_functions_first():
@@ -408,7 +409,7 @@ def test_json_rewrite_wraps_the_body_and_keeps_functions_first():
     assert sent.index("String __watcher_json(def v)") < sent.index("boolean big(def x) { x > params_like }") \
         < sent.index("def __watcher_main(Map __watcher_params, Map __watcher_ctx) {")
     assert "return ['big': big(__watcher_ctx.payload.n), 'p': __watcher_params.p]\n}\n" in sent
-    assert sent.endswith("return __watcher_json(__watcher_main(params, params._watcher_ctx));\n")
+    assert sent.endswith("return __watcher_json(__watcher_main(params, __watcher_dates(params._watcher_ctx)));\n")
     with_null = prepare_source(source, append_return_null=True).source
     assert "__watcher_params.p]\nreturn null;\n}\n" in with_null
 
@@ -431,11 +432,12 @@ def test_script_condition_sends_ctx_as_a_parameter_and_reads_the_boolean():
                            "    params: {min: 5}\n", {"n": 7}, metadata={"team": "ops"}, es=cluster)
     assert result == {"type": "script", "status": "success", "met": True}
     sent = cluster.sent[0]["script"]
-    assert sent["source"] == f"return params.{CTX_PARAM}.payload.n > params.min"
+    assert sent["source"] == (DATES_PRELUDE + f"Map __watcher_ctx = __watcher_dates(params.{CTX_PARAM});\n"
+                              "return __watcher_ctx.payload.n > params.min")
     assert sent["params"]["min"] == 5
     ctx = sent["params"][CTX_PARAM]
     assert ctx["payload"] == {"n": 7} and ctx["metadata"] == {"team": "ops"} and ctx["watch_id"] == "w"
-    # Datetimes travel as ISO strings (Watcher would pass ZonedDateTime objects).
+    # Datetimes travel as ISO strings; __watcher_dates makes them ZonedDateTime objects on the cluster.
     assert ctx["execution_time"] == "2024-05-01T09:00:00.123Z"
     assert ctx["trigger"] == {"triggered_time": "2024-05-01T09:00:00.123Z",
                               "scheduled_time": "2024-05-01T09:00:00.123Z"}

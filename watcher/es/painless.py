@@ -6,8 +6,9 @@ and ``params`` as variables. We have only the Painless execute API
 ``painless_test`` context differs from Watcher's script contexts in two ways, bridged here:
 
 1. **Only ``params`` is visible, not ``ctx``.** The execution context travels as one extra parameter,
-   ``params._watcher_ctx``, and every *identifier* ``ctx`` of the script is rewritten to
-   ``params._watcher_ctx``. The rewrite works on tokens (a small Painless lexer): ``ctx`` inside
+   ``params._watcher_ctx``; :data:`DATES_PRELUDE` turns its times back into ``ZonedDateTime``
+   objects, and every *identifier* ``ctx`` of the script is rewritten to read the result (a local
+   ``__watcher_ctx`` declared before the script's first statement). The rewrite works on tokens (a small Painless lexer): ``ctx`` inside
    string literals, regex literals and comments, and member names (``foo.ctx``, ``foo?.ctx``) are
    left alone. Limits: a script that declares its own variable or lambda parameter named ``ctx``
    is rewritten too (Watcher's scripts cannot, ``ctx`` is taken there); functions declared at the
@@ -21,7 +22,8 @@ and ``params`` as variables. We have only the Painless execute API
    * a small JSON serialiser written in Painless (:data:`JSON_PRELUDE`: ``null``, booleans, numbers
      — NaN/±Infinity become ``null`` as JSON has no such numbers —, strings with ``"``, ``\\`` and
      control characters escaped, maps (keys through ``toString``), any ``Iterable`` as an array,
-     and everything else, e.g. a ``ZonedDateTime``, as its ``toString`` string) is prepended;
+     Java arrays as arrays, ``ZonedDateTime`` as ISO-8601 text, and everything else as its
+     ``toString`` string) is prepended;
    * the functions the script declares at its top stay at the top (Painless requires it);
    * the rest becomes the body of ``def __watcher_main(Map __watcher_params, Map __watcher_ctx)``
      with the identifiers ``params`` and ``ctx`` renamed to those arguments (user functions cannot
@@ -38,11 +40,11 @@ and ``params`` as variables. We have only the Painless execute API
    ``ZonedDateTime`` an ISO-8601 string with milliseconds and offset (``2024-05-01T10:15:30.123Z``),
    as Watcher puts them in the payload.
 
-Values in ``ctx``: datetimes (``ctx.execution_time``, ``ctx.trigger.*``) are passed as ISO-8601
-strings with milliseconds (``2024-05-01T10:15:30.123Z``); Watcher passes ``ZonedDateTime``
-objects, so ``ctx.execution_time.getHour()`` works in Watcher and fails here (use
-``ZonedDateTime.parse(ctx.execution_time)``). Payload values from search responses are plain JSON
-in both.
+Values in ``ctx``: ``ctx.execution_time``, ``ctx.trigger.triggered_time`` and
+``ctx.trigger.scheduled_time`` are ``ZonedDateTime`` objects in UTC, as in Watcher
+(``ctx.execution_time.getHour()``, ``ctx.trigger.scheduled_time.minusMinutes(5)`` work); they travel
+as ISO-8601 text with milliseconds and are parsed on the cluster. Payload values from search
+responses are plain JSON in both.
 
 Failures: :class:`PainlessError` carries the cluster's reason, cause, ``script_stack`` and the
 position mapped back into the script as written; :class:`ScriptUnavailable` means the cluster
@@ -92,6 +94,21 @@ SCRIPT_KEYS = ("source", "id", "lang", "params")
 _MAIN = "__watcher_main"
 _PARAMS_ARG = "__watcher_params"
 _CTX_ARG = "__watcher_ctx"
+
+DATES_PRELUDE = r"""Map __watcher_dates(Map c) {
+  Map d = new HashMap(c);
+  if (d.execution_time instanceof String) { d.execution_time = ZonedDateTime.parse(d.execution_time); }
+  if (d.trigger instanceof Map) {
+    Map t = new HashMap(d.trigger);
+    if (t.triggered_time instanceof String) { t.triggered_time = ZonedDateTime.parse(t.triggered_time); }
+    if (t.scheduled_time instanceof String) { t.scheduled_time = ZonedDateTime.parse(t.scheduled_time); }
+    d.trigger = t;
+  }
+  return d;
+}
+"""
+"""A Painless function giving ``ctx`` with Watcher's ``ZonedDateTime`` values for the times that
+travel as ISO-8601 text (``execution_time``, ``trigger.triggered_time``, ``trigger.scheduled_time``)."""
 
 JSON_PRELUDE = r"""String __watcher_json_string(String s) {
   StringBuilder b = new StringBuilder();
@@ -415,6 +432,7 @@ def prepare_source(source: str, *, json_result: bool = True, append_return_null:
     tokens = _tokens(source)
     head_end = _leading_functions_end(tokens)
     prepared = _Prepared()
+    prepared.add(DATES_PRELUDE, 0, False)
     if json_result:
         prepared.add(JSON_PRELUDE, 0, False)
     head = [t for t in tokens if t.start < head_end]
@@ -425,7 +443,8 @@ def prepare_source(source: str, *, json_result: bool = True, append_return_null:
         prepared.add(f"def {_MAIN}(Map {_PARAMS_ARG}, Map {_CTX_ARG}) {{\n", head_end, False)
         renames = {"ctx": _CTX_ARG, "params": _PARAMS_ARG}
     else:
-        renames = {"ctx": f"params.{CTX_PARAM}"}
+        prepared.add(f"Map {_CTX_ARG} = __watcher_dates(params.{CTX_PARAM});\n", head_end, False)
+        renames = {"ctx": _CTX_ARG}
     previous = ""
     for token in tokens[len(head):]:
         if token.kind == "ident" and token.text in renames and previous not in (".", "?."):
@@ -438,7 +457,8 @@ def prepare_source(source: str, *, json_result: bool = True, append_return_null:
         end = len(source)
         if append_return_null:
             prepared.add("\nreturn null;", end, False)
-        prepared.add(f"\n}}\nreturn __watcher_json({_MAIN}(params, params.{CTX_PARAM}));\n", end, False)
+        prepared.add(f"\n}}\nreturn __watcher_json({_MAIN}(params, __watcher_dates(params.{CTX_PARAM})));\n", end,
+                     False)
     return prepared
 
 
