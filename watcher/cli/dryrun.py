@@ -29,7 +29,7 @@ from watcher import api
 from watcher.es import history
 from watcher.es.client import ConnectionSettings, check_index_prefix, make_client, redact_url
 from watcher.es.fields import refused_text_field
-from watcher.support.datemath import DateMathError, resolve
+from watcher.support.datemath import DateMathError, resolve, utc_now_millis
 
 
 def _parse_time(value: str | None, now: dt.datetime, name: str) -> dt.datetime | None:
@@ -94,7 +94,7 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
             click.echo(str(problem), err=True)
         sys.exit(1)
     watch = _pick_watch(loaded, path, watch_id)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = utc_now_millis()
     at_time = _parse_time(at, now, "--at") or now
     first, last = _parse_time(start, now, "--from"), _parse_time(end, now, "--to")
     if last is not None and first is None:
@@ -305,6 +305,8 @@ def _print_input(input_result: dict, watch=None) -> None:
     for name, agg in (payload.get("aggregations") or {}).items():
         if isinstance(agg, dict) and "buckets" in agg:
             buckets = agg["buckets"]
+            if isinstance(buckets, dict):  # keyed buckets (filters, ranges with "keyed": true): name → bucket
+                buckets = [{"key": key, **(b if isinstance(b, dict) else {})} for key, b in buckets.items()]
             shown = ", ".join(f"{b.get('key_as_string', b.get('key'))}: {b.get('doc_count')}" for b in buckets[:10])
             echo(f"  aggregation {name}: {len(buckets)} buckets" + (f" ({shown}{', …' if len(buckets) > 10 else ''})" if buckets else ""))
         elif isinstance(agg, dict) and "value" in agg:
