@@ -180,7 +180,7 @@ def test_cluster_down_is_a_clear_error(tmp_path):
     path = example("log-errors.json", tmp_path)
     result = CliRunner().invoke(main, ["dry-run", str(path)], env={"ES_URL": "http://127.0.0.1:9"})
     assert result.exit_code == 1
-    assert "cannot reach Elasticsearch at http://127.0.0.1:9" in result.output
+    assert "cannot reach the cluster (ES_URL) at http://127.0.0.1:9" in result.output
 
 
 def test_record_writes_watch_records_to_the_history_index(es_cluster, es, logs, tmp_path):

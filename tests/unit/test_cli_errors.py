@@ -81,14 +81,14 @@ def test_dry_run_never_prints_the_password_of_an_unreachable_cluster(tmp_path):
     path = write_watch(tmp_path, "w")
     result = invoke("dry-run", str(path), env={"ES_URL": "http://elastic:EsPassw0rd@127.0.0.1:9"})
     assert result.exit_code == 1, result.output
-    assert "cannot reach Elasticsearch at http://127.0.0.1:9" in result.output
+    assert "cannot reach the cluster (ES_URL) at http://127.0.0.1:9" in result.output
     assert "EsPassw0rd" not in result.output
 
 
 def test_ops_verbs_never_print_the_password_of_an_unreachable_cluster():
     result = invoke("status", env={"ES_URL": "http://elastic:EsPassw0rd@127.0.0.1:9"})
     assert result.exit_code == 1, result.output
-    assert "cannot reach Elasticsearch at http://127.0.0.1:9" in result.output
+    assert "cannot reach the cluster (ES_URL) at http://127.0.0.1:9" in result.output
     assert "EsPassw0rd" not in result.output
 
 

@@ -188,9 +188,9 @@ def _client():
     try:
         es.cluster.health(timeout="5s")
     except ESConnectionError as error:
-        raise click.ClickException(f"cannot reach Elasticsearch at {where}: {error.message}") from None
+        raise click.ClickException(f"cannot reach the cluster (ES_URL) at {where}: {error.message}") from None
     except Exception as error:  # auth errors and the like: say what the cluster answered
-        raise click.ClickException(f"Elasticsearch at {where} refused the health check: {error}") from None
+        raise click.ClickException(f"the cluster (ES_URL) at {where} refused the health check: {error}") from None
     return es
 
 
