@@ -103,8 +103,6 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 SECRET_GONE = "secret for this delivery is no longer configured"
 # The start of the reason of a delivery sealed under another deployment key (see other_key_reason).
 OTHER_KEY = "sealed with another deployment key"
-# Fixed namespace of delivery ids (uuid5): the same record, action and sequence give the same id.
-DELIVERY_NAMESPACE = uuid.UUID("5b0f8e4e-6a53-4c1e-9a59-2f7f3f3c2d10")
 
 
 def utcnow() -> dt.datetime:
@@ -119,18 +117,6 @@ def _iso(value: dt.datetime) -> str:
 def _iso_ceil(value: dt.datetime) -> str:
     # Round *up* to the millisecond: a stored "not before" time must never be earlier than computed.
     return format_iso_millis(value + dt.timedelta(microseconds=999))
-
-
-def delivery_id(record_id: str, action_id: str, sequence: str | int = 0, part: int = 0) -> str:
-    """The deterministic id of one delivery: uuid5 over record id, action id, sequence and part.
-
-    Args:
-        record_id: the watch record id (``Run.record_id``).
-        action_id: the action's id in the watch.
-        sequence: which request of this action in this record (foreach index, group key; "0" if one).
-        part: index inside a tuple of requests (one Slack message per recipient).
-    """
-    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{record_id}\x1f{action_id}\x1f{sequence}\x1f{part}"))
 
 
 # -- secrets ----------------------------------------------------------------------------------------
