@@ -21,6 +21,7 @@ bounds the whole conversation after it, greeting to QUIT, as one deadline.
 
 from __future__ import annotations
 
+import base64
 import math
 import socket
 import smtplib
@@ -176,7 +177,7 @@ def send(request: EmailRequest, message_id: str) -> SmtpReceipt:
             if not client.has_extn("auth"):
                 raise SmtpPermanentError(f"the SMTP server {request.host}:{request.port} does not offer AUTH, and "
                                          "the account has a user", stage=stage)
-            client.login(request.username, request.password or "")
+            _login(client, request.username, request.password or "")
         stage = "mail"
         client.ehlo_or_helo_if_needed()
         code, reply = client.mail(sender)
@@ -213,6 +214,8 @@ def send(request: EmailRequest, message_id: str) -> SmtpReceipt:
                                  f"{error.verify_message or error}", stage=stage) from None
     except smtplib.SMTPException as error:  # no code: e.g. no AUTH mechanism in common
         raise SmtpPermanentError(mask(f"SMTP {stage} failed: {error}", secrets), stage=stage) from None
+    except ValueError as error:  # what the message or the credentials cannot be written as
+        raise SmtpPermanentError(mask(f"SMTP {stage} failed: {error}", secrets), stage=stage) from None
     except (OSError, EOFError) as error:  # refused, reset, timed out, TLS errors
         reason = str(error) or type(error).__name__
         raise SmtpTransientError(mask(f"SMTP {stage} to {request.host}:{request.port} failed: {reason}", secrets),
@@ -229,6 +232,21 @@ def _connect(request: EmailRequest) -> smtplib.SMTP:
         return _SMTPS(request.host, request.port, deadline=deadline, timeout=request.timeout_s, local_hostname=local,
                       context=tls_context(request.verify, request.ca_file))
     return _SMTP(request.host, request.port, deadline=deadline, timeout=request.timeout_s, local_hostname=local)
+
+
+def _login(client: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH: ``smtplib``'s choice of mechanism for ASCII credentials; PLAIN with UTF-8 (RFC 4616)
+    for others, which ``smtplib`` cannot encode."""
+    if (user + password).isascii():
+        client.login(user, password)
+        return
+    if "PLAIN" not in client.esmtp_features.get("auth", "").upper().split():
+        raise SmtpPermanentError("non-ASCII SMTP credentials need AUTH PLAIN, which the server does not offer",
+                                 stage="auth")
+    token = base64.b64encode(f"\0{user}\0{password}".encode("utf-8")).decode("ascii")
+    code, reply = client.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise _reply_error(code, reply, "auth", "AUTH PLAIN")
 
 
 def _reset(client: smtplib.SMTP) -> None:
