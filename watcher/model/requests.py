@@ -23,6 +23,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from email.errors import HeaderParseError, NonASCIILocalPartDefect
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -248,14 +249,22 @@ def parse_addresses(text: str, field: str | None = None) -> tuple[Address, ...]:
     if "\r" in text or "\n" in text:
         raise InvalidAddress(f"could not parse [{text.strip()}]{where} as an address list: it contains a line break",
                              field=field, text=text)
-    header = _HEADERS("To", text)
+    expected = "expected an address such as 'Ops <ops@example.com>', or a comma-separated list of them"
+    try:
+        header = _HEADERS("To", text)
+    except (HeaderParseError, IndexError, ValueError):  # what the parser raises on some inputs
+        raise InvalidAddress(f"could not parse [{text}]{where}: {expected}", field=field, text=text) from None
+    for defect in header.defects:
+        if isinstance(defect, NonASCIILocalPartDefect):
+            raise InvalidAddress(f"[{text}]{where}: non-ASCII characters in an address are not supported (they "
+                                 "need SMTPUTF8); a non-ASCII display name is fine", field=field, text=text)
     if header.defects:
-        raise InvalidAddress(f"could not parse [{text}]{where} as an address list: {header.defects[0]}",
-                             field=field, text=text)
+        raise InvalidAddress(f"could not parse [{text}]{where}: {expected} ({header.defects[0]})", field=field,
+                             text=text)
     out = []
     for address in header.addresses:
         if not address.username or not address.domain:
-            raise InvalidAddress(f"could not parse [{text}]{where}: expected user@domain, found [{address}]",
+            raise InvalidAddress(f"could not parse [{text}]{where}: {expected}; [{address}] is not user@domain",
                                  field=field, text=text)
         if not address.addr_spec.isascii():
             raise InvalidAddress(f"[{address.addr_spec}]{where}: non-ASCII characters in an address are not "
@@ -386,7 +395,7 @@ class EmailRequest:
             addresses = tuple(a for value in values for a in parse_addresses(value, field))
             if addresses:
                 message[header] = addresses
-        message["Subject"] = self.subject.replace("\r", " ").replace("\n", " ")
+        message["Subject"] = " ".join(self.subject.splitlines())  # a line break never starts a header
         if self.priority is not None:
             message["X-Priority"] = str(EMAIL_PRIORITIES[self.priority])
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to alerts
