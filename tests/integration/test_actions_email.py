@@ -16,26 +16,24 @@ import datetime as dt
 import email
 import email.policy
 import json
-import os
 import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from test_outbox import wait_until  # a bounded wait on a condition (its timeout matters on failure only)
+
 from watcher.cli import main
 from watcher.definitions.connectors import load_connectors
 from watcher.delivery.direct import SendNow, Simulate
 from watcher.delivery.outbox import Outbox
-from watcher.delivery.retry import RetryPolicy
 from watcher.destinations import ACTIONS
 from watcher.engine.context import Run, Services
 from watcher.es.outbox_store import DEAD, DELIVERED, DELIVERING
 from watcher.model.problems import Reader
-from watcher.model.requests import Origin, delivery_id, email_message_id, with_origin
+from watcher.model.requests import Origin, delivery_id, with_origin
 from watcher.model.source import load_text
 from watcher.model.watch import Component, Trigger, Watch
 
@@ -44,7 +42,6 @@ SERVER = ROOT / "tests" / "smtp_server.py"
 T0 = dt.datetime(2024, 5, 1, 10, 15, 30, 123000, tzinfo=dt.timezone.utc)
 RECORD = "errors_watch_1-2024-05-01T10:15:30.123Z"
 PASSWORD = "s3cret-smtp-pässword"
-FAST = RetryPolicy(base_s=0.05, factor=2.0, max_delay_s=0.2, max_attempts=4)
 
 
 class SmtpServer:
@@ -88,20 +85,6 @@ def start_smtp(tmp_path):
     yield start
     for server in started:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1 (made with the openssl CLI)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    try:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        pytest.skip(f"openssl cannot make a test certificate: {error}")
-    return cert, key
 
 
 def connectors_from(text: str, environ=None):
@@ -317,40 +300,6 @@ connectors:
 # ------------------------------------------------------------------------------- the outbox
 
 
-@pytest.fixture
-def prefix(es):
-    prefix = f"test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    with contextlib.suppress(Exception):
-        es.options(ignore_status=404).indices.delete(index=f"{prefix}-outbox")
-
-
-@pytest.fixture
-def make_outbox(es, prefix):
-    made: list[Outbox] = []
-
-    def make(**kwargs) -> Outbox:
-        kwargs.setdefault("policy", FAST)
-        kwargs.setdefault("poll_interval_s", 0.2)
-        outbox = Outbox(es, prefix, **kwargs)
-        made.append(outbox)
-        return outbox
-
-    yield make
-    for outbox in made:
-        outbox.stop(grace_s=0.5)
-
-
-def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
 def stored(outbox: Outbox, identifier: str) -> dict:
     item = outbox.store.get(identifier)
     return item.source if item else {}
@@ -422,8 +371,9 @@ def test_outbox_gives_up_on_a_server_that_never_answers(make_outbox):
     identifier = outcome.response["outbox"]["id"]
     wait_until(lambda: stored(outbox, identifier).get("state") == DEAD)
     source = stored(outbox, identifier)
-    assert source["attempts"] == FAST.max_attempts                      # retried: connection refused
-    assert source["last_error"].startswith(f"gave up after {FAST.max_attempts} attempts")
+    attempts = outbox.policy.max_attempts
+    assert source["attempts"] == attempts                                # retried: connection refused
+    assert source["last_error"].startswith(f"gave up after {attempts} attempts")
     assert "SmtpTransientError" in source["last_error"]
 
 

@@ -46,7 +46,6 @@ import dataclasses
 import io
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
@@ -54,7 +53,7 @@ from ruamel.yaml import YAML
 
 from watcher.destinations.common import check_keys, parse_connector_name, parse_text, parse_text_list
 from watcher.destinations.common import render as render_text
-from watcher.destinations.webhook import Seconds, StrictModel
+from watcher.destinations.webhook import Seconds, StrictModel, readable_ca_file
 from watcher.model.connector import find_connector
 from watcher.model.problems import Reader
 from watcher.model.requests import (EMAIL_PRIORITIES, EmailAttachment, EmailRequest, InvalidAddress, Outcome,
@@ -170,12 +169,7 @@ class Config(StrictModel):
 
     _from = pydantic.field_validator("from_")(_one_address)
 
-    @pydantic.field_validator("ca_file")
-    @classmethod
-    def _ca_file_readable(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).expanduser().is_file():
-            raise ValueError(f"cannot read CA file {value}: no such file")
-        return value
+    _ca_file_readable = pydantic.field_validator("ca_file")(readable_ca_file)
 
     @pydantic.model_validator(mode="after")
     def _credentials(self) -> "Config":
