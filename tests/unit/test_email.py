@@ -164,8 +164,8 @@ def test_defaults_come_from_the_account_and_the_default_account_is_chosen():
                         "  b: {type: email, host: b, security: none}\n")
     with pytest.raises(LookupError, match="2 email connectors are defined; set 'account'"):
         EMAIL.render(parse("to: x@example.com\n"), make_run(two), {"ctx": {}})
-    with pytest.raises(InvalidAddress, match="no from address"):
-        EMAIL.render(parse("account: a\nto: x@example.com\n"), make_run(two), {"ctx": {}})
+    fallback = EMAIL.render(parse("account: a\nto: x@example.com\n"), make_run(two), {"ctx": {}})
+    assert fallback.sender.startswith("watcher@")            # no from anywhere: the local address
 
 
 # ---------------------------------------------------------------------------------- the message

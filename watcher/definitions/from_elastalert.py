@@ -897,8 +897,8 @@ def _email(converter: _Converter, name: str, settings: dict, env_prefix: str) ->
         connector["from"] = sender
         consumed.add("from_addr")
     else:
-        converter.out.notes.append("email: no from_addr in the rule (ElastAlert2 takes it from config.yaml); set "
-                                   "'from' on the connector")
+        converter.out.notes.append("email: no from_addr in the rule (ElastAlert2 takes it from config.yaml); the "
+                                   "connector sends from watcher@<this host's name> until you set its 'from'")
     auth_file = settings.get("smtp_auth_file")
     if isinstance(auth_file, str) and auth_file:
         consumed.add("smtp_auth_file")

@@ -28,7 +28,8 @@ The action (a watch's ``email`` action, or a rule action naming an email connect
 Every field but ``account``/``profile``/``attachments`` is a text template. The account is our email
 connector: named by ``account`` (or ``connector``), else the connector marked ``default: true``, else
 the only email connector. A field the action leaves out comes from the connector's ``email_defaults``
-(``from`` from the connector's ``from``, else its ``user`` when that is an address). ``to`` is
+(``from`` from the connector's ``from``, else its ``user`` when that is an address, else
+``watcher@<host name>``). ``to`` is
 required (here or in the defaults). A ``data`` attachment is the run's ``{"ctx": …}`` as pretty JSON
 (default) or YAML, named by its key. The message is built by the standard library's ``email``
 package and sent by :mod:`watcher.delivery.smtp`, through the outbox like every delivery, with
@@ -45,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import socket
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -183,13 +185,24 @@ class Config(StrictModel):
         """``port``, or the default port of ``security``."""
         return self.port or DEFAULT_PORTS[self.security]
 
-    def sender(self) -> str | None:
-        """The From address when the action gives none: ``from``, else ``user`` if it is an address."""
+    def sender(self) -> str:
+        """The From address when the action gives none: ``from``, else ``user`` if it is an address,
+        else ``watcher@<this host's name>`` (as Watcher's mail library falls back to the local
+        address)."""
         if self.from_:
             return self.from_
         if self.user and "@" in self.user:
             return self.user
-        return None
+        return f"watcher@{_local_domain()}"
+
+
+def _local_domain() -> str:
+    name = socket.gethostname().strip(".").lower()
+    try:
+        parse_addresses(f"watcher@{name}")
+    except InvalidAddress:
+        return "localhost"
+    return name or "localhost"
 
 
 def parse_connector(reader: Reader, body: Any, path) -> Config | None:
@@ -209,11 +222,9 @@ def build_request(config: Config, fields: Mapping[str, Any]) -> EmailRequest:
             (values to mask: the connector's), ``account`` (the connector's name).
 
     Raises:
-        InvalidAddress: no From address, or no ``to``.
+        InvalidAddress: no ``to``.
     """
     sender = fields.get("from") or config.sender()
-    if not sender:
-        raise InvalidAddress("no from address: set 'from' on the email connector or in the action", field="from")
     to = tuple(fields.get("to") or ())
     if not to:
         raise InvalidAddress("missing required email [to] field (in the action or the connector's email_defaults)",
