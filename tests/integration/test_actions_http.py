@@ -8,7 +8,6 @@ import json
 import logging
 import socket
 import ssl
-import subprocess
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -281,20 +280,6 @@ def test_slack_failure_shows_masked_request(httpserver: HTTPServer):
 
 
 # ------------------------------------------------------------------------------------ TLS
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1 (made with the openssl CLI)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    try:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        pytest.skip(f"openssl cannot make a test certificate: {error}")
-    return cert, key
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ matter on failure), and "nothing more happens" is checked after the worker has p
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -18,7 +17,6 @@ import re
 import stat
 import threading
 import time
-import uuid
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -148,31 +146,6 @@ def post(url: str, body: str = '{"alert": "cpu high"}', *, read_timeout_s: float
     client never gives up on a request the test holds."""
     return HttpRequest(method="POST", url=url, headers={"Content-Type": "application/json"}, body=body,
                        timeout_s=2.0, read_timeout_s=read_timeout_s, connector_type="webhook", **kwargs)
-
-
-@pytest.fixture
-def prefix(es):
-    prefix = f"test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    with contextlib.suppress(Exception):
-        es.options(ignore_status=404).indices.delete(index=f"{prefix}-outbox")
-
-
-@pytest.fixture
-def make_outbox(es, prefix):
-    """``make_outbox(**kwargs)`` → an Outbox on the test's prefix; every one is stopped afterwards."""
-    made: list[Outbox] = []
-
-    def make(**kwargs) -> Outbox:
-        kwargs.setdefault("policy", FAST)
-        kwargs.setdefault("poll_interval_s", 0.2)
-        outbox = Outbox(es, prefix, **kwargs)
-        made.append(outbox)
-        return outbox
-
-    yield make
-    for outbox in made:
-        outbox.stop(grace_s=0.5)
 
 
 def state_of(outbox: Outbox, identifier: str) -> str | None:

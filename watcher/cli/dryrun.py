@@ -346,7 +346,10 @@ def _print_action(action: dict) -> None:
         if "logged_text" in detail:
             echo("    " + detail["logged_text"].replace("\n", "\n    "))
         message = detail.get("message") if isinstance(detail, dict) else None
-        if isinstance(message, dict):  # slack: the message that would be posted
+        if isinstance(message, dict) and isinstance(detail.get("smtp"), dict):  # email: headers, then bodies
+            for line in _email_lines(detail):
+                echo("    " + line)
+        elif isinstance(message, dict):  # slack: the message that would be posted
             for key in ("to", "from"):
                 if message.get(key):
                     echo(f"    {key}: {message[key]}")
@@ -359,6 +362,28 @@ def _print_action(action: dict) -> None:
         response = detail.get("response") if isinstance(detail, dict) else None
         if isinstance(response, dict) and "status" in response:
             echo(f"    → {response['status']}")
+
+
+def _email_lines(detail: dict) -> list[str]:
+    """An email result as its reader would see it: the SMTP account (never a password), the headers,
+    the text body, the HTML body and the attachments."""
+    smtp, message = detail["smtp"], detail["message"]
+    lines = [f"SMTP {smtp.get('host')}:{smtp.get('port')} ({smtp.get('security')})"
+             + (f" as {smtp['user']}" if smtp.get("user") else "")
+             + (f", account {detail['account']}" if detail.get("account") else "")]
+    for header, key in (("Message-ID", "id"), ("Date", "sent_date"), ("From", "from"), ("To", "to"), ("Cc", "cc"),
+                        ("Bcc", "bcc"), ("Reply-To", "reply_to"), ("Subject", "subject"), ("Priority", "priority")):
+        value = message.get(key)
+        if value not in (None, "", []):
+            lines.append(f"{header}: {', '.join(value) if isinstance(value, list) else value}")
+    body = message.get("body") or {}
+    if body.get("text") is not None:
+        lines += ["", *str(body["text"]).splitlines()]
+    if body.get("html") is not None:
+        lines += ["", "--- html ---", *str(body["html"]).splitlines()]
+    for attachment in message.get("attachments") or []:
+        lines.append(f"attachment {attachment['name']} ({attachment['content_type']}, {attachment['size']} bytes)")
+    return lines
 
 
 def _request_lines(request: dict) -> list[str]:

@@ -20,7 +20,9 @@ as summarised in docs/semantics.md#elastalert2-rule-types, #elastalert2-rule-opt
 * ``alert_subject``/``alert_text`` with their ``str.format`` arguments → Jinja2 ``title``/``message``
   reading the newest sample document (``hits[0]``), the literal dotted key first, then the nested path
   (ElastAlert2's lookup order), ``alert_missing_value`` when absent;
-* ``alert`` (post, http_post, post2, slack, opsgenie, debug) → actions naming connectors.
+* ``alert`` (post, http_post, post2, slack, opsgenie, email, debug) → actions naming connectors; the
+  ``email`` alerter's SMTP settings become an email connector whose credentials (``smtp_auth_file``)
+  are ``${ENV}`` references the user must set (docs/semantics.md#elastalert2-email-alerter).
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ _SOURCE_OPTION = {"name": "name", "type": "type", "index": "index", "schedule": 
                   "enabled": "is_enabled", "actions": "alert", "metadata": "owner"}
 
 ALERTERS = {"post": "webhook", "http_post": "webhook", "post2": "webhook", "http_post2": "webhook",
-            "slack": "slack", "opsgenie": "opsgenie", "debug": "logging"}
+            "slack": "slack", "opsgenie": "opsgenie", "email": "email", "debug": "logging"}
 """ElastAlert2 alerter name → our connector type."""
 
 MISSING_VALUE = "<MISSING VALUE>"
@@ -699,15 +701,17 @@ class _Converter:
         if actions:
             rule["actions"] = actions
 
-    def secret(self, env_prefix: str, setting: str, value: Any) -> str:
-        """``${PREFIX_SETTING}`` in place of a secret value, with a note naming the variable."""
+    def secret(self, env_prefix: str, setting: str, value: Any, *, note: bool = True) -> str:
+        """``${PREFIX_SETTING}`` in place of a secret value, with a note naming the variable (unless
+        ``note`` is false: the caller writes its own)."""
         variable = f"{env_prefix}_{re.sub(r'[^A-Z0-9]+', '_', setting.upper()).strip('_')}"
         suffix, candidate = 1, variable
         while candidate in self.env_names:
             suffix += 1
             candidate = f"{variable}_{suffix}"
         self.env_names.add(candidate)
-        self.out.notes.append(f"connectors: set {candidate} to the rule's {setting} (secrets are not copied)")
+        if note:
+            self.out.notes.append(f"connectors: set {candidate} to the rule's {setting} (secrets are not copied)")
         return "${" + candidate + "}"
 
 
@@ -849,11 +853,79 @@ def _debug(converter: _Converter, name: str, settings: dict, env_prefix: str) ->
     return _Built([({"type": "logging", "level": "info", "category": "elastalert.debug"}, {}, set())], set())
 
 
-_ALERTER_BUILDERS = {"webhook": _webhook, "slack": _slack, "opsgenie": _opsgenie, "logging": _debug}
+def _addresses(value: Any) -> list[str] | None:
+    """An ElastAlert2 address option (a string, comma-separated or not, or a list) as a list."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [item.strip() for item in value if item.strip()]
+    return None
+
+
+def _email(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
+    """The email alerter: an email connector (smtp_host, smtp_port, smtp_ssl, from_addr, the
+    credentials of smtp_auth_file as ${ENV} references) and an action with the recipients."""
+    to = _addresses(settings.get("email"))
+    if not to:
+        converter.out.notes.append("email: no email (recipients); the alerter is not carried over")
+        converter.not_carried(name)
+        return _Built([], ())
+    consumed = {"email"}
+    host = settings.get("smtp_host")
+    connector: dict[str, Any] = {"type": "email", "host": host if isinstance(host, str) and host else "localhost"}
+    if "smtp_host" in settings:
+        consumed.add("smtp_host")
+    else:
+        converter.out.notes.append("email: no smtp_host; ElastAlert2's default, localhost, is written out")
+    ssl_ = settings.get("smtp_ssl") is True
+    if "smtp_ssl" in settings:
+        consumed.add("smtp_ssl")
+    connector["security"] = "tls" if ssl_ else "starttls"
+    port = settings.get("smtp_port")
+    if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
+        connector["port"] = port
+        consumed.add("smtp_port")
+    else:
+        connector["port"] = 465 if ssl_ else 25
+    if not ssl_:
+        converter.out.notes.append(
+            "email: ElastAlert2 upgrades to TLS only when the server offers STARTTLS, without checking its "
+            "certificate; the converted connector requires STARTTLS and a valid certificate (security: starttls; "
+            "set security: none for a server without TLS, verify: false or ca_file for a private one)")
+    sender = settings.get("from_addr")
+    if isinstance(sender, str) and sender:
+        connector["from"] = sender
+        consumed.add("from_addr")
+    else:
+        converter.out.notes.append("email: no from_addr in the rule (ElastAlert2 takes it from config.yaml); the "
+                                   "connector sends from watcher@<this host's name> until you set its 'from'")
+    auth_file = settings.get("smtp_auth_file")
+    if isinstance(auth_file, str) and auth_file:
+        consumed.add("smtp_auth_file")
+        user = converter.secret(env_prefix, "smtp_user", auth_file, note=False)
+        password = converter.secret(env_prefix, "smtp_password", auth_file, note=False)
+        connector.update(user=user, password=password)
+        converter.out.notes.append(f"connectors: set {user[2:-1]} and {password[2:-1]} to the user and password in "
+                                   f"{auth_file} (smtp_auth_file; secrets are not copied)")
+    action: dict[str, Any] = {"to": to}
+    for option, key in (("cc", "cc"), ("bcc", "bcc"), ("email_reply_to", "reply_to")):
+        found = _addresses(settings.get(option))
+        if found:
+            action[key] = found
+            consumed.add(option)
+    if settings.get("email_format") == "html":
+        action["body"] = {"html": "{{ message }}"}
+        consumed.add("email_format")
+    return _Built([(connector, action, consumed)], consumed)
+
+
+_ALERTER_BUILDERS = {"webhook": _webhook, "slack": _slack, "opsgenie": _opsgenie, "email": _email,
+                     "logging": _debug}
 
 # Which top-level options belong to an alerter (ElastAlert2 names them after it).
 _SETTING_PREFIXES = {"post": ("http_post_",), "http_post": ("http_post_",), "post2": ("http_post2_",),
                      "http_post2": ("http_post2_",), "slack": ("slack_",), "opsgenie": ("opsgenie_",),
+                     "email": ("email", "smtp_", "from_addr", "cc", "bcc"),
                      "debug": ()}
 
 
