@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
+from outbox_helpers import make_outbox, prefix, tls_files  # noqa: F401  (fixtures)
 from test_outbox import wait_until  # a bounded wait on a condition (its timeout matters on failure only)
 
 from watcher.cli import main

@@ -10,16 +10,17 @@ import socket
 import ssl
 
 import pytest
+from outbox_helpers import tls_files  # noqa: F401  (fixtures)
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from watcher.definitions.connectors import load_connectors
-from watcher.model.watch import Component, Trigger, Watch
-from watcher.model.problems import Reader
-from watcher.model.source import load_text
+from watcher.delivery.direct import SendNow, Simulate
 from watcher.destinations import ACTIONS as REGISTRY
 from watcher.engine.context import Run, Services
-from watcher.delivery.direct import SendNow, Simulate
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
+from watcher.model.watch import Component, Trigger, Watch
 
 T0 = dt.datetime(2024, 5, 1, 10, 15, 30, 123000, tzinfo=dt.timezone.utc)
 API_KEY = "og-integration-key-0123456789"

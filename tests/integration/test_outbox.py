@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
+from outbox_helpers import make_outbox, prefix  # noqa: F401  (fixtures)
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -28,8 +29,8 @@ from watcher.delivery.outbox import OTHER_KEY, SECRET_GONE, Outbox, delivery_id,
 from watcher.delivery.ratelimit import ConnectorLimits
 from watcher.delivery.retry import RetryPolicy
 from watcher.delivery.secretkey import SecretKey, load_secret_key
-from watcher.model.requests import HttpRequest, LogMessage, basic_auth_header
 from watcher.es.outbox_store import DEAD, DELIVERED, DELIVERING, PENDING, OutboxStore
+from watcher.model.requests import HttpRequest, LogMessage, basic_auth_header
 
 pytestmark = pytest.mark.es
 

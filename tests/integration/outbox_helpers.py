@@ -1,5 +1,7 @@
-"""Fixtures the integration tests share: a self-signed certificate for 127.0.0.1, and outboxes on a
-fresh index prefix (stopped at teardown)."""
+"""Fixtures several integration modules share: a self-signed certificate for 127.0.0.1, and outboxes on a
+fresh index prefix (stopped at teardown). Imported by name (``from outbox_helpers import …``), as
+daemon_helpers.py is: a tests/integration/conftest.py would shadow tests/conftest.py, which modules import
+as ``conftest`` for SHARED."""
 
 from __future__ import annotations
 
