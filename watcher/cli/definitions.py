@@ -38,8 +38,9 @@ def validate(paths: tuple[str, ...], connectors_path: str | None, with_cluster: 
     """Check rule and watch files (default: rules/) and the connectors file.
 
     Prints every problem as file:line:column: field.path: message, then a summary. Exits with
-    status 1 when any file has a problem. With --cluster, the rules are also checked against the
-    cluster's mappings (ES_URL): warnings are printed, they do not change the exit status.
+    status 1 when any file has a problem. A rule or watch with no action that sends its alert
+    anywhere (none, or only logging) gets a warning line. With --cluster, the rules are also checked
+    against the cluster's mappings (ES_URL). Warnings do not change the exit status.
     """
 
     result = load_paths(paths or (DEFAULT_RULES_DIR,), connectors_path)
@@ -54,6 +55,8 @@ def validate(paths: tuple[str, ...], connectors_path: str | None, with_cluster: 
             click.echo(f"note: {note}")
         for warning in warnings:
             click.echo(f"warning: {warning}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}")
     for problem in result.problems:
         click.echo(str(problem))
     click.echo(f"{len(result.files_ok)} file{'s' if len(result.files_ok) != 1 else ''} OK, "
