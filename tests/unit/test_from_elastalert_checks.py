@@ -137,8 +137,8 @@ def test_debug_alone_converts_and_validate_warns(tmp_path):
     assert checked.exit_code == 0
     actions_line = result.stdout.splitlines().index("actions:") + 1
     assert checked.output.splitlines() == [
-        f"warning: {rules / 'r.yaml'}:{actions_line}:1: actions: none sends the alert anywhere (logging only writes "
-        "to the log of the process that runs the rule), so nobody is alerted when the rule fires",
+        f"warning: {rules / 'r.yaml'}:{actions_line}:1: actions: only logging, which writes to watcher's own log, so "
+        "nobody is alerted when the rule fires",
         "2 files OK, 0 with problems"]
 
 

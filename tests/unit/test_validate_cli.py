@@ -65,11 +65,10 @@ def test_validate_a_whole_fixture_directory():
     assert result.exit_code == 0
     assert result.output.splitlines() == [  # what only logs or has no action is a warning, not a problem
         f"warning: {VALID / 'rule-array-compare.yaml'}:1:1: actions: none, so nobody is alerted when the rule fires",
-        f"warning: {VALID / 'rule-metric.yaml'}:12:1: actions: none sends the alert anywhere (logging only writes to "
-        "the log of the process that runs the rule), so nobody is alerted when the rule fires",
-        f"warning: {VALID / 'watch-get-response.json'}:12:5: watch.actions: none sends the alert anywhere (logging "
-        "only writes to the log of the process that runs the watch), so nobody is alerted when the watch's "
-        "condition is met",
+        f"warning: {VALID / 'rule-metric.yaml'}:12:1: actions: only logging, which writes to watcher's own log, so "
+        "nobody is alerted when the rule fires",
+        f"warning: {VALID / 'watch-get-response.json'}:12:5: watch.actions: only logging, which writes to watcher's own "
+        "log, so nobody is alerted when the watch fires",
         "10 files OK, 0 with problems"]
 
 

@@ -155,18 +155,17 @@ def delivery_warnings(watch: Watch, document: Document | None = None) -> list[Pr
     ``document``, the watch's file as parsed (read again when not given).
 
     Returns:
-        ``[]`` or one :class:`Problem` at ``actions``: ``none, so nobody is alerted when the rule fires``,
-        or ``none sends the alert anywhere (logging only writes to the log …), so nobody is alerted …``.
+        ``[]`` or one :class:`Problem` at ``actions``: ``none, so nobody is alerted when the rule fires``
+        or ``only logging, which writes to watcher's own log, so nobody is alerted when the watch fires``.
     """
     if any(delivers(action.type) for action in watch.actions):
         return []
-    what, when = ("rule", "the rule fires") if watch.rule is not None else ("watch", "the watch's condition is met")
+    what = "rule" if watch.rule is not None else "watch"
     if watch.actions:
-        kinds = ", ".join(dict.fromkeys(action.type for action in watch.actions))
-        message = (f"none sends the alert anywhere ({kinds} only writes to the log of the process that runs the "
-                   f"{what}), so nobody is alerted when {when}")
+        kinds = " and ".join(dict.fromkeys(action.type for action in watch.actions))
+        message = f"only {kinds}, which writes to watcher's own log, so nobody is alerted when the {what} fires"
     else:
-        message = f"none, so nobody is alerted when {when}"
+        message = f"none, so nobody is alerted when the {what} fires"
     document = document if document is not None else _reload(watch.file)
     if document is None:
         return [Problem(watch.file, 1, 1, "actions", message)]
