@@ -191,16 +191,35 @@ class _Parser:
         hint = " (JSON allows no trailing comma)" if hint_at and char == hint_at else ""
         raise self.error(self.i, f"{expected}, found {self.found(self.i)}{hint}")
 
-    def object(self, depth: int) -> CommentedMap:
-        start = self.i
+    def opened(self, depth: int, container: CommentedMap | CommentedSeq, closing: str) -> bool:
+        """Enter the object or array whose bracket is at the current position: ``container`` gets its
+        position; True when it closes at once (``{}``, ``[]``)."""
         if depth > self.max_depth:
-            raise self.error(start, f"nested more than {self.max_depth} levels deep")
-        mapping = CommentedMap()
-        mapping.lc.line, mapping.lc.col = self.where(start)
+            raise self.error(self.i, f"nested more than {self.max_depth} levels deep")
+        container.lc.line, container.lc.col = self.where(self.i)
         self.i += 1
         self.skip()
-        if self.peek() == "}":
+        if self.peek() == closing:
             self.i += 1
+            return True
+        return False
+
+    def another(self, closing: str, what: str) -> bool:
+        """After a member or element: True after a ``,`` (another one follows), False after ``closing``."""
+        self.skip()
+        char = self.peek()
+        if char == ",":
+            self.i += 1
+            self.skip()
+            return True
+        if char == closing:
+            self.i += 1
+            return False
+        raise self.expected(f"',' or '{closing}' after {what}")
+
+    def object(self, depth: int) -> CommentedMap:
+        mapping = CommentedMap()
+        if self.opened(depth, mapping, "}"):
             return mapping
         after_comma = False
         while True:
@@ -224,45 +243,22 @@ class _Parser:
             value = self.value(depth, f"expected a value for the member {_quoted(name)}")
             mapping[name] = value
             mapping.lc.add_kv_line_col(name, [*self.where(name_at), *self.where(value_at)])
-            self.skip()
-            char = self.peek()
-            if char == ",":
-                self.i += 1
-                self.skip()
-                after_comma = True
-                continue
-            if char == "}":
-                self.i += 1
+            if not self.another("}", "an object member"):
                 return mapping
-            raise self.expected("',' or '}' after an object member")
+            after_comma = True
 
     def array(self, depth: int) -> CommentedSeq:
-        start = self.i
-        if depth > self.max_depth:
-            raise self.error(start, f"nested more than {self.max_depth} levels deep")
         sequence = CommentedSeq()
-        sequence.lc.line, sequence.lc.col = self.where(start)
-        self.i += 1
-        self.skip()
-        if self.peek() == "]":
-            self.i += 1
+        if self.opened(depth, sequence, "]"):
             return sequence
         expected, hint_at = "expected a value or ']'", ""
         while True:
             item_at = self.i
             sequence.append(self.value(depth, expected, hint_at))
             sequence.lc.add_kv_line_col(len(sequence) - 1, list(self.where(item_at)))
-            self.skip()
-            char = self.peek()
-            if char == ",":
-                self.i += 1
-                self.skip()
-                expected, hint_at = "expected a value after ','", "]"
-                continue
-            if char == "]":
-                self.i += 1
+            if not self.another("]", "an array element"):
                 return sequence
-            raise self.expected("',' or ']' after an array element")
+            expected, hint_at = "expected a value after ','", "]"
 
     def string(self) -> str:
         text, start = self.text, self.i
