@@ -21,8 +21,9 @@ SECRETS = ("3f1c9a2e-5b7d-4e21-9c0a-fake0pskey11", "fAkEtOkEn0123456789abcd", "s
            "5e5e5e5e-1111-4222-8333-fake0pskey33", "cpuTokenFake555")
 
 
-def convert_yaml(text: str):
-    return convert_text(textwrap.dedent(text), "rule.yaml")
+def convert_yaml(text: str, allow_no_actions: bool = True):
+    """Convert an inline rule; most of these name no alerter, so no action is allowed by default."""
+    return convert_text(textwrap.dedent(text), "rule.yaml", allow_no_actions=allow_no_actions)
 
 
 def variables(**overrides) -> dict:

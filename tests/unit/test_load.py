@@ -102,7 +102,7 @@ MALFORMED_CASES = {
                                  "values, such as {{user.name: [root, admin]}}, found a list of 2 items"],
     "group-by-list.yaml": ["{f}:4:11: group_by: expected a non-empty string, found a list of 2 items"],
     "metadata-not-mapping.yaml": ["{f}:4:11: metadata: expected a mapping, found a string 'runbook'"],
-    "watch-broken-json.json": ["{f}:3:31: while parsing a flow node expected the node content, but found ','"],
+    "watch-broken-json.json": ["{f}:3:31: expected a member name in double quotes after ',', found ','"],
     "watch-unknown-condition.json": ["{f}:3:17: condition.compares: unknown condition type 'compares' (did you mean "
                                      "'compare'?); expected one of: always, array_compare, compare, never, script"],
     "watch-unknown-top-key.json": ["{f}:3:3: acions: unknown key 'acions' (did you mean 'actions'?); expected one of: "

@@ -1,7 +1,7 @@
 """``watcher dry-run``: execute one rule or watch against the real cluster and show everything.
 
-Shows the search request sent, a summary of hits and aggregations, the condition result, what the
-filter step dropped, each rendered message and the exact request every action would send (secrets
+Shows the search request sent, a summary of hits and aggregations (for a chain input, each link
+and the reason of any link that failed), the condition result, what the filter step dropped, each rendered message and the exact request every action would send (secrets
 masked), and every warning of the run (``result.warnings``: a partial answer, groups left out by
 ``max_groups``…) on a yellow ``warning`` line. Nothing is sent unless ``--action-mode execute``.
 With ``--from``/``--to`` it backtests every scheduled time in the range and prints a table of when
@@ -281,6 +281,10 @@ def _print_input(input_result: dict, watch=None) -> None:
             echo(click.style(note, fg="yellow"))
     elif input_result.get("http"):
         echo(f"input http: {json.dumps(input_result['http'].get('request'), default=str)}")
+    elif kind == "chain":
+        echo("input chain")
+        _print_links(input_result.get("chain") or {}, watch)
+        return
     elif kind == "rule":
         payload = input_result.get("payload") or {}
         window = payload.get("window") or {}
@@ -311,6 +315,38 @@ def _print_input(input_result: dict, watch=None) -> None:
             echo(f"  aggregation {name}: {len(buckets)} buckets" + (f" ({shown}{', …' if len(buckets) > 10 else ''})" if buckets else ""))
         elif isinstance(agg, dict) and "value" in agg:
             echo(f"  aggregation {name}: {agg['value']}")
+
+
+def _print_links(links: dict, watch=None, indent: str = "  ") -> None:
+    """One line per link of a chain input: its name, type and what it gave, or why it failed (a
+    failed link leaves ``{}`` under its name and the chain goes on, docs/semantics.md#chain-input)."""
+    echo = click.echo
+    for name, link in links.items():
+        kind = link.get("type")
+        if link.get("status") != "success":
+            reason = str(_reason(link) or "no reason given")
+            echo(click.style(f"{indent}link {name} [{kind}] failed: {reason}", fg="red"))
+            field = refused_text_field(reason)
+            if field:
+                echo(f"{indent}  " + _fielddata_hint(field, watch))
+            continue
+        request = (link.get("search") or {}).get("request")
+        where = f" on {', '.join(request.get('indices') or ['_all'])}" if request else ""
+        echo(f"{indent}link {name} [{kind}]{where}: {_payload_summary(link.get('payload'))}")
+        if kind == "chain":
+            _print_links(link.get("chain") or {}, watch, indent + "  ")
+
+
+def _payload_summary(payload) -> str:
+    """``3 hits`` for a search payload, else the payload's keys (``keys: max_errors``)."""
+    if not isinstance(payload, dict):
+        return "ok"
+    hits = payload.get("hits")
+    if isinstance(hits, dict):
+        total = hits.get("total")
+        total = total.get("value") if isinstance(total, dict) else total
+        return f"{total} hits"
+    return f"keys: {', '.join(map(str, payload))}" if payload else "empty payload"
 
 
 def _no_index_note(input_result: dict) -> str | None:
@@ -471,6 +507,13 @@ def _print_backtest(watch, records: list[dict], first: dt.datetime, last: dt.dat
     notes = {note for r in records if (note := _no_index_note(r["result"].get("input") or {}))}
     for note in sorted(notes):
         echo(click.style(note, fg="yellow"))
+    failed_links: dict[str, list] = {}
+    for record in records:
+        for name, link in ((record["result"].get("input") or {}).get("chain") or {}).items():
+            if isinstance(link, dict) and link.get("status") != "success":
+                failed_links.setdefault(name, [0, _reason(link)])[0] += 1
+    for name, (count, reason) in failed_links.items():
+        echo(click.style(f"chain link {name} failed at {count} scheduled time(s), first: {reason}", fg="red"))
     counts: dict[str, int] = {}
     for record in records:
         for kind in dict.fromkeys(str(w.get("type")) for w in record["result"].get("warnings") or []):
