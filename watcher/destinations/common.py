@@ -112,6 +112,49 @@ def parse_connector_name(reader: Reader, body: Mapping, path: Sequence) -> str |
     return name
 
 
+def parse_account(reader: Reader, body: Mapping, path: Sequence, what: str) -> str | None:
+    """The connector named by Watcher's ``account`` key or our ``connector`` key (the same thing for
+    actions whose Watcher form names an account: slack, pagerduty, jira), or None when neither is
+    given; a problem when they name different connectors. ``what`` describes the connector type."""
+    account = parse_connector_name(reader, body, path)
+    if "account" in body:
+        named = plain(body["account"])
+        if not isinstance(named, str) or not named:
+            reader.expected((*path, "account"), what, named)
+        elif account is not None and named != account:
+            reader.problem((*path, "account"), f"'account' ({named}) and 'connector' ({account}) name different connectors")
+        account = named if isinstance(named, str) and named else account
+    return account
+
+
+def parse_proxy(reader: Reader, value: Any, path: Sequence) -> str | None:
+    """Watcher's action ``proxy`` object ``{host, port, scheme?: http|https}`` as a proxy URL."""
+    value = plain(value)
+    if (isinstance(value, dict) and isinstance(value.get("host"), str) and isinstance(value.get("port"), int)
+            and value.get("scheme", "http") in ("http", "https") and set(value) <= {"host", "port", "scheme"}):
+        return f"{value.get('scheme', 'http')}://{value['host']}:{value['port']}"
+    reader.expected(path, "{host: ..., port: ..., scheme?: http|https}", value)
+    return None
+
+
+def account_connector(run: Any, name: str | None, action_type: str) -> Any:
+    """The connector an action with a Watcher ``account`` uses: ``name``, else the only connector of
+    type ``action_type`` (Watcher's default account).
+
+    Raises:
+        LookupError: unknown connector, wrong type, or no name while not exactly one connector of
+            that type is defined (the message says how to fix it).
+    """
+    connectors = getattr(run.services, "connectors", None) or {}
+    if name is not None:
+        return find_connector(connectors, name, action_type)
+    candidates = [c for c in connectors.values() if c.type == action_type]
+    if len(candidates) != 1:
+        raise LookupError(f"no {action_type} account given and {len(candidates)} {action_type} connectors are "
+                          f"defined; set 'account' (or 'connector') in the {action_type} action")
+    return candidates[0]
+
+
 def render(template: Any, model: Mapping, *, escape: str = "none") -> str:
     """Render a parsed text template without escaping (``__json__::`` switches to JSON escaping);
     ``escape="json_strings"`` for a body declared JSON (see :func:`watcher.templates.text.render_text`)."""

@@ -46,6 +46,7 @@ Authorization header value and the basic-auth password show as ``::es_redacted::
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -275,6 +276,36 @@ def build_url(scheme: str, host: str, port: int | None, path: str | None, params
     if params:
         url += "?" + urlencode([(str(k), "" if v is None else str(v)) for k, v in params.items()])
     return url
+
+
+def secret_url(value: Secret, example: str) -> Secret:
+    """``value`` when it is an http(s) URL with a host; else ValueError naming ``example`` and never
+    the value (a webhook URL that carries its token in the path is the secret itself)."""
+    parts = urlsplit(value.reveal())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s) webhook URL such as {example}")
+    return value
+
+
+def url_path_secrets(url: str) -> list[str]:
+    """What to mask of a webhook URL whose token is in its path (Slack, Teams, Discord): the path
+    and query, so ``https://hooks.slack.com/***`` still says where it goes; the whole URL when
+    that part is too short to be a secret of its own."""
+    parts = urlsplit(url)
+    hidden = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+    return [hidden] if len(hidden) >= 4 else [url]
+
+
+def json_request(settings: HttpSettings, url: str, payload: Any, *, secrets, connector_type: str,
+                 headers: Mapping[str, str] | None = None) -> HttpRequest:
+    """A POST of ``payload`` as compact UTF-8 JSON (``Content-Type: application/json`` plus
+    ``headers``) to ``url``, with ``settings``' timeouts, TLS and proxy; ``secrets`` are the values
+    to mask wherever the request is shown (duplicates and empty values dropped)."""
+    return HttpRequest(method="POST", url=url, headers={"Content-Type": "application/json", **(headers or {})},
+                       body=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                       timeout_s=settings.timeout, read_timeout_s=settings.read_timeout, verify=settings.verify,
+                       ca_file=settings.ca_file, proxy=settings.proxy,
+                       secrets=tuple(dict.fromkeys(s for s in secrets if s)), connector_type=connector_type)
 
 
 def header_secrets(headers: Mapping[str, str]) -> list[str]:
