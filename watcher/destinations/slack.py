@@ -44,16 +44,14 @@ from typing import Any, Literal
 
 import pydantic
 
-from watcher.destinations.common import (account_connector, check_keys, parse_account, parse_proxy, parse_text,
-                                         parse_text_list)
+from watcher.destinations.common import account_connector, check_keys, parse_account_action, parse_text, parse_text_list
 from watcher.destinations.common import render as render_text
 from watcher.destinations.common import render_tree
-from watcher.destinations.webhook import (HttpSettings, StrictModel, json_request, request_record, secret_url,
-                                          url_path_secrets)
+from watcher.destinations.webhook import (HttpSettings, SecretUrl, StrictModel, post_to_secret_url, request_record,
+                                          url_secrets)
 from watcher.model.problems import Reader
 from watcher.model.requests import HttpRequest, HttpResponse, Outcome, http_outcome
 from watcher.model.schema_parts import CONNECTOR_REF
-from watcher.model.secrets import Secret
 from watcher.model.source import plain
 from watcher.support.paths import resolve_path
 
@@ -80,13 +78,8 @@ class Config(HttpSettings):
     """A Slack incoming webhook."""
 
     type: Literal["slack"]
-    url: Secret
+    url: SecretUrl("https://hooks.slack.com/services/…")
     message_defaults: MessageDefaults = MessageDefaults()
-
-    @pydantic.field_validator("url")
-    @classmethod
-    def _https_url(cls, value: Secret) -> Secret:
-        return secret_url(value, "https://hooks.slack.com/services/…")
 
 
 def parse_connector(reader: Reader, body: Any, path) -> Config | None:
@@ -112,9 +105,8 @@ def payload(message: Mapping[str, Any], to: str | None) -> dict:
     return body
 
 
-def secrets(config: Config) -> list[str]:
-    """What to mask: the webhook URL's path and query (``https://hooks.slack.com/***``)."""
-    return url_path_secrets(config.url.reveal())
+secrets = url_secrets
+"""What to mask: the webhook URL's path and query (``https://hooks.slack.com/***``)."""
 
 
 def build_request(config: Config, fields: Mapping[str, Any]) -> HttpRequest:
@@ -122,8 +114,7 @@ def build_request(config: Config, fields: Mapping[str, Any]) -> HttpRequest:
 
     ``fields["secrets"]`` adds values to mask; the URL's path is always masked.
     """
-    return json_request(config, config.url.reveal(), fields["payload"],
-                        secrets=(*secrets(config), *(fields.get("secrets") or ())), connector_type=TYPE)
+    return post_to_secret_url(config, fields["payload"], fields.get("secrets"), TYPE)
 
 
 def interpret(response: HttpResponse) -> Outcome:
@@ -155,12 +146,11 @@ class SlackConfig:
 
 def parse(reader: Reader, body: Any, path) -> SlackConfig | None:
     """Validate a Watcher ``slack`` action body (``message``, ``account``/``connector``, ``proxy``); problems go to ``reader``."""
-    holder = check_keys(reader, body, path, KEYS, "a slack action such as {message: {text: '…', to: ['#alerts']}}")
-    if holder is None:
-        return None
-    before = len(reader.problems)
-    account = parse_account(reader, holder, path, "a slack connector name")
-    proxy = parse_proxy(reader, holder.get("proxy"), (*path, "proxy")) if "proxy" in holder else None
+    return parse_account_action(reader, body, path, KEYS, "a slack action such as {message: {text: '…', to: ['#alerts']}}",
+                                TYPE, lambda holder, account, proxy: _parse_message(reader, holder, path, account, proxy))
+
+
+def _parse_message(reader: Reader, holder, path, account: str | None, proxy: str | None) -> SlackConfig | None:
     if "message" not in holder:
         reader.problem(path, "missing required field 'message'")
         return None
@@ -193,8 +183,6 @@ def parse(reader: Reader, body: Any, path) -> SlackConfig | None:
             if not isinstance(template, dict):
                 reader.expected((*at, "dynamic_attachments", "attachment_template"), "an attachment object", template)
             fields["dynamic_list_path"], fields["dynamic_template"] = list_path, template
-    if len(reader.problems) > before:
-        return None
     return SlackConfig(account=account, proxy=proxy, **fields)
 
 
