@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from watcher.destinations import index, logging, opsgenie, slack, webhook
+from watcher.destinations import discord, index, jira, logging, ms_teams, opsgenie, pagerduty, slack, webhook
 from watcher.model.registry import Registry
 
-DESTINATIONS = (webhook, opsgenie, slack, logging, index)
+DESTINATIONS = (webhook, opsgenie, slack, logging, index, pagerduty, jira, ms_teams, discord)
 """Every destination module, in the order names are listed in messages."""
 
 ACTIONS = Registry("action", DESTINATIONS)
