@@ -83,7 +83,7 @@ from watcher.es.groupcommit import AsyncGroupCommit
 from watcher.es.outbox_store import (DEAD, DELIVERED, DELIVERING, PENDING, STATES, OutboxStore, StoredDelivery,
                                      new_delivery)
 from watcher.model.requests import HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, combine
-from watcher.model.secrets import mask
+from watcher.model.secrets import mask, mask_data
 from watcher.support import httpclient
 from watcher.support.datemath import format_iso_millis, parse_instant
 
@@ -797,7 +797,7 @@ class Outbox:
                             "when it is next attempted", item.id)
         connector_type = request.get("connector_type") or "webhook"
         started = time.monotonic()
-        status = retry_after = None
+        status = retry_after = created = None
         try:
             response = await self._request(item.id, request)
             received = HttpResponse(status=response.status_code, headers=tuple(response.headers.multi_items()),
@@ -806,9 +806,12 @@ class Outbox:
             outcome = module.interpret(received)
             verdict = classify(outcome, retryable=getattr(module, "retryable", None))
             status = received.status
-            reason = outcome.reason or (f"received [{status}] status code" if verdict != "delivered" else None)
+            reason = mask(outcome.reason, used) if outcome.reason else (
+                f"received [{status}] status code" if verdict != "delivered" else None)
             if verdict == "retry":
                 retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
+            elif verdict == "delivered" and hasattr(module, "delivered"):
+                created = mask_data(module.delivered(outcome), used)  # what it made: Jira's issue key…
         except asyncio.CancelledError:
             raise
         except Exception as error:  # transport errors, bad URLs: classified below
@@ -821,7 +824,7 @@ class Outbox:
                 slot.release()
         send_s = time.monotonic() - started
         await self._record(item, verdict, reason, status=status, retry_after=retry_after, send_s=send_s,
-                           request=resealed)
+                           request=resealed, created=created)
 
     async def _request(self, identifier: str, request: dict):
         key = (request.get("verify", True), request.get("ca_file"), request.get("proxy"))
@@ -840,9 +843,10 @@ class Outbox:
 
     async def _record(self, item: StoredDelivery, verdict: str, reason: str | None, *, status: int | None,
                       retry_after: float | None = None, send_s: float | None = None, unresolved: bool = False,
-                      request: dict | None = None) -> None:
+                      request: dict | None = None, created: dict | None = None) -> None:
         """Write the outcome of one attempt (``unresolved``: dead because a placeholder could not be
-        resolved, ``reason`` as is); ``request``, when given, replaces the stored request."""
+        resolved, ``reason`` as is); ``request``, when given, replaces the stored request; ``created``
+        (what the receiver made, the destination's ``delivered(outcome)``) is kept as ``result``."""
         now = self._clock()
         attempts = item.attempts + 1
         changes: dict[str, Any] = {"attempts": attempts, "updated_at": _iso(now), "lease_until": None,
@@ -853,6 +857,8 @@ class Outbox:
         fields = {"id": item.id, "connector": item.connector, "attempts": attempts}
         if verdict == "delivered":
             changes.update(state=DELIVERED, delivered_at=_iso(now), last_error=None)
+            if created:
+                changes["result"] = created
             created = parse_instant(item.source["created_at"])
             event = ("delivered", {**fields, "latency_s": (now - created).total_seconds(), "send_s": send_s})
         elif verdict == "retry":

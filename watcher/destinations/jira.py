@@ -322,6 +322,12 @@ def result(config: JiraConfig, rendered: HttpRequest, outcome: Outcome) -> dict:
     return {"jira": out}
 
 
+def delivered(outcome: Outcome) -> dict | None:
+    """What creating the issue made, kept with the outbox's delivery as ``result``: Jira's
+    ``{"id", "key", "self"}`` (the watch record was written when the issue entered the outbox)."""
+    return _created(outcome)
+
+
 def _created(outcome: Outcome) -> dict | None:
     """``{"id", "key", "self"}`` from Jira's 201 body (None when the answer is not there yet: the
     outbox accepted the issue and sends it later)."""

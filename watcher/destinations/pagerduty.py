@@ -148,6 +148,16 @@ def interpret(response: HttpResponse) -> Outcome:
     return detailed_outcome(response, _error_detail)
 
 
+def delivered(outcome: Outcome) -> dict | None:
+    """What the event made, kept with the outbox's delivery as ``result``: ``{"dedup_key"}`` from
+    PagerDuty's 202 answer (the key it files the alert under)."""
+    try:
+        answer = json.loads((outcome.response or {}).get("body") or "")
+    except (AttributeError, ValueError):
+        return None
+    return {"dedup_key": answer["dedup_key"]} if isinstance(answer, dict) and answer.get("dedup_key") else None
+
+
 def _error_detail(answer: dict) -> str:
     parts = [str(answer["message"])] if answer.get("message") else []
     errors = answer.get("errors")
