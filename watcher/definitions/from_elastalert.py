@@ -887,7 +887,8 @@ def _choice(converter: _Converter, option: str, value: Any, allowed: tuple[str, 
 
 def _pagerduty(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
     """ElastAlert2's PagerDuty alerter → a pagerduty connector (always the Events API v2) and an action
-    with its client, event type, dedup key, payload fields and custom details."""
+    with its client, event type, dedup key, payload fields and custom details
+    (docs/semantics.md#pagerduty-alerter)."""
     key = settings.get("pagerduty_service_key")
     if not isinstance(key, str):
         converter.out.notes.append("pagerduty: no pagerduty_service_key; the alerter is not carried over")
@@ -937,7 +938,7 @@ def _pagerduty(converter: _Converter, name: str, settings: dict, env_prefix: str
 
 def _ms_teams(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
     """ElastAlert2's Microsoft Teams alerter → an ms_teams connector per webhook URL; the card's title
-    and text are the rule's title and message."""
+    and text are the rule's title and message (docs/semantics.md#microsoft-teams-alerter)."""
     started = _start_webhook_alerter(converter, name, settings, "ms_teams",
                                      {"ms_teams_alert_summary": "summary", "ms_teams_alert_title": "title"})
     if started is None:
@@ -960,7 +961,7 @@ def _ms_teams(converter: _Converter, name: str, settings: dict, env_prefix: str)
 
 def _discord(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
     """ElastAlert2's Discord alerter → a discord connector; the message is the rule's title between
-    two emoji and an embed with the rule's message."""
+    two emoji and an embed with the rule's message (docs/semantics.md#discord-alerter)."""
     started = _start_webhook_alerter(converter, name, settings, "discord",
                                      {"discord_emoji_title": "emoji_title", "discord_embed_footer": "embed_footer",
                                       "discord_embed_icon_url": "embed_icon_url"})

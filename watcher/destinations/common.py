@@ -6,8 +6,9 @@ decides whether it is sent, simulated or queued); ``result`` gives the ``<type>`
 action result (``{"webhook": {"request": …, "response": …}}``). Rendering errors raise; the pipeline
 turns them into failure results (docs/semantics.md#action-wrapper, docs/semantics.md#actions).
 
-Our extension to Watcher's bodies: ``connector: NAME`` on webhook, slack, opsgenie, index and logging
-actions takes the destination and its secrets from the named connector (``run.services.connectors``).
+Our extension to Watcher's bodies: ``connector: NAME`` on webhook, slack, opsgenie, index, logging,
+pagerduty, jira, ms_teams and discord actions takes the destination and its secrets from the named
+connector (``run.services.connectors``); slack, pagerduty and jira also take Watcher's ``account``.
 """
 
 from __future__ import annotations
