@@ -9,7 +9,6 @@ matter on failure), and "nothing more happens" is checked after the worker has p
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -17,8 +16,6 @@ import json
 import re
 import stat
 import threading
-import time
-import uuid
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -33,9 +30,10 @@ from watcher.delivery.secretkey import SecretKey, load_secret_key
 from watcher.model.requests import HttpRequest, LogMessage, basic_auth_header
 from watcher.es.outbox_store import DEAD, DELIVERED, DELIVERING, PENDING, OutboxStore
 
-pytestmark = pytest.mark.es
+from outbox_helpers import make_outbox, prefix  # noqa: F401  (the fixtures)
+from outbox_helpers import GATE_TIMEOUT_S, Receiver, local, state_of, wait_until
 
-FAST = RetryPolicy(base_s=0.05, factor=2.0, max_delay_s=0.2, max_attempts=5)
+pytestmark = pytest.mark.es
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,51 +52,6 @@ class OriginRequest(HttpRequest):
     """An HttpRequest carrying ``origin``, as the proposed ``HttpRequest.origin`` field would."""
 
     origin: Any = dataclasses.field(default=None, compare=False)
-
-
-# How long a gated receiver holds a request at most: only reached when a test fails to open its gate.
-GATE_TIMEOUT_S = 60.0
-
-
-class Receiver:
-    """Records (arrival time, headers, body) of every request; answers with ``responses`` in order
-    (the last one repeats).
-
-    With ``gate`` (a ``threading.Event``), every request is held until the test opens the gate, so
-    "this request is still in flight" is a fact the test controls, not a matter of elapsed time;
-    ``answered`` counts the requests let through."""
-
-    def __init__(self, *responses: Response | int, gate: threading.Event | None = None):
-        self.responses = [r if isinstance(r, Response) else Response("", status=r) for r in responses] or [Response("ok")]
-        self.gate = gate
-        self.calls: list[tuple[float, dict, str]] = []
-        self.answered = 0
-        self.lock = threading.Lock()
-
-    def __call__(self, request: Request) -> Response:
-        with self.lock:
-            self.calls.append((time.monotonic(), dict(request.headers), request.get_data(as_text=True)))
-            index = min(len(self.calls) - 1, len(self.responses) - 1)
-        if self.gate is not None:
-            self.gate.wait(GATE_TIMEOUT_S)
-        with self.lock:
-            self.answered += 1
-        response = self.responses[index]
-        return Response(response.get_data(), status=response.status_code, headers=dict(response.headers))
-
-    @property
-    def keys(self) -> list[str]:
-        return [headers.get("Idempotency-Key") for _, headers, _ in self.calls]
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture
@@ -138,46 +91,11 @@ class Clock:
         self.now += dt.timedelta(seconds=seconds)
 
 
-def local(server, path: str) -> str:
-    """The receiver's URL on 127.0.0.1 (the fixture's own url_for says ``localhost``)."""
-    return f"http://127.0.0.1:{server.port}{path}"
-
-
 def post(url: str, body: str = '{"alert": "cpu high"}', *, read_timeout_s: float = 5.0, **kwargs) -> HttpRequest:
     """A webhook POST; requests to a gated receiver pass ``read_timeout_s=GATE_TIMEOUT_S`` so the
     client never gives up on a request the test holds."""
     return HttpRequest(method="POST", url=url, headers={"Content-Type": "application/json"}, body=body,
                        timeout_s=2.0, read_timeout_s=read_timeout_s, connector_type="webhook", **kwargs)
-
-
-@pytest.fixture
-def prefix(es):
-    prefix = f"test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    with contextlib.suppress(Exception):
-        es.options(ignore_status=404).indices.delete(index=f"{prefix}-outbox")
-
-
-@pytest.fixture
-def make_outbox(es, prefix):
-    """``make_outbox(**kwargs)`` → an Outbox on the test's prefix; every one is stopped afterwards."""
-    made: list[Outbox] = []
-
-    def make(**kwargs) -> Outbox:
-        kwargs.setdefault("policy", FAST)
-        kwargs.setdefault("poll_interval_s", 0.2)
-        outbox = Outbox(es, prefix, **kwargs)
-        made.append(outbox)
-        return outbox
-
-    yield make
-    for outbox in made:
-        outbox.stop(grace_s=0.5)
-
-
-def state_of(outbox: Outbox, identifier: str) -> str | None:
-    item = outbox.store.get(identifier)
-    return item.state if item else None
 
 
 def enqueue(outbox: Outbox, request: HttpRequest, record: str = "rec-1", action: str = "notify",
