@@ -539,7 +539,8 @@ def test_discord_message_embed_and_limits():
     rendered, result = simulate("discord", config, make_run({"host": "db-1"}))
     assert rendered.url == DISCORD_URL
     assert sent_json(rendered) == {"content": ":fire: Disk on db-1 :fire:", "embeds": [{
-        "description": "97%", "color": 0xFF0000, "footer": {"text": "watcher", "icon_url": "https://example.com/i.png"}}]}
+        "description": "97%", "color": 0xFF0000,
+        "footer": {"text": "watcher", "icon_url": "https://example.com/i.png"}}]}
     assert result["discord"]["request"]["path"] == "/***"
     assert_no_secret(result, rendered.masked())
     long_text = parsed("discord", f"connector: chat\ntext: '{'x' * 5000}'\nemoji_title: ''\ntitle: '{'t' * 2100}'\n")
