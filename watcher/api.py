@@ -40,6 +40,7 @@ from watcher.es.state import StateStore, WatchState
 from watcher.model.status import WatchStatus
 from watcher.model.watch import Watch
 from watcher.schedule import next_fire
+from watcher.support.datemath import utc_now_millis
 
 __all__ = ["ActionMode", "FieldNote", "FieldWarning", "LoadResult", "Watch", "WatchState", "backtest", "check_fields",
            "connect", "execute", "history", "load", "record", "saved_state", "schedule_times", "status",
@@ -149,7 +150,7 @@ def execute(watch: Watch, es: Elasticsearch | None, *, at: dt.datetime | None = 
     """
     if at is not None:
         _aware(at, "at")
-    return backtest(watch, es, [at or dt.datetime.now(dt.timezone.utc)], action_mode=action_mode,
+    return backtest(watch, es, [at or utc_now_millis()], action_mode=action_mode,
                     connectors=connectors, state=state)[0]
 
 

@@ -8,19 +8,19 @@ import json
 import logging
 import socket
 import ssl
-import subprocess
 
 import pytest
+from outbox_helpers import tls_files  # noqa: F401  (fixtures)
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from watcher.definitions.connectors import load_connectors
-from watcher.model.watch import Component, Trigger, Watch
-from watcher.model.problems import Reader
-from watcher.model.source import load_text
+from watcher.delivery.direct import SendNow, Simulate
 from watcher.destinations import ACTIONS as REGISTRY
 from watcher.engine.context import Run, Services
-from watcher.delivery.direct import SendNow, Simulate
+from watcher.model.problems import Reader
+from watcher.model.source import load_text
+from watcher.model.watch import Component, Trigger, Watch
 
 T0 = dt.datetime(2024, 5, 1, 10, 15, 30, 123000, tzinfo=dt.timezone.utc)
 API_KEY = "og-integration-key-0123456789"
@@ -281,20 +281,6 @@ def test_slack_failure_shows_masked_request(httpserver: HTTPServer):
 
 
 # ------------------------------------------------------------------------------------ TLS
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1 (made with the openssl CLI)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    try:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        pytest.skip(f"openssl cannot make a test certificate: {error}")
-    return cert, key
 
 
 @pytest.fixture

@@ -332,7 +332,7 @@ def test_unreachable_cluster_gives_one_clear_line(run):
     for command, args in ((status, ()), (ack, ("cpu-high",)), (history, ("cpu-high",)), (outbox_command, ())):
         code, output = run(command, *args, env={"ES_URL": url})
         assert code == 1, (command.name, output)
-        assert f"Error: cannot reach Elasticsearch at {url}: " in output
+        assert f"Error: cannot reach the cluster (ES_URL) at {url}: " in output
         assert "Traceback" not in output
 
 

@@ -180,7 +180,7 @@ def test_cluster_down_is_a_clear_error(tmp_path):
     path = example("log-errors.json", tmp_path)
     result = CliRunner().invoke(main, ["dry-run", str(path)], env={"ES_URL": "http://127.0.0.1:9"})
     assert result.exit_code == 1
-    assert "cannot reach Elasticsearch at http://127.0.0.1:9" in result.output
+    assert "cannot reach the cluster (ES_URL) at http://127.0.0.1:9" in result.output
 
 
 def test_record_writes_watch_records_to_the_history_index(es_cluster, es, logs, tmp_path):
@@ -201,3 +201,37 @@ def test_record_writes_watch_records_to_the_history_index(es_cluster, es, logs, 
     assert mapping["properties"]["result"]["properties"]["input"]["properties"]["payload"]["enabled"] is False
     es.indices.delete(index=f"{prefix}-history-*")
     es.indices.delete_index_template(name=f"{prefix}-history")
+
+
+def watch_file(tmp_path: Path, name: str, watch: dict) -> Path:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(watch))
+    return path
+
+
+def test_keyed_buckets_are_shown_by_name(es_cluster, logs, tmp_path):
+    path = watch_file(tmp_path, "keyed", {
+        "trigger": {"schedule": {"interval": "5m"}},
+        "input": {"search": {"request": {"indices": [logs], "body": {"size": 0, "aggs": {"levels": {"filters": {
+            "filters": {"errors": {"term": {"log.level": "error"}}, "infos": {"term": {"log.level": "info"}}}}}}}}}},
+        "condition": {"always": {}}, "actions": {}})
+    code, out = dry_run(es_cluster, path, "--at", AT)
+    assert code == 0, out
+    assert "aggregation levels: 2 buckets (errors: 5, infos: 1)" in out
+
+
+def test_a_failing_condition_script_says_why_and_where(es_cluster, tmp_path, requires_painless):
+    path = watch_file(tmp_path, "npe", {
+        "trigger": {"schedule": {"interval": "5m"}},
+        "input": {"simple": {"hits": {"total": 0}}},
+        "condition": {"script": "return ctx.payload.aggregations.clusters.buckets.size() > 0;"},
+        "actions": {}})
+    code, out = dry_run(es_cluster, path, "--at", AT)
+    assert code == 1
+    assert "runtime error: null_pointer_exception" in out and "(script line 1, column" in out, out
+    code, out = dry_run(es_cluster, path, "--at", AT, "--json")
+    exception = json.loads(out)["exception"]
+    assert exception["type"] == "painless_error"
+    assert exception["reason"].startswith("runtime error: null_pointer_exception")
+    assert exception["caused_by"]["type"] == "null_pointer_exception"
+    assert exception["script_stack"] and exception["position"]["line"] == 1

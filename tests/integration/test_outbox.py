@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
+from outbox_helpers import make_outbox, prefix  # noqa: F401  (fixtures)
+from outbox_helpers import GATE_TIMEOUT_S, Receiver, local, state_of, wait_until
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -27,13 +29,12 @@ from watcher.delivery.outbox import OTHER_KEY, SECRET_GONE, Outbox, delivery_id,
 from watcher.delivery.ratelimit import ConnectorLimits
 from watcher.delivery.retry import RetryPolicy
 from watcher.delivery.secretkey import SecretKey, load_secret_key
-from watcher.model.requests import HttpRequest, LogMessage, basic_auth_header
 from watcher.es.outbox_store import DEAD, DELIVERED, DELIVERING, PENDING, OutboxStore
-
-from outbox_helpers import make_outbox, prefix  # noqa: F401  (the fixtures)
-from outbox_helpers import GATE_TIMEOUT_S, Receiver, local, state_of, wait_until
+from watcher.model.requests import HttpRequest, LogMessage, basic_auth_header
 
 pytestmark = pytest.mark.es
+
+FAST = RetryPolicy(base_s=0.05, factor=2.0, max_delay_s=0.2, max_attempts=5)
 
 
 @dataclasses.dataclass(frozen=True)

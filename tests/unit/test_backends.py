@@ -11,8 +11,10 @@ from pathlib import Path
 import elastic_transport
 import pytest
 
-from watcher.errors import TransientClusterError
-from watcher.es.client import ConnectionSettings, cluster_error_class, make_client
+from elasticsearch import ApiError, UnsupportedProductError
+
+from watcher.errors import PermanentClusterError, TransientClusterError
+from watcher.es.client import ConnectionSettings, _product_from_root, cluster_error_class, make_client, redact_url
 from watcher.es.opensearch import _ndjson_line, _opensearch_shape, _query_value
 from watcher.localcluster import distribution
 from watcher.localcluster.cluster import ClusterUnavailable
@@ -130,3 +132,67 @@ def test_java_home_takes_the_oldest_jdk_that_is_new_enough(tmp_path, monkeypatch
     assert distribution.java_home(21) == jvms / "jdk-25"
     with pytest.raises(ClusterUnavailable, match=r"no Java 26 or newer found \(seen: .*jdk-25 \(25\)"):
         distribution.java_home(26)
+
+
+# --- which product answered GET / ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("status", "headers", "body", "product"), [
+    (200, {}, {"version": {"distribution": "opensearch", "number": "2.19.6"}}, "opensearch"),
+    (200, {"x-elastic-product": "Elasticsearch"}, {"version": {"number": "8.14.1"}}, "elasticsearch"),
+    (200, {}, {"version": {"number": "8.14.1"}}, "elasticsearch"),
+    (405, {}, {"error": "Incorrect HTTP method"}, "elasticsearch"),       # integ-test zips: no GET / handler
+    (401, {"x-elastic-product": "Elasticsearch"}, {}, "elasticsearch"),  # Elasticsearch sends it on errors too
+    (401, {}, "Unauthorized", None),                                      # an OpenSearch security plugin, a proxy
+    (503, {}, "OpenSearch Security not initialized.", None),
+    (429, {}, {}, None),
+])
+def test_product_from_the_root_answer(status, headers, body, product):
+    assert _product_from_root(status, headers, body) == product
+
+
+def test_an_undecided_answer_is_asked_again_and_never_pins_the_product(httpserver):
+    root = httpserver.expect_request("/", method="GET")
+    root.respond_with_data("OpenSearch Security not initialized.", status=503, content_type="text/plain")
+    client = make_client(ConnectionSettings(urls=[httpserver.url_for("/").rstrip("/")], request_timeout=5))
+    try:
+        with pytest.raises(ApiError) as caught:
+            client.options(max_retries=0).count(index="logs")
+        assert caught.value.status_code == 503 and "set ES_PRODUCT" in str(caught.value)
+        assert cluster_error_class(caught.value) is TransientClusterError
+        httpserver.clear()
+        httpserver.expect_request("/", method="GET").respond_with_json(
+            {"version": {"distribution": "opensearch", "number": "2.19.6"}})
+        httpserver.expect_request("/logs/_count").respond_with_json({"count": 7})
+        assert client.count(index="logs")["count"] == 7 and client.product == "opensearch"
+        sent = httpserver.log[-1][0]
+        assert sent.headers["Accept"] == "application/json"  # not the compatible-with=8 type OpenSearch refuses
+    finally:
+        client.close()
+
+
+def test_elasticsearch_forced_on_another_product_says_what_to_change(httpserver):
+    httpserver.expect_request("/logs/_count").respond_with_json({"count": 7})  # no X-Elastic-Product header
+    client = make_client(ConnectionSettings(urls=[httpserver.url_for("/").rstrip("/")], product="elasticsearch"))
+    try:
+        with pytest.raises(UnsupportedProductError, match="ES_PRODUCT=elasticsearch says it is; leave ES_PRODUCT unset"):
+            client.count(index="logs")
+    finally:
+        client.close()
+
+
+def test_a_4xx_without_a_class_of_its_own_is_permanent():
+    from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+
+    meta = ApiResponseMeta(status=406, http_version="1.1", headers=HttpHeaders(), duration=0.0,
+                           node=NodeConfig("http", "127.0.0.1", 9200))
+    assert cluster_error_class(ApiError("not acceptable", meta=meta, body={})) is PermanentClusterError
+    assert cluster_error_class(ApiError) is TransientClusterError  # the class alone: 429/5xx in practice
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://admin:Hunter2/pw@127.0.0.1:9260", "http://admin:***@127.0.0.1:9260"),
+    ("https://a:b#c?d@es.example:443", "https://a:***@es.example:443"),
+    ("http://127.0.0.1:9200/a@b", "http://127.0.0.1:9200/a@b"),
+])
+def test_passwords_with_url_delimiters_are_masked(url, shown):
+    assert redact_url(url) == shown

@@ -126,14 +126,14 @@ def test_empty_file_and_empty_mapping():
 def test_unknown_type_with_suggestion():
     _, problems = connectors_from("connectors:\n  a:\n    type: webhok\n    url: http://x\n")
     assert problems == ["connectors.yaml:3:11: connectors.a.type: unknown connector type 'webhok' "
-                        "(did you mean 'webhook'?); expected one of: webhook, opsgenie, slack, logging, index, "
-                        "pagerduty, jira, ms_teams, discord"]
+                        "(did you mean 'webhook'?); expected one of: webhook, opsgenie, slack, email, logging, "
+                        "index, pagerduty, jira, ms_teams, discord"]
 
 
 def test_missing_type():
     _, problems = connectors_from("connectors:\n  a:\n    url: http://x\n")
     assert problems == ["connectors.yaml:2:3: connectors.a: missing required field 'type' "
-                        "(one of: webhook, opsgenie, slack, logging, index, pagerduty, jira, ms_teams, "
+                        "(one of: webhook, opsgenie, slack, email, logging, index, pagerduty, jira, ms_teams, "
                         "discord)"]
 
 

@@ -75,6 +75,8 @@ def test_errors_module_imports_nothing_from_watcher():
     ("watcher.model.source.SourceError", ValueError, errors.DefinitionProblem),
     ("watcher.model.problems.DefinitionError", ValueError, errors.DefinitionProblem),
     ("watcher.definitions.from_elastalert.ConversionError", ValueError, errors.DefinitionProblem),
+    ("watcher.definitions.from_elastalert.NoActionsError", ValueError, errors.DefinitionProblem),
+    ("watcher.model.json_reader.JsonSyntaxError", ValueError, errors.DefinitionProblem),
     ("watcher.definitions.compile.NotConvertible", ValueError, errors.DefinitionProblem),
     ("watcher.schedule.UnixCronError", ValueError, errors.DefinitionProblem),
     ("watcher.schedule.quartz.QuartzError", ValueError, errors.DefinitionProblem),

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from watcher.cli.definitions import convert as convert_command
 from watcher.definitions.compile import watch_to_rule
 from watcher.definitions.connectors import load_connectors
-from watcher.definitions.from_elastalert import ConversionError, convert_text
+from watcher.definitions.from_elastalert import ConversionError, NoActionsError, convert_text
 from watcher.definitions.load import load_paths
 from watcher.delivery.direct import Simulate
 from watcher.delivery.retry import classify
@@ -660,8 +660,11 @@ def test_pagerduty_alerter_v1_and_without_incident_key_says_what_differs():
     assert any("posts to the Events API v1 unless pagerduty_api_version is v2" in n for n in notes)
     assert any("without pagerduty_incident_key ElastAlert2 opens a new incident per alert" in n for n in notes)
     assert conversion.rule["actions"] == [{"connector": "disk-full-pagerduty", "client": "c"}]
-    missing = convert(BASE + "alert: pagerduty\npagerduty_client_name: c\n")
+    with pytest.raises(NoActionsError) as raised:  # without its key, the only alerter converts to nothing
+        convert(BASE + "alert: pagerduty\npagerduty_client_name: c\n")
+    missing = raised.value.conversion
     assert "actions" not in missing.rule and missing.not_carried == ["pagerduty", "pagerduty_client_name"]
+    assert "pagerduty: no pagerduty_service_key; the alerter is not carried over" in missing.notes
 
 
 def test_pagerduty_alerter_bad_event_type_is_reported_at_its_line():

@@ -102,7 +102,7 @@ MALFORMED_CASES = {
                                  "values, such as {{user.name: [root, admin]}}, found a list of 2 items"],
     "group-by-list.yaml": ["{f}:4:11: group_by: expected a non-empty string, found a list of 2 items"],
     "metadata-not-mapping.yaml": ["{f}:4:11: metadata: expected a mapping, found a string 'runbook'"],
-    "watch-broken-json.json": ["{f}:3:31: while parsing a flow node expected the node content, but found ','"],
+    "watch-broken-json.json": ["{f}:3:31: expected a member name in double quotes after ',', found ','"],
     "watch-unknown-condition.json": ["{f}:3:17: condition.compares: unknown condition type 'compares' (did you mean "
                                      "'compare'?); expected one of: always, array_compare, compare, never, script"],
     "watch-unknown-top-key.json": ["{f}:3:3: acions: unknown key 'acions' (did you mean 'actions'?); expected one of: "
@@ -122,8 +122,8 @@ MALFORMED_CASES = {
     "watch-bad-timezone.json": ["{f}:2:40: trigger.schedule.timezone: expected an IANA time zone such as Europe/Paris "
                                 "or UTC, found a string 'Europe/Pariss'"],
     "watch-unknown-action-type.json": ["{f}:3:26: actions.notify.webhok: unknown action type 'webhok' (did you mean "
-                                       "'webhook'?); expected one of: discord, index, jira, logging, ms_teams, "
-                                       "opsgenie, pagerduty, slack, webhook"],
+                                       "'webhook'?); expected one of: discord, email, index, jira, logging, "
+                                       "ms_teams, opsgenie, pagerduty, slack, webhook"],
     "type-unknown.yaml": [
         "{f}:2:7: type: expected a rule type (threshold, any, blacklist, cardinality, change, flatline, frequency, "
         "metric_aggregation, new_term, percentage_match, spike, spike_aggregation, whitelist), found 'frequncy' "
@@ -161,8 +161,8 @@ CONNECTOR_CASES = {
     "connectors-undefined-env.yaml": ["{f}:4:14: connectors.ops.api_key: undefined environment variable "
                                       "WATCHER_TEST_UNDEFINED_KEY"],
     "connectors-unknown-type.yaml": ["{f}:3:11: connectors.pager.type: unknown connector type 'pagerduti' (did you "
-                                     "mean 'pagerduty'?); expected one of: webhook, opsgenie, slack, logging, index, "
-                                     "pagerduty, jira, ms_teams, discord"],
+                                     "mean 'pagerduty'?); expected one of: webhook, opsgenie, slack, email, logging, "
+                                     "index, pagerduty, jira, ms_teams, discord"],
 }
 
 

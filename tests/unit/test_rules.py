@@ -188,7 +188,8 @@ def test_jinja_template_wraps_only_markup():
     assert jinja_template("{{ a }}") == {"source": "{{ a }}", "lang": "jinja"}
     assert jinja_template({"h": "{% if a %}x{% endif %}", "n": 1}) == {
         "h": {"source": "{% if a %}x{% endif %}", "lang": "jinja"}, "n": 1}
-    assert jinja_template(["{{ a }}"]) == ["{{ a }}"]
+    # list items too (an email's to, opsgenie tags): Jinja2 markup there is Jinja2, not Mustache
+    assert jinja_template(["{{ a }}", "plain", 3]) == [{"source": "{{ a }}", "lang": "jinja"}, "plain", 3]
 
 
 def test_compile_rule_built_in_code_parses_its_schedule():

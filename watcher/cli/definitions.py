@@ -16,7 +16,7 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 
 from watcher.definitions.cluster_checks import resolve_group_fields, template_field_warnings
 from watcher.definitions.compile import NotConvertible, watch_body, watch_to_rule
-from watcher.definitions.from_elastalert import ConversionError, convert_file, merge_connectors
+from watcher.definitions.from_elastalert import ConversionError, NoActionsError, convert_file, merge_connectors
 from watcher.definitions.load import default_connectors_path, load_connectors_file, load_definition, load_paths
 from watcher.definitions.schema import FILE_NAMES, KINDS, schema
 from watcher.engine.windows import uses_calendar_window
@@ -38,8 +38,9 @@ def validate(paths: tuple[str, ...], connectors_path: str | None, with_cluster: 
     """Check rule and watch files (default: rules/) and the connectors file.
 
     Prints every problem as file:line:column: field.path: message, then a summary. Exits with
-    status 1 when any file has a problem. With --cluster, the rules are also checked against the
-    cluster's mappings (ES_URL): warnings are printed, they do not change the exit status.
+    status 1 when any file has a problem. A rule or watch with no action that sends its alert
+    anywhere (none, or only logging) gets a warning line. With --cluster, the rules are also checked
+    against the cluster's mappings (ES_URL). Warnings do not change the exit status.
     """
 
     result = load_paths(paths or (DEFAULT_RULES_DIR,), connectors_path)
@@ -54,6 +55,8 @@ def validate(paths: tuple[str, ...], connectors_path: str | None, with_cluster: 
             click.echo(f"note: {note}")
         for warning in warnings:
             click.echo(f"warning: {warning}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}")
     for problem in result.problems:
         click.echo(str(problem))
     click.echo(f"{len(result.files_ok)} file{'s' if len(result.files_ok) != 1 else ''} OK, "
@@ -111,8 +114,11 @@ def _rule_only_parts(rule: dict) -> dict:
 @click.option("--connectors-out", "connectors_out", type=click.Path(dir_okay=False),
               help="With --from elastalert: add the connectors the rule's actions need to this connectors.yaml "
                    "(created if missing; secrets written as ${ENV_VAR} references).")
+@click.option("--allow-no-actions", is_flag=True,
+              help="With --from elastalert: convert a rule none of whose alerters converts (it would alert "
+                   "nobody) instead of failing.")
 def convert(path: str, target: str | None, source: str | None, connectors_path: str | None,
-            connectors_out: str | None) -> None:
+            connectors_out: str | None, allow_no_actions: bool) -> None:
     """Convert a rule to the equivalent watch JSON, a watch to a rule, or an ElastAlert2 rule to a rule.
 
     A watch converts to a rule only when it has the rule's shape (one search input with a time
@@ -121,6 +127,8 @@ def convert(path: str, target: str | None, source: str | None, connectors_path: 
 
     With --from elastalert, every ElastAlert2 option that is not carried over is named on stderr
     (note: not carried over: …); the exit status is 0 when the rule converted, 1 when it cannot be.
+    A rule none of whose alerters converts would alert nobody: that is an error (exit status 1,
+    naming the alerters) unless --allow-no-actions.
     """
     if (target is None) == (source is None):
         raise click.UsageError("give either --to (watch or rule) or --from elastalert" +
@@ -128,10 +136,12 @@ def convert(path: str, target: str | None, source: str | None, connectors_path: 
     if source is not None:
         if connectors_path:
             raise click.UsageError("--connectors belongs to --to; with --from elastalert use --connectors-out FILE")
-        _convert_elastalert(path, connectors_out)
+        _convert_elastalert(path, connectors_out, allow_no_actions)
         return
     if connectors_out:
         raise click.UsageError("--connectors-out belongs to --from elastalert")
+    if allow_no_actions:
+        raise click.UsageError("--allow-no-actions belongs to --from elastalert")
 
     connectors_file = Path(connectors_path) if connectors_path else default_connectors_path([path])
     connectors: dict = {}
@@ -183,11 +193,17 @@ def convert(path: str, target: str | None, source: str | None, connectors_path: 
     click.echo(_yaml(rule), nl=False)
 
 
-def _convert_elastalert(path: str, connectors_out: str | None) -> None:
-    """``convert PATH --from elastalert``: the rule on stdout, notes on stderr, connectors to a file."""
+def _convert_elastalert(path: str, connectors_out: str | None, allow_no_actions: bool) -> None:
+    """``convert PATH --from elastalert``: the rule on stdout, notes on stderr, connectors to a file.
+    A rule that would have no action: its notes (why each alerter was left out), then the error."""
 
     try:
-        conversion = convert_file(path)
+        conversion = convert_file(path, allow_no_actions=allow_no_actions)
+    except NoActionsError as error:
+        for line in error.conversion.messages():
+            click.echo(line, err=True)
+        click.echo(f"{error}", err=True)
+        sys.exit(1)
     except ConversionError as error:
         click.echo(f"{error}", err=True)
         sys.exit(1)

@@ -1,7 +1,7 @@
 """``watcher dry-run``: execute one rule or watch against the real cluster and show everything.
 
-Shows the search request sent, a summary of hits and aggregations, the condition result, what the
-filter step dropped, each rendered message and the exact request every action would send (secrets
+Shows the search request sent, a summary of hits and aggregations (for a chain input, each link
+and the reason of any link that failed), the condition result, what the filter step dropped, each rendered message and the exact request every action would send (secrets
 masked), and every warning of the run (``result.warnings``: a partial answer, groups left out by
 ``max_groups``…) on a yellow ``warning`` line. Nothing is sent unless ``--action-mode execute``.
 With ``--from``/``--to`` it backtests every scheduled time in the range and prints a table of when
@@ -29,7 +29,7 @@ from watcher import api
 from watcher.es import history
 from watcher.es.client import ConnectionSettings, check_index_prefix, make_client, redact_url
 from watcher.es.fields import refused_text_field
-from watcher.support.datemath import DateMathError, resolve
+from watcher.support.datemath import DateMathError, resolve, utc_now_millis
 
 
 def _parse_time(value: str | None, now: dt.datetime, name: str) -> dt.datetime | None:
@@ -94,7 +94,7 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
             click.echo(str(problem), err=True)
         sys.exit(1)
     watch = _pick_watch(loaded, path, watch_id)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = utc_now_millis()
     at_time = _parse_time(at, now, "--at") or now
     first, last = _parse_time(start, now, "--from"), _parse_time(end, now, "--to")
     if last is not None and first is None:
@@ -188,9 +188,9 @@ def _client():
     try:
         es.cluster.health(timeout="5s")
     except ESConnectionError as error:
-        raise click.ClickException(f"cannot reach Elasticsearch at {where}: {error.message}") from None
+        raise click.ClickException(f"cannot reach the cluster (ES_URL) at {where}: {error.message}") from None
     except Exception as error:  # auth errors and the like: say what the cluster answered
-        raise click.ClickException(f"Elasticsearch at {where} refused the health check: {error}") from None
+        raise click.ClickException(f"the cluster (ES_URL) at {where} refused the health check: {error}") from None
     return es
 
 
@@ -281,6 +281,10 @@ def _print_input(input_result: dict, watch=None) -> None:
             echo(click.style(note, fg="yellow"))
     elif input_result.get("http"):
         echo(f"input http: {json.dumps(input_result['http'].get('request'), default=str)}")
+    elif kind == "chain":
+        echo("input chain")
+        _print_links(input_result.get("chain") or {}, watch)
+        return
     elif kind == "rule":
         payload = input_result.get("payload") or {}
         window = payload.get("window") or {}
@@ -305,10 +309,44 @@ def _print_input(input_result: dict, watch=None) -> None:
     for name, agg in (payload.get("aggregations") or {}).items():
         if isinstance(agg, dict) and "buckets" in agg:
             buckets = agg["buckets"]
+            if isinstance(buckets, dict):  # keyed buckets (filters, ranges with "keyed": true): name → bucket
+                buckets = [{"key": key, **(b if isinstance(b, dict) else {})} for key, b in buckets.items()]
             shown = ", ".join(f"{b.get('key_as_string', b.get('key'))}: {b.get('doc_count')}" for b in buckets[:10])
             echo(f"  aggregation {name}: {len(buckets)} buckets" + (f" ({shown}{', …' if len(buckets) > 10 else ''})" if buckets else ""))
         elif isinstance(agg, dict) and "value" in agg:
             echo(f"  aggregation {name}: {agg['value']}")
+
+
+def _print_links(links: dict, watch=None, indent: str = "  ") -> None:
+    """One line per link of a chain input: its name, type and what it gave, or why it failed (a
+    failed link leaves ``{}`` under its name and the chain goes on, docs/semantics.md#chain-input)."""
+    echo = click.echo
+    for name, link in links.items():
+        kind = link.get("type")
+        if link.get("status") != "success":
+            reason = str(_reason(link) or "no reason given")
+            echo(click.style(f"{indent}link {name} [{kind}] failed: {reason}", fg="red"))
+            field = refused_text_field(reason)
+            if field:
+                echo(f"{indent}  " + _fielddata_hint(field, watch))
+            continue
+        request = (link.get("search") or {}).get("request")
+        where = f" on {', '.join(request.get('indices') or ['_all'])}" if request else ""
+        echo(f"{indent}link {name} [{kind}]{where}: {_payload_summary(link.get('payload'))}")
+        if kind == "chain":
+            _print_links(link.get("chain") or {}, watch, indent + "  ")
+
+
+def _payload_summary(payload) -> str:
+    """``3 hits`` for a search payload, else the payload's keys (``keys: max_errors``)."""
+    if not isinstance(payload, dict):
+        return "ok"
+    hits = payload.get("hits")
+    if isinstance(hits, dict):
+        total = hits.get("total")
+        total = total.get("value") if isinstance(total, dict) else total
+        return f"{total} hits"
+    return f"keys: {', '.join(map(str, payload))}" if payload else "empty payload"
 
 
 def _no_index_note(input_result: dict) -> str | None:
@@ -344,7 +382,10 @@ def _print_action(action: dict) -> None:
         if "logged_text" in detail:
             echo("    " + detail["logged_text"].replace("\n", "\n    "))
         message = detail.get("message") if isinstance(detail, dict) else None
-        if isinstance(message, dict):  # slack: the message that would be posted
+        if isinstance(message, dict) and isinstance(detail.get("smtp"), dict):  # email: headers, then bodies
+            for line in _email_lines(detail):
+                echo("    " + line)
+        elif isinstance(message, dict):  # slack: the message that would be posted
             for key in ("to", "from"):
                 if message.get(key):
                     echo(f"    {key}: {message[key]}")
@@ -357,6 +398,28 @@ def _print_action(action: dict) -> None:
         response = detail.get("response") if isinstance(detail, dict) else None
         if isinstance(response, dict) and "status" in response:
             echo(f"    → {response['status']}")
+
+
+def _email_lines(detail: dict) -> list[str]:
+    """An email result as its reader would see it: the SMTP account (never a password), the headers,
+    the text body, the HTML body and the attachments."""
+    smtp, message = detail["smtp"], detail["message"]
+    lines = [f"SMTP {smtp.get('host')}:{smtp.get('port')} ({smtp.get('security')})"
+             + (f" as {smtp['user']}" if smtp.get("user") else "")
+             + (f", account {detail['account']}" if detail.get("account") else "")]
+    for header, key in (("Message-ID", "id"), ("Date", "sent_date"), ("From", "from"), ("To", "to"), ("Cc", "cc"),
+                        ("Bcc", "bcc"), ("Reply-To", "reply_to"), ("Subject", "subject"), ("Priority", "priority")):
+        value = message.get(key)
+        if value not in (None, "", []):
+            lines.append(f"{header}: {', '.join(value) if isinstance(value, list) else value}")
+    body = message.get("body") or {}
+    if body.get("text") is not None:
+        lines += ["", *str(body["text"]).splitlines()]
+    if body.get("html") is not None:
+        lines += ["", "--- html ---", *str(body["html"]).splitlines()]
+    for attachment in message.get("attachments") or []:
+        lines.append(f"attachment {attachment['name']} ({attachment['content_type']}, {attachment['size']} bytes)")
+    return lines
 
 
 def _request_lines(request: dict) -> list[str]:
@@ -444,6 +507,13 @@ def _print_backtest(watch, records: list[dict], first: dt.datetime, last: dt.dat
     notes = {note for r in records if (note := _no_index_note(r["result"].get("input") or {}))}
     for note in sorted(notes):
         echo(click.style(note, fg="yellow"))
+    failed_links: dict[str, list] = {}
+    for record in records:
+        for name, link in ((record["result"].get("input") or {}).get("chain") or {}).items():
+            if isinstance(link, dict) and link.get("status") != "success":
+                failed_links.setdefault(name, [0, _reason(link)])[0] += 1
+    for name, (count, reason) in failed_links.items():
+        echo(click.style(f"chain link {name} failed at {count} scheduled time(s), first: {reason}", fg="red"))
     counts: dict[str, int] = {}
     for record in records:
         for kind in dict.fromkeys(str(w.get("type")) for w in record["result"].get("warnings") or []):

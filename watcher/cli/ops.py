@@ -107,9 +107,9 @@ def _cluster_errors(settings) -> Iterator[None]:
     try:
         yield
     except TransportError as error:  # connection refused, timeout, TLS: the cluster was not reached
-        raise click.ClickException(f"cannot reach Elasticsearch at {where}: {error.message}") from None
+        raise click.ClickException(f"cannot reach the cluster (ES_URL) at {where}: {error.message}") from None
     except ApiError as error:  # reached, but it refused (auth, privileges, cluster errors)
-        raise click.ClickException(f"Elasticsearch at {where} answered {error.status_code}: {error.message}") from None
+        raise click.ClickException(f"the cluster (ES_URL) at {where} answered {error.status_code}: {error.message}") from None
 
 
 def _did_you_mean(name: str, known: Iterable[str]) -> str:

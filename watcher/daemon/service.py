@@ -82,7 +82,7 @@ from watcher.es.outbox_store import OutboxStore
 from watcher.es.shards import PartialResultsError
 from watcher.es.state import StateConflict, StateStore, WatchState
 from watcher.model.watch import Trigger, Watch
-from watcher.support.datemath import format_iso_millis
+from watcher.support.datemath import format_iso_millis, utc_now_millis
 
 __all__ = ["Daemon", "DaemonSettings", "RECORD_NAMESPACE", "TRANSIENT_ERROR_TYPES", "catch_up_on_time",
            "merge_state", "progress_of", "record_id_for", "state_warnings", "transient_reason", "window_end_of"]
@@ -125,12 +125,6 @@ def _transient_error_types() -> frozenset[str]:
 TRANSIENT_ERROR_TYPES = _transient_error_types()
 STATE_SAVE_ATTEMPTS = 5
 MILLISECOND = dt.timedelta(milliseconds=1)
-
-
-def _utc_now_ms() -> dt.datetime:
-    """Now, aware UTC, truncated to the millisecond (the precision of records and state)."""
-    now = dt.datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 # --- pure helpers -------------------------------------------------------------------------------------
@@ -322,7 +316,7 @@ class Daemon:
         clock: now, aware UTC (records, state); truncated to milliseconds by default.
     """
 
-    def __init__(self, settings: DaemonSettings, *, clock: Callable[[], dt.datetime] = _utc_now_ms):
+    def __init__(self, settings: DaemonSettings, *, clock: Callable[[], dt.datetime] = utc_now_millis):
         self.settings = settings
         self.metrics = Metrics()
         self._clock = clock

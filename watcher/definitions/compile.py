@@ -271,13 +271,16 @@ def _without_defaults(kind: str, action: dict) -> dict:
 def jinja_template(value: Any) -> Any:
     """An override with Jinja2 markup → ``{"source": s, "lang": "jinja"}``.
 
-    Applies to a string override and to the string values of a mapping override (``headers``,
-    ``params``: name → template); other values are kept as they are.
+    Applies to a string override, to the string values of a mapping override (``headers``,
+    ``params``: name → template) and to the strings of a list override (an email's ``to``); other
+    values are kept as they are.
     """
     if isinstance(value, str):
         return {"source": value, "lang": "jinja"} if any(mark in value for mark in _JINJA_MARKS) else value
     if isinstance(value, Mapping) and not ("source" in value and "lang" in value):
         return {k: (jinja_template(v) if isinstance(v, str) else v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jinja_template(v) if isinstance(v, str) else v for v in value]
     return value
 
 
@@ -599,4 +602,6 @@ def _template_to_rule(value: Any, where: str) -> Any:
                              "templates; rewrite it with {% for %} / {% if %}")
     if isinstance(value, Mapping):
         return {k: _template_to_rule(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_template_to_rule(v, f"{where}[{i}]") for i, v in enumerate(value)]
     return value

@@ -4,7 +4,7 @@ File shape::
 
     connectors:
       ops:                       # the name actions refer to (connector: ops)
-        type: opsgenie           # webhook | opsgenie | slack | logging | index
+        type: opsgenie           # webhook | opsgenie | slack | email | logging | index
         api_key: ${OPSGENIE_API_KEY}
       team-hook:
         type: webhook

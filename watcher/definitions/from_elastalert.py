@@ -20,8 +20,20 @@ as summarised in docs/semantics.md#elastalert2-rule-types, #elastalert2-rule-opt
 * ``alert_subject``/``alert_text`` with their ``str.format`` arguments → Jinja2 ``title``/``message``
   reading the newest sample document (``hits[0]``), the literal dotted key first, then the nested path
   (ElastAlert2's lookup order), ``alert_missing_value`` when absent;
-* ``alert`` (post, http_post, post2, slack, opsgenie, debug; pagerduty, ms_teams, discord) → actions
-  naming connectors.
+* ``alert`` (post, http_post, post2, slack, opsgenie, email, debug; pagerduty, ms_teams, discord) →
+  actions naming connectors (the ``email`` alerter's SMTP settings become an email connector whose
+  credentials (``smtp_auth_file``) are ``${ENV}`` references the user must set,
+  docs/semantics.md#elastalert2-email-alerter); a rule none of whose alerters converts (or that has no
+  ``alert``) is a :class:`NoActionsError` unless ``allow_no_actions`` (docs/semantics.md#elastalert2-alerters);
+* filter clauses on mapping types, which Elasticsearch 8 removed (``_type`` term/match queries, the
+  ``type`` query, a query string that is only ``_type:X``), are dropped with a note where they are
+  ANDed, and are a :class:`ConversionError` where dropping them would change what the query matches
+  (docs/semantics.md#elastalert2-mapping-types).
+
+Every option of the file ends up carried over, or named once in :attr:`Conversion.not_carried` or
+:attr:`Conversion.not_needed`, in file order, whatever branch dropped it (:meth:`_Converter.not_carried`,
+:meth:`_Converter.not_needed`, listed by :meth:`_Converter.list_dropped`;
+docs/semantics.md#elastalert2-dropped-options).
 """
 
 from __future__ import annotations
@@ -48,7 +60,7 @@ from watcher.model.problems import Reader, describe
 from watcher.model.source import Document, SourceError, load_file, load_text, plain
 from watcher.support.durations import format_duration
 
-__all__ = ["ELASTALERT_TYPES", "Conversion", "ConversionError", "convert_document", "convert_file",
+__all__ = ["ELASTALERT_TYPES", "Conversion", "ConversionError", "NoActionsError", "convert_document", "convert_file",
            "merge_connectors"]
 
 ELASTALERT_TYPES = ("any", "blacklist", "whitelist", "change", "frequency", "spike", "flatline", "new_term",
@@ -124,9 +136,20 @@ _SOURCE_OPTION = {"name": "name", "type": "type", "index": "index", "schedule": 
                   "enabled": "is_enabled", "actions": "alert", "metadata": "owner"}
 
 ALERTERS = {"post": "webhook", "http_post": "webhook", "post2": "webhook", "http_post2": "webhook",
-            "slack": "slack", "opsgenie": "opsgenie", "debug": "logging",
+            "slack": "slack", "opsgenie": "opsgenie", "email": "email", "debug": "logging",
             "pagerduty": "pagerduty", "ms_teams": "ms_teams", "discord": "discord"}
 """ElastAlert2 alerter name → our connector type."""
+
+# Mapping types (docs/semantics.md#elastalert2-mapping-types): Elasticsearch 8 has no ``_type`` field
+# (queries on it match nothing) and no ``type`` query (refused: "unknown query [type]").
+FIELD_QUERIES = ("term", "terms", "match", "match_phrase", "prefix", "wildcard", "regexp")
+"""Query kinds that name one field: ``{kind: {field: …}}``."""
+STRING_QUERIES = ("query_string", "simple_query_string")
+_ONLY_TYPE_QUERY = re.compile(r'\s*_type\s*:\s*(?:"[^"]*"|[^\s()"]+)\s*')
+_TYPE_IN_QUERY = re.compile(r"(?<![\w.])_type\s*:")
+_NO_TYPE_FIELD = ("Elasticsearch 8 has no _type field (mapping types were removed), so it would match no "
+                  "document")
+_NO_TYPE_QUERY = "Elasticsearch 8 removed the type query with mapping types, and refuses it"
 
 MISSING_VALUE = "<MISSING VALUE>"
 _DURATION_KEYS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1,
@@ -140,6 +163,25 @@ class ConversionError(DefinitionProblem, ValueError):
     def __init__(self, file: str, line: int, column: int, message: str):
         super().__init__(f"{file}:{line}:{column}: {message}")
         self.file, self.line, self.column, self.message = file, line, column, message
+
+
+class NoActionsError(ConversionError):
+    """The rule converts, but to a rule without actions: none of its alerters has an equivalent
+    here (or lacks the settings it needs), or it names none. Deployed, it would alert nobody.
+
+    Raised by the ``convert_*`` functions unless ``allow_no_actions=True`` (``watcher convert
+    --allow-no-actions``). The position is the ``alert`` option's value (1:1 when there is none).
+
+    Attributes:
+        alerters: the alerter names the rule gives, in file order (empty when it has no ``alert``).
+        conversion: the :class:`Conversion` as it would be without actions (its notes and
+            ``not_carried`` say why each alerter was left out).
+    """
+
+    def __init__(self, file: str, line: int, column: int, message: str, alerters: list[str],
+                 conversion: Conversion):
+        super().__init__(file, line, column, message)
+        self.alerters, self.conversion = alerters, conversion
 
 
 @dataclasses.dataclass
@@ -172,43 +214,51 @@ class Conversion:
         return out
 
 
-def convert_file(path: str | Path, known_types: tuple[str, ...] | None = None) -> Conversion:
+def convert_file(path: str | Path, known_types: tuple[str, ...] | None = None, *,
+                 allow_no_actions: bool = False) -> Conversion:
     """Read and convert one ElastAlert2 rule file (YAML).
 
     Args:
         path: the rule file.
         known_types: our rule types to accept (default: the registered ones, ``watcher.engine.ruletypes``).
+        allow_no_actions: accept a rule that converts without any action (a note says it alerts nobody).
 
     Raises:
+        NoActionsError: no alerter of the rule converts (or it has no ``alert``) and
+            ``allow_no_actions`` is false.
         ConversionError: unreadable file, not YAML, not a mapping, a type we do not have, a missing
-            required option or a value of the wrong shape (with the position in the file).
+            required option, a value of the wrong shape, a filter on mapping types that cannot be
+            dropped (with the position in the file).
     """
     try:
         document = load_file(path)
     except SourceError as error:
         raise ConversionError(error.file, error.line, error.column, error.message) from None
-    return convert_document(document, known_types)
+    return convert_document(document, known_types, allow_no_actions=allow_no_actions)
 
 
-def convert_text(text: str, file: str = "<text>", known_types: tuple[str, ...] | None = None) -> Conversion:
+def convert_text(text: str, file: str = "<text>", known_types: tuple[str, ...] | None = None, *,
+                 allow_no_actions: bool = False) -> Conversion:
     """:func:`convert_file` for text already read (``file`` names it in messages)."""
     try:
         document = load_text(text, file)
     except SourceError as error:
         raise ConversionError(error.file, error.line, error.column, error.message) from None
-    return convert_document(document, known_types)
+    return convert_document(document, known_types, allow_no_actions=allow_no_actions)
 
 
-def convert_document(document: Document, known_types: tuple[str, ...] | None = None) -> Conversion:
+def convert_document(document: Document, known_types: tuple[str, ...] | None = None, *,
+                     allow_no_actions: bool = False) -> Conversion:
     """Convert a parsed ElastAlert2 rule; see :func:`convert_file`."""
-    return _Converter(document, known_types).convert()
+    return _Converter(document, known_types, allow_no_actions).convert()
 
 
 # ---- the converter ---------------------------------------------------------------------------------
 
 class _Converter:
-    def __init__(self, document: Document, known_types: tuple[str, ...] | None):
+    def __init__(self, document: Document, known_types: tuple[str, ...] | None, allow_no_actions: bool = False):
         self.document = document
+        self.allow_no_actions = allow_no_actions
         self.raw = document.data
         if not isinstance(self.raw, Mapping):
             raise ConversionError(document.file, 1, 1, "expected an ElastAlert2 rule (a mapping with name, type, "
@@ -216,6 +266,7 @@ class _Converter:
         self.data = {str(k): _plain(v) for k, v in self.raw.items()}
         self.known_types = known_types
         self.used: set[str] = set()
+        self.dropped: dict[str, str] = {}  # option or alerter name → "not_carried" | "not_needed"
         self.out = Conversion(rule={})
         self.rule_type = ""
         self.group_field: str | None = None
@@ -236,8 +287,31 @@ class _Converter:
         return default
 
     def not_carried(self, name: str) -> None:
-        if name not in self.out.not_carried:
-            self.out.not_carried.append(name)
+        """Option or alerter ``name`` is not carried over (listed once by :meth:`list_dropped`)."""
+        self.dropped.setdefault(name, "not_carried")
+
+    def not_needed(self, name: str) -> None:
+        """Option ``name`` is dropped because our engine does without it (no effect on results)."""
+        self.dropped.setdefault(name, "not_needed")
+
+    def list_dropped(self) -> None:
+        """The one place the dropped options are listed: every option never read, and every name
+        given to :meth:`not_carried`/:meth:`not_needed`, in the order of the file (alerter names at
+        ``alert``), into ``not_carried`` or ``not_needed``."""
+        for key in self.data:
+            if key not in self.used:
+                (self.not_needed if key in NOT_NEEDED else self.not_carried)(key)
+        order = {key: (index, 0) for index, key in enumerate(self.data)}
+        at_alert = order.get("alert", (len(order), 0))[0]
+        order.update({name: (at_alert, index) for index, name in enumerate(self.alerter_names())})
+        for name in sorted(self.dropped, key=lambda name: order.get(name, (at_alert, 0))):
+            getattr(self.out, self.dropped[name]).append(name)
+
+    def alerter_names(self) -> list[str]:
+        """The alerter names ``alert`` gives (a name, a list of names or of ``{name: settings}``)."""
+        alert = self.data.get("alert")
+        entries = [alert] if isinstance(alert, (str, Mapping)) else alert if isinstance(alert, list) else []
+        return [str(next(iter(e))) if isinstance(e, Mapping) and e else str(e) for e in entries]
 
     def duration(self, key: str, value: Any, path: tuple | None = None, allow_zero: bool = False) -> str:
         """ElastAlert2's ``{minutes: 5}`` (timedelta keywords) → ``5m``."""
@@ -269,14 +343,30 @@ class _Converter:
         self.convert_alert_features(rule)
         self.convert_templates(rule)
         self.convert_alerters(rule)
-        for key in self.data:
-            if key not in self.used and key not in self.out.not_carried:
-                (self.out.not_needed if key in NOT_NEEDED else self.out.not_carried).append(key)
-        # Keep the options named in the order they appear in the file.
-        order = {key: index for index, key in enumerate(self.data)}
-        self.out.not_carried.sort(key=lambda name: order.get(name, order.get("alert", len(order))))  # alerters at alert
+        self.list_dropped()
         self.check_result()
+        self.check_actions(rule)
         return self.out
+
+    def check_actions(self, rule: dict) -> None:
+        """A rule that converts without actions would alert nobody: :class:`NoActionsError`, unless
+        allowed (then a note says so)."""
+        if rule.get("actions"):
+            return
+        alert, names = self.data.get("alert"), self.alerter_names()
+        if self.allow_no_actions:
+            self.out.notes.append("actions: none — the converted rule alerts nobody until you add one")
+            return
+        again = "--allow-no-actions converts it anyway, without actions"
+        if alert is None:
+            message = (f"missing option 'alert' (ElastAlert2 requires it): the converted rule would alert nobody; "
+                       f"{again}")
+        else:
+            message = (f"alert: none of the rule's alerters ({', '.join(names)}) converts to an action here, so the "
+                       f"converted rule would alert nobody; watcher converts the alerters {', '.join(ALERTERS)} "
+                       f"({again})")
+        line, column = self.document.value_position(("alert",)) if alert is not None else (1, 1)
+        raise NoActionsError(self.document.file, line, column, message, names, self.out)
 
     def check_result(self) -> None:
         """Validate the converted rule as ``watcher validate`` would (connectors aside); a problem is
@@ -333,9 +423,10 @@ class _Converter:
             index = ",".join(str(i) for i in index)
         if not isinstance(index, str) or not index.strip():
             self.fail(("index",), f"index: expected an index name or pattern, found {_describe(index)}", at_value=True)
+        if "use_strftime_index" in self.data:
+            self.not_carried("use_strftime_index")  # our index names never hold strftime codes: listed in every case
         if self.take("use_strftime_index") and "%" in index:
             pattern = _STRFTIME_RUN.sub("*", index)
-            self.not_carried("use_strftime_index")
             self.out.notes.append(f"index: the strftime pattern {index!r} is searched as {pattern!r} (every "
                                   "day's index; the time range still limits the documents)")
             index = pattern
@@ -354,8 +445,7 @@ class _Converter:
                               f"{self.rule_type})")
             rule["window"] = self.duration("timeframe", self.take("timeframe"))
             if buffer_time is not None:
-                self.used.add("buffer_time")
-                self.out.not_needed.append("buffer_time")
+                self.not_needed("buffer_time")
         elif buffer_time is not None:
             rule["window"] = self.duration("buffer_time", self.take("buffer_time"))
         else:
@@ -415,8 +505,79 @@ class _Converter:
             if kind in ("eql", "esql"):
                 self.fail(path, f"{key}[{index}]: {kind.upper()} filters have no equivalent in watcher's rules "
                                 "(they are not query DSL); rewrite the filter as query DSL or Lucene")
-            out.append(dict(clause))
+            if value[index] is not clause:
+                path = (*path, "query")
+            kept = self.without_mapping_types(dict(clause), f"{key}[{index}]", path, droppable=True)
+            if kept is not None:
+                out.append(kept)
+        if value and not out:
+            self.out.notes.append(f"{key}: every clause was dropped; the rule matches every document of its "
+                                  "indices in the window")
         return out
+
+    def without_mapping_types(self, clause: dict, where: str, path: tuple, droppable: bool) -> dict | None:
+        """``clause`` without what tests a mapping type (docs/semantics.md#elastalert2-mapping-types).
+
+        A clause that only tests the mapping type (``{term: {_type: x}}``, ``{type: {value: x}}``, a
+        query string that is only ``_type:x``) is dropped with a note when it is ANDed with the rest
+        (``droppable``: a filter list item, ``bool.must``/``bool.filter`` at any depth): every
+        document of an index has its one type now. Returns None when the clause itself is dropped.
+
+        Raises:
+            ConversionError: such a clause under ``should``/``must_not``, where dropping it would
+                change what the query matches, or ``_type:`` inside a longer query string.
+        """
+        kind = next(iter(clause)) if len(clause) == 1 else None
+        body = clause.get(kind) if kind is not None else None
+        if not isinstance(body, Mapping):
+            return clause
+        if kind == "type" and set(body) <= {"value", "boost", "_name"} and "value" in body:
+            return self.drop_type_clause(clause, where, path, droppable, _NO_TYPE_QUERY)
+        if kind in FIELD_QUERIES and list(body) == ["_type"]:
+            return self.drop_type_clause(clause, where, path, droppable, _NO_TYPE_FIELD)
+        if kind in FIELD_QUERIES and list(body) == ["type"]:
+            self.out.notes.append(f"{where}: {_compact(clause)} kept: it tests a document field named 'type'; if it "
+                                  "was meant for the mapping type of Elasticsearch 6 and earlier (_type), remove it: "
+                                  "Elasticsearch 8 has none")
+            return clause
+        if kind in STRING_QUERIES and isinstance(body.get("query"), str):
+            text = body["query"]
+            if _ONLY_TYPE_QUERY.fullmatch(text):
+                return self.drop_type_clause(clause, where, path, droppable, _NO_TYPE_FIELD)
+            if _TYPE_IN_QUERY.search(text):
+                self.fail((*path, kind, "query"), f"{where}.{kind}.query: {text!r} searches _type; "
+                                                  f"{_NO_TYPE_FIELD} — remove the _type part of the query",
+                          at_value=True)
+            return clause
+        if kind != "bool":
+            return clause
+        rewritten: dict[str, Any] = {}
+        for occur, items in body.items():
+            single = isinstance(items, Mapping)
+            if occur not in ("must", "filter", "should", "must_not") or not (single or isinstance(items, list)):
+                rewritten[occur] = items
+                continue
+            kept = []
+            for index, item in enumerate([items] if single else items):
+                at, at_path = (f"{where}.bool.{occur}", (*path, "bool", occur)) if single else \
+                    (f"{where}.bool.{occur}[{index}]", (*path, "bool", occur, index))
+                item = self.without_mapping_types(dict(item), at, at_path, occur in ("must", "filter")) \
+                    if isinstance(item, Mapping) else item
+                if item is not None:
+                    kept.append(item)
+            if kept:
+                rewritten[occur] = kept[0] if single else kept
+        if droppable and body and not rewritten:
+            return None
+        return {"bool": rewritten}
+
+    def drop_type_clause(self, clause: dict, where: str, path: tuple, droppable: bool, why: str) -> None:
+        if not droppable:
+            self.fail(path, f"{where}: {_compact(clause)}: {why}; it cannot be dropped here without changing what "
+                            "the query matches — rewrite the clause without the mapping type",
+                      at_value=isinstance(path[-1], str))
+        self.out.notes.append(f"{where}: {_compact(clause)} dropped: {why}")
+        return None
 
     def convert_params(self, rule: dict) -> None:
         params: dict[str, Any] = {}
@@ -506,6 +667,8 @@ class _Converter:
                 rows = self.take("summary_table_max_rows")
                 if isinstance(rows, int) and not isinstance(rows, bool):
                     settings["max_rows"] = rows
+                elif rows is not None:
+                    self.not_carried("summary_table_max_rows")
                 rule["aggregation"] = settings
                 aggregated = True
         realert = self.take("realert")
@@ -550,6 +713,8 @@ class _Converter:
     def convert_templates(self, rule: dict) -> None:
         missing = self.take("alert_missing_value")
         self.missing = missing if isinstance(missing, str) else MISSING_VALUE
+        if missing is not None and not isinstance(missing, str):
+            self.not_carried("alert_missing_value")
         text_type = self.take("alert_text_type") or "default"
         if text_type == "alert_text_jinja":
             for key in ("alert_subject", "alert_subject_args", "alert_text", "alert_text_args", "alert_text_kw"):
@@ -701,15 +866,17 @@ class _Converter:
         if actions:
             rule["actions"] = actions
 
-    def secret(self, env_prefix: str, setting: str, value: Any) -> str:
-        """``${PREFIX_SETTING}`` in place of a secret value, with a note naming the variable."""
+    def secret(self, env_prefix: str, setting: str, value: Any, *, note: bool = True) -> str:
+        """``${PREFIX_SETTING}`` in place of a secret value, with a note naming the variable (unless
+        ``note`` is false: the caller writes its own)."""
         variable = f"{env_prefix}_{re.sub(r'[^A-Z0-9]+', '_', setting.upper()).strip('_')}"
         suffix, candidate = 1, variable
         while candidate in self.env_names:
             suffix += 1
             candidate = f"{variable}_{suffix}"
         self.env_names.add(candidate)
-        self.out.notes.append(f"connectors: set {candidate} to the rule's {setting} (secrets are not copied)")
+        if note:
+            self.out.notes.append(f"connectors: set {candidate} to the rule's {setting} (secrets are not copied)")
         return "${" + candidate + "}"
 
 
@@ -888,7 +1055,7 @@ def _choice(converter: _Converter, option: str, value: Any, allowed: tuple[str, 
 def _pagerduty(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
     """ElastAlert2's PagerDuty alerter → a pagerduty connector (always the Events API v2) and an action
     with its client, event type, dedup key, payload fields and custom details
-    (docs/semantics.md#pagerduty-alerter)."""
+    (docs/semantics.md#elastalert2-pagerduty-alerter)."""
     key = settings.get("pagerduty_service_key")
     if not isinstance(key, str):
         converter.out.notes.append("pagerduty: no pagerduty_service_key; the alerter is not carried over")
@@ -910,8 +1077,9 @@ def _pagerduty(converter: _Converter, name: str, settings: dict, env_prefix: str
                                        ("trigger", "acknowledge", "resolve"))
         consumed.add("pagerduty_event_type")
     if "pagerduty_v2_payload_severity" in settings:
+        severities = ("critical", "error", "warning", "info")
         action["severity"] = _choice(converter, "pagerduty_v2_payload_severity",
-                                     settings["pagerduty_v2_payload_severity"], ("critical", "error", "warning", "info"))
+                                     settings["pagerduty_v2_payload_severity"], severities)
         consumed.add("pagerduty_v2_payload_severity")
     for option, target in (("pagerduty_incident_key", "incident_key"), ("pagerduty_v2_payload_class", "class"),
                            ("pagerduty_v2_payload_component", "component"), ("pagerduty_v2_payload_group", "group"),
@@ -938,7 +1106,7 @@ def _pagerduty(converter: _Converter, name: str, settings: dict, env_prefix: str
 
 def _ms_teams(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
     """ElastAlert2's Microsoft Teams alerter → an ms_teams connector per webhook URL; the card's title
-    and text are the rule's title and message (docs/semantics.md#microsoft-teams-alerter)."""
+    and text are the rule's title and message (docs/semantics.md#elastalert2-microsoft-teams-alerter)."""
     started = _start_webhook_alerter(converter, name, settings, "ms_teams",
                                      {"ms_teams_alert_summary": "summary", "ms_teams_alert_title": "title"})
     if started is None:
@@ -961,7 +1129,7 @@ def _ms_teams(converter: _Converter, name: str, settings: dict, env_prefix: str)
 
 def _discord(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
     """ElastAlert2's Discord alerter → a discord connector; the message is the rule's title between
-    two emoji and an embed with the rule's message (docs/semantics.md#discord-alerter)."""
+    two emoji and an embed with the rule's message (docs/semantics.md#elastalert2-discord-alerter)."""
     started = _start_webhook_alerter(converter, name, settings, "discord",
                                      {"discord_emoji_title": "emoji_title", "discord_embed_footer": "embed_footer",
                                       "discord_embed_icon_url": "embed_icon_url"})
@@ -983,12 +1151,79 @@ def _debug(converter: _Converter, name: str, settings: dict, env_prefix: str) ->
     return _Built([({"type": "logging", "level": "info", "category": "elastalert.debug"}, {}, set())], set())
 
 
-_ALERTER_BUILDERS = {"webhook": _webhook, "slack": _slack, "opsgenie": _opsgenie, "logging": _debug,
-                     "pagerduty": _pagerduty, "ms_teams": _ms_teams, "discord": _discord}
+def _addresses(value: Any) -> list[str] | None:
+    """An ElastAlert2 address option (a string, comma-separated or not, or a list) as a list."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [item.strip() for item in value if item.strip()]
+    return None
+
+
+def _email(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
+    """The email alerter: an email connector (smtp_host, smtp_port, smtp_ssl, from_addr, the
+    credentials of smtp_auth_file as ${ENV} references) and an action with the recipients."""
+    to = _addresses(settings.get("email"))
+    if not to:
+        converter.out.notes.append("email: no email (recipients); the alerter is not carried over")
+        converter.not_carried(name)
+        return _Built([], ())
+    consumed = {"email"}
+    host = settings.get("smtp_host")
+    connector: dict[str, Any] = {"type": "email", "host": host if isinstance(host, str) and host else "localhost"}
+    if "smtp_host" in settings:
+        consumed.add("smtp_host")
+    else:
+        converter.out.notes.append("email: no smtp_host; ElastAlert2's default, localhost, is written out")
+    ssl_ = settings.get("smtp_ssl") is True
+    if "smtp_ssl" in settings:
+        consumed.add("smtp_ssl")
+    connector["security"] = "tls" if ssl_ else "starttls"
+    port = settings.get("smtp_port")
+    if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
+        connector["port"] = port
+        consumed.add("smtp_port")
+    else:
+        connector["port"] = 465 if ssl_ else 25
+    if not ssl_:
+        converter.out.notes.append(
+            "email: ElastAlert2 upgrades to TLS only when the server offers STARTTLS, without checking its "
+            "certificate; the converted connector requires STARTTLS and a valid certificate (security: starttls; "
+            "set security: none for a server without TLS, verify: false or ca_file for a private one)")
+    sender = settings.get("from_addr")
+    if isinstance(sender, str) and sender:
+        connector["from"] = sender
+        consumed.add("from_addr")
+    else:
+        converter.out.notes.append("email: no from_addr in the rule (ElastAlert2 takes it from config.yaml); the "
+                                   "connector sends from watcher@<this host's name> until you set its 'from'")
+    auth_file = settings.get("smtp_auth_file")
+    if isinstance(auth_file, str) and auth_file:
+        consumed.add("smtp_auth_file")
+        user = converter.secret(env_prefix, "smtp_user", auth_file, note=False)
+        password = converter.secret(env_prefix, "smtp_password", auth_file, note=False)
+        connector.update(user=user, password=password)
+        converter.out.notes.append(f"connectors: set {user[2:-1]} and {password[2:-1]} to the user and password in "
+                                   f"{auth_file} (smtp_auth_file; secrets are not copied)")
+    action: dict[str, Any] = {"to": to}
+    for option, key in (("cc", "cc"), ("bcc", "bcc"), ("email_reply_to", "reply_to")):
+        found = _addresses(settings.get(option))
+        if found:
+            action[key] = found
+            consumed.add(option)
+    if settings.get("email_format") == "html":
+        action["body"] = {"html": "{{ message }}"}
+        consumed.add("email_format")
+    return _Built([(connector, action, consumed)], consumed)
+
+
+_ALERTER_BUILDERS = {"webhook": _webhook, "slack": _slack, "opsgenie": _opsgenie, "email": _email,
+                     "logging": _debug, "pagerduty": _pagerduty, "ms_teams": _ms_teams, "discord": _discord}
 
 # Which top-level options belong to an alerter (ElastAlert2 names them after it).
 _SETTING_PREFIXES = {"post": ("http_post_",), "http_post": ("http_post_",), "post2": ("http_post2_",),
                      "http_post2": ("http_post2_",), "slack": ("slack_",), "opsgenie": ("opsgenie_",),
+                     "email": ("email", "smtp_", "from_addr", "cc", "bcc"),
                      "debug": (), "pagerduty": ("pagerduty_",), "ms_teams": ("ms_teams_",), "discord": ("discord_",)}
 
 
@@ -1109,3 +1344,8 @@ def _literal(text: str) -> str:
 
 def _describe(value: Any) -> str:
     return describe(value)
+
+
+def _compact(value: Any) -> str:
+    """A query clause on one line, for notes: ``{"term": {"_type": "logs"}}``."""
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -5,7 +5,9 @@ The connectors file (default ``connectors.yaml`` in the first directory given, o
 the first file given) is loaded first and is not a rule. Each other file is parsed on its own: a
 watch when :func:`watcher.definitions.watch.looks_like_watch` says so, else a rule, which is
 compiled to a watch. Rule names and watch ids share one namespace (the watch id); a second use is a
-problem at the second file naming the first.
+problem at the second file naming the first. A rule or watch that loads but has no action that
+takes its alert anywhere (none, or only ``logging``) gets a warning (:func:`delivery_warnings`),
+which does not make its file bad.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from watcher.definitions.compile import compile_rule
 from watcher.definitions.connectors import INVALID_CONNECTOR, load_connectors
 from watcher.definitions.rule import parse_rule
 from watcher.definitions.watch import looks_like_watch, parse_watch
+from watcher.destinations import delivers
 from watcher.model.connector import find_connector
 from watcher.model.problems import DefinitionError, Problem, Reader
 from watcher.model.source import Document, SourceError, load_file
 from watcher.model.watch import Watch
 
-__all__ = ["CONNECTORS_FILE", "EXTENSIONS", "LoadResult", "discover", "load_connectors_file", "load_definition",
-           "load_paths"]
+__all__ = ["CONNECTORS_FILE", "EXTENSIONS", "LoadResult", "delivery_warnings", "discover", "load_connectors_file",
+           "load_definition", "load_paths"]
 
 CONNECTORS_FILE = "connectors.yaml"
 EXTENSIONS = (".yaml", ".yml", ".json")
@@ -39,6 +42,8 @@ class LoadResult:
         watches: ``{watch id: Watch}`` of every file that loaded without problems (rules compiled).
         connectors: ``{name: Connector}`` from the connectors file (empty when there is none).
         problems: every problem, in file order.
+        warnings: what loads but deserves a look (a rule or watch that alerts nobody), in file
+            order, positioned like problems; they do not make a file bad.
         files_ok: paths of files without problems (the connectors file included).
         files_bad: paths of files with at least one problem.
         connectors_file: the connectors file used, or None.
@@ -47,6 +52,7 @@ class LoadResult:
     watches: dict[str, Watch] = dataclasses.field(default_factory=dict)
     connectors: dict[str, Any] = dataclasses.field(default_factory=dict)
     problems: list[Problem] = dataclasses.field(default_factory=list)
+    warnings: list[Problem] = dataclasses.field(default_factory=list)
     files_ok: list[str] = dataclasses.field(default_factory=list)
     files_bad: list[str] = dataclasses.field(default_factory=list)
     connectors_file: str | None = None
@@ -129,16 +135,45 @@ def load_paths(paths: Iterable[str | Path], connectors_path: str | Path | None =
             continue
         if connectors_file is None and path.name == CONNECTORS_FILE:
             continue  # a connectors file given among the paths is not a rule
-        watch, problems = load_definition(path, connectors if connectors_file is not None else result.connectors,
-                                          connectors_file=result.connectors_file)
+        watch, problems, document = _load(path, connectors if connectors_file is not None else result.connectors,
+                                          result.connectors_file)
         if watch is not None and watch.id in origins:
             problems.append(_duplicate(watch, origins[watch.id]))
             watch = None
         if watch is not None:
             origins[watch.id] = str(path)
             result.watches[watch.id] = watch
+            result.warnings.extend(delivery_warnings(watch, document))
         _account(result, str(path), problems)
     return result
+
+
+def delivery_warnings(watch: Watch, document: Document | None = None) -> list[Problem]:
+    """A warning when ``watch`` (a watch, or a compiled rule) has no action that takes its alert
+    anywhere: no action at all, or only actions whose destination does not deliver (``logging``,
+    :func:`watcher.destinations.delivers`). Positioned at ``actions`` (1:1 when there is none) in
+    ``document``, the watch's file as parsed (read again when not given).
+
+    Returns:
+        ``[]`` or one :class:`Problem` at ``actions``: ``none, so nobody is alerted when the rule fires``
+        or ``only logging, which writes to watcher's own log, so nobody is alerted when the watch fires``.
+    """
+    if any(delivers(action.type) for action in watch.actions):
+        return []
+    what = "rule" if watch.rule is not None else "watch"
+    if watch.actions:
+        kinds = " and ".join(dict.fromkeys(action.type for action in watch.actions))
+        message = f"only {kinds}, which writes to watcher's own log, so nobody is alerted when the {what} fires"
+    else:
+        message = f"none, so nobody is alerted when the {what} fires"
+    document = document if document is not None else _reload(watch.file)
+    if document is None:
+        return [Problem(watch.file, 1, 1, "actions", message)]
+    base = ("watch",) if watch.rule is None and isinstance(document.data, Mapping) and "_id" in document.data \
+        and "watch" in document.data else ()
+    reader = Reader(document)
+    reader.problem((*base, "actions"), message)
+    return reader.problems
 
 
 def _check_watch_connectors(reader: Reader, watch: Watch, connectors: Mapping[str, Any],
@@ -166,23 +201,31 @@ def load_definition(path: str | Path, connectors: Mapping[str, Any] | None,
                     connectors_file: str | None = None) -> tuple[Watch | None, list[Problem]]:
     """Load one rule or watch file: ``(watch, [])`` or ``(None, problems)``."""
 
+    watch, problems, _ = _load(path, connectors, connectors_file)
+    return watch, problems
+
+
+def _load(path: str | Path, connectors: Mapping[str, Any] | None,
+          connectors_file: str | None) -> tuple[Watch | None, list[Problem], Document | None]:
+    """:func:`load_definition`, plus the parsed document (None when the file could not be read)."""
+
     try:
         document = load_file(path)
     except SourceError as error:
-        return None, [Problem(error.file, error.line, error.column, "", error.message)]
+        return None, [Problem(error.file, error.line, error.column, "", error.message)], None
     reader = Reader(document)
     if looks_like_watch(document.data):
         watch = parse_watch(document, reader)
         if watch is not None and connectors is not None:
             _check_watch_connectors(reader, watch, connectors, connectors_file)
-        return (watch, []) if watch is not None and not reader.problems else (None, reader.problems)
+        return (watch, [], document) if watch is not None and not reader.problems else (None, reader.problems, document)
     spec = parse_rule(document, reader, connectors, connectors_file=connectors_file)
     if spec is None or reader.problems:
-        return None, reader.problems
+        return None, reader.problems, document
     try:
-        return compile_rule(spec, document.file, connectors or {}), []
+        return compile_rule(spec, document.file, connectors or {}), [], document
     except DefinitionError as error:
-        return None, error.problems
+        return None, error.problems, document
 
 
 def _duplicate(watch: Watch, first_file: str) -> Problem:

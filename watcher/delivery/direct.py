@@ -1,5 +1,7 @@
 """Delivery without the outbox: :class:`Simulate` (dry-run) and :class:`SendNow` (dry-run's
 ``--action-mode execute``, tests); the daemon's durable outbox is :mod:`watcher.delivery.outbox`.
+Emails go through :mod:`watcher.delivery.smtp` with the Message-ID of their delivery id, the same
+one the outbox would give them.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ import dataclasses
 import functools
 import logging
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import httpx
 
+from watcher.delivery import smtp
 from watcher.destinations import interpreter
-from watcher.model.requests import (HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, Rendered, combine,
-                                    log_level)
+from watcher.errors import DeliveryError
+from watcher.model.requests import (EmailRequest, HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome,
+                                    Rendered, combine, email_message_id, log_level, origin_delivery_id)
 from watcher.model.secrets import mask, mask_data
 from watcher.support import httpclient
 
@@ -78,8 +83,8 @@ class Simulate:
 
 
 class SendNow:
-    """Delivers immediately: HTTP through httpx, log lines through Python logging, documents
-    through the Elasticsearch client in ``services.es``.
+    """Delivers immediately: HTTP through httpx, emails over SMTP, log lines through Python logging,
+    documents through the Elasticsearch client in ``services.es``.
 
     Failures never raise: a transport error gives ``failure`` with ``error: {type, reason}``
     (secrets masked); the response interpretation is the connector module's ``interpret``.
@@ -93,6 +98,8 @@ class SendNow:
             return combine(parts)
         if isinstance(rendered, HttpRequest):
             return self._http(rendered)
+        if isinstance(rendered, EmailRequest):
+            return self._email(rendered)
         if isinstance(rendered, LogMessage):
             return self._log(rendered)
         if isinstance(rendered, IndexRequest):
@@ -122,6 +129,18 @@ class SendNow:
         # the response, and a reason quoting it (PagerDuty's, Jira's error texts), never show a secret
         return dataclasses.replace(outcome, response=mask_data(outcome.response, request.secrets),
                                    reason=mask(outcome.reason, request.secrets) if outcome.reason else outcome.reason)
+
+    def _email(self, request: EmailRequest) -> Outcome:
+        # The delivery id of the request's origin, as the outbox computes it: one Message-ID per delivery.
+        identifier = origin_delivery_id(request.origin) or str(uuid.uuid4())
+        message_id = email_message_id(identifier, request.sender)
+        try:
+            receipt = smtp.send(request, message_id)
+        except DeliveryError as error:  # smtp.send raises nothing else
+            log.warning("email to %s:%s failed: %s", mask(request.host, request.secrets), request.port, error)
+            return Outcome("failure", reason=str(error), error={"type": _error_type(error), "reason": str(error)})
+        log.debug("email %s accepted by %s:%s", message_id, mask(request.host, request.secrets), request.port)
+        return interpreter(request.connector_type)(receipt)
 
     def _log(self, message: LogMessage) -> Outcome:
         logging.getLogger(message.category).log(log_level(message.level), "%s", message.text)

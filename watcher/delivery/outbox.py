@@ -1,7 +1,10 @@
-"""The durable outbox: every HTTP request an action renders is written to Elasticsearch before it is
-sent, then sent with retries until it is delivered or dead (issue 5, item 4). At-least-once: each
-delivery carries ``Idempotency-Key: <delivery id>`` — the same on every try — so receivers can drop
-duplicates.
+"""The durable outbox: every HTTP request and email an action renders is written to Elasticsearch
+before it is sent, then sent with retries until it is delivered or dead (issue 5, item 4).
+At-least-once: each HTTP delivery carries ``Idempotency-Key: <delivery id>`` and each email
+``Message-ID: <delivery id@sender's domain>`` — the same on every try — so receivers can drop
+duplicates. Emails are sent by :mod:`watcher.delivery.smtp` (in a worker thread: ``smtplib``
+blocks): a 4xx reply, a refused, lost or timed-out connection are retried, a 5xx reply is dead at
+once (docs/semantics.md#email-delivery).
 
 Life of a delivery (index ``<prefix>-outbox``, one document per delivery, ``_id`` = delivery id; the
 documents and the requests that create, claim, update and search them are
@@ -28,6 +31,8 @@ documents and the requests that create, claim, update and search them are
   for a Basic Authorization token, which hides the password in base64), and the request records the
   key's id (``secret_key_id``). The key (:mod:`watcher.delivery.secretkey`) is kept outside
   Elasticsearch, so a stored placeholder cannot be tested against guesses of a short secret.
+  An email is stored as :meth:`~watcher.model.requests.EmailRequest.as_dict` with every string
+  sealed the same way (:func:`seal_email`): its SMTP password is a placeholder, never the value.
   Placeholders are resolved at send time from ``secrets_provider()``; one that cannot be resolved
   makes the delivery dead with the reason :data:`SECRET_GONE` (the secret was rotated) or
   :data:`OTHER_KEY` (it was sealed under another deployment key: run with that key and retry it).
@@ -73,6 +78,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
+from watcher.delivery import smtp
 from watcher.delivery.direct import SendNow
 from watcher.delivery.ratelimit import ConnectorLimits
 from watcher.delivery.retry import RetryPolicy, classify, parse_retry_after
@@ -82,7 +88,8 @@ from watcher.errors import FinalDeliveryError
 from watcher.es.groupcommit import AsyncGroupCommit
 from watcher.es.outbox_store import (DEAD, DELIVERED, DELIVERING, PENDING, STATES, OutboxStore, StoredDelivery,
                                      new_delivery)
-from watcher.model.requests import HttpRequest, HttpResponse, IndexRequest, LogMessage, Outcome, combine
+from watcher.model.requests import (EMAIL_KIND, EmailRequest, HttpRequest, HttpResponse, IndexRequest, LogMessage,
+                                    Outcome, combine, delivery_id, email_message_id)
 from watcher.model.secrets import mask, mask_data
 from watcher.support import httpclient
 from watcher.support.datemath import format_iso_millis, parse_instant
@@ -103,8 +110,6 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 SECRET_GONE = "secret for this delivery is no longer configured"
 # The start of the reason of a delivery sealed under another deployment key (see other_key_reason).
 OTHER_KEY = "sealed with another deployment key"
-# Fixed namespace of delivery ids (uuid5): the same record, action and sequence give the same id.
-DELIVERY_NAMESPACE = uuid.UUID("5b0f8e4e-6a53-4c1e-9a59-2f7f3f3c2d10")
 
 
 def utcnow() -> dt.datetime:
@@ -119,18 +124,6 @@ def _iso(value: dt.datetime) -> str:
 def _iso_ceil(value: dt.datetime) -> str:
     # Round *up* to the millisecond: a stored "not before" time must never be earlier than computed.
     return format_iso_millis(value + dt.timedelta(microseconds=999))
-
-
-def delivery_id(record_id: str, action_id: str, sequence: str | int = 0, part: int = 0) -> str:
-    """The deterministic id of one delivery: uuid5 over record id, action id, sequence and part.
-
-    Args:
-        record_id: the watch record id (``Run.record_id``).
-        action_id: the action's id in the watch.
-        sequence: which request of this action in this record (foreach index, group key; "0" if one).
-        part: index inside a tuple of requests (one Slack message per recipient).
-    """
-    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{record_id}\x1f{action_id}\x1f{sequence}\x1f{part}"))
 
 
 # -- secrets ----------------------------------------------------------------------------------------
@@ -234,6 +227,31 @@ def seal_request(request: HttpRequest, key: SecretKey | None = None) -> dict:
     }
 
 
+def seal_email(request: EmailRequest, key: SecretKey | None = None) -> dict:
+    """The email as stored in the outbox: :meth:`EmailRequest.as_dict` with every secret of
+    ``request.secrets`` (the SMTP password among them) replaced by its placeholder in every string
+    (the SMTP settings and the message alike), plus the key's id.
+
+    Returns:
+        ``{"kind": "email", "connector_type", "timeout_s", "read_timeout_s", "smtp": {…}, "message":
+        {…}, "secret_key_id"}`` holding no secret.
+    """
+    key = key or process_key()
+    replace = _replacer(request.secrets, key)
+    return {**_map_strings(request.as_dict(), replace), KEY_ID_FIELD: key.key_id}
+
+
+def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` (JSON-like) with ``change`` applied to every string in it (keys left alone)."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {key: _map_strings(item, change) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(item, change) for item in value]
+    return value
+
+
 def _rewrite(stored: dict, simple: Callable[[re.Match], str], *, unwrap_basic: bool) -> dict:
     """``stored`` with every placeholder of its URL, headers, body and proxy replaced by
     ``simple(match)``; a Basic token's placeholders are rewritten inside the token, which stays a
@@ -253,6 +271,10 @@ def _rewrite(stored: dict, simple: Callable[[re.Match], str], *, unwrap_basic: b
         return _PLACEHOLDER.sub(substitute, text)
 
     request = dict(stored)
+    if stored.get("kind") == EMAIL_KIND:
+        for part in ("smtp", "message"):
+            request[part] = _map_strings(stored.get(part) or {}, text_of)
+        return request
     request["url"] = text_of(stored["url"])
     request["headers"] = {text_of(name): text_of(str(value)) for name, value in (stored.get("headers") or {}).items()}
     request["body"] = text_of(stored.get("body"))
@@ -440,7 +462,7 @@ class Outbox:
     def deliver(self, rendered, services: Any = None) -> Outcome:
         """Accept ``rendered`` for delivery.
 
-        HTTP requests (alone or in a tuple) are written to the outbox and queued; the outcome is
+        HTTP requests (alone or in a tuple) and emails are written to the outbox and queued; the outcome is
         ``success`` with ``response = {"outbox": {"id", "state"}}`` ("accepted for delivery"), or
         ``failure`` when the outbox cannot be written. Log lines and index requests are not network
         deliveries to a receiver and go straight through :class:`SendNow`.
@@ -454,7 +476,7 @@ class Outbox:
         return self._deliver_one(rendered, services, 0)
 
     def _deliver_one(self, item, services, part: int) -> Outcome:
-        if isinstance(item, HttpRequest):
+        if isinstance(item, (HttpRequest, EmailRequest)):
             origin = getattr(item, "origin", None)
             if origin is None:
                 return self.enqueue(item, watch_id=None, record_id=f"unkeyed-{uuid.uuid4()}", action_id="", part=part)
@@ -466,12 +488,14 @@ class Outbox:
             return self._send_now.deliver(item, services)
         raise TypeError(f"cannot deliver {type(item).__name__}")
 
-    def enqueue(self, request: HttpRequest, *, record_id: str, action_id: str, sequence: str | int = 0,
-                part: int = 0, watch_id: str | None = None, connector: str | None = None) -> Outcome:
-        """Write one HTTP request to the outbox (``pending``) and offer it to the running worker.
+    def enqueue(self, request: HttpRequest | EmailRequest, *, record_id: str, action_id: str,
+                sequence: str | int = 0, part: int = 0, watch_id: str | None = None,
+                connector: str | None = None) -> Outcome:
+        """Write one HTTP request or email to the outbox (``pending``) and offer it to the running worker.
 
         Args:
-            request: the rendered request (its secrets are replaced by placeholders before writing).
+            request: the rendered request (its secrets are replaced by placeholders before writing:
+                :func:`seal_request`, :func:`seal_email`).
             record_id, action_id, sequence, part: identify the delivery (see :func:`delivery_id`);
                 the same values give the same id, and an existing id is not written again.
             watch_id: for listing and metrics.
@@ -491,7 +515,7 @@ class Outbox:
             return self._not_accepted(error, request)
         now = self._clock()
         document = new_delivery(identifier, watch_id=watch_id, action_id=action_id, record_id=record_id,
-                                connector=lane, request=seal_request(request, self.secret_key), now=now)
+                                connector=lane, request=_seal(request, self.secret_key), now=now)
         try:
             stored, created = self.store.create(identifier, document)
         except Exception as error:  # the client raises many types; all mean "not accepted"
@@ -799,19 +823,22 @@ class Outbox:
         started = time.monotonic()
         status = retry_after = created = None
         try:
-            response = await self._request(item.id, request)
-            received = HttpResponse(status=response.status_code, headers=tuple(response.headers.multi_items()),
-                                    body=response.text)
-            module = REGISTRY.get(connector_type)
-            outcome = module.interpret(received)
-            verdict = classify(outcome, retryable=getattr(module, "retryable", None))
-            status = received.status
-            reason = mask(outcome.reason, used) if outcome.reason else (
-                f"received [{status}] status code" if verdict != "delivered" else None)
-            if verdict == "retry":
-                retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
-            elif verdict == "delivered" and hasattr(module, "delivered"):
-                created = mask_data(module.delivered(outcome), used)  # what it made: Jira's issue key…
+            if request.get("kind") == EMAIL_KIND:
+                verdict, reason, status = await self._send_email(item.id, request, used)
+            else:
+                response = await self._request(item.id, request)
+                received = HttpResponse(status=response.status_code, headers=tuple(response.headers.multi_items()),
+                                        body=response.text)
+                module = REGISTRY.get(connector_type)
+                outcome = module.interpret(received)
+                verdict = classify(outcome, retryable=getattr(module, "retryable", None))
+                status = received.status
+                reason = mask(outcome.reason, used) if outcome.reason else (
+                    f"received [{status}] status code" if verdict != "delivered" else None)
+                if verdict == "retry":
+                    retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
+                elif verdict == "delivered" and hasattr(module, "delivered"):
+                    created = mask_data(module.delivered(outcome), used)  # what it made: Jira's issue key…
         except asyncio.CancelledError:
             raise
         except Exception as error:  # transport errors, bad URLs: classified below
@@ -825,6 +852,20 @@ class Outbox:
         send_s = time.monotonic() - started
         await self._record(item, verdict, reason, status=status, retry_after=retry_after, send_s=send_s,
                            request=resealed, created=created)
+
+    async def _send_email(self, identifier: str, request: dict, used: list[str]) -> tuple[str, str | None, int | None]:
+        """Send a stored email (placeholders resolved) with the Message-ID of delivery ``identifier``:
+        ``(verdict, reason, SMTP code)``. ``smtplib`` blocks, so it runs in a worker thread."""
+        try:
+            email = EmailRequest.from_dict(request, secrets=used)
+        except (KeyError, TypeError, ValueError) as error:
+            return "dead", f"the stored email cannot be read: {type(error).__name__}: {error}", None
+        message_id = email_message_id(identifier, email.sender)
+        try:
+            receipt = await asyncio.to_thread(smtp.send, email, message_id)
+        except (smtp.SmtpTransientError, smtp.SmtpPermanentError) as error:
+            return classify(error), f"{type(error).__name__}: {error}", error.code
+        return "delivered", None, receipt.code
 
     async def _request(self, identifier: str, request: dict):
         key = (request.get("verify", True), request.get("ca_file"), request.get("proxy"))
@@ -927,8 +968,14 @@ def _claimable(item: StoredDelivery, now: dt.datetime) -> bool:
     return False
 
 
-def _lane_name(request: HttpRequest, key: SecretKey) -> str:
+def _seal(request: HttpRequest | EmailRequest, key: SecretKey) -> dict:
+    return seal_email(request, key) if isinstance(request, EmailRequest) else seal_request(request, key)
+
+
+def _lane_name(request: HttpRequest | EmailRequest, key: SecretKey) -> str:
     """``<connector_type>@<host[:port]>`` for a request without a connector name (secrets sealed)."""
+    if isinstance(request, EmailRequest):
+        return _replacer(request.secrets, key)(f"{request.connector_type}@{request.host}:{request.port}")
     parts = urlsplit(request.url)
     host = parts.hostname or "unknown"
     name = f"{request.connector_type}@{host}:{parts.port}" if parts.port else f"{request.connector_type}@{host}"

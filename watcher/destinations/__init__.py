@@ -13,7 +13,9 @@ A destination module holds everything about one kind of place alerts go to:
   what a delivery made at the receiver (Jira's issue key), kept with it in the outbox as ``result``;
 * the file formats: ``ACTION_SCHEMA`` (JSON Schema of the watch action body) and, optional,
   ``rule_defaults(connector, overrides)`` / ``without_rule_defaults(action)`` (what a rule's action
-  sends when the rule gives no override, and the inverse for ``watcher convert --to rule``).
+  sends when the rule gives no override, and the inverse for ``watcher convert --to rule``);
+* optional ``DELIVERS = False`` for a destination that reaches nobody (the log of the process that
+  runs the watch): ``watcher validate`` warns about a watch whose actions are all such (:func:`delivers`).
 
 Actions only *render*; who sends is :mod:`watcher.delivery`. Adding a destination = one module
 plus one line in :data:`DESTINATIONS`.
@@ -24,10 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from watcher.destinations import discord, index, jira, logging, ms_teams, opsgenie, pagerduty, slack, webhook
+from watcher.destinations import discord, email, index, jira, logging, ms_teams, opsgenie, pagerduty, slack, webhook
 from watcher.model.registry import Registry
 
-DESTINATIONS = (webhook, opsgenie, slack, logging, index, pagerduty, jira, ms_teams, discord)
+DESTINATIONS = (webhook, opsgenie, slack, email, logging, index, pagerduty, jira, ms_teams, discord)
 """Every destination module, in the order names are listed in messages."""
 
 ACTIONS = Registry("action", DESTINATIONS)
@@ -35,6 +37,13 @@ ACTIONS = Registry("action", DESTINATIONS)
 
 CONNECTORS = Registry("connector", DESTINATIONS)
 """The connector types of connectors.yaml (``parse_connector``)."""
+
+
+def delivers(destination_type: str) -> bool:
+    """True when an action of ``destination_type`` takes the alert somewhere someone sees it (its
+    module's ``DELIVERS``, default True; unknown types count as delivering)."""
+    module = ACTIONS.get(destination_type) if destination_type in ACTIONS else None
+    return bool(getattr(module, "DELIVERS", True))
 
 
 def interpreter(destination_type: str) -> Callable[[Any], Any]:

@@ -6,7 +6,7 @@ decides whether it is sent, simulated or queued); ``result`` gives the ``<type>`
 action result (``{"webhook": {"request": …, "response": …}}``). Rendering errors raise; the pipeline
 turns them into failure results (docs/semantics.md#action-wrapper, docs/semantics.md#actions).
 
-Our extension to Watcher's bodies: ``connector: NAME`` on webhook, slack, opsgenie, index, logging,
+Our extension to Watcher's bodies: ``connector: NAME`` on webhook, slack, email, opsgenie, index, logging,
 pagerduty, jira, ms_teams and discord actions takes the destination and its secrets from the named
 connector (``run.services.connectors``); slack, pagerduty and jira also take Watcher's ``account``.
 """

@@ -18,7 +18,7 @@ The action (our ``discord`` type, in a watch or as a rule action naming a discor
      "embed_footer"?: "...", "embed_icon_url"?: "https://…"}   # the footer, and its icon (with a footer only)
 
 ``text``, ``title``, ``emoji_title``, ``embed_footer`` and ``embed_icon_url`` are text templates. The
-request is one POST (docs/semantics.md#discord-alerter)::
+request is one POST (docs/semantics.md#elastalert2-discord-alerter)::
 
     {"content": "<emoji> <title> <emoji>", "embeds": [{"description": text, "color": n,
                                                       "footer"?: {"text", "icon_url"?}}]}

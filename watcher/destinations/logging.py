@@ -36,6 +36,8 @@ from watcher.model.source import plain
 # ---- the connector (connectors.yaml) ------------------------------------------------------------
 
 TYPE = "logging"
+DELIVERS = False
+"""A log line stays with the process that runs the watch: it alerts nobody (``delivers``)."""
 ACTION_SCHEMA = {"type": "object", "properties": {
     "text": TEMPLATE, "level": {"enum": ["error", "warn", "info", "debug", "trace"], "default": "info"},
     "category": {"type": "string"}, **CONNECTOR_REF}}

@@ -19,7 +19,7 @@ The action (our ``ms_teams`` type, in a watch or as a rule action naming an ms_t
      "fixed_width"?: false}            # ElastAlert2's ms_teams_alert_fixed_width
 
 ``text``, ``title``, ``summary`` and ``theme_color`` are text templates. The request is one POST of
-the Office 365 connector card (docs/semantics.md#microsoft-teams-alerter)::
+the Office 365 connector card (docs/semantics.md#elastalert2-microsoft-teams-alerter)::
 
     {"@type": "MessageCard", "@context": "http://schema.org/extensions", "summary", "title"?,
      "text", "themeColor"?}

@@ -95,6 +95,13 @@ Seconds = Annotated[float, BeforeValidator(_duration_seconds),
 """A duration written ``10s`` / ``1500ms`` / ``1m`` in the file, held as float seconds."""
 
 
+def readable_ca_file(value: str | None) -> str | None:
+    """Validator of a ``ca_file`` setting: None, or a file that exists (ValueError otherwise)."""
+    if value is not None and not Path(value).expanduser().is_file():
+        raise ValueError(f"cannot read CA file {value}: no such file")
+    return value
+
+
 class StrictModel(pydantic.BaseModel):
     """Base of connector schemas: unknown keys are errors (with a did-you-mean)."""
 
@@ -118,12 +125,7 @@ class HttpSettings(StrictModel):
     ca_file: str | None = None
     proxy: str | None = None
 
-    @pydantic.field_validator("ca_file")
-    @classmethod
-    def _ca_file_readable(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).expanduser().is_file():
-            raise ValueError(f"cannot read CA file {value}: no such file")
-        return value
+    _ca_file_readable = pydantic.field_validator("ca_file")(readable_ca_file)
 
     @pydantic.field_validator("proxy")
     @classmethod

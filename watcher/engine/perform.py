@@ -19,6 +19,7 @@ from typing import Any
 from watcher.destinations import ACTIONS
 from watcher.engine.context import Run
 from watcher.engine.run_warnings import TEMPLATE_MISSING_VALUE
+from watcher.es.painless import PainlessError
 from watcher.model.requests import InvalidJsonBody, Origin, Outcome, json_body_error, with_origin
 from watcher.model.watch import Action
 from watcher.templates.jinja import MISSING_VALUE, missing_values
@@ -35,6 +36,18 @@ def error_type(error: BaseException | type[BaseException]) -> str:
 def error_json(error: BaseException) -> dict:
     """``{"type", "reason"}`` for an exception, Elasticsearch-style (snake_case type)."""
     name = error_type(error)
+    if isinstance(error, PainlessError):
+        # Its short `reason` ("runtime error") is a part of the message; the message has the cause
+        # and the position in the script as written. Watcher records carry the script stack too.
+        out = {"type": name, "reason": str(error)}
+        if error.script_stack:
+            out["script_stack"] = list(error.script_stack)
+        if error.position:
+            out["position"] = dict(error.position)
+        caused_by = (error.error or {}).get("caused_by") if isinstance(error.error, dict) else None
+        if caused_by:
+            out["caused_by"] = caused_by
+        return out
     reason = getattr(error, "reason", None) or str(error) or type(error).__name__
     out = {"type": name, "reason": str(reason)}
     info = getattr(error, "info", None)

@@ -15,6 +15,7 @@ import dataclasses
 import os
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -111,11 +112,18 @@ class ConnectionSettings:
         return kwargs
 
 
+_HOST_AFTER_AT = re.compile(r"[A-Za-z0-9.\-_\[\]:%]+(?:[/?#]|$)")
+_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.%A-Za-z]*\]|[A-Za-z0-9.\-_%]*)(?::\d*)?")
+
+
 def redact_url(url: str) -> str:
     """``url`` with the password of its userinfo replaced by ``***`` (the user is kept), for printing.
 
     ``http://elastic:secret@host:9200`` → ``http://elastic:***@host:9200``. The userinfo is what comes
-    before the last ``@`` of the authority (RFC 3986 §3.2); a URL without a password is returned
+    before the last ``@`` of the authority (RFC 3986 §3.2). People also type passwords with ``/``,
+    ``?`` or ``#`` unencoded, which end the authority early: when what precedes the first of them is
+    not ``host[:port]``, the ``@`` taken is the last one followed by something shaped like
+    ``host[:port]`` (masking too much is the safe side). A URL without a password is returned
     unchanged, and so is text that is not a URL at all (nothing to mask).
     """
     scheme_end = url.find("://")
@@ -123,11 +131,21 @@ def redact_url(url: str) -> str:
         return url
     authority_start = scheme_end + 3
     authority_end = min((i for i in (url.find(c, authority_start) for c in "/?#") if i >= 0), default=len(url))
-    userinfo, at, _ = url[authority_start:authority_end].rpartition("@")
-    if not at or ":" not in userinfo:
+    authority = url[authority_start:authority_end]
+    if "@" in authority:
+        at = authority_start + authority.rindex("@")
+    elif _HOST_PORT.fullmatch(authority):
+        return url  # a real host[:port]: any later "@" is in the path or query
+    else:  # "user:pass/word@host": the password cut the authority short
+        ats = [i for i in range(authority_end, len(url)) if url[i] == "@"]
+        at = next((i for i in reversed(ats) if _HOST_AFTER_AT.match(url, i + 1)), None)
+        if at is None:
+            return url
+    userinfo = url[authority_start:at]
+    if ":" not in userinfo:
         return url
     user = userinfo.split(":", 1)[0]
-    return f"{url[:authority_start]}{user}:***{url[authority_start + len(userinfo):]}"
+    return f"{url[:authority_start]}{user}:***{url[at:]}"
 
 
 _EXPECTED_URL = "expected http(s)://host:port"
@@ -186,18 +204,38 @@ class _Backend:
         self.product = settings.product
         self.opensearch = None
         self._lock = threading.Lock()
+        self._last_failure: tuple[float, Exception | None] = (0.0, None)
         if self.product == OPENSEARCH:
             self._open_opensearch()
 
     def resolve(self, ask) -> str:
-        """The product; ``ask()`` (a ``GET /``) is called once, under a lock, when it is not known yet."""
-        if self.product is None:
-            with self._lock:
-                if self.product is None:
+        """The product. When it is not known yet, ``ask()`` (a ``GET /``) is called under a lock; its
+        answer is kept only when it is decisive (:func:`_product_from_root` returns a product).
+
+        Threads that waited while another thread's question failed get that failure at once instead of
+        asking again one after the other (a cluster that does not answer would make each wait its
+        timeout in turn).
+
+        Raises:
+            what ``ask()`` raises: the transport's ``ConnectionError``/``ConnectionTimeout``, or an
+            ``ApiError`` of the status ``GET /`` answered when that does not tell the product.
+        """
+        if self.product is not None:
+            return self.product
+        waiting_since = time.monotonic()
+        with self._lock:
+            if self.product is None:
+                failed_at, failure = self._last_failure
+                if failure is not None and failed_at >= waiting_since:
+                    raise failure
+                try:
                     product = ask()
-                    if product == OPENSEARCH:
-                        self._open_opensearch()
-                    self.product = product
+                except Exception as error:
+                    self._last_failure = (time.monotonic(), error)
+                    raise
+                if product == OPENSEARCH:
+                    self._open_opensearch()
+                self.product = product
         return self.product
 
     def _open_opensearch(self) -> None:
@@ -238,22 +276,53 @@ class ClusterClient(Elasticsearch):
             return self._backend.opensearch.perform(
                 method, path, params=params, headers=headers, body=body, request_timeout=self._request_timeout,
                 max_retries=self._max_retries, ignore_status=self._ignore_status)
-        return super().perform_request(method, path, params=params, headers=headers, body=body,
-                                       endpoint_id=endpoint_id, path_parts=path_parts)
+        try:
+            return super().perform_request(method, path, params=params, headers=headers, body=body,
+                                           endpoint_id=endpoint_id, path_parts=path_parts)
+        except UnsupportedProductError as error:
+            raise self._not_elasticsearch(error) from None
 
     def _ask_product(self) -> str:
-        # Straight through the transport: the client's own product check would refuse OpenSearch.
+        # Straight through the transport: the client's own product check would refuse OpenSearch. The
+        # caller's timeout and retries apply (a quick health probe stays quick).
         headers = {**self._headers, "accept": "application/json"}
-        meta, body = self.transport.perform_request("GET", "/", headers=headers)
-        version = body.get("version") if 200 <= meta.status < 300 and isinstance(body, dict) else None
-        if isinstance(version, dict) and version.get("distribution") == OPENSEARCH:
-            return OPENSEARCH
-        return ELASTICSEARCH
+        meta, body = self.transport.perform_request(
+            "GET", "/", headers=headers, request_timeout=self._request_timeout, max_retries=self._max_retries)
+        product = _product_from_root(meta.status, meta.headers, body)
+        if product is None:
+            raise HTTP_EXCEPTIONS.get(meta.status, ApiError)(
+                message=f"could not tell whether the cluster is Elasticsearch or OpenSearch: GET / answered "
+                        f"{meta.status} (set ES_PRODUCT=elasticsearch or opensearch to skip this question)",
+                meta=meta, body=body)
+        return product
+
+    def _not_elasticsearch(self, error: UnsupportedProductError) -> UnsupportedProductError:
+        return UnsupportedProductError(
+            message="the cluster is not Elasticsearch, but ES_PRODUCT=elasticsearch says it is; leave ES_PRODUCT "
+                    "unset (or set it to opensearch for an OpenSearch cluster)", meta=error.meta, body=error.body)
 
     def close(self) -> None:
         super().close()
         if self._backend is not None:
             self._backend.close()
+
+
+def _product_from_root(status: int, headers: Mapping[str, str], body: Any) -> str | None:
+    """Which product answered ``GET /``, or None when the answer does not tell.
+
+    OpenSearch: a 2xx whose ``version.distribution`` is ``opensearch``. Elasticsearch: any answer with
+    the ``X-Elastic-Product: Elasticsearch`` header (Elasticsearch 7.14+ sends it on every response,
+    errors included), another 2xx, or a 405 (no ``GET /`` handler). A 401, 403, 429 or 5xx without that header tells nothing (an
+    OpenSearch security plugin not initialised, a proxy, a node starting up): ask again later.
+    """
+    if 200 <= status < 300 and isinstance(body, dict):
+        version = body.get("version")
+        if isinstance(version, dict) and version.get("distribution") == OPENSEARCH:
+            return OPENSEARCH
+    # 405: Elasticsearch's integration-test distributions have no GET / handler (no rest-root module).
+    if headers.get("x-elastic-product") == "Elasticsearch" or 200 <= status < 300 or status == 405:
+        return ELASTICSEARCH
+    return None
 
 
 def make_client(settings: ConnectionSettings) -> ClusterClient:
@@ -282,10 +351,18 @@ def server_version(client: Elasticsearch) -> str:
     return next(iter(nodes.values()))["version"]
 
 
-def server_description(client: ClusterClient) -> str:
-    """``"Elasticsearch 8.14.1"`` or ``"OpenSearch 2.19.6"``, for logs and status lines."""
-    name = "OpenSearch" if getattr(client, "product", ELASTICSEARCH) == OPENSEARCH else "Elasticsearch"
-    return f"{name} {server_version(client)}"
+def server_description(client: Elasticsearch) -> str:
+    """``"Elasticsearch 8.14.1"`` or ``"OpenSearch 2.19.6"``, for logs and status lines: what the node
+    says it is (``GET /``, else ``GET /_nodes/_local``), not what ``ES_PRODUCT`` claims."""
+    try:
+        version = client.info()["version"]
+        distribution, number = version.get("distribution"), version["number"]
+    except ApiError as error:
+        if error.status_code != 405:
+            raise
+        node = next(iter(client.nodes.info(node_id="_local")["nodes"].values()))
+        distribution, number = None, node["version"]
+    return f"{'OpenSearch' if distribution == OPENSEARCH else 'Elasticsearch'} {number}"
 
 
 def cluster_error_class(error: BaseException | type[BaseException]) -> type[ClusterError] | None:
@@ -294,7 +371,8 @@ def cluster_error_class(error: BaseException | type[BaseException]) -> type[Clus
     * :class:`~watcher.errors.TransientClusterError` — the cluster could not answer now: the
       transport's ``ConnectionError``, ``ConnectionTimeout``, ``SniffingError`` and any other
       ``TransportError``; and ``ApiError`` itself, which the client raises only for statuses
-      without a class of their own (``elasticsearch.HTTP_EXCEPTIONS``), i.e. 429 and 5xx in practice.
+      without a class of their own (``elasticsearch.HTTP_EXCEPTIONS``): 408, 429 and 5xx; another 4xx
+      of an exception (not a class), e.g. 406, is permanent.
     * :class:`~watcher.errors.PermanentClusterError` — ``TlsError`` (certificates), ``SerializationError``,
       and the classes of the statuses retrying cannot fix (400, 401, 403, 404, 409; a server that is
       not Elasticsearch).
@@ -309,6 +387,9 @@ def cluster_error_class(error: BaseException | type[BaseException]) -> type[Clus
     if issubclass(cls, (elastic_transport.TlsError, elastic_transport.SerializationError,
                         UnsupportedProductError, *HTTP_EXCEPTIONS.values())):
         return PermanentClusterError
+    status = getattr(error, "status_code", None) if not isinstance(error, type) else None
+    if isinstance(status, int) and 400 <= status < 500 and status not in (408, 429):
+        return PermanentClusterError  # e.g. 406: a request the cluster will never accept
     if issubclass(cls, (elastic_transport.TransportError, elastic_transport.ApiError)):
         return TransientClusterError
     return None

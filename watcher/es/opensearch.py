@@ -21,7 +21,6 @@ in docs/backends.md.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -63,7 +62,9 @@ class OpenSearchTransport:
     def __init__(self, urls: list[str], *, max_retries: int, request_timeout: float,
                  http_auth: tuple[str, str] | None = None, api_key: str | None = None,
                  verify_certs: bool = True, ca_certs: str | None = None, pool_size: int = 64):
-        options: dict[str, Any] = {"timeout": request_timeout, "retry_on_timeout": True, "pool_maxsize": pool_size}
+        # Retried as elasticsearch-py retries: timeouts, 429 and 502/503/504.
+        options: dict[str, Any] = {"timeout": request_timeout, "retry_on_timeout": True, "pool_maxsize": pool_size,
+                                   "retry_on_status": (429, 502, 503, 504)}
         if http_auth:
             options["http_auth"] = http_auth
         if api_key:
@@ -102,11 +103,14 @@ class OpenSearchTransport:
             ConnectionTimeout, TlsError or SerializationError.
         """
         params, body = _opensearch_shape(path, dict(params or {}), body)
-        content_type = (headers or {}).get("content-type", "application/json")
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
+        content_type = headers.get("content-type", "application/json")
         if isinstance(body, (list, tuple)) and _NDJSON in content_type:
             body = "".join(_ndjson_line(item) for item in body)
-        plain = {"accept": "application/json",
-                 "content-type": "application/x-ndjson" if _NDJSON in content_type else "application/json"}
+        elif body is not None and not isinstance(body, (str, bytes)):
+            body = _JSON.dumps(body).decode("utf-8")  # datetimes, Decimals… as elasticsearch-py writes them
+        # The client's own media types (never the compatible-with=8 ones, which OpenSearch refuses).
+        plain = {name: headers[name] for name in ("accept", "content-type") if name in headers}
         transport = self._once if max_retries == 0 else self._retrying
         timeout = None if request_timeout is DEFAULT else request_timeout
         ignored = _ignored(ignore_status)
@@ -144,12 +148,14 @@ def _opensearch_shape(path: str, params: dict[str, Any], body: Any) -> tuple[dic
     return params, body
 
 
+_JSON = elastic_transport.JsonSerializer()  # the serialiser elasticsearch-py uses for the same bodies
+
+
 def _ndjson_line(item: Any) -> str:
     # The bulk helpers hand over lines they serialised already (str or bytes).
     if isinstance(item, bytes):
-        item = item.decode("utf-8")
-    text = item if isinstance(item, str) else json.dumps(item, default=str, separators=(",", ":"))
-    return text + "\n"
+        return item.decode("utf-8") + "\n"
+    return (item if isinstance(item, str) else _JSON.dumps(item).decode("utf-8")) + "\n"
 
 
 def _query_value(value: Any) -> str:
@@ -183,11 +189,12 @@ def _response(method: str, meta: ApiResponseMeta, data: Any) -> ApiResponse:
 
 def _transport_error(error: opensearchpy.TransportError) -> elastic_transport.TransportError:
     """The elastic_transport class for an opensearch-py failure that has no HTTP status."""
-    message = str(error.info) if error.info else str(error.error)
+    message = str(error.error)
+    cause = (error.info,) if isinstance(error.info, BaseException) else ()  # shown by str(): "… caused by: …"
     if isinstance(error, opensearchpy.ConnectionTimeout):
-        return elastic_transport.ConnectionTimeout(message)
+        return elastic_transport.ConnectionTimeout(message, errors=cause)
     if isinstance(error, opensearchpy.SSLError):
-        return elastic_transport.TlsError(message)
+        return elastic_transport.TlsError(message, errors=cause)
     if isinstance(error, opensearchpy.ConnectionError):
-        return elastic_transport.ConnectionError(message)
-    return elastic_transport.TransportError(message)
+        return elastic_transport.ConnectionError(message, errors=cause)
+    return elastic_transport.TransportError(message, errors=cause)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+from watcher.es.client import redact_url
 from watcher.localcluster import ClusterUnavailable, from_environment, provide
 from watcher.localcluster.distribution import java_home
 from watcher.localcluster.engines import selected_engine
@@ -29,7 +30,7 @@ from watcher.localcluster.jvm import JvmNode
 def _start(args) -> int:
     existing = from_environment()
     if existing:
-        print(f"ES_URL is set; using {existing.url} (nothing started)")
+        print(f"ES_URL is set; using {redact_url(existing.url)} (nothing started)")
         return 0
     node = JvmNode.named(http_port=args.port)
     began = time.monotonic()
@@ -65,7 +66,7 @@ def _run(args) -> int:
     began = time.monotonic()
     with provide() as cluster:
         what = f"{selected_engine().product} {selected_engine().version} node" if cluster.kind == "jvm" else "cluster"
-        print(f"[cluster] {cluster.kind} {what} at {cluster.url} "
+        print(f"[cluster] {cluster.kind} {what} at {redact_url(cluster.url)} "
               f"(ready in {time.monotonic() - began:.1f}s)", flush=True)
         child = subprocess.Popen(command, env={**os.environ, **cluster.env()})
         try:

@@ -69,11 +69,12 @@ class JvmNode:
     def named(cls, name: str = "local", http_port: int = 9250, engine: Engine | None = None) -> "JvmNode":
         """A node whose folder and data persist between ``start`` and ``stop`` (scripts/elasticsearch).
 
-        Each engine has its own folder (``nodes/<name>`` for Elasticsearch 8, ``nodes/<name>-<engine>``
-        otherwise): data written by one engine is not readable by another.
+        Each engine and port has its own folder (``nodes/<name>`` for Elasticsearch 8 on 9250,
+        ``nodes/<name>-<engine>-<port>`` otherwise): data written by one engine is not readable by
+        another, and ``stop --port P`` must stop the node on P, not another one.
         """
         engine = engine or selected_engine()
-        folder = name if engine.name == "elasticsearch" else f"{name}-{engine.name}"
+        folder = name if (engine.name, http_port) == ("elasticsearch", 9250) else f"{name}-{engine.name}-{http_port}"
         return cls(cache_dir() / "nodes" / folder, http_port=http_port, engine=engine)
 
     @property
@@ -104,7 +105,8 @@ class JvmNode:
                 within ``timeout`` seconds; the message ends with the node's last log lines.
         """
         running = self.cluster()
-        if running:
+        if running:  # started by another command, maybe a moment ago: ready only when it answers
+            running.wait_until_ready(timeout=timeout, alive=lambda: self.state() is not None)
             return running
         engine = self.engine
         home = ensure_distribution(engine)

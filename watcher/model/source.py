@@ -1,8 +1,10 @@
 """Read YAML or JSON files keeping the line and column of every key and item.
 
-Rule, watch and connector files are parsed with ruamel.yaml's round-trip loader (JSON is read by the
-same loader, so both formats report positions the same way). :class:`Document` answers "where is the
-value at this path?" so that every problem can name ``file:line:column``.
+A file named ``*.json`` is read as JSON the way Elasticsearch reads it — ``//`` and ``/* */``
+comments allowed, errors worded in JSON's terms (:mod:`watcher.model.json_reader`,
+docs/semantics.md#json-watch-files); any other file with ruamel.yaml's round-trip loader. Both give
+the same positioned containers, so :class:`Document` answers "where is the value at this path?" the
+same way for both, and every problem can name ``file:line:column``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
 
 from watcher.errors import DefinitionProblem
+from watcher.model.json_reader import JsonSyntaxError, parse_json
 
 Path_ = tuple[str | int, ...]
 
 
 class SourceError(DefinitionProblem, ValueError):
-    """The file is not valid YAML/JSON. ``line``/``column`` are 1-based."""
+    """The file cannot be read, or is not valid YAML/JSON. ``line``/``column`` are 1-based;
+    ``message`` is in the file format's terms (JSON: ``expected ',' or '}' after an object member,
+    found ']'``)."""
 
     def __init__(self, file: str, line: int, column: int, message: str):
         super().__init__(f"{file}:{line}:{column}: {message}")
@@ -80,12 +85,25 @@ class Document:
         return node
 
 
+def is_json(file: str | Path) -> bool:
+    """True for a file read as JSON: its name ends in ``.json`` (any case)."""
+    return Path(str(file)).suffix.lower() == ".json"
+
+
 def load_text(text: str, file: str) -> Document:
-    """Parse YAML or JSON text.
+    """Parse YAML or JSON text; JSON when ``file`` is named ``*.json`` (:func:`is_json`), with
+    Elasticsearch's comments (:func:`watcher.model.json_reader.parse_json`).
 
     Raises:
         SourceError: syntax error or duplicate key, with the 1-based position of the problem.
     """
+    if is_json(file):
+        try:
+            data = parse_json(text, max_depth=MAX_DEPTH)
+        except JsonSyntaxError as error:
+            raise SourceError(file, error.line, error.column, error.message) from None
+        _check_size(data, file)
+        return Document(file=file, data=data, text=text)
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:

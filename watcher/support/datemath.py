@@ -171,6 +171,13 @@ def parse_instant(value: Any) -> _dt.datetime:
     raise ValueError(f"expected {EXPECTED_DATE}, found {found}")
 
 
+def utc_now_millis() -> _dt.datetime:
+    """Now, aware UTC, truncated to the millisecond: the precision of Watcher's times (records, state,
+    ``ctx.execution_time``), so that ``{{ctx.trigger.scheduled_time}}`` renders as a record shows it."""
+    now = _dt.datetime.now(_dt.timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 def format_iso_millis(dt: _dt.datetime) -> str:
     """Format as Watcher records do: ``"2024-05-01T10:15:30.123Z"``.
 

@@ -6,8 +6,10 @@ list of single-key objects. Each link sees the payloads gathered so far as ``ctx
 (Watcher's ``transform`` input), which reshapes the payload gathered so far.
 
 As in Watcher's ``ExecutableChainInput`` (where every input catches its own failure), a failing
-link does not fail the chain: its result is recorded with ``status: failure`` (and a ``reason``),
-its entry in the chain's payload is ``{}``, and the following links still run.
+link does not fail the chain: its result is recorded with ``status: failure``, a ``reason`` and,
+as Watcher's input results carry, an ``error`` (``{type, reason, caused_by?}``: the cluster's own
+error when it refused), its entry in the chain's payload is ``{}``, and the following links still
+run. ``watcher dry-run`` shows each link and the reason of a failed one.
 
 Sources: docs/semantics.md#chain-input;
 x-pack/plugin/watcher/.../input/chain/{ChainInput,ExecutableChainInput}.java,
@@ -23,6 +25,7 @@ from typing import Any
 # imported while they are still being set up; the registries are read at call time.
 from watcher.engine import inputs as input_kinds
 from watcher.engine import transforms
+from watcher.engine.perform import error_json
 from watcher.model.problems import Reader
 from watcher.model.watch import Component
 
@@ -83,7 +86,8 @@ def execute(config: tuple[Link, ...], run: Any) -> dict:
 
     Returns:
         ``{"type": "chain", "status": "success", "payload": {name: payload},
-        "chain": {name: <link result>}}``.
+        "chain": {name: <link result>}}``; a failed link's result is ``{"type", "status": "failure",
+        "reason": "<ExceptionClass>: <message>", "error": {"type", "reason", "caused_by"?}}``.
     """
 
     gathered: dict[str, Any] = {}
@@ -100,7 +104,8 @@ def execute(config: tuple[Link, ...], run: Any) -> dict:
                     result = input_kinds.REGISTRY.get(link.component.type).execute(link.component.config, run)
             except Exception as error:  # Watcher: a failing link is recorded, the chain goes on
                 result = {"type": TRANSFORM_LINK if link.transform else link.component.type,
-                          "status": "failure", "reason": f"{type(error).__name__}: {error}"}
+                          "status": "failure", "reason": f"{type(error).__name__}: {error}",
+                          "error": error_json(error)}
             results[link.name] = result
             gathered[link.name] = result.get("payload", {})
     finally:
