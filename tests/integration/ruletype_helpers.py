@@ -63,12 +63,13 @@ class RuleRunner:
         self.silences: dict = {}
         self.records: list[dict] = []
 
-    def run(self, scheduled: dt.datetime, mode: str = "simulate") -> dict:
-        """Execute at ``scheduled`` (aware); returns the watch record."""
+    def run(self, scheduled: dt.datetime, mode: str = "simulate", delivery=None) -> dict:
+        """Execute at ``scheduled`` (aware); returns the watch record. ``mode`` execute sends through
+        ``delivery`` (default: SendNow; the daemon's is the outbox)."""
         run = Run(watch=self.watch, execution_time=scheduled, triggered_time=scheduled, scheduled_time=scheduled,
                   services=Services(es=self.es, connectors=self.connectors), rule_state=self.state,
                   silences=self.silences)
-        record = execute_watch(self.watch, run, self.status, {"simulate": Simulate(), "execute": SendNow()},
+        record = execute_watch(self.watch, run, self.status, {"simulate": Simulate(), "execute": delivery or SendNow()},
                                ExecuteOptions(action_modes={"_all": mode}))
         self.state = run.rule_state
         self.records.append(record)

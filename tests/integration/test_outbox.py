@@ -16,12 +16,12 @@ import json
 import re
 import stat
 import threading
-import time
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
 from outbox_helpers import make_outbox, prefix  # noqa: F401  (fixtures)
+from outbox_helpers import GATE_TIMEOUT_S, Receiver, local, state_of, wait_until
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -53,51 +53,6 @@ class OriginRequest(HttpRequest):
     """An HttpRequest carrying ``origin``, as the proposed ``HttpRequest.origin`` field would."""
 
     origin: Any = dataclasses.field(default=None, compare=False)
-
-
-# How long a gated receiver holds a request at most: only reached when a test fails to open its gate.
-GATE_TIMEOUT_S = 60.0
-
-
-class Receiver:
-    """Records (arrival time, headers, body) of every request; answers with ``responses`` in order
-    (the last one repeats).
-
-    With ``gate`` (a ``threading.Event``), every request is held until the test opens the gate, so
-    "this request is still in flight" is a fact the test controls, not a matter of elapsed time;
-    ``answered`` counts the requests let through."""
-
-    def __init__(self, *responses: Response | int, gate: threading.Event | None = None):
-        self.responses = [r if isinstance(r, Response) else Response("", status=r) for r in responses] or [Response("ok")]
-        self.gate = gate
-        self.calls: list[tuple[float, dict, str]] = []
-        self.answered = 0
-        self.lock = threading.Lock()
-
-    def __call__(self, request: Request) -> Response:
-        with self.lock:
-            self.calls.append((time.monotonic(), dict(request.headers), request.get_data(as_text=True)))
-            index = min(len(self.calls) - 1, len(self.responses) - 1)
-        if self.gate is not None:
-            self.gate.wait(GATE_TIMEOUT_S)
-        with self.lock:
-            self.answered += 1
-        response = self.responses[index]
-        return Response(response.get_data(), status=response.status_code, headers=dict(response.headers))
-
-    @property
-    def keys(self) -> list[str]:
-        return [headers.get("Idempotency-Key") for _, headers, _ in self.calls]
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture
@@ -137,21 +92,11 @@ class Clock:
         self.now += dt.timedelta(seconds=seconds)
 
 
-def local(server, path: str) -> str:
-    """The receiver's URL on 127.0.0.1 (the fixture's own url_for says ``localhost``)."""
-    return f"http://127.0.0.1:{server.port}{path}"
-
-
 def post(url: str, body: str = '{"alert": "cpu high"}', *, read_timeout_s: float = 5.0, **kwargs) -> HttpRequest:
     """A webhook POST; requests to a gated receiver pass ``read_timeout_s=GATE_TIMEOUT_S`` so the
     client never gives up on a request the test holds."""
     return HttpRequest(method="POST", url=url, headers={"Content-Type": "application/json"}, body=body,
                        timeout_s=2.0, read_timeout_s=read_timeout_s, connector_type="webhook", **kwargs)
-
-
-def state_of(outbox: Outbox, identifier: str) -> str | None:
-    item = outbox.store.get(identifier)
-    return item.state if item else None
 
 
 def enqueue(outbox: Outbox, request: HttpRequest, record: str = "rec-1", action: str = "notify",

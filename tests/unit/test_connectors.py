@@ -126,13 +126,15 @@ def test_empty_file_and_empty_mapping():
 def test_unknown_type_with_suggestion():
     _, problems = connectors_from("connectors:\n  a:\n    type: webhok\n    url: http://x\n")
     assert problems == ["connectors.yaml:3:11: connectors.a.type: unknown connector type 'webhok' "
-                        "(did you mean 'webhook'?); expected one of: webhook, opsgenie, slack, email, logging, index"]
+                        "(did you mean 'webhook'?); expected one of: webhook, opsgenie, slack, email, logging, "
+                        "index, pagerduty, jira, ms_teams, discord"]
 
 
 def test_missing_type():
     _, problems = connectors_from("connectors:\n  a:\n    url: http://x\n")
     assert problems == ["connectors.yaml:2:3: connectors.a: missing required field 'type' "
-                        "(one of: webhook, opsgenie, slack, email, logging, index)"]
+                        "(one of: webhook, opsgenie, slack, email, logging, index, pagerduty, jira, ms_teams, "
+                        "discord)"]
 
 
 def test_unknown_key_with_suggestion_and_others_still_load():

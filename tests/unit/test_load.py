@@ -122,7 +122,8 @@ MALFORMED_CASES = {
     "watch-bad-timezone.json": ["{f}:2:40: trigger.schedule.timezone: expected an IANA time zone such as Europe/Paris "
                                 "or UTC, found a string 'Europe/Pariss'"],
     "watch-unknown-action-type.json": ["{f}:3:26: actions.notify.webhok: unknown action type 'webhok' (did you mean "
-                                       "'webhook'?); expected one of: email, index, logging, opsgenie, slack, webhook"],
+                                       "'webhook'?); expected one of: discord, email, index, jira, logging, "
+                                       "ms_teams, opsgenie, pagerduty, slack, webhook"],
     "type-unknown.yaml": [
         "{f}:2:7: type: expected a rule type (threshold, any, blacklist, cardinality, change, flatline, frequency, "
         "metric_aggregation, new_term, percentage_match, spike, spike_aggregation, whitelist), found 'frequncy' "
@@ -159,8 +160,9 @@ MALFORMED_CASES = {
 CONNECTOR_CASES = {
     "connectors-undefined-env.yaml": ["{f}:4:14: connectors.ops.api_key: undefined environment variable "
                                       "WATCHER_TEST_UNDEFINED_KEY"],
-    "connectors-unknown-type.yaml": ["{f}:3:11: connectors.pager.type: unknown connector type 'pagerduti'; "
-                                     "expected one of: webhook, opsgenie, slack, email, logging, index"],
+    "connectors-unknown-type.yaml": ["{f}:3:11: connectors.pager.type: unknown connector type 'pagerduti' (did you "
+                                     "mean 'pagerduty'?); expected one of: webhook, opsgenie, slack, email, logging, "
+                                     "index, pagerduty, jira, ms_teams, discord"],
 }
 
 

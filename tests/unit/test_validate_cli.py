@@ -113,7 +113,7 @@ def test_schemas_accept_the_valid_files(kind, files):
     ("rule", {"name": "r", "index": "a", "window": "5m", "windw": 1}, "'windw' was unexpected"),
     ("rule", {"name": "r", "index": "a"}, "'window' is a required property"),
     ("watch", {"trigger": {"schedule": {"interval": "5m"}}, "acions": {}}, "'acions' was unexpected"),
-    ("connectors", {"connectors": {"x": {"type": "pagerduty"}}}, "'pagerduty' is not one of"),
+    ("connectors", {"connectors": {"x": {"type": "victorops"}}}, "'victorops' is not one of"),
 ])
 def test_schemas_reject_what_validate_rejects(kind, document, fragment):
     jsonschema = pytest.importorskip("jsonschema")

@@ -246,14 +246,18 @@ def actions_json(spec: RuleSpec, connectors: Mapping[str, Any], file: str | None
 
 
 def with_rule_defaults(connector: Any, overrides: Mapping[str, Any]) -> dict:
-    """The action's overrides over the rule defaults; a Slack ``message`` given without ``text``
-    keeps the default text (a message with neither text nor attachments is refused by Slack)."""
+    """The action's overrides over the rule defaults. A default that is a mapping while the override
+    of that key is a mapping too was built by ``rule_defaults`` from the override and kept: a Slack
+    ``message`` given without ``text`` keeps the default text (a message with neither text nor
+    attachments is refused by Slack), a PagerDuty ``custom_details`` keeps the message, Jira
+    ``fields`` keep the summary."""
     module = CONNECTORS.get(connector.type) if connector.type in CONNECTORS else None
     rule_defaults = getattr(module, "rule_defaults", None)
     defaults = rule_defaults(connector, overrides) if rule_defaults else {}
     merged = {**defaults, **overrides}
-    if "message" in defaults and isinstance(overrides.get("message"), Mapping):
-        merged["message"] = defaults["message"]  # already the override's message with the text filled in
+    for key, value in defaults.items():
+        if isinstance(value, Mapping) and isinstance(overrides.get(key), Mapping):
+            merged[key] = value  # already the override's mapping with the defaults filled in
     return merged
 
 

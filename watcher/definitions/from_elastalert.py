@@ -20,11 +20,11 @@ as summarised in docs/semantics.md#elastalert2-rule-types, #elastalert2-rule-opt
 * ``alert_subject``/``alert_text`` with their ``str.format`` arguments → Jinja2 ``title``/``message``
   reading the newest sample document (``hits[0]``), the literal dotted key first, then the nested path
   (ElastAlert2's lookup order), ``alert_missing_value`` when absent;
-* ``alert`` (post, http_post, post2, slack, opsgenie, email, debug) → actions naming connectors (the
-  ``email`` alerter's SMTP settings become an email connector whose credentials (``smtp_auth_file``)
-  are ``${ENV}`` references the user must set, docs/semantics.md#elastalert2-email-alerter); a rule
-  none of whose alerters converts (or that has no ``alert``) is a :class:`NoActionsError` unless
-  ``allow_no_actions`` (docs/semantics.md#elastalert2-alerters);
+* ``alert`` (post, http_post, post2, slack, opsgenie, email, debug; pagerduty, ms_teams, discord) →
+  actions naming connectors (the ``email`` alerter's SMTP settings become an email connector whose
+  credentials (``smtp_auth_file``) are ``${ENV}`` references the user must set,
+  docs/semantics.md#elastalert2-email-alerter); a rule none of whose alerters converts (or that has no
+  ``alert``) is a :class:`NoActionsError` unless ``allow_no_actions`` (docs/semantics.md#elastalert2-alerters);
 * filter clauses on mapping types, which Elasticsearch 8 removed (``_type`` term/match queries, the
   ``type`` query, a query string that is only ``_type:X``), are dropped with a note where they are
   ANDed, and are a :class:`ConversionError` where dropping them would change what the query matches
@@ -136,7 +136,8 @@ _SOURCE_OPTION = {"name": "name", "type": "type", "index": "index", "schedule": 
                   "enabled": "is_enabled", "actions": "alert", "metadata": "owner"}
 
 ALERTERS = {"post": "webhook", "http_post": "webhook", "post2": "webhook", "http_post2": "webhook",
-            "slack": "slack", "opsgenie": "opsgenie", "email": "email", "debug": "logging"}
+            "slack": "slack", "opsgenie": "opsgenie", "email": "email", "debug": "logging",
+            "pagerduty": "pagerduty", "ms_teams": "ms_teams", "discord": "discord"}
 """ElastAlert2 alerter name → our connector type."""
 
 # Mapping types (docs/semantics.md#elastalert2-mapping-types): Elasticsearch 8 has no ``_type`` field
@@ -1012,6 +1013,139 @@ def _opsgenie(converter: _Converter, name: str, settings: dict, env_prefix: str)
     return _Built([(connector, action, consumed)], consumed)
 
 
+def _start_webhook_alerter(converter: _Converter, name: str, settings: dict, kind: str,
+                           texts: Mapping[str, str]) -> tuple[list[str], dict, dict, set] | None:
+    """``(URLs, connector HTTP settings, action overrides, consumed options)`` of an alerter that posts
+    to ``<kind>_webhook_url`` (one or a list); the string options of ``texts`` become the action's
+    literal texts (``{option: action key}``). None, with a note and the alerter listed as not
+    carried, when it has no URL."""
+    urls = _urls(settings.get(f"{kind}_webhook_url"))
+    if not urls:
+        converter.out.notes.append(f"{name}: no {kind}_webhook_url; the alerter is not carried over")
+        converter.not_carried(name)
+        return None
+    consumed = {f"{kind}_webhook_url"}
+    base: dict[str, Any] = {}
+    _http_settings(converter, settings, kind, base, consumed)
+    action: dict[str, Any] = {}
+    for option, target in texts.items():
+        if isinstance(settings.get(option), str):
+            action[target] = _literal(settings[option])
+            consumed.add(option)
+    return urls, base, action, consumed
+
+
+def _per_url(converter: _Converter, env_prefix: str, kind: str, urls: list[str], base: dict,
+             use: tuple[dict, set]) -> _Built:
+    """One connector of type ``kind`` per URL of ``<kind>_webhook_url`` (a secret) with the ``base``
+    settings, each used by an action with the same ``use`` (overrides, consumed options)."""
+    action, consumed = use
+    items = [({"type": kind, "url": converter.secret(env_prefix, f"{kind}_webhook_url", url), **base}, action, consumed)
+             for url in urls]
+    return _Built(items, consumed)
+
+
+def _choice(converter: _Converter, option: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        converter.fail((option,), f"{option}: expected one of {', '.join(allowed)}, found {_describe(value)}",
+                       at_value=True)
+    return value
+
+
+def _pagerduty(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
+    """ElastAlert2's PagerDuty alerter → a pagerduty connector (always the Events API v2) and an action
+    with its client, event type, dedup key, payload fields and custom details
+    (docs/semantics.md#elastalert2-pagerduty-alerter)."""
+    key = settings.get("pagerduty_service_key")
+    if not isinstance(key, str):
+        converter.out.notes.append("pagerduty: no pagerduty_service_key; the alerter is not carried over")
+        converter.not_carried(name)
+        return _Built([], ())
+    consumed = {"pagerduty_service_key", "pagerduty_api_version", "pagerduty_v2_payload_include_all_info"}
+    connector: dict[str, Any] = {"type": "pagerduty",
+                                 "routing_key": converter.secret(env_prefix, "pagerduty_service_key", key)}
+    _http_settings(converter, settings, "pagerduty", connector, consumed)
+    if settings.get("pagerduty_api_version", "v1") != "v2":
+        converter.out.notes.append("pagerduty: ElastAlert2 posts to the Events API v1 unless pagerduty_api_version "
+                                   "is v2; the converted connector uses the Events API v2 (same routing key)")
+    action: dict[str, Any] = {}
+    if isinstance(settings.get("pagerduty_client_name"), str):
+        action["client"] = _literal(settings["pagerduty_client_name"])
+        consumed.add("pagerduty_client_name")
+    if "pagerduty_event_type" in settings:
+        action["event_type"] = _choice(converter, "pagerduty_event_type", settings["pagerduty_event_type"],
+                                       ("trigger", "acknowledge", "resolve"))
+        consumed.add("pagerduty_event_type")
+    if "pagerduty_v2_payload_severity" in settings:
+        severities = ("critical", "error", "warning", "info")
+        action["severity"] = _choice(converter, "pagerduty_v2_payload_severity",
+                                     settings["pagerduty_v2_payload_severity"], severities)
+        consumed.add("pagerduty_v2_payload_severity")
+    for option, target in (("pagerduty_incident_key", "incident_key"), ("pagerduty_v2_payload_class", "class"),
+                           ("pagerduty_v2_payload_component", "component"), ("pagerduty_v2_payload_group", "group"),
+                           ("pagerduty_v2_payload_source", "source")):
+        if isinstance(settings.get(option), str) and settings[option]:
+            action[target] = converter.format_template(option, settings[option], settings.get(f"{option}_args"), None)
+            consumed.update({option, f"{option}_args"})
+    if "incident_key" not in action:
+        consumed.add("pagerduty_incident_key")
+        converter.out.notes.append("pagerduty: without pagerduty_incident_key ElastAlert2 opens a new incident per "
+                                   "alert; the converted action keys events by rule and group (<rule>[:<group>]), so "
+                                   "repeats update one incident, and on: [firing, recovered] resolves it")
+    details = settings.get("pagerduty_v2_payload_custom_details")
+    if isinstance(details, Mapping):
+        action["custom_details"] = {
+            str(k): _with_macro(f"{{{{ {FIELD_MACRO_NAME}({_string(str(v))}, {_string(str(v))}) }}}}")
+            for k, v in details.items()}
+        consumed.add("pagerduty_v2_payload_custom_details")
+    if settings.get("pagerduty_v2_payload_include_all_info") is False:
+        converter.out.notes.append("pagerduty: pagerduty_v2_payload_include_all_info is false, but the converted "
+                                   "action still sends the alert message as custom_details.message")
+    return _Built([(connector, action, consumed)], consumed)
+
+
+def _ms_teams(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
+    """ElastAlert2's Microsoft Teams alerter → an ms_teams connector per webhook URL; the card's title
+    and text are the rule's title and message (docs/semantics.md#elastalert2-microsoft-teams-alerter)."""
+    started = _start_webhook_alerter(converter, name, settings, "ms_teams",
+                                     {"ms_teams_alert_summary": "summary", "ms_teams_alert_title": "title"})
+    if started is None:
+        return _Built([], ())
+    urls, base, action, consumed = started
+    color = settings.get("ms_teams_theme_color")
+    if color is not None:  # '' is ElastAlert2's "no colour"
+        if color != "" and not (isinstance(color, str) and re.fullmatch(r"#?[0-9A-Fa-f]{6}", color)):
+            converter.fail(("ms_teams_theme_color",), f"ms_teams_theme_color: expected a hex colour such as ff0000, "
+                                                      f"found {_describe(color)}", at_value=True)
+        if color:
+            action["theme_color"] = color
+        consumed.add("ms_teams_theme_color")
+    if isinstance(settings.get("ms_teams_alert_fixed_width"), bool):
+        if settings["ms_teams_alert_fixed_width"]:
+            action["fixed_width"] = True
+        consumed.add("ms_teams_alert_fixed_width")
+    return _per_url(converter, env_prefix, "ms_teams", urls, base, (action, consumed))
+
+
+def _discord(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
+    """ElastAlert2's Discord alerter → a discord connector; the message is the rule's title between
+    two emoji and an embed with the rule's message (docs/semantics.md#elastalert2-discord-alerter)."""
+    started = _start_webhook_alerter(converter, name, settings, "discord",
+                                     {"discord_emoji_title": "emoji_title", "discord_embed_footer": "embed_footer",
+                                      "discord_embed_icon_url": "embed_icon_url"})
+    if started is None:
+        return _Built([], ())
+    urls, base, action, consumed = started
+    color = settings.get("discord_embed_color")
+    if color is not None:
+        if isinstance(color, bool) or not isinstance(color, int) or not 0 <= color <= 0xFFFFFF:
+            converter.fail(("discord_embed_color",), f"discord_embed_color: expected a colour number from 0 to "
+                                                     f"0xFFFFFF, found {_describe(color)}", at_value=True)
+        action["embed_color"] = color
+        consumed.add("discord_embed_color")
+    return _per_url(converter, env_prefix, "discord", urls, base, (action, consumed))
+
+
 def _debug(converter: _Converter, name: str, settings: dict, env_prefix: str) -> _Built:
     """debug logs the alert: a logging connector at info level."""
     return _Built([({"type": "logging", "level": "info", "category": "elastalert.debug"}, {}, set())], set())
@@ -1084,13 +1218,13 @@ def _email(converter: _Converter, name: str, settings: dict, env_prefix: str) ->
 
 
 _ALERTER_BUILDERS = {"webhook": _webhook, "slack": _slack, "opsgenie": _opsgenie, "email": _email,
-                     "logging": _debug}
+                     "logging": _debug, "pagerduty": _pagerduty, "ms_teams": _ms_teams, "discord": _discord}
 
 # Which top-level options belong to an alerter (ElastAlert2 names them after it).
 _SETTING_PREFIXES = {"post": ("http_post_",), "http_post": ("http_post_",), "post2": ("http_post2_",),
                      "http_post2": ("http_post2_",), "slack": ("slack_",), "opsgenie": ("opsgenie_",),
                      "email": ("email", "smtp_", "from_addr", "cc", "bcc"),
-                     "debug": ()}
+                     "debug": (), "pagerduty": ("pagerduty_",), "ms_teams": ("ms_teams_",), "discord": ("discord_",)}
 
 
 def _belongs(alerter: str, key: str) -> bool:

@@ -126,7 +126,9 @@ class SendNow:
                                              "reason": mask(str(error), request.secrets) or type(error).__name__})
         log.debug("%s %s → %s", shown["method"], shown["url"], received.status)
         outcome = interpreter(request.connector_type)(received)
-        return dataclasses.replace(outcome, response=mask_data(outcome.response, request.secrets))
+        # the response, and a reason quoting it (PagerDuty's, Jira's error texts), never show a secret
+        return dataclasses.replace(outcome, response=mask_data(outcome.response, request.secrets),
+                                   reason=mask(outcome.reason, request.secrets) if outcome.reason else outcome.reason)
 
     def _email(self, request: EmailRequest) -> Outcome:
         # The delivery id of the request's origin, as the outbox computes it: one Message-ID per delivery.

@@ -90,7 +90,7 @@ from watcher.es.outbox_store import (DEAD, DELIVERED, DELIVERING, PENDING, STATE
                                      new_delivery)
 from watcher.model.requests import (EMAIL_KIND, EmailRequest, HttpRequest, HttpResponse, IndexRequest, LogMessage,
                                     Outcome, combine, delivery_id, email_message_id)
-from watcher.model.secrets import mask
+from watcher.model.secrets import mask, mask_data
 from watcher.support import httpclient
 from watcher.support.datemath import format_iso_millis, parse_instant
 
@@ -821,7 +821,7 @@ class Outbox:
                             "when it is next attempted", item.id)
         connector_type = request.get("connector_type") or "webhook"
         started = time.monotonic()
-        status = retry_after = None
+        status = retry_after = created = None
         try:
             if request.get("kind") == EMAIL_KIND:
                 verdict, reason, status = await self._send_email(item.id, request, used)
@@ -833,9 +833,12 @@ class Outbox:
                 outcome = module.interpret(received)
                 verdict = classify(outcome, retryable=getattr(module, "retryable", None))
                 status = received.status
-                reason = outcome.reason or (f"received [{status}] status code" if verdict != "delivered" else None)
+                reason = mask(outcome.reason, used) if outcome.reason else (
+                    f"received [{status}] status code" if verdict != "delivered" else None)
                 if verdict == "retry":
                     retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
+                elif verdict == "delivered" and hasattr(module, "delivered"):
+                    created = mask_data(module.delivered(outcome), used)  # what it made: Jira's issue key…
         except asyncio.CancelledError:
             raise
         except Exception as error:  # transport errors, bad URLs: classified below
@@ -848,7 +851,7 @@ class Outbox:
                 slot.release()
         send_s = time.monotonic() - started
         await self._record(item, verdict, reason, status=status, retry_after=retry_after, send_s=send_s,
-                           request=resealed)
+                           request=resealed, created=created)
 
     async def _send_email(self, identifier: str, request: dict, used: list[str]) -> tuple[str, str | None, int | None]:
         """Send a stored email (placeholders resolved) with the Message-ID of delivery ``identifier``:
@@ -881,9 +884,10 @@ class Outbox:
 
     async def _record(self, item: StoredDelivery, verdict: str, reason: str | None, *, status: int | None,
                       retry_after: float | None = None, send_s: float | None = None, unresolved: bool = False,
-                      request: dict | None = None) -> None:
+                      request: dict | None = None, created: dict | None = None) -> None:
         """Write the outcome of one attempt (``unresolved``: dead because a placeholder could not be
-        resolved, ``reason`` as is); ``request``, when given, replaces the stored request."""
+        resolved, ``reason`` as is); ``request``, when given, replaces the stored request; ``created``
+        (what the receiver made, the destination's ``delivered(outcome)``) is kept as ``result``."""
         now = self._clock()
         attempts = item.attempts + 1
         changes: dict[str, Any] = {"attempts": attempts, "updated_at": _iso(now), "lease_until": None,
@@ -894,6 +898,8 @@ class Outbox:
         fields = {"id": item.id, "connector": item.connector, "attempts": attempts}
         if verdict == "delivered":
             changes.update(state=DELIVERED, delivered_at=_iso(now), last_error=None)
+            if created:
+                changes["result"] = created
             created = parse_instant(item.source["created_at"])
             event = ("delivered", {**fields, "latency_s": (now - created).total_seconds(), "send_s": send_s})
         elif verdict == "retry":

@@ -9,7 +9,8 @@ A destination module holds everything about one kind of place alerts go to:
   ``parse(reader, body, path)``, ``render(config, run, model)`` returning a rendered request of
   :mod:`watcher.model.requests`, and ``result(config, rendered, outcome)`` (the ``<type>`` part of
   Watcher's action result);
-* how a response is read: ``interpret(response) -> Outcome``;
+* how a response is read: ``interpret(response) -> Outcome``; optional ``delivered(outcome) -> dict | None``,
+  what a delivery made at the receiver (Jira's issue key), kept with it in the outbox as ``result``;
 * the file formats: ``ACTION_SCHEMA`` (JSON Schema of the watch action body) and, optional,
   ``rule_defaults(connector, overrides)`` / ``without_rule_defaults(action)`` (what a rule's action
   sends when the rule gives no override, and the inverse for ``watcher convert --to rule``);
@@ -25,10 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from watcher.destinations import email, index, logging, opsgenie, slack, webhook
+from watcher.destinations import discord, email, index, jira, logging, ms_teams, opsgenie, pagerduty, slack, webhook
 from watcher.model.registry import Registry
 
-DESTINATIONS = (webhook, opsgenie, slack, email, logging, index)
+DESTINATIONS = (webhook, opsgenie, slack, email, logging, index, pagerduty, jira, ms_teams, discord)
 """Every destination module, in the order names are listed in messages."""
 
 ACTIONS = Registry("action", DESTINATIONS)

@@ -53,7 +53,7 @@ from typing import Any, Literal
 import pydantic
 from ruamel.yaml import YAML
 
-from watcher.destinations.common import check_keys, parse_connector_name, parse_text, parse_text_list
+from watcher.destinations.common import check_keys, parse_account, parse_text, parse_text_list
 from watcher.destinations.common import render as render_text
 from watcher.destinations.webhook import Seconds, StrictModel, readable_ca_file
 from watcher.model.connector import find_connector
@@ -286,7 +286,7 @@ def parse(reader: Reader, body: Any, path) -> EmailConfig | None:
     if holder is None:
         return None
     before = len(reader.problems)
-    fields: dict[str, Any] = {"connector": _account(reader, holder, path)}
+    fields: dict[str, Any] = {"connector": parse_account(reader, holder, path, "an email connector name")}
     for key in ("user", "password"):
         if key in holder:
             reader.problem((*path, key), "SMTP credentials in the action are not supported: give the account's user "
@@ -325,20 +325,6 @@ def parse(reader: Reader, body: Any, path) -> EmailConfig | None:
     if len(reader.problems) > before:
         return None
     return EmailConfig(attachments=tuple(attachments), **fields)
-
-
-def _account(reader: Reader, holder: Mapping, path) -> str | None:
-    account = parse_connector_name(reader, holder, path)
-    if "account" in holder:
-        named = plain(holder["account"])
-        if not isinstance(named, str) or not named:
-            reader.expected((*path, "account"), "an email connector name", named)
-            return account
-        if account is not None and named != account:
-            reader.problem((*path, "account"), f"'account' ({named}) and 'connector' ({account}) name different "
-                                               "connectors")
-        return named
-    return account
 
 
 def _check_static_addresses(reader: Reader, templates: list, path, field: str, one: bool = False) -> None:

@@ -41,19 +41,17 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import pydantic
 
-from watcher.destinations.common import check_keys, parse_connector_name, parse_text, parse_text_list
+from watcher.destinations.common import account_connector, check_keys, parse_account_action, parse_text, parse_text_list
 from watcher.destinations.common import render as render_text
 from watcher.destinations.common import render_tree
-from watcher.destinations.webhook import HttpSettings, StrictModel, request_record
-from watcher.model.connector import find_connector
+from watcher.destinations.webhook import (HttpSettings, SecretUrl, StrictModel, post_to_secret_url, request_record,
+                                          url_secrets)
 from watcher.model.problems import Reader
 from watcher.model.requests import HttpRequest, HttpResponse, Outcome, http_outcome
 from watcher.model.schema_parts import CONNECTOR_REF
-from watcher.model.secrets import Secret
 from watcher.model.source import plain
 from watcher.support.paths import resolve_path
 
@@ -80,16 +78,8 @@ class Config(HttpSettings):
     """A Slack incoming webhook."""
 
     type: Literal["slack"]
-    url: Secret
+    url: SecretUrl("https://hooks.slack.com/services/…")
     message_defaults: MessageDefaults = MessageDefaults()
-
-    @pydantic.field_validator("url")
-    @classmethod
-    def _https_url(cls, value: Secret) -> Secret:
-        if not value.reveal().startswith(("https://", "http://")):
-            # never echo the value: it is the secret
-            raise ValueError("expected an incoming-webhook URL such as https://hooks.slack.com/services/…")
-        return value
 
 
 def parse_connector(reader: Reader, body: Any, path) -> Config | None:
@@ -115,13 +105,8 @@ def payload(message: Mapping[str, Any], to: str | None) -> dict:
     return body
 
 
-def secrets(config: Config) -> list[str]:
-    """What to mask: the webhook URL's path and query (``https://hooks.slack.com/***``)."""
-
-    url = config.url.reveal()
-    parts = urlsplit(url)
-    hidden = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
-    return [hidden] if len(hidden) >= 4 else [url]
+secrets = url_secrets
+"""What to mask: the webhook URL's path and query (``https://hooks.slack.com/***``)."""
 
 
 def build_request(config: Config, fields: Mapping[str, Any]) -> HttpRequest:
@@ -129,12 +114,7 @@ def build_request(config: Config, fields: Mapping[str, Any]) -> HttpRequest:
 
     ``fields["secrets"]`` adds values to mask; the URL's path is always masked.
     """
-    url = config.url.reveal()
-    secrets_ = tuple(dict.fromkeys(s for s in (*secrets(config), *(fields.get("secrets") or ())) if s))
-    return HttpRequest(method="POST", url=url, headers={"Content-Type": "application/json"},
-                       body=json.dumps(fields["payload"], ensure_ascii=False, separators=(",", ":")),
-                       timeout_s=config.timeout, read_timeout_s=config.read_timeout, verify=config.verify,
-                       ca_file=config.ca_file, proxy=config.proxy, secrets=secrets_, connector_type=TYPE)
+    return post_to_secret_url(config, fields["payload"], fields.get("secrets"), TYPE)
 
 
 def interpret(response: HttpResponse) -> Outcome:
@@ -166,19 +146,11 @@ class SlackConfig:
 
 def parse(reader: Reader, body: Any, path) -> SlackConfig | None:
     """Validate a Watcher ``slack`` action body (``message``, ``account``/``connector``, ``proxy``); problems go to ``reader``."""
-    holder = check_keys(reader, body, path, KEYS, "a slack action such as {message: {text: '…', to: ['#alerts']}}")
-    if holder is None:
-        return None
-    before = len(reader.problems)
-    account = parse_connector_name(reader, holder, path)
-    if "account" in holder:
-        named = plain(holder["account"])
-        if not isinstance(named, str) or not named:
-            reader.expected((*path, "account"), "a slack connector name", named)
-        elif account is not None and named != account:
-            reader.problem((*path, "account"), f"'account' ({named}) and 'connector' ({account}) name different connectors")
-        account = named if isinstance(named, str) and named else account
-    proxy = _proxy(reader, holder.get("proxy"), (*path, "proxy")) if "proxy" in holder else None
+    return parse_account_action(reader, body, path, KEYS, "a slack action such as {message: {text: '…', to: ['#alerts']}}",
+                                TYPE, lambda holder, account, proxy: _parse_message(reader, holder, path, account, proxy))
+
+
+def _parse_message(reader: Reader, holder, path, account: str | None, proxy: str | None) -> SlackConfig | None:
     if "message" not in holder:
         reader.problem(path, "missing required field 'message'")
         return None
@@ -211,29 +183,7 @@ def parse(reader: Reader, body: Any, path) -> SlackConfig | None:
             if not isinstance(template, dict):
                 reader.expected((*at, "dynamic_attachments", "attachment_template"), "an attachment object", template)
             fields["dynamic_list_path"], fields["dynamic_template"] = list_path, template
-    if len(reader.problems) > before:
-        return None
     return SlackConfig(account=account, proxy=proxy, **fields)
-
-
-def _proxy(reader: Reader, value: Any, path) -> str | None:
-    value = plain(value)
-    if (isinstance(value, dict) and isinstance(value.get("host"), str) and isinstance(value.get("port"), int)
-            and value.get("scheme", "http") in ("http", "https") and set(value) <= {"host", "port", "scheme"}):
-        return f"{value.get('scheme', 'http')}://{value['host']}:{value['port']}"
-    reader.expected(path, "{host: ..., port: ..., scheme?: http|https}", value)
-    return None
-
-
-def _connector(run: Any, name: str | None):
-    connectors = getattr(run.services, "connectors", None) or {}
-    if name is not None:
-        return find_connector(connectors, name, TYPE)
-    slack = [c for c in connectors.values() if c.type == TYPE]
-    if len(slack) != 1:
-        raise LookupError(f"no slack account given and {len(slack)} slack connectors are defined; "
-                          "set 'account' (or 'connector') in the slack action")
-    return slack[0]
 
 
 def render(config: SlackConfig, run: Any, model: dict) -> tuple[HttpRequest, ...]:
@@ -243,7 +193,7 @@ def render(config: SlackConfig, run: Any, model: dict) -> tuple[HttpRequest, ...
         LookupError: no usable connector. ValueError: neither text nor attachments; a dynamic
         attachment list that is not a list of objects (Watcher's messages).
     """
-    connector = _connector(run, config.account)
+    connector = account_connector(run, config.account, TYPE)
     defaults = connector.config.message_defaults
     message = _message(config, run, model, defaults)
     recipients = message.get("to") or [None]

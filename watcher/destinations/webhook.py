@@ -46,13 +46,15 @@ Authorization header value and the basic-auth password show as ``::es_redacted::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import pydantic
-from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, WithJsonSchema
 
 from watcher.destinations.common import check_keys, connector_for, parse_connector_name
 from watcher.destinations.common import render as render_text
@@ -279,6 +281,68 @@ def build_url(scheme: str, host: str, port: int | None, path: str | None, params
     return url
 
 
+def secret_url(value: Secret, example: str) -> Secret:
+    """``value`` when it is an http(s) URL with a host; else ValueError naming ``example`` and never
+    the value (a webhook URL that carries its token in the path is the secret itself)."""
+    parts = urlsplit(value.reveal())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s) webhook URL such as {example}")
+    return value
+
+
+def check_url(value: str, example: str) -> str:
+    """``value`` when it is an http(s) URL with a host; else ValueError naming ``example``."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected a URL such as {example}, found {value!r}")
+    return value
+
+
+def SecretUrl(example: str) -> Any:  # noqa: N802 - used as a type in connector models
+    """The type of a connector's ``url`` that is itself the secret (a webhook URL carrying its token):
+    a :class:`Secret` checked by :func:`secret_url` (``example`` names the expected form)."""
+    return Annotated[Secret, AfterValidator(functools.partial(secret_url, example=example))]
+
+
+def CheckedUrl(example: str) -> Any:  # noqa: N802 - used as a type in connector models
+    """The type of a connector's http(s) ``url`` (checked by :func:`check_url`)."""
+    return Annotated[str, AfterValidator(functools.partial(check_url, example=example))]
+
+
+def url_secrets(config: Any) -> list[str]:
+    """``secrets`` of a connector whose ``url`` is a :func:`SecretUrl`: its path and query
+    (:func:`url_path_secrets`)."""
+    return url_path_secrets(config.url.reveal())
+
+
+def post_to_secret_url(config: Any, payload: Any, extra_secrets, connector_type: str) -> HttpRequest:
+    """The JSON POST of ``payload`` to a connector whose ``url`` is a :func:`SecretUrl`; the URL's
+    path and ``extra_secrets`` are masked wherever the request is shown."""
+    return json_request(config, config.url.reveal(), payload, secrets=(*url_secrets(config), *(extra_secrets or ())),
+                        connector_type=connector_type)
+
+
+def url_path_secrets(url: str) -> list[str]:
+    """What to mask of a webhook URL whose token is in its path (Slack, Teams, Discord): the path
+    and query, so ``https://hooks.slack.com/***`` still says where it goes; the whole URL when
+    that part is too short to be a secret of its own."""
+    parts = urlsplit(url)
+    hidden = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+    return [hidden] if len(hidden) >= 4 else [url]
+
+
+def json_request(settings: HttpSettings, url: str, payload: Any, *, secrets, connector_type: str,
+                 headers: Mapping[str, str] | None = None) -> HttpRequest:
+    """A POST of ``payload`` as compact UTF-8 JSON (``Content-Type: application/json`` plus
+    ``headers``) to ``url``, with ``settings``' timeouts, TLS and proxy; ``secrets`` are the values
+    to mask wherever the request is shown (duplicates and empty values dropped)."""
+    return HttpRequest(method="POST", url=url, headers={"Content-Type": "application/json", **(headers or {})},
+                       body=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                       timeout_s=settings.timeout, read_timeout_s=settings.read_timeout, verify=settings.verify,
+                       ca_file=settings.ca_file, proxy=settings.proxy,
+                       secrets=tuple(dict.fromkeys(s for s in secrets if s)), connector_type=connector_type)
+
+
 def header_secrets(headers: Mapping[str, str]) -> list[str]:
     """Values of credential-looking headers (Authorization, X-API-Key, *token*, Cookie…)."""
     return [str(value) for name, value in headers.items()
@@ -474,10 +538,31 @@ def request_record(request: HttpRequest) -> dict:
 
 def result(config: Any, rendered: HttpRequest, outcome: Outcome) -> dict:
     """``{"webhook": {"request": …, "response"?: …}}`` (no response when simulated or on a transport error)."""
+    return http_result(TYPE, rendered, outcome)
+
+
+def http_result(kind: str, rendered: HttpRequest, outcome: Outcome) -> dict:
+    """``{kind: {"request": <request_record>, "response"?: …}}``: the result of an action that sends
+    one HTTP request (no response when simulated or on a transport error)."""
     out: dict[str, Any] = {"request": request_record(rendered)}
     if outcome.response is not None:
         out["response"] = outcome.response
-    return {"webhook": out}
+    return {kind: out}
+
+
+def detailed_outcome(response: HttpResponse, detail: Callable[[dict], str]) -> Outcome:
+    """2xx → success; else failure ``received [<status>] status code`` followed by ``: <detail>``
+    when the body is a JSON object and ``detail(object)`` says something (the API's own words for
+    what it refused). Whether the failure is retried is decided by the status alone."""
+    outcome = http_outcome(response, success_below=300)
+    if outcome.status == "success":
+        return outcome
+    try:
+        answer = json.loads(response.body or "")
+    except ValueError:
+        return outcome
+    said = detail(answer) if isinstance(answer, dict) else ""
+    return dataclasses.replace(outcome, reason=f"{outcome.reason}: {said}") if said else outcome
 
 
 # ---- the rule format ------------------------------------------------------------------------------

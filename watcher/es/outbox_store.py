@@ -5,7 +5,8 @@ What is written and how (the worker that claims, sends and retries the deliverie
 
     delivery_id, watch_id, action_id, record_id, connector (the lane), state, attempts,
     created_at, next_attempt_at, updated_at, lease_until, delivered_at, last_error, last_status,
-    request (stored, not indexed: the sealed request, placeholders instead of secrets)
+    request (stored, not indexed: the sealed request, placeholders instead of secrets),
+    result (stored, once delivered, when the destination says what it made: a Jira issue's key)
 
 mapped by :data:`watcher.es.indices.OUTBOX`. States: :data:`PENDING` → :data:`DELIVERING` (claimed,
 with ``lease_until``) → :data:`DELIVERED` or :data:`DEAD`, or back to ``pending`` to retry.
