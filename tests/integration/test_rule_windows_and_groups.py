@@ -175,11 +175,12 @@ def test_fields_the_templates_read_that_no_index_maps_are_warned_about(es_cluste
     from watcher.cli import main
     result = CliRunner().invoke(main, ["validate", str(tmp_path), "--cluster"], env=es_cluster.env())
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == [
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if " reads hits[]." in line] == [
         f"warning: {tmp_path / 'r.yaml'}: r: message reads hits[].clientip, which no index of {logins} maps; unless "
         "the documents carry it anyway, it renders as <MISSING VALUE>",
         f"warning: {tmp_path / 'r.yaml'}: r: message reads hits[].details.ip, which no index of {logins} maps; unless "
-        "the documents carry it anyway, it renders as <MISSING VALUE>",
-        "1 file OK, 0 with problems"]
+        "the documents carry it anyway, it renders as <MISSING VALUE>"]
+    assert lines[-1] == "1 file OK, 0 with problems"  # the rule has no action: validate warns about that too
     code, _, err = dry_run(es_cluster, tmp_path / "r.yaml")
     assert code == 0 and "warning: " in err and "hits[].clientip" in err
