@@ -21,7 +21,7 @@ from watcher.definitions.compile import compile_rule
 from watcher.definitions.connectors import INVALID_CONNECTOR, load_connectors
 from watcher.definitions.rule import parse_rule
 from watcher.definitions.watch import looks_like_watch, parse_watch
-from watcher.destinations import delivers
+from watcher.destinations import ACTIONS, delivers
 from watcher.model.connector import find_connector
 from watcher.model.problems import DefinitionError, Problem, Reader
 from watcher.model.source import Document, SourceError, load_file
@@ -178,23 +178,33 @@ def delivery_warnings(watch: Watch, document: Document | None = None) -> list[Pr
 
 def _check_watch_connectors(reader: Reader, watch: Watch, connectors: Mapping[str, Any],
                             connectors_file: str | None) -> None:
-    """A watch action naming a connector (our extension) must name a valid one of its type, as rules must."""
+    """A watch action naming a connector (our extension) must name a valid one of its type, as rules must;
+    and an action whose destination can tell (``missing_for``) must not lack, with its connector, a field
+    it can never be sent without (an email's ``to``, a PagerDuty ``description``, a Jira ``project``)."""
 
     base = ("watch",) if "watch" in reader.document.data and "_id" in reader.document.data else ()
+    valid = {key: value for key, value in connectors.items() if value is not INVALID_CONNECTOR}
     for action in watch.actions:
         name = getattr(action.config, "connector", None)
-        if name is None:
-            continue
+        missing_for = getattr(ACTIONS.get(action.type), "missing_for", None)
         path = (*base, "actions", action.id, action.type, "connector")
-        if connectors.get(name) is INVALID_CONNECTOR:
+        if name is None:
+            # Watcher's default account: the only connector of the type (else the run says how to fix it).
+            candidates = [c for c in valid.values() if getattr(c, "type", None) == action.type]
+            connector = candidates[0] if len(candidates) == 1 else None
+        elif connectors.get(name) is INVALID_CONNECTOR:
             reader.problem(path, f"connector {name!r} has problems in {connectors_file or 'the connectors file'} "
                                  "(reported there)", at_value=True)
             continue
-        valid = {key: value for key, value in connectors.items() if value is not INVALID_CONNECTOR}
-        try:
-            find_connector(valid, name, action.type)
-        except LookupError as error:
-            reader.problem(path, str(error), at_value=True)
+        else:
+            try:
+                connector = find_connector(valid, name, action.type)
+            except LookupError as error:
+                reader.problem(path, str(error), at_value=True)
+                continue
+        message = missing_for(action.config, connector) if missing_for and connector is not None else None
+        if message:
+            reader.problem((*base, "actions", action.id, action.type), message)
 
 
 def load_definition(path: str | Path, connectors: Mapping[str, Any] | None,

@@ -14,6 +14,8 @@ A destination module holds everything about one kind of place alerts go to:
 * the file formats: ``ACTION_SCHEMA`` (JSON Schema of the watch action body) and, optional,
   ``rule_defaults(connector, overrides)`` / ``without_rule_defaults(action)`` (what a rule's action
   sends when the rule gives no override, and the inverse for ``watcher convert --to rule``);
+* optional ``missing_for(config, connector) -> str | None``: what an action can never be sent without
+  that neither it nor the connector's defaults give (checked when files load, so ``validate`` says so);
 * optional ``DELIVERS = False`` for a destination that reaches nobody (the log of the process that
   runs the watch): ``watcher validate`` warns about a watch whose actions are all such (:func:`delivers`).
 

@@ -416,6 +416,14 @@ def _connector(run: Any, name: str | None):
     return accounts[0]
 
 
+def missing_for(config: EmailConfig, connector: Any) -> str | None:
+    """What the email will certainly lack with ``connector`` as its account: no ``to`` in the action
+    nor in the connector's ``email_defaults`` (checked when files load; None when nothing is lacking)."""
+    if config.to is None and not connector.config.email_defaults.to:
+        return "missing required email [to] field (in the action or the connector's email_defaults)"
+    return None
+
+
 def render(config: EmailConfig, run: Any, model: dict) -> EmailRequest:
     """The email to send (Watcher's EmailTemplate.render, then the account's defaults).
 

@@ -262,6 +262,17 @@ def _mustache_error(text: str) -> str | None:
     return None
 
 
+def missing_for(config: JiraConfig, connector: Any) -> str | None:
+    """The required issue fields neither the action's ``fields`` nor the connector's ``issue_defaults``
+    give (checked when files load; None when all are there, even if a template may render empty)."""
+    missing = [name for name in REQUIRED_FIELDS
+               if name not in config.fields and name not in connector.config.issue_defaults]
+    if missing:
+        return (f"the jira issue has no {', '.join(missing)}: give them in the action's fields or the connector's "
+                "issue_defaults (e.g. project: {key: OPS}, issuetype: {name: Bug}, summary: '…')")
+    return None
+
+
 def render(config: JiraConfig, run: Any, model: dict) -> HttpRequest:
     """The request creating the issue (see the module docstring).
 

@@ -246,6 +246,15 @@ def _contexts(reader: Reader, value: Any, path) -> tuple:
     return tuple(out)
 
 
+def missing_for(config: PagerdutyConfig, connector: Any) -> str | None:
+    """What the event will certainly lack with ``connector`` as its account: no ``description`` in the
+    action nor in the connector's ``event_defaults`` (checked when files load; else None)."""
+    if "description" not in config.texts and connector.config.event_defaults.description is None:
+        return ("missing required [description] (give it in the action or in the connector's event_defaults); "
+                "it is the event's summary")
+    return None
+
+
 def render(config: PagerdutyConfig, run: Any, model: dict) -> HttpRequest:
     """The Events API v2 request for this event (see the module docstring).
 
