@@ -235,3 +235,14 @@ def test_a_failing_condition_script_says_why_and_where(es_cluster, tmp_path, req
     assert exception["reason"].startswith("runtime error: null_pointer_exception")
     assert exception["caused_by"]["type"] == "null_pointer_exception"
     assert exception["script_stack"] and exception["position"]["line"] == 1
+
+
+def test_a_broken_connector_the_watch_does_not_use_is_a_warning(es_cluster, logs, tmp_path):
+    path = example("log-errors.json", tmp_path, **{'"logs-*"': f'"{logs}"'})
+    connectors = tmp_path / "connectors.yaml"
+    connectors.write_text("connectors:\n  teams:\n    type: ms_teams\n")  # no url
+    result = CliRunner().invoke(main, ["dry-run", str(path), "--connectors", str(connectors), "--at", AT],
+                                env=es_cluster.env())
+    assert result.exit_code == 0, result.output
+    assert result.stderr == f"warning: {connectors}:2:3: connectors.teams: missing required field 'url'\n"
+    assert "condition compare: met" in result.stdout

@@ -134,3 +134,12 @@ def test_short_values_are_not_masked_inside_other_words():
     text = '{"method": "post", "scheme": "http", "timed_out": false}'
     assert mask(text, ["e", "80"]) == text
     assert mask("token=abcd", ["abcd"]) == "token=***"
+
+
+def test_a_variable_set_but_empty_and_an_empty_secret_file_are_problems(tmp_path):
+    (tmp_path / "key").write_text("\n", encoding="utf-8")
+    _, found, problems = resolve(f"a: ${{EMPTY_KEY}}\nb: ${{file:{tmp_path / 'key'}}}\nc: ${{EMPTY_KEY:-}}\n",
+                                 {"EMPTY_KEY": ""})
+    assert problems == [
+        "c.yaml:1:4: a: environment variable EMPTY_KEY is set but empty (write ${EMPTY_KEY:-} if empty is meant)",
+        f"c.yaml:2:4: b: secret file {tmp_path / 'key'} is empty"]

@@ -51,6 +51,10 @@ def _check_index_prefix(ctx, param, value: str) -> str:
         raise click.BadParameter(str(error)) from None
 
 
+def _same_file(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
+
+
 def _pick_watch(result, path: str, watch_id: str | None):
     candidates = [w for w in result.watches.values()
                   if Path(w.file).resolve() == Path(path).resolve() or Path(path).is_dir()]
@@ -89,9 +93,12 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
     """Execute a rule or watch against the cluster (ES_URL) without side effects, and show the result."""
 
     loaded = api.load([path], connectors=connectors_path)
-    if loaded.problems:
-        for problem in loaded.problems:
-            click.echo(str(problem), err=True)
+    # A connector with problems stops only the watches that use it (each gets its own problem, "has
+    # problems … reported there"), as in the daemon: the others still run, with the problems shown.
+    in_definition = [p for p in loaded.problems if not _same_file(p.file, loaded.connectors_file)]
+    for problem in loaded.problems:
+        click.echo(("" if problem in in_definition else "warning: ") + str(problem), err=True)
+    if in_definition:
         sys.exit(1)
     watch = _pick_watch(loaded, path, watch_id)
     now = utc_now_millis()

@@ -93,7 +93,8 @@ def perform(action: Action, run: Run, payload: Any, delivery, extra_vars=None, s
         else:
             outcome = delivery.deliver(rendered, run.services)
     except Exception as error:  # nothing was sent: say so where operators look, not only in the record
-        log.warning("watch [%s] action [%s] %s failed before sending: %s", run.watch.id, action.id, sequence, error)
+        item = "" if sequence == "0" else f" ({sequence})"  # which foreach item or group, when there are several
+        log.warning("watch [%s] action [%s]%s failed before sending: %s", run.watch.id, action.id, item, error)
         return {"status": "failure", "reason": str(error), "error": error_json(error)}
     out = {"status": outcome.status, **module.result(action.config, rendered, outcome)}
     if missing:

@@ -88,7 +88,8 @@ def resolve_secrets(value: Any, reader: Reader, path: Sequence[str | int], *,
     Args:
         value: plain JSON-like data (mappings, lists, scalars) of one connector's configuration.
         reader: where problems go; each is reported at the position of the string holding the
-            reference, e.g. ``connectors.ops.api_key: undefined environment variable OPSGENIE_API_KEY``.
+            reference, e.g. ``connectors.ops.api_key: undefined environment variable OPSGENIE_API_KEY``;
+            a variable set but empty (without ``:-``) and an empty secret file are problems too.
         path: where ``value`` sits in the document.
         environ: the environment to read (default ``os.environ``).
         base_dir: directory for relative ``${file:…}`` paths (default: the current directory).
@@ -141,10 +142,11 @@ def _lookup(reference: str, environ: Mapping[str, str], base_dir: str | Path | N
         if not file.is_absolute() and base_dir is not None:
             file = Path(base_dir) / file
         try:
-            return file.read_text(encoding="utf-8").rstrip("\r\n")
+            content = file.read_text(encoding="utf-8").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             return _Failure(f"cannot read secret file {file}: {reason}")
+        return content or _Failure(f"secret file {file} is empty")
     name, has_default, default = reference.partition(":-")  # shell-style ${VAR:-default}
     name = name.strip()
     if not _ENV_NAME.fullmatch(name):
@@ -155,7 +157,8 @@ def _lookup(reference: str, environ: Mapping[str, str], base_dir: str | Path | N
         return default
     if name not in environ:
         return _Failure(f"undefined environment variable {name}")
-    return environ[name]
+    # Set but empty: a deployment that forgot the value (an empty default must be written ${NAME:-}).
+    return _Failure(f"environment variable {name} is set but empty (write ${{{name}:-}} if empty is meant)")
 
 
 def secret_values(value: Any) -> list[str]:
