@@ -447,6 +447,7 @@ def test_documentation_watches_validate_and_dry_run_with_their_email_actions(doc
     assert "action send_email [email]: simulated" in simulated.output
     assert "Subject: 1 error(s) in the logs" in simulated.output
     assert "To: admin@example.com" in simulated.output
+    assert "Auto-Submitted: auto-generated" in simulated.output  # the preview shows the headers that are sent
     assert server.messages() == []
 
     for name in names:

@@ -15,8 +15,10 @@ errors (click's convention).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
+import email.utils
 import json
 import sys
 from pathlib import Path
@@ -29,6 +31,7 @@ from watcher import api
 from watcher.es import history
 from watcher.es.client import ConnectionSettings, check_index_prefix, make_client, redact_url
 from watcher.es.fields import refused_text_field
+from watcher.model.requests import EMAIL_PRIORITIES
 from watcher.support.datemath import DateMathError, resolve, utc_now_millis
 
 
@@ -415,10 +418,19 @@ def _email_lines(detail: dict) -> list[str]:
              + (f" as {smtp['user']}" if smtp.get("user") else "")
              + (f", account {detail['account']}" if detail.get("account") else "")]
     for header, key in (("Message-ID", "id"), ("Date", "sent_date"), ("From", "from"), ("To", "to"), ("Cc", "cc"),
-                        ("Bcc", "bcc"), ("Reply-To", "reply_to"), ("Subject", "subject"), ("Priority", "priority")):
+                        ("Bcc", "bcc"), ("Reply-To", "reply_to"), ("Subject", "subject"), ("X-Priority", "priority")):
         value = message.get(key)
-        if value not in (None, "", []):
-            lines.append(f"{header}: {', '.join(value) if isinstance(value, list) else value}")
+        if value in (None, "", []):
+            continue
+        if key == "sent_date":  # the record keeps ISO-8601; the message carries RFC 5322's form
+            with contextlib.suppress(ValueError):
+                value = email.utils.format_datetime(dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+        elif key == "priority":
+            value = f"{EMAIL_PRIORITIES.get(value, value)} ({value})"
+        elif key == "bcc":
+            header = "Bcc (envelope only, no header)"
+        lines.append(f"{header}: {', '.join(value) if isinstance(value, list) else value}")
+    lines.append("Auto-Submitted: auto-generated")
     body = message.get("body") or {}
     if body.get("text") is not None:
         lines += ["", *str(body["text"]).splitlines()]
