@@ -187,7 +187,7 @@ def _check_watch_connectors(reader: Reader, watch: Watch, connectors: Mapping[st
     for action in watch.actions:
         name = getattr(action.config, "connector", None)
         missing_for = getattr(ACTIONS.get(action.type), "missing_for", None)
-        path = (*base, "actions", action.id, action.type, "connector")
+        path = (*base, "actions", action.id, action.type, _account_key(reader.document.data, base, action))
         if name is None:
             # Watcher's default account: the only connector of the type (else the run says how to fix it).
             candidates = [c for c in valid.values() if getattr(c, "type", None) == action.type]
@@ -205,6 +205,14 @@ def _check_watch_connectors(reader: Reader, watch: Watch, connectors: Mapping[st
         message = missing_for(action.config, connector) if missing_for and connector is not None else None
         if message:
             reader.problem((*base, "actions", action.id, action.type), message)
+
+
+def _account_key(data: Any, base: tuple, action) -> str:
+    """The key the file names the action's connector with: Watcher's ``account``, or our ``connector``."""
+    node = data
+    for key in (*base, "actions", action.id, action.type):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return "account" if isinstance(node, Mapping) and "account" in node else "connector"
 
 
 def load_definition(path: str | Path, connectors: Mapping[str, Any] | None,
