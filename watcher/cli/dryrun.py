@@ -28,6 +28,7 @@ import click
 from elasticsearch import ConnectionError as ESConnectionError
 
 from watcher import api
+from watcher.definitions.load import same_file
 from watcher.es import history
 from watcher.es.client import ConnectionSettings, check_index_prefix, make_client, redact_url
 from watcher.es.fields import refused_text_field
@@ -54,13 +55,9 @@ def _check_index_prefix(ctx, param, value: str) -> str:
         raise click.BadParameter(str(error)) from None
 
 
-def _same_file(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
-
-
 def _pick_watch(result, path: str, watch_id: str | None):
     candidates = [w for w in result.watches.values()
-                  if Path(w.file).resolve() == Path(path).resolve() or Path(path).is_dir()]
+                  if same_file(w.file, path) or Path(path).is_dir()]
     if watch_id:
         known = sorted(w.id for w in candidates)
         candidates = [w for w in candidates if w.id == watch_id]
@@ -98,7 +95,8 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
     loaded = api.load([path], connectors=connectors_path)
     # A connector with problems stops only the watches that use it (each gets its own problem, "has
     # problems … reported there"), as in the daemon: the others still run, with the problems shown.
-    in_definition = [p for p in loaded.problems if not _same_file(p.file, loaded.connectors_file)]
+    in_definition = [p for p in loaded.problems
+                     if loaded.connectors_file is None or not same_file(p.file, loaded.connectors_file)]
     for problem in loaded.problems:
         click.echo(("" if problem in in_definition else "warning: ") + str(problem), err=True)
     if in_definition:

@@ -131,7 +131,7 @@ def load_paths(paths: Iterable[str | Path], connectors_path: str | Path | None =
         _account(result, str(connectors_file), problems)
     origins: dict[str, str] = {}
     for path in discover(paths):
-        if connectors_file is not None and _same(path, connectors_file):
+        if connectors_file is not None and same_file(path, connectors_file):
             continue
         if connectors_file is None and path.name == CONNECTORS_FILE:
             continue  # a connectors file given among the paths is not a rule
@@ -266,7 +266,9 @@ def _reload(file: str) -> Document | None:
         return None
 
 
-def _same(a: Path, b: Path) -> bool:
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same file (resolved; compared as given when resolving fails)."""
+    a, b = Path(a), Path(b)
     try:
         return a.resolve() == b.resolve()
     except OSError:

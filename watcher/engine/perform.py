@@ -37,17 +37,9 @@ def error_json(error: BaseException) -> dict:
     """``{"type", "reason"}`` for an exception, Elasticsearch-style (snake_case type)."""
     name = error_type(error)
     if isinstance(error, PainlessError):
-        # Its short `reason` ("runtime error") is a part of the message; the message has the cause
-        # and the position in the script as written. Watcher records carry the script stack too.
-        out = {"type": name, "reason": str(error)}
-        if error.script_stack:
-            out["script_stack"] = list(error.script_stack)
-        if error.position:
-            out["position"] = dict(error.position)
-        caused_by = (error.error or {}).get("caused_by") if isinstance(error.error, dict) else None
-        if caused_by:
-            out["caused_by"] = caused_by
-        return out
+        # Its short `reason` ("runtime error") is only a part of the message, which also has the cause
+        # and the position in the script as written.
+        return {"type": name, "reason": str(error), **error.record_fields()}
     reason = getattr(error, "reason", None) or str(error) or type(error).__name__
     out = {"type": name, "reason": str(reason)}
     info = getattr(error, "info", None)

@@ -335,33 +335,32 @@ def make_client(settings: ConnectionSettings) -> ClusterClient:
     return client
 
 
-def server_version(client: Elasticsearch) -> str:
-    """The version number of the node answering, e.g. ``"8.14.1"`` (or ``"2.19.6"`` on OpenSearch).
-
-    Uses ``GET /``; falls back to ``GET /_nodes/_local`` on distributions without the ``rest-root``
-    module (Maven Central's integration-test distribution answers ``GET /`` with 405).
-    """
-
+def _node_version(client: Elasticsearch) -> tuple[str | None, str]:
+    """``(distribution or None, version number)`` of the node answering: ``GET /``, else
+    ``GET /_nodes/_local`` on distributions without the ``rest-root`` module (Maven Central's
+    integration-test distribution answers ``GET /`` with 405; it is Elasticsearch)."""
     try:
-        return client.info()["version"]["number"]
+        version = client.info()["version"]
+        return version.get("distribution"), version["number"]
     except ApiError as error:
         if error.status_code != 405:
             raise
-    nodes = client.nodes.info(node_id="_local")["nodes"]
-    return next(iter(nodes.values()))["version"]
+    node = next(iter(client.nodes.info(node_id="_local")["nodes"].values()))
+    return None, node["version"]
+
+
+def server_version(client: Elasticsearch) -> str:
+    """The version number of the node answering, e.g. ``"8.14.1"`` (or ``"2.19.6"`` on OpenSearch).
+
+    Raises: the client's errors (``ApiError``, ``TransportError``) other than the 405 handled above.
+    """
+    return _node_version(client)[1]
 
 
 def server_description(client: Elasticsearch) -> str:
     """``"Elasticsearch 8.14.1"`` or ``"OpenSearch 2.19.6"``, for logs and status lines: what the node
-    says it is (``GET /``, else ``GET /_nodes/_local``), not what ``ES_PRODUCT`` claims."""
-    try:
-        version = client.info()["version"]
-        distribution, number = version.get("distribution"), version["number"]
-    except ApiError as error:
-        if error.status_code != 405:
-            raise
-        node = next(iter(client.nodes.info(node_id="_local")["nodes"].values()))
-        distribution, number = None, node["version"]
+    says it is, not what ``ES_PRODUCT`` claims. Raises as :func:`server_version`."""
+    distribution, number = _node_version(client)
     return f"{'OpenSearch' if distribution == OPENSEARCH else 'Elasticsearch'} {number}"
 
 

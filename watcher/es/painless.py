@@ -212,6 +212,19 @@ class PainlessError(PermanentClusterError, RuntimeError):
         self.reason, self.cause, self.position, self.error = reason, cause, position, error
         self.script_stack = list(script_stack)
 
+    def record_fields(self) -> dict:
+        """What a watch record adds to ``{"type", "reason"}`` for this error, as Watcher's records do:
+        ``script_stack``, ``position`` and the cluster's ``caused_by``, each only when known."""
+        out: dict[str, Any] = {}
+        if self.script_stack:
+            out["script_stack"] = list(self.script_stack)
+        if self.position:
+            out["position"] = dict(self.position)
+        caused_by = self.error.get("caused_by") if isinstance(self.error, dict) else None
+        if caused_by:
+            out["caused_by"] = caused_by
+        return out
+
 
 # --------------------------------------------------------------------------------------------------
 # Parsing Watcher's script object
