@@ -196,3 +196,23 @@ def test_a_4xx_without_a_class_of_its_own_is_permanent():
 ])
 def test_passwords_with_url_delimiters_are_masked(url, shown):
     assert redact_url(url) == shown
+
+
+def test_a_failed_product_question_is_asked_again_and_an_answer_is_kept():
+    from watcher.es.client import _Backend
+
+    backend = _Backend(ConnectionSettings(urls=["http://127.0.0.1:9200"]))
+    answers = iter([ConnectionRefusedError("down"), "elasticsearch"])
+    asked = []
+
+    def ask():
+        asked.append(1)
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    with pytest.raises(ConnectionRefusedError):
+        backend.resolve(ask)
+    assert backend.resolve(ask) == "elasticsearch" and backend.resolve(ask) == "elasticsearch"
+    assert len(asked) == 2  # asked again after the failure, never after the answer

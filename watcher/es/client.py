@@ -272,6 +272,9 @@ class ClusterClient(Elasticsearch):
 
     def perform_request(self, method: str, path: str, *, params=None, headers=None, body=None,
                         endpoint_id=None, path_parts=None):
+        """Every API method's request: to opensearch-py's transport on OpenSearch, else as elasticsearch-py
+        sends it. Raises the client's exceptions on both paths (``UnsupportedProductError`` with what to
+        change when ``ES_PRODUCT=elasticsearch`` meets another product)."""
         if self._backend is not None and self.product == OPENSEARCH:
             return self._backend.opensearch.perform(
                 method, path, params=params, headers=headers, body=body, request_timeout=self._request_timeout,

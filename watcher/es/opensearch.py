@@ -85,6 +85,7 @@ class OpenSearchTransport:
         self._retrying, self._once = (client.transport for client in self._clients)
 
     def close(self) -> None:
+        """Close the connections of both transports."""
         for client in self._clients:
             client.close()
 
