@@ -31,7 +31,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("daemon",),
     ("api",),
     ("demo", "receiver", "localcluster"),
-    ("cli", "http"),
+    ("http",),
+    ("cli",),
     ("__init__",),  # the package itself re-exports watcher.api
 )
 MAX_DEFERRED_IMPORTS = 19

@@ -8,6 +8,7 @@ down gracefully (exit 0). Also runnable as ``python -m watcher.cli.run``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import signal
 
 import click
@@ -16,7 +17,11 @@ from watcher.daemon import logs
 from watcher.daemon.service import Daemon, DaemonSettings
 from watcher.delivery.retry import RetryPolicy
 from watcher.delivery.secretkey import SecretKeyError, load_secret_key
+from watcher.errors import DefinitionProblem
 from watcher.es.client import ConnectionSettings
+from watcher.http.access import load_http_config
+from watcher.http.app import create_app
+from watcher.http.server import HttpServer
 from watcher.support.datemath import DateMathError, resolve
 
 DEFAULT_RULES = ("rules",)
@@ -29,9 +34,13 @@ DEFAULT_RULES = ("rules",)
               help="connectors.yaml (default: connectors.yaml in the first rules directory). Hot-reloaded.")
 @click.option("--index-prefix", default="watcher", show_default=True, envvar="WATCHER_INDEX_PREFIX",
               help="Prefix of the history, state and outbox indices.")
-@click.option("--http-host", default="127.0.0.1", show_default=True, help="Address of /healthz and /metrics.")
+@click.option("--http-host", default="127.0.0.1", show_default=True,
+              help="Address of the HTTP server (/healthz, /metrics, /api/v1, /_watcher).")
 @click.option("--http-port", default=9095, show_default=True, type=click.IntRange(0, 65535),
-              help="Port of /healthz and /metrics (0: any free port).")
+              help="Port of the HTTP server (0: any free port).")
+@click.option("--http-config", "http_config", type=click.Path(dir_okay=False), envvar="WATCHER_HTTP_CONFIG",
+              help="YAML file of API tokens (read/admin roles), TLS files and stream limits (docs/api.md). "
+                   "Without it the API answers 401; /healthz and /metrics stay open.")
 @click.option("--workers", default=64, show_default=True, type=click.IntRange(1),
               help="Threads running watches (their searches share _msearch requests).")
 @click.option("--max-catch-up", default=100, show_default=True, type=click.IntRange(1),
@@ -62,7 +71,7 @@ DEFAULT_RULES = ("rules",)
                    "$XDG_STATE_HOME/watcher or ~/.local/state/watcher).")
 @click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True)
 @click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
-def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catch_up, backfill_from, grace, jitter,
+def run(rules, connectors, index_prefix, http_host, http_port, http_config, workers, max_catch_up, backfill_from, grace, jitter,
         max_attempts, max_retry_delay, max_delivery_age, delivery_lease, secret_key_file, state_dir, log_format,
         log_level) -> None:
     """Run the daemon: schedule every rule and watch, record executions, deliver alerts."""
@@ -92,7 +101,16 @@ def run(rules, connectors, index_prefix, http_host, http_port, workers, max_catc
         http_host=http_host, http_port=http_port, workers=workers, max_catch_up=max_catch_up, grace_s=grace,
         jitter_s=jitter, outbox_lease_s=delivery_lease, backfill_from=backfill, secret_key=secret_key,
         retry=RetryPolicy(max_attempts=max_attempts, max_delay_s=max_retry_delay, max_age_s=max_delivery_age))
-    daemon = Daemon(settings)
+    try:
+        http = load_http_config(http_config)
+    except DefinitionProblem as error:
+        raise click.ClickException(f"HTTP configuration:\n{error}") from None
+    if not http.access.configured:
+        logging.getLogger("watcher.http").warning(
+            "no API token configured (--http-config): /api/v1 and /_watcher answer 401; /healthz and /metrics "
+            "are open")
+    daemon = Daemon(settings, server_factory=lambda served: HttpServer(create_app(served, http), http_host,
+                                                                        http_port, http.tls))
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: daemon.request_stop())
     raise SystemExit(daemon.run())

@@ -1,7 +1,7 @@
 """The daemon's Prometheus metrics (issue 5, item 5), kept in their own ``CollectorRegistry``.
 
 A dedicated registry rather than prometheus_client's global one, so that several daemons (or tests)
-in one process do not collide. Exposed by :mod:`watcher.daemon.http` at ``/metrics``.
+in one process do not collide. Exposed at ``/metrics`` by :mod:`watcher.http.operations`.
 
 Metrics (names as exposed; counters get ``_total``, histograms ``_bucket``/``_sum``/``_count``):
 
@@ -44,7 +44,7 @@ class Metrics:
         registry: where to register; default a new ``CollectorRegistry``.
 
     Attributes:
-        registry: the registry to expose (``render()`` or :class:`~watcher.daemon.http.OperationsServer`).
+        registry: the registry to expose (``/metrics`` of :mod:`watcher.http.operations`).
     """
 
     def __init__(self, registry: CollectorRegistry | None = None):

@@ -2,7 +2,7 @@
 
 Start-up: connect (waiting for the cluster with backoff, never crashing) → history template,
 state index, outbox index → load the definitions (problems logged as ``file:line:column``; the good
-ones run) → outbox worker, operations server (``/healthz``, ``/metrics``), scheduler → hot reload.
+ones run) → outbox worker, HTTP server (``/healthz``, ``/metrics``, the API; made by the caller's ``server_factory``), scheduler → hot reload.
 
 Each tick (:meth:`Daemon.on_tick`):
 
@@ -61,7 +61,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from watcher.daemon import logs
-from watcher.daemon.http import OperationsServer
 from watcher.daemon.metrics import Metrics
 from watcher.daemon.reload import FileWatcher, plan_reload, watched_folders
 from watcher.daemon.scheduler import Scheduler, missed_ticks, registration_phase
@@ -314,10 +313,15 @@ class Daemon:
     Args:
         settings: :class:`DaemonSettings`.
         clock: now, aware UTC (records, state); truncated to milliseconds by default.
+        server_factory: builds the HTTP server from the daemon (``watcher run`` passes one serving
+            :func:`watcher.http.app.create_app`); it is started first and stopped last. None: no
+            HTTP server (benchmarks, embedding).
     """
 
-    def __init__(self, settings: DaemonSettings, *, clock: Callable[[], dt.datetime] = utc_now_millis):
+    def __init__(self, settings: DaemonSettings, *, clock: Callable[[], dt.datetime] = utc_now_millis,
+                 server_factory: Callable[[Daemon], Any] | None = None):
         self.settings = settings
+        self._server_factory = server_factory
         self.metrics = Metrics()
         self._clock = clock
         self._stop = threading.Event()
@@ -368,8 +372,9 @@ class Daemon:
         self.es = make_client(s.connection)
         self.services = Services(es=self.es, connectors={}, clock=self._clock, history_prefix=s.index_prefix)
         self.state = StateStore(self.es, s.index_prefix, clock=self._clock)
-        self.server = OperationsServer(s.http_host, s.http_port, self.metrics, self.health)
-        self.server.start()
+        if self._server_factory is not None:  # first, so that /healthz answers while the cluster is awaited
+            self.server = self._server_factory(self)
+            self.server.start()
         LOG.info("watcher daemon starting: cluster %s, index prefix %s, rules %s", ", ".join(s.connection.urls),
                  s.index_prefix, ", ".join(s.rules))
         if not self._with_cluster_retry("reach the cluster", self._probe_or_raise):

@@ -1,0 +1,37 @@
+"""The ASGI application of the daemon (FastAPI): every route, the error shape, the OpenAPI document
+(``/api/v1/openapi.json``; docs/api.md).
+
+Routes by module: :mod:`watcher.http.operations` (``/healthz``, ``/metrics``, open).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+
+from watcher.http import operations
+from watcher.http.access import HttpConfig
+from watcher.http.errors import (RequestProblem, http_exception_response,
+                                 problem_response)
+from watcher.version import __version__
+
+__all__ = ["create_app"]
+
+
+def create_app(daemon, config: HttpConfig | None = None) -> FastAPI:
+    """The app serving ``daemon`` (a :class:`~watcher.daemon.service.Daemon`, started or not).
+
+    Args:
+        daemon: read by the routes through :func:`watcher.http.deps.daemon_of`.
+        config: tokens, TLS and stream limits (default: no token, the API closed).
+    """
+    app = FastAPI(title="watcher", version=__version__, openapi_url="/api/v1/openapi.json",
+                  docs_url="/api/v1/docs", redoc_url=None,
+                  description="Alert rules and Elastic Watcher watches on Elasticsearch and OpenSearch: "
+                              "status, history, execution, acknowledgement, the outbox and live events.")
+    app.state.daemon = daemon
+    app.state.config = config or HttpConfig()
+    app.add_exception_handler(RequestProblem, problem_response)
+    app.add_exception_handler(HTTPException, http_exception_response)
+    app.include_router(operations.router)
+    return app

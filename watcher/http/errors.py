@@ -1,0 +1,63 @@
+"""Errors of HTTP requests, and the one JSON shape every error answers with.
+
+Body (the shape Elasticsearch answers errors with, so that its clients read ours too)::
+
+    {"error": {"type": "resource_not_found_exception", "reason": "no watch named 'x'"}, "status": 404}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from watcher.errors import WatcherError
+
+__all__ = ["RequestProblem", "error_body", "http_exception_response", "problem_response"]
+
+
+class RequestProblem(WatcherError):
+    """A request that cannot be served as asked; the caller gets ``status`` with :func:`error_body`.
+
+    Args:
+        status: HTTP status (400, 401, 403, 404, 409, 429, 503…).
+        type: the error type in the body (Elasticsearch's names where one exists:
+            ``resource_not_found_exception``, ``illegal_argument_exception``,
+            ``version_conflict_engine_exception``, ``security_exception``…).
+        reason: one sentence for a person; never a secret.
+        headers: extra response headers (``WWW-Authenticate``, ``Retry-After``…).
+    """
+
+    def __init__(self, status: int, type: str, reason: str, headers: dict[str, str] | None = None,
+                 **extra: Any):
+        super().__init__(reason)
+        self.status = status
+        self.type = type
+        self.reason = reason
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def error_body(status: int, type: str, reason: str, **extra: Any) -> dict:
+    """``{"error": {"type", "reason", …extra}, "status"}``."""
+    return {"error": {"type": type, "reason": reason, **extra}, "status": status}
+
+
+_TYPES = {400: "illegal_argument_exception", 401: "security_exception", 403: "security_exception",
+          404: "resource_not_found_exception", 405: "method_not_allowed", 409: "version_conflict_engine_exception"}
+
+
+async def http_exception_response(_request: Request, error: HTTPException) -> JSONResponse:
+    """The exception handler of Starlette's ``HTTPException`` (unknown path, wrong method…): the
+    same body shape as :class:`RequestProblem`."""
+    reason = error.detail if isinstance(error.detail, str) else str(error.detail)
+    return JSONResponse(error_body(error.status_code, _TYPES.get(error.status_code, "http_error"), reason),
+                        status_code=error.status_code, headers=dict(error.headers or {}))
+
+
+async def problem_response(_request: Request, problem: RequestProblem) -> JSONResponse:
+    """The exception handler of :class:`RequestProblem`."""
+    return JSONResponse(error_body(problem.status, problem.type, problem.reason, **problem.extra),
+                        status_code=problem.status, headers=problem.headers)
