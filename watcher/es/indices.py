@@ -3,7 +3,9 @@
 * :data:`STATE` — ``<prefix>-state``, one document per watch (:mod:`watcher.es.state`);
 * :data:`HISTORY` — daily ``<prefix>-history-YYYY.MM.DD``, one watch record per execution, made from
   the index template ``<prefix>-history`` (:mod:`watcher.es.history`);
-* :data:`OUTBOX` — ``<prefix>-outbox``, one document per delivery (:mod:`watcher.es.outbox_store`).
+* :data:`OUTBOX` — ``<prefix>-outbox``, one document per delivery (:mod:`watcher.es.outbox_store`);
+* :data:`EVENTS` — ``<prefix>-events``, the event log read by cursor (:mod:`watcher.es.events`); one
+  shard always, since the cursor is the shard's sequence number.
 
 Each has an explicit mapping (``dynamic: false``): what is queried is mapped (keywords, dates…),
 and payloads, requests and status objects are stored but not indexed (``enabled: false``). One
@@ -126,10 +128,30 @@ class OurIndex:
         return f"{prefix}-{self.suffix}-{when.astimezone(dt.timezone.utc):%Y.%m.%d}"
 
 
+EVENTS_MAPPINGS = {
+    "dynamic": False,
+    "properties": {
+        "@timestamp": {"type": "date"},           # when the event was written
+        "time": {"type": "date"},                 # when it happened
+        "kind": {"type": "keyword"},
+        "watch_id": {"type": "keyword"},
+        "group": {"type": "keyword"},
+        "record_id": {"type": "keyword"},
+        "action_id": {"type": "keyword"},
+        "delivery_id": {"type": "keyword"},
+        "connector": {"type": "keyword"},
+        "scheduled_time": {"type": "date"},
+        "actor": {"type": "keyword"},
+        "message": {"type": "text"},
+        "details": _STORED_ONLY,
+    },
+}
+
 STATE = OurIndex("state", STATE_MAPPINGS)
 HISTORY = OurIndex("history", HISTORY_MAPPINGS, daily=True)
 OUTBOX = OurIndex("outbox", OUTBOX_MAPPINGS)
-ALL = (STATE, HISTORY, OUTBOX)
+EVENTS = OurIndex("events", EVENTS_MAPPINGS)
+ALL = (STATE, HISTORY, OUTBOX, EVENTS)
 
 
 def ensure_index(es, index: OurIndex, prefix: str) -> None:
