@@ -11,7 +11,8 @@ import uuid
 
 import pytest
 
-from watcher.es.events import BEGINNING, Cursor, EventFilter, EventLog, StaleCursorError
+from watcher.es.events import (BEGINNING, Cursor, EventFilter, EventLog,
+                               StaleCursorError)
 from watcher.model.events import Event, event_id
 
 UTC = dt.timezone.utc

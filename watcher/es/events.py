@@ -23,7 +23,8 @@ from collections.abc import Iterable, Sequence
 from watcher.errors import PermanentClusterError, WatcherError
 from watcher.es.indices import EVENTS, ensure_index
 from watcher.model.events import Event
-from watcher.support.datemath import format_iso_millis, parse_instant, utc_now_millis
+from watcher.support.datemath import (format_iso_millis, parse_instant,
+                                      utc_now_millis)
 
 __all__ = ["BEGINNING", "Cursor", "CursorError", "EventFilter", "EventLog", "EventNotStored", "EventPage",
            "StaleCursorError", "event_document", "event_from_hit"]
