@@ -1,7 +1,8 @@
 """The ASGI application of the daemon (FastAPI): every route, the error shape, the OpenAPI document
 (``/api/v1/openapi.json``; docs/api.md).
 
-Routes by module: :mod:`watcher.http.operations` (``/healthz``, ``/metrics``, open).
+Routes by module: :mod:`watcher.http.operations` (``/healthz``, ``/metrics``, open);
+:mod:`watcher.http.events` (``/api/v1/events``, ``/events/stream``, ``/events/ws``; docs/events.md).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 
-from watcher.http import operations
+from watcher.http import events, operations
 from watcher.http.access import HttpConfig
 from watcher.http.errors import (RequestProblem, http_exception_response,
                                  problem_response)
@@ -34,4 +35,5 @@ def create_app(daemon, config: HttpConfig | None = None) -> FastAPI:
     app.add_exception_handler(RequestProblem, problem_response)
     app.add_exception_handler(HTTPException, http_exception_response)
     app.include_router(operations.router)
+    app.include_router(events.router)
     return app

@@ -1,0 +1,183 @@
+"""Events end to end (docs/events.md): a real ``watcher run`` subprocess with API tokens, the real
+cluster, a real webhook receiver, and real clients of the three ways to wait (httpx-sse, the
+``websockets`` client, httpx long-poll) on 127.0.0.1.
+
+Waits are on conditions with deadlines (the deadlines only matter on failure); nothing asserts a
+duration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import uuid
+
+import httpx
+import pytest
+from daemon_helpers import start_daemon  # noqa: F401  (the fixture)
+from daemon_helpers import (SwitchableReceiver, delete_indices, wait_for,
+                            write_connectors)
+from stream_helpers import (OTHER, READER, SseCollector, WsCollector, auth,
+                            long_poll, read_all, write_http_config)
+
+from watcher.es.events import Cursor, EventLog
+from watcher.model.events import Event, event_id
+
+UTC = dt.timezone.utc
+
+
+@pytest.fixture
+def prefix(es):
+    name = f"wev-{uuid.uuid4().hex[:10]}"
+    yield name
+    delete_indices(es, name)
+    es.options(ignore_status=404).indices.delete(index=f"{name}-events")
+
+
+@pytest.fixture
+def rules_dir(tmp_path):
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    return folder
+
+
+def _grouped_rule(index: str) -> str:
+    return (f"name: hosts\nschedule: 2s\nindex: {index}\nwindow: 1h\nthrottle: 1s\ngroup_by: host\n"
+            "condition:\n  count: {gte: 1}\nactions:\n  - connector: hook\n    on: [firing, recovered]\n"
+            "  - connector: broken\n")
+
+
+def _start(start_daemon, tmp_path, *extra, **streams):  # noqa: F811 (the fixture)
+    config = write_http_config(tmp_path, **streams)
+    daemon = start_daemon("--http-config", str(config), *extra)
+    daemon.wait_healthy(60)
+    return daemon, f"http://127.0.0.1:{daemon.http_port}"
+
+
+def _key(event: dict) -> tuple:
+    return event["cursor"], event["id"], event["kind"]
+
+
+def test_three_ways_deliver_the_identical_sequence(es, index_name, rules_dir, tmp_path, start_daemon):  # noqa: F811
+    es.index(index=index_name, id="a", document={"@timestamp": dt.datetime.now(UTC).isoformat(), "host": "a"})
+    es.index(index=index_name, id="b", document={"@timestamp": dt.datetime.now(UTC).isoformat(), "host": "b"},
+             refresh=True)
+    with SwitchableReceiver() as good, SwitchableReceiver(status=500) as bad:
+        write_connectors(rules_dir, good.url, f"  broken:\n    type: webhook\n    url: {bad.url}\n    method: post\n")
+        (rules_dir / "hosts.yaml").write_text(_grouped_rule(index_name))
+        daemon, base = _start(start_daemon, tmp_path, "--max-attempts", "2")
+        sse = SseCollector(base, after="beginning")
+        sse.start()
+        ws = WsCollector(base, after="beginning")
+        ws.start()
+        polled: list[dict] = []
+        cursor = "beginning"
+
+        def poll_until(kinds: set[str]) -> bool:
+            nonlocal cursor
+            page = long_poll(base, cursor, wait=5)
+            polled.extend(page["events"])
+            cursor = page["cursor"]
+            return kinds <= {event["kind"] for event in polled}
+
+        wait_for(lambda: poll_until({"fired", "delivered", "delivery_failed", "dead"}), 90, interval=0,
+                 what="fired, delivered, delivery_failed and dead events")
+        assert {e["group"] for e in polled if e["kind"] == "fired"} >= {"a", "b"}
+        es.delete(index=index_name, id="a", refresh=True)  # group a matches no more: it recovers
+        wait_for(lambda: poll_until({"recovered"}), 60, interval=0, what="a recovered event")
+        recovered = [e for e in polled if e["kind"] == "recovered"]
+        assert recovered[0]["group"] == "a" and recovered[0]["watch_id"] == "hosts"
+        dead = next(e for e in polled if e["kind"] == "dead")
+        assert dead["connector"] == "broken" and dead["details"]["attempts"] == 2 and dead["delivery_id"]
+        target = polled[-1]["cursor"]
+        wait_for(lambda: target in {e["cursor"] for e in sse.events} and target in {e["cursor"] for e in ws.events},
+                 60, what="the SSE and WebSocket clients reaching the long-poll's last cursor")
+        sse.stop()
+        ws.stop()
+        assert sse.error is None and ws.error is None
+
+        def upto(events):
+            cut = [e["cursor"] for e in events].index(target)
+            return events[:cut + 1]
+
+        assert upto(sse.events) == polled
+        assert upto(ws.events) == polled
+        seq = [Cursor.parse(e["cursor"]).seq_no for e in polled]
+        assert seq == sorted(seq) and len(set(seq)) == len(seq)
+        # the log in Elasticsearch holds the same, and a filter gives the same subsequence
+        truth = EventLog(es, daemon.args[daemon.args.index("--index-prefix") + 1])
+        stored = truth.read(Cursor.parse("beginning"), limit=len(polled)).events
+        assert [(e.cursor, e.id, e.kind) for e in stored] == [_key(e) for e in polled]
+        only_dead, _ = read_all(base, "beginning", kind="dead")
+        assert [_key(e) for e in only_dead] == [_key(e) for e in polled if e["kind"] == "dead"][:len(only_dead)]
+        assert ws.messages[0] == {"type": "subscribed", "after": "beginning", "resumed": False}
+
+
+def test_reconnecting_with_the_cursor_gets_exactly_the_missed_events_also_across_a_restart(
+        es, index_name, rules_dir, tmp_path, start_daemon, prefix):  # noqa: F811
+    es.index(index=index_name, document={"@timestamp": dt.datetime.now(UTC).isoformat(), "host": "a"}, refresh=True)
+    with SwitchableReceiver() as good, SwitchableReceiver() as other:
+        write_connectors(rules_dir, good.url, f"  broken:\n    type: webhook\n    url: {other.url}\n    method: post\n")
+        (rules_dir / "hosts.yaml").write_text(_grouped_rule(index_name))
+        daemon, base = _start(start_daemon, tmp_path)
+        log = EventLog(es, prefix)
+        first = SseCollector(base)
+        first.start()
+        wait_for(lambda: len(first.events) >= 3, 60, what="three live events")
+        first.stop()
+        seen = first.events[-1]["cursor"]
+        wait_for(lambda: len(log.read(Cursor.parse(seen)).events) >= 4, 60, what="events missed while away")
+        again = SseCollector(base, last_event_id=seen)
+        again.start()
+        wait_for(lambda: len(again.events) >= 4, 60, what="the missed events")
+        again.stop()
+        truth = [(e.cursor, e.id) for e in log.read(Cursor.parse(seen), limit=len(again.events)).events]
+        assert [(e["cursor"], e["id"]) for e in again.events] == truth
+
+        # across a restart: stop the daemon, let events be written meanwhile, resume with the old cursor
+        last = again.events[-1]["cursor"]
+        assert daemon.stop(signal.SIGTERM) == 0
+        while_down = [Event(id=event_id("fired", "while-down", n), kind="fired", watch_id="elsewhere",
+                            time=dt.datetime.now(UTC), message=f"written by another daemon {n}") for n in range(3)]
+        log.append(while_down)
+        daemon = start_daemon("--http-config", str(tmp_path / "http.yaml"), http_port=daemon.http_port)
+        daemon.wait_healthy(60)
+        resumed = WsCollector(base, after=last)
+        resumed.start()
+        wait_for(lambda: {e.id for e in while_down} <= {e["id"] for e in resumed.events}, 60,
+                 what="the events written while the daemon was down")
+        resumed.stop()
+        truth = [(e.cursor, e.id) for e in log.read(Cursor.parse(last), limit=len(resumed.events)).events]
+        assert [(e["cursor"], e["id"]) for e in resumed.events] == truth
+
+
+def test_unknown_tokens_and_stream_limits(rules_dir, tmp_path, start_daemon):  # noqa: F811
+    write_connectors(rules_dir, "http://127.0.0.1:9/hook")
+    _, base = _start(start_daemon, tmp_path, max_subscribers=3, max_subscribers_per_token=2)
+    url = f"{base}/api/v1/events"
+    assert httpx.get(url).status_code == 401
+    answer = httpx.get(url, headers=auth("not-a-token-we-know-0000"))
+    assert answer.status_code == 401 and answer.json()["error"]["type"] == "security_exception"
+    assert "not-a-token" not in answer.text
+    assert httpx.get(f"{url}/stream", headers=auth("not-a-token-we-know-0000")).status_code == 401
+    assert httpx.get(url, params={"kind": "exploded"}, headers=auth()).status_code == 400
+    assert httpx.get(url, params={"after": "x.y"}, headers=auth()).status_code == 400
+    open_streams = [SseCollector(base), SseCollector(base)]
+    for stream in open_streams:
+        stream.start()
+        stream.opened.wait(30)
+        assert stream.status == 200
+    try:
+        third = httpx.get(f"{url}/stream", headers=auth(READER))
+        assert third.status_code == 429 and third.json()["error"]["type"] == "too_many_subscribers"
+        other = SseCollector(base, token=OTHER)
+        other.start()
+        other.opened.wait(30)
+        open_streams.append(other)
+        assert other.status == 200
+        fourth = httpx.get(url, params={"wait": 1}, headers=auth(OTHER))
+        assert fourth.status_code == 503
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'watcher_stream_subscribers{transport="sse"} 3.0' in metrics
+    finally:
+        for stream in open_streams:
+            stream.stop()
