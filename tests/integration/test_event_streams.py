@@ -7,12 +7,18 @@ duration."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import signal
+import socket
+import threading
 import uuid
 
+import h11
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 from daemon_helpers import start_daemon  # noqa: F401  (the fixture)
 from daemon_helpers import (SwitchableReceiver, delete_indices, wait_for,
                             write_connectors)
@@ -181,3 +187,145 @@ def test_unknown_tokens_and_stream_limits(rules_dir, tmp_path, start_daemon):  #
     finally:
         for stream in open_streams:
             stream.stop()
+
+
+# --- backpressure -------------------------------------------------------------------------------------------
+
+def _stalled_subscriber(port: int, after: str) -> socket.socket:
+    """A raw SSE client with a tiny receive buffer that sends its request and then reads nothing."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"GET /api/v1/events/stream?after={after} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream"
+                 f"\r\nAuthorization: Bearer {READER}\r\n\r\n".encode())
+    return sock
+
+
+def _read_to_eof(sock: socket.socket) -> tuple[int, bytes, bool]:
+    """Read the response with h11 until the connection closes: (status, body, ended cleanly)."""
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))  # h11 needs its side of the exchange
+    conn.send(h11.EndOfMessage())
+    status, body, ended = 0, bytearray(), False
+    sock.settimeout(60)
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = sock.recv(65536)
+            conn.receive_data(data)
+            if not data:
+                return status, bytes(body), ended
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            ended = True
+        elif isinstance(event, h11.ConnectionClosed):
+            return status, bytes(body), ended
+
+
+def _sse_blocks(body: bytes) -> list[dict[str, str]]:
+    blocks = []
+    for raw in body.decode().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in raw.split("\n") if line and not line.startswith(":")
+                      and ": " in line)
+        if "data" in fields:
+            blocks.append(fields)
+    return blocks
+
+
+class HealthySubscribers(threading.Thread):
+    """``count`` httpx-sse clients on one asyncio loop, each keeping every event id it receives."""
+
+    def __init__(self, base: str, after: str, count: int):
+        super().__init__(daemon=True)
+        self.base, self.after, self.count = base, after, count
+        self.received: list[list[str]] = [[] for _ in range(count)]
+        self.cut_off: list[int] = []
+        self.opened = 0
+        self.error: BaseException | None = None
+        self._done: asyncio.Event | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as error:
+            self.error = error
+
+    async def _main(self) -> None:
+        self._done = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        limits = httpx.Limits(max_connections=self.count + 10, max_keepalive_connections=0)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(60, read=None), limits=limits) as client:
+            tasks = [asyncio.create_task(self._follow(client, n)) for n in range(self.count)]
+            await self._done.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _follow(self, client: httpx.AsyncClient, n: int) -> None:
+        async with aconnect_sse(client, "GET", f"{self.base}/api/v1/events/stream", params={"after": self.after},
+                                headers=auth()) as source:
+            self.opened += 1
+            async for sse in source.aiter_sse():
+                if sse.event == "cutoff":
+                    self.cut_off.append(n)
+                elif sse.data:
+                    self.received[n].append(json.loads(sse.data)["id"])
+
+    def stop(self) -> None:
+        if self._done is not None:
+            self._loop.call_soon_threadsafe(self._done.set)
+        self.join(30)
+
+
+def _cutoffs(base: str) -> float:
+    for line in httpx.get(f"{base}/metrics").text.splitlines():
+        if line.startswith('watcher_stream_cutoffs_total{transport="sse"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_subscriber_that_never_reads_is_cut_off_while_100_others_receive_every_event(
+        es, rules_dir, tmp_path, start_daemon, prefix):  # noqa: F811
+    write_connectors(rules_dir, "http://127.0.0.1:9/hook")
+    daemon, base = _start(start_daemon, tmp_path, buffer_events=50, heartbeat_s=1)
+    head = long_poll(base, None)["cursor"]
+    stalled = _stalled_subscriber(daemon.http_port, head)
+    healthy = HealthySubscribers(base, head, 100)
+    healthy.start()
+    wait_for(lambda: healthy.opened == 100, 60, what="100 healthy subscribers connected")
+    log = EventLog(es, prefix)
+    written: list[str] = []
+    padding = "x" * 1000
+
+    def write_batch() -> None:
+        batch = [Event(id=event_id("fired", "load", len(written) + n), kind="fired", watch_id="load",
+                       time=dt.datetime.now(UTC), group=f"g{n}", message=padding) for n in range(40)]
+        log.append(batch)
+        written.extend(event.id for event in batch)
+        wait_for(lambda: all(len(got) == len(written) for got in healthy.received), 60, interval=0.05,
+                 what=f"100 subscribers receiving {len(written)} events")
+
+    while _cutoffs(base) < 1:
+        assert len(written) < 4000, "the stalled subscriber was never cut off"
+        write_batch()
+    write_batch()  # events written after the cut: the stalled client gets them by resuming
+    assert healthy.cut_off == []
+    assert all(got == written for got in healthy.received)
+    healthy.stop()
+    assert healthy.error is None
+
+    status, body, ended = _read_to_eof(stalled)
+    stalled.close()
+    assert status == 200 and ended
+    blocks = _sse_blocks(body)
+    *events, last = blocks
+    assert last["event"] == "cutoff"
+    resume = json.loads(last["data"])["cursor"]
+    got = [json.loads(block["data"])["id"] for block in events]
+    assert got == written[:len(got)] and 0 < len(got) < len(written)
+    assert resume == events[-1]["id"]  # the SSE id is the cursor of the last event it was sent
+    rest, _ = read_all(base, resume)
+    assert got + [event["id"] for event in rest] == written
