@@ -10,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 
 import h11
 import httpx
 import pytest
-from httpx_sse import aconnect_sse
 from daemon_helpers import start_daemon  # noqa: F401  (the fixture)
 from daemon_helpers import (SwitchableReceiver, delete_indices, wait_for,
                             write_connectors)
+from httpx_sse import aconnect_sse
 from stream_helpers import (OTHER, READER, SseCollector, WsCollector, auth,
                             long_poll, read_all, write_http_config)
 
@@ -114,8 +117,28 @@ def test_three_ways_deliver_the_identical_sequence(es, index_name, rules_dir, tm
         stored = truth.read(Cursor.parse("beginning"), limit=len(polled)).events
         assert [(e.cursor, e.id, e.kind) for e in stored] == [_key(e) for e in polled]
         only_dead, _ = read_all(base, "beginning", kind="dead")
-        assert [_key(e) for e in only_dead] == [_key(e) for e in polled if e["kind"] == "dead"][:len(only_dead)]
+        polled_dead = [_key(e) for e in polled if e["kind"] == "dead"]
+        assert [_key(e) for e in only_dead][:len(polled_dead)] == polled_dead
         assert ws.messages[0] == {"type": "subscribed", "after": "beginning", "resumed": False}
+
+        # `watcher events` prints the same, as JSON lines; --follow from a cursor prints what comes after it
+        token_file = tmp_path / "token"
+        token_file.write_text(READER)
+        cli = [sys.executable, "-m", "watcher.cli", "events", "--url", base, "--token-file", str(token_file), "--json"]
+        printed = subprocess.run([*cli, "--after", "beginning"], capture_output=True, text=True, timeout=60, check=True)
+        lines = [json.loads(line) for line in printed.stdout.splitlines()]
+        assert lines[:len(polled)] == polled and READER not in printed.stdout + printed.stderr
+        follower = subprocess.Popen([*cli, "--follow", "--after", polled[1]["cursor"]], stdout=subprocess.PIPE,
+                                    text=True)
+        try:
+            followed = [json.loads(follower.stdout.readline()) for _ in range(3)]
+        finally:
+            follower.kill()
+            follower.wait(10)
+        assert followed == polled[2:5]
+        refused = subprocess.run([sys.executable, "-m", "watcher.cli", "events", "--url", base], capture_output=True,
+                                 text=True, timeout=60, env={**os.environ, "WATCHER_TOKEN": "unknown-token-0000000"})
+        assert refused.returncode == 3 and "401" in refused.stderr and "unknown-token" not in refused.stderr
 
 
 def test_reconnecting_with_the_cursor_gets_exactly_the_missed_events_also_across_a_restart(
