@@ -26,6 +26,7 @@ import click
 import httpx
 from httpx_sse import connect_sse
 
+from watcher.errors import WatcherError
 from watcher.model.events import KINDS
 
 __all__ = ["events"]
@@ -34,7 +35,7 @@ EXIT_UNREACHABLE, EXIT_AUTH, EXIT_CURSOR = 1, 3, 4
 MAX_BACKOFF_S = 30.0
 
 
-class _Stop(Exception):
+class _Stop(WatcherError):
     """End the command with ``code`` after printing ``message`` to stderr."""
 
     def __init__(self, code: int, message: str):
