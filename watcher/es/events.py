@@ -253,7 +253,9 @@ class EventLog:
         hits = answer["hits"]["hits"]
         events = [event_from_hit(hit, index_uuid)[0] for hit in hits]
         end = hits[-1]["_seq_no"] if len(hits) >= limit else checkpoint
-        gap = after.index_uuid is not None and start < self._deleted_through()
+        # a deleted event leaves a hole in (start, end]: without a hole nothing can be missing
+        hole = end - start > len(events)
+        gap = after.index_uuid is not None and hole and start < self._deleted_through()
         return EventPage(events, Cursor(end, index_uuid), gap)
 
     def _checkpoint(self) -> tuple[str, int]:

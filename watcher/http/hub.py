@@ -56,16 +56,19 @@ def event_json(event: Event) -> dict[str, Any]:
 
 @dataclasses.dataclass
 class Item:
-    """One event as the hub holds it: its ``_seq_no``, the event, and its JSON text (made once, sent
-    to every subscriber)."""
+    """One event as the hub holds it: its ``_seq_no``, the event, its JSON text and its SSE frame
+    (made once, sent to every subscriber)."""
 
     seq: int
     event: Event
     text: str
+    sse: bytes
 
     @classmethod
     def of(cls, event: Event) -> Item:
-        return cls(Cursor.parse(event.cursor).seq_no, event, json.dumps(event_json(event), separators=(",", ":")))
+        text = json.dumps(event_json(event), separators=(",", ":"))
+        frame = f"id: {event.cursor}\nevent: {event.kind}\ndata: {text}\n\n".encode()
+        return cls(Cursor.parse(event.cursor).seq_no, event, text, frame)
 
 
 class Subscriber:
@@ -199,8 +202,14 @@ class Hub:
             subscriber.follower.cancel()
 
     def buffered(self) -> int:
-        """Events queued for all subscribers together."""
-        return sum(subscriber.queue.qsize() for subscriber in list(self._open))
+        """Events queued for all subscribers together (read by the metrics scrape, on another thread:
+        a set changing while it is copied is copied again)."""
+        while True:
+            try:
+                subscribers = list(self._open)
+            except RuntimeError:  # "set changed size during iteration"
+                continue
+            return sum(subscriber.queue.qsize() for subscriber in subscribers)
 
     @staticmethod
     def _check(after: Cursor | None, head: Cursor) -> None:
@@ -307,6 +316,7 @@ class Hub:
                     self.position = await asyncio.to_thread(log.head)
                     self._floor = self.position.seq_no
                     self._ready.set()
+                self._wake.clear()  # before the read: a wake-up during it makes the next read start at once
                 page = await asyncio.to_thread(log.read, self.position, limit=PAGE_SIZE)
             except StaleCursorError:
                 LOG.warning("the event log was created again: every event stream is cut off and resumes from there")
@@ -323,7 +333,6 @@ class Hub:
             if len(page.events) >= PAGE_SIZE:
                 await asyncio.sleep(0)  # let the senders run between pages
                 continue
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
             except TimeoutError:
