@@ -19,19 +19,15 @@ import uuid
 import httpx
 import pytest
 
-from daemon_helpers import (DaemonProcess, SwitchableReceiver, delete_indices, free_port, wait_for,
-                            write_rule)
+from api_helpers import ADMIN_TOKEN, READ_TOKEN, start_served, write_http_config
+from daemon_helpers import SwitchableReceiver, delete_indices, wait_for, write_rule
 from watcher.support.datemath import parse_instant
 
 pytestmark = pytest.mark.es
 
-ADMIN_TOKEN = "adm-" + uuid.uuid4().hex
-READ_TOKEN = "rd-" + uuid.uuid4().hex
 HOOK_TOKEN = "hook-" + uuid.uuid4().hex
 WATCH_PASSWORD = "pw-" + uuid.uuid4().hex
 SECRETS = (ADMIN_TOKEN, READ_TOKEN, HOOK_TOKEN, WATCH_PASSWORD)
-HTTP_CONFIG = ("tokens:\n  ops:\n    role: admin\n    token: ${ADMIN_TOKEN}\n"
-               "  board:\n    role: read\n    token: ${READ_TOKEN}\n")
 
 
 def json_watch(port: int) -> dict:
@@ -39,22 +35,6 @@ def json_watch(port: int) -> dict:
             "condition": {"always": {}},
             "actions": {"page": {"webhook": {"method": "post", "host": "127.0.0.1", "port": port, "path": "/hook",
                                              "auth": {"basic": {"username": "u", "password": WATCH_PASSWORD}}}}}}
-
-
-def write_http_config(folder, extra: str = ""):
-    path = folder / "http.yaml"
-    path.write_text(HTTP_CONFIG + extra)
-    return path
-
-
-def start_served(es_cluster, folder, prefix, rules, http_config, *, port=None, env=None) -> DaemonProcess:
-    args = ["--rules", str(rules), "--index-prefix", prefix, "--jitter", "0", "--max-retry-delay", "1",
-            "--max-attempts", "1000", "--grace", "5", "--http-config", str(http_config)]
-    daemon = DaemonProcess(args, {"WATCHER_STATE_DIR": str(folder / "state"), **es_cluster.env(),
-                                  "ADMIN_TOKEN": ADMIN_TOKEN, "READ_TOKEN": READ_TOKEN, "HOOK_TOKEN": HOOK_TOKEN,
-                                  **(env or {})},
-                           folder / "daemon.log", port or free_port())
-    return daemon.start()
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +57,8 @@ def served(es, es_cluster, tmp_path_factory):
             (rules / "to-dead.yaml").read_text().replace("connector: hook", "connector: dead-hook"))
         (rules / "json-watch.json").write_text(json.dumps(json_watch(ok.server_address[1])))
         (rules / "broken.yaml").write_text("name: broken\nschedule: 5 lightyears\nindex: x\n")
-        daemon = start_served(es_cluster, folder, prefix, rules, write_http_config(folder))
+        daemon = start_served(es_cluster, folder, prefix, rules, write_http_config(folder),
+                              env={"HOOK_TOKEN": HOOK_TOKEN})
         try:
             daemon.wait_healthy()
             yield {"url": f"http://127.0.0.1:{daemon.http_port}", "daemon": daemon, "prefix": prefix, "ok": ok,
