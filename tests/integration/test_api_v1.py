@@ -183,7 +183,7 @@ def test_one_watch_with_its_definition_secrets_masked(served):
         rule = http.get("/api/v1/watches/cpu-high").json()
     assert answer.status_code == 200
     body = answer.json()
-    assert body["definition"]["actions"]["page"]["webhook"]["auth"]["basic"] == {"username": "u", "password": "***"}
+    assert body["definition"]["actions"]["page"]["webhook"]["auth"]["basic"] == {"username": "u", "password": "::es_redacted::"}
     assert body["rule"] is None and body["status"]["state"]["active"] is True
     assert_no_secret(answer.text)
     assert rule["rule"]["name"] == "cpu-high" and rule["definition"]["trigger"] == {"schedule": {"interval": "2s"}}

@@ -5,8 +5,9 @@ GET routes need a ``read`` or ``admin`` token, changes an ``admin`` token (:mod:
 Changes go through :mod:`watcher.operations` (the same code as the CLI verbs), with the actor
 ``api:<token name>`` in their events. Every body is JSON; errors have the shape of
 :mod:`watcher.http.errors`. Nothing returned holds a secret: definitions and records are masked
-with the connectors' secrets, outbox requests hold placeholders instead of secrets, and values of
-keys that name a credential (``password``, ``token``…) are shown as ``***``.
+with the connectors' secrets (``***``), outbox requests hold placeholders instead of secrets, and values
+of keys that name a credential (``password``, ``token``…) are shown as ``::es_redacted::``, as Watcher
+shows a watch's passwords (docs/api.md#secrets).
 
 The routes are plain functions (FastAPI runs them on its thread pool), since the Elasticsearch client
 they use is synchronous.
@@ -32,11 +33,10 @@ from watcher.support.datemath import format_iso_millis
 
 __all__ = ["router"]
 
-# Keys whose values are credentials wherever they appear in a definition (Watcher shows such values
-# as "::es_redacted::"; docs/api.md#secrets).
+# Keys whose values are credentials wherever they appear in a definition (docs/api.md#secrets).
 CREDENTIAL_KEYS = frozenset({"password", "passwd", "token", "api_key", "apikey", "secret", "authorization",
                              "client_secret", "private_key"})
-MASK = "***"
+REDACTED = "::es_redacted::"  # Watcher's marker of a hidden password
 WatchFilter = Literal["active", "inactive", "acked", "silenced", "warnings"]
 ID_PATH = Path(min_length=1, max_length=512, description="The watch id (a rule's name).")
 
@@ -198,7 +198,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def _hide_credentials(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: MASK if str(k).lower() in CREDENTIAL_KEYS and v not in (None, "") else _hide_credentials(v)
+        return {k: REDACTED if str(k).lower() in CREDENTIAL_KEYS and v not in (None, "") else _hide_credentials(v)
                 for k, v in value.items()}
     if isinstance(value, list):
         return [_hide_credentials(item) for item in value]
@@ -206,7 +206,7 @@ def _hide_credentials(value: Any) -> Any:
 
 
 def _shown(daemon, value: Any) -> Any:
-    """``value`` safe to answer: connector secrets and credential-named keys masked."""
+    """``value`` safe to answer: connector secrets and credential-named keys hidden."""
     return _hide_credentials(daemon.masked(value))
 
 
