@@ -29,9 +29,9 @@ from watcher.http.deps import admin, daemon_of, reader
 from watcher.http.errors import RequestProblem
 from watcher.model.status import RECORD_STATES
 from watcher.model.watch import Watch
-from watcher.support.datemath import format_iso_millis
+from watcher.support.datemath import format_iso_millis, parse_instant
 
-__all__ = ["router"]
+__all__ = ["CREDENTIAL_KEYS", "REDACTED", "hide_credentials", "router"]
 
 # Keys whose values are credentials wherever they appear in a definition (docs/api.md#secrets).
 CREDENTIAL_KEYS = frozenset({"password", "passwd", "token", "api_key", "apikey", "secret", "authorization",
@@ -196,18 +196,20 @@ def _iso(value: dt.datetime | None) -> str | None:
     return format_iso_millis(value) if value is not None else None
 
 
-def _hide_credentials(value: Any) -> Any:
+def hide_credentials(value: Any) -> Any:
+    """``value`` (JSON-like) with the non-empty value of every key in :data:`CREDENTIAL_KEYS` (any case,
+    any depth) replaced by :data:`REDACTED`."""
     if isinstance(value, dict):
-        return {k: REDACTED if str(k).lower() in CREDENTIAL_KEYS and v not in (None, "") else _hide_credentials(v)
+        return {k: REDACTED if str(k).lower() in CREDENTIAL_KEYS and v not in (None, "") else hide_credentials(v)
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [_hide_credentials(item) for item in value]
+        return [hide_credentials(item) for item in value]
     return value
 
 
 def _shown(daemon, value: Any) -> Any:
     """``value`` safe to answer: connector secrets and credential-named keys hidden."""
-    return _hide_credentials(daemon.masked(value))
+    return hide_credentials(daemon.masked(value))
 
 
 def _defined(daemon) -> dict[str, operations.Defined]:
@@ -261,7 +263,7 @@ def _summary(daemon, watch: Watch, state, now: dt.datetime) -> dict:
     fired = [a.last_successful_execution for a in (status.actions.values() if status else ())
              if a.last_successful_execution is not None]
     silences = {key: until for key, until in (state.silences if state is not None else {}).items()
-                if until > format_iso_millis(now)}
+                if parse_instant(until) > now}
     return {
         "id": watch.id, "kind": watch.rule.type if watch.rule is not None else "watch", "file": watch.file, "line": 1,
         "schedule": _shown(daemon, watch.trigger.body or {}), "active": active,
