@@ -242,6 +242,7 @@ def merge_state(before: WatchState, ours: WatchState, fresh: WatchState | None) 
     if fresh is None:
         return dataclasses.replace(ours, seq_no=None, primary_term=None)
     status = merge_status(before.status, ours.status, fresh.status)
+    status.active = fresh.active  # the state's flag is authoritative (watcher.es.state)
     ends = [end for end in (ours.last_window_end, fresh.last_window_end) if end is not None]
     return dataclasses.replace(ours, status=status, active=fresh.active, last_window_end=max(ends) if ends else None,
                                silences=fresh.silences, seq_no=fresh.seq_no, primary_term=fresh.primary_term)
@@ -765,33 +766,35 @@ class Daemon:
         """The watches the daemon runs now (files and stored ones), by id."""
         return dict(self._watches)
 
-    def put_watch(self, watch_id: str, text: str, *, active: bool = True, if_seq_no: int | None = None,
-                  if_primary_term: int | None = None) -> StoredWatch:
-        """Store a watch (``PUT _watcher/watch/<id>``) and apply it at once: scheduled, or swapped
-        for its previous version; its ``active`` flag is saved in its state, as Watcher's ``active``
-        parameter sets the new watch's status.
+    def check_watch(self, watch_id: str, text: str, *, stored: bool = True) -> Watch:
+        """Parse and check a watch sent as JSON text against the loaded connectors.
 
         Args:
-            text: the JSON body (Watcher's watch definition).
-            if_seq_no, if_primary_term: write only over that version of the stored watch.
+            stored: the watch is to be stored under ``watch_id`` (a file must not define that id);
+                False for an inline watch of the execute API.
 
         Raises:
-            WatchIdTaken: a definition file has this id.
-            watcher.model.problems.DefinitionError: the body is not a valid watch (every problem,
-                with its field).
-            watcher.es.watch_store.StoredWatchConflict: the stored version differs.
-            elasticsearch.ApiError / TransportError on cluster errors.
+            WatchIdTaken: ``stored`` and a definition file has this id.
+            watcher.model.problems.DefinitionError: not a valid watch (every problem, with its field).
         """
         running = self._watches.get(watch_id)
-        if running is not None and not self.stored.is_stored(running):
+        if stored and running is not None and not self.stored.is_stored(running):
             raise WatchIdTaken(watch_id, running.file)
         watch, problems = self.stored.parse(watch_id, text, self._connectors, self.settings.connectors)
         if watch is None:
             raise DefinitionError(problems)
-        item = self.stored.store.put(watch_id, watch.body, if_seq_no=if_seq_no, if_primary_term=if_primary_term)
-        self.set_active(watch_id, active)
-        self.reload((self.stored.source(watch_id),))
-        return item
+        return watch
+
+    def store_watch(self, watch: Watch, *, if_seq_no: int | None = None,
+                    if_primary_term: int | None = None) -> StoredWatch:
+        """Store ``watch`` (checked by :meth:`check_watch`) in ``<prefix>-watches``; :meth:`reload`
+        then schedules it here, and the other daemons of the prefix at their next poll.
+
+        Raises:
+            watcher.es.watch_store.StoredWatchConflict: the stored version is not the one named.
+            elasticsearch.ApiError / TransportError on cluster errors.
+        """
+        return self.stored.store.put(watch.id, watch.body, if_seq_no=if_seq_no, if_primary_term=if_primary_term)
 
     def delete_watch(self, watch_id: str) -> StoredWatch | None:
         """Delete a stored watch and its schedule (its state and history stay, as in Watcher);
@@ -804,26 +807,6 @@ class Daemon:
         if item is not None:
             self.reload((self.stored.source(watch_id),))
         return item
-
-    def set_active(self, watch_id: str, active: bool) -> WatchState:
-        """Save ``active`` in the watch's state (the state timestamp changes only with the flag).
-
-        Raises:
-            StateConflict: the state kept changing under us.
-            elasticsearch.ApiError / TransportError on cluster errors.
-        """
-        for _ in range(STATE_SAVE_ATTEMPTS):
-            state = self.state.load(watch_id) or WatchState(watch_id)
-            if state.active == active and state.seq_no is not None:
-                return state
-            if state.active != active:
-                state.status.state_timestamp = self._clock()
-            state.active = state.status.active = active
-            try:
-                return self.state.save(state)
-            except StateConflict:
-                continue
-        raise StateConflict(f"state of {watch_id} kept changing; gave up after {STATE_SAVE_ATTEMPTS} tries")
 
     def execute_manually(self, watch: Watch, options: ExecuteOptions, *, triggered: dt.datetime,
                          scheduled: dt.datetime, record_execution: bool = False, inline: bool = False,

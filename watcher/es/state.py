@@ -177,7 +177,7 @@ class StateStore:
             elasticsearch.ApiError / TransportError on other cluster errors.
         """
         current = before or WatchState(watch_id, active=status.active)
-        merged = status
+        merged = dataclasses.replace(status, active=current.active)
         for _ in range(attempts):
             try:
                 return self.save(dataclasses.replace(current, status=merged, active=merged.active))
@@ -185,6 +185,7 @@ class StateStore:
                 fresh = self.load(watch_id)
                 current = fresh or WatchState(watch_id, active=status.active)
                 merged = merge_status(before.status if before else WatchStatus(), status, current.status)
+                merged.active = current.active
         raise StateConflict(f"state of watch [{watch_id}] kept changing; gave up after {attempts} tries")
 
     def delete(self, watch_id: str) -> bool:
