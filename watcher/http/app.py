@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 
-from watcher.http import operations
+from watcher.http import operations, watcher_api
 from watcher.http.access import HttpConfig
 from watcher.http.errors import (RequestProblem, http_exception_response,
                                  problem_response)
@@ -34,4 +34,6 @@ def create_app(daemon, config: HttpConfig | None = None) -> FastAPI:
     app.add_exception_handler(RequestProblem, problem_response)
     app.add_exception_handler(HTTPException, http_exception_response)
     app.include_router(operations.router)
+    app.include_router(watcher_api.router)
+    app.add_middleware(watcher_api.ProductHeader)
     return app
