@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from watcher.http import api_v1, operations
+from watcher.http import api_v1, operations, watcher_api
 from watcher.http.access import HttpConfig
 from watcher.http.errors import (CLUSTER_ERRORS, RequestProblem, cluster_error_response, http_exception_response,
                                  problem_response, validation_response)
@@ -40,4 +40,6 @@ def create_app(daemon, config: HttpConfig | None = None) -> FastAPI:
         app.add_exception_handler(error_class, cluster_error_response)
     app.include_router(operations.router)
     app.include_router(api_v1.router)
+    app.include_router(watcher_api.router)
+    app.add_middleware(watcher_api.ProductHeader)
     return app

@@ -3,6 +3,9 @@
 Body (the shape Elasticsearch answers errors with, so that its clients read ours too)::
 
     {"error": {"type": "resource_not_found_exception", "reason": "no watch named 'x'"}, "status": 404}
+
+Under ``/_watcher`` (Elastic Watcher's REST API) ``error`` also holds ``root_cause``, a list of
+``{"type", "reason"}``, as Elasticsearch's errors do.
 """
 
 from __future__ import annotations
@@ -52,17 +55,25 @@ _TYPES = {400: "illegal_argument_exception", 401: "security_exception", 403: "se
           404: "resource_not_found_exception", 405: "method_not_allowed", 409: "version_conflict_engine_exception"}
 
 
-async def http_exception_response(_request: Request, error: HTTPException) -> JSONResponse:
+def _shaped(request: Request, body: dict) -> dict:
+    """Under ``/_watcher`` the body also carries Elasticsearch's ``root_cause`` (docs/watcher-api.md#errors)."""
+    if request.url.path.startswith("/_watcher"):
+        error = body["error"]
+        body["error"] = {"root_cause": [{"type": error["type"], "reason": error["reason"]}], **error}
+    return body
+
+
+async def http_exception_response(request: Request, error: HTTPException) -> JSONResponse:
     """The exception handler of Starlette's ``HTTPException`` (unknown path, wrong method…): the
     same body shape as :class:`RequestProblem`."""
     reason = error.detail if isinstance(error.detail, str) else str(error.detail)
-    return JSONResponse(error_body(error.status_code, _TYPES.get(error.status_code, "http_error"), reason),
-                        status_code=error.status_code, headers=dict(error.headers or {}))
+    body = error_body(error.status_code, _TYPES.get(error.status_code, "http_error"), reason)
+    return JSONResponse(_shaped(request, body), status_code=error.status_code, headers=dict(error.headers or {}))
 
 
-async def problem_response(_request: Request, problem: RequestProblem) -> JSONResponse:
+async def problem_response(request: Request, problem: RequestProblem) -> JSONResponse:
     """The exception handler of :class:`RequestProblem`."""
-    return JSONResponse(error_body(problem.status, problem.type, problem.reason, **problem.extra),
+    return JSONResponse(_shaped(request, error_body(problem.status, problem.type, problem.reason, **problem.extra)),
                         status_code=problem.status, headers=problem.headers)
 
 
