@@ -42,13 +42,10 @@ from watcher.es.history import index_pattern
 from watcher.es.outbox_store import DEAD, DELIVERING, PENDING
 from watcher.es.state import StateStore
 from watcher.model.source import SourceError, load_file
+from watcher.model.status import RECORD_STATES
 from watcher.support.datemath import format_iso_millis
 
 DEFAULT_RULES_DIR = "rules/"
-# Watcher's ExecutionState values (docs/semantics.md#record-state): what `history --state` accepts.
-RECORD_STATES = ("execution_not_needed", "throttled", "acknowledged", "executed", "failed",
-                 "threadpool_rejection", "not_executed_watch_missing", "not_executed_already_queued",
-                 "executed_multiple_times")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -82,7 +82,8 @@ from watcher.es.outbox_store import OutboxStore
 from watcher.es.shards import PartialResultsError
 from watcher.es.state import StateConflict, StateStore, WatchState
 from watcher.es.watch_store import StoredWatch, WatchStore
-from watcher.model.problems import DefinitionError
+from watcher.model.problems import DefinitionError, Problem
+from watcher.model.secrets import mask_data
 from watcher.model.status import WatchStatus, merge_status
 from watcher.model.watch import Trigger, Watch
 from watcher.support.datemath import format_iso_millis, utc_now_millis
@@ -328,6 +329,7 @@ class Daemon:
         self._watches: dict[str, Watch] = {}
         self._connectors: dict[str, Any] = {}
         self._problems: list[str] = []
+        self._load_problems: list[Problem] = []
         self._files_bad: list[str] = []
         self._cluster_ok = False
         self._cluster_product: str | None = None  # "OpenSearch 2.19.6", once the cluster has answered
@@ -502,6 +504,7 @@ class Daemon:
         self._connectors = connectors
         self.services.connectors = connectors
         self._problems = [str(problem) for problem in result.problems]
+        self._load_problems = list(result.problems)
         self._files_bad = list(result.files_bad)
         self._watches = plan.watches
         self._set_watch_counts()
@@ -763,7 +766,8 @@ class Daemon:
             return False
 
     def watches(self) -> dict[str, Watch]:
-        """The watches the daemon runs now (files and stored ones), by id."""
+        """The watches the daemon runs now (files and stored ones), by id: a copy. Each carries its
+        ``file``, ``trigger`` and, for a rule, ``rule`` (its ``type``)."""
         return dict(self._watches)
 
     def check_watch(self, watch_id: str, text: str, *, stored: bool = True) -> Watch:
@@ -860,6 +864,39 @@ class Daemon:
             "definitions": {"watches": len(self._watches), "invalid_files": list(self._files_bad),
                             "problems": list(self._problems)},
         }
+
+    def definition_problems(self) -> list[Problem]:
+        """The problems of the last (re)load, in file order (``file``, ``line``, ``column``, ``path``,
+        ``message``); a file with one is not running (or runs its last good version)."""
+        return list(self._load_problems)
+
+    def invalid_files(self) -> list[str]:
+        """Paths of the files with problems at the last (re)load."""
+        return list(self._files_bad)
+
+    @property
+    def connectors(self) -> dict[str, Any]:
+        """``{name: Connector}`` the actions use, for executing a watch by hand. They hold secrets:
+        show :meth:`connector_types` instead."""
+        return dict(self._connectors)
+
+    def connector_types(self) -> dict[str, str]:
+        """``{connector name: connector type}`` — what may be shown (no configuration, no secret)."""
+        return {name: connector.type for name, connector in self._connectors.items()}
+
+    def next_run(self, watch_id: str) -> dt.datetime | None:
+        """The next scheduled time of ``watch_id`` (aware UTC), None when it is not scheduled
+        (inactive, not loaded, the scheduler not running) or never fires again."""
+        scheduler = self.scheduler
+        if scheduler is None or watch_id not in scheduler:
+            return None
+        with contextlib.suppress(KeyError):  # unscheduled meanwhile
+            return scheduler.next_scheduled(watch_id)
+        return None
+
+    def masked(self, value: Any) -> Any:
+        """``value`` (JSON-like) with every connector secret replaced by ``***``."""
+        return mask_data(value, self._secrets())
 
     def _maintain(self) -> None:
         """Periodic: probe the cluster, move schedule-lag samples into the histogram."""

@@ -1,18 +1,20 @@
 """The ASGI application of the daemon (FastAPI): every route, the error shape, the OpenAPI document
 (``/api/v1/openapi.json``; docs/api.md).
 
-Routes by module: :mod:`watcher.http.operations` (``/healthz``, ``/metrics``, open).
+Routes by module: :mod:`watcher.http.operations` (``/healthz``, ``/metrics``, open),
+:mod:`watcher.http.api_v1` (``/api/v1``: watches, history, execute, ack…, outbox).
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from watcher.http import operations, watcher_api
+from watcher.http import api_v1, operations, watcher_api
 from watcher.http.access import HttpConfig
-from watcher.http.errors import (RequestProblem, http_exception_response,
-                                 problem_response)
+from watcher.http.errors import (CLUSTER_ERRORS, RequestProblem, cluster_error_response, http_exception_response,
+                                 problem_response, validation_response)
 from watcher.version import __version__
 
 __all__ = ["create_app"]
@@ -33,7 +35,11 @@ def create_app(daemon, config: HttpConfig | None = None) -> FastAPI:
     app.state.config = config or HttpConfig()
     app.add_exception_handler(RequestProblem, problem_response)
     app.add_exception_handler(HTTPException, http_exception_response)
+    app.add_exception_handler(RequestValidationError, validation_response)
+    for error_class in CLUSTER_ERRORS:
+        app.add_exception_handler(error_class, cluster_error_response)
     app.include_router(operations.router)
+    app.include_router(api_v1.router)
     app.include_router(watcher_api.router)
     app.add_middleware(watcher_api.ProductHeader)
     return app

@@ -35,6 +35,10 @@ DEFAULT_THROTTLE = dt.timedelta(seconds=5)  # xpack.watcher.execution.default_th
 AWAITS = "awaits_successful_execution"
 ACKABLE = "ackable"
 ACKED = "acked"
+# Watcher's ExecutionState values, the states of a watch record (docs/semantics.md#record-state).
+RECORD_STATES = ("execution_not_needed", "throttled", "acknowledged", "executed", "failed",
+                 "threadpool_rejection", "not_executed_watch_missing", "not_executed_already_queued",
+                 "executed_multiple_times")
 
 
 def _iso(value: dt.datetime | None) -> str | None:
