@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 
 from watcher.http import api_v1, operations, watcher_api
@@ -18,6 +19,8 @@ from watcher.http.errors import (CLUSTER_ERRORS, RequestProblem, cluster_error_r
 from watcher.version import __version__
 
 __all__ = ["create_app"]
+
+OPEN_PATHS = ("/healthz", "/metrics")
 
 
 def create_app(daemon, config: HttpConfig | None = None) -> FastAPI:
@@ -42,4 +45,22 @@ def create_app(daemon, config: HttpConfig | None = None) -> FastAPI:
     app.include_router(api_v1.router)
     app.include_router(watcher_api.router)
     app.add_middleware(watcher_api.ProductHeader)
+    app.openapi = lambda: _openapi_with_security(app)
     return app
+
+
+def _openapi_with_security(app: FastAPI) -> dict:
+    """FastAPI's document plus the bearer scheme every route but ``/healthz`` and ``/metrics`` needs
+    (the routes check tokens themselves, so FastAPI cannot tell)."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        document.setdefault("components", {})["securitySchemes"] = {
+            "token": {"type": "http", "scheme": "bearer",
+                      "description": "A token of --http-config (docs/api.md#authentication); also accepted as "
+                                     "`Authorization: ApiKey <token>`."}}
+        for path, operations in document.get("paths", {}).items():
+            if path not in OPEN_PATHS:
+                for operation in operations.values():
+                    operation["security"] = [{"token": []}]
+        app.openapi_schema = document
+    return app.openapi_schema
