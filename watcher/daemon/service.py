@@ -71,6 +71,7 @@ from watcher.delivery.direct import Simulate
 from watcher.delivery.outbox import Outbox
 from watcher.delivery.retry import RetryPolicy
 from watcher.delivery.secretkey import SecretKey, load_secret_key
+from watcher.destinations import action_secrets
 from watcher.engine.context import Run, Services
 from watcher.engine.execute import ExecuteOptions, execute_watch
 from watcher.engine.perform import error_type
@@ -344,6 +345,7 @@ class Daemon:
         self.server = None
         self.file_watcher = None
         self._deliveries: dict[str, Any] = {}
+        self._secret_values: tuple[str, ...] = ()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -501,6 +503,7 @@ class Daemon:
         for problem in result.problems:
             LOG.error("%s", problem)
         plan = plan_reload({} if initial else self._watches, result)
+        self._secret_values = self._known_secrets(connectors, plan.watches)
         self._connectors = connectors
         self.services.connectors = connectors
         self._problems = [str(problem) for problem in result.problems]
@@ -585,8 +588,22 @@ class Daemon:
         if missed:
             self.scheduler.submit(watch_id, missed[-1])
 
-    def _secrets(self) -> list[str]:
-        return [secret for connector in self._connectors.values() for secret in getattr(connector, "secrets", ())]
+    def _secrets(self) -> tuple[str, ...]:
+        """The outbox's ``secrets_provider``: :meth:`_known_secrets` as of the last (re)load (the
+        same tuple until the next one, so the outbox computes their digests once per load)."""
+        return self._secret_values
+
+    @staticmethod
+    def _known_secrets(connectors: dict[str, Any], watches: dict[str, Watch]) -> tuple[str, ...]:
+        """Every secret a delivery of these definitions can hold, known without running them: the
+        connectors' and the ones written in the watches' own actions (an inline basic-auth password,
+        :func:`watcher.destinations.action_secrets`), files and stored watches alike. The latter are
+        also hidden from the log (docs/correctness.md#secret-placeholders)."""
+        inline = [secret for watch in watches.values() for action in watch.actions
+                  for secret in action_secrets(action.type, action.config)]
+        logs.add_secrets(inline)
+        return tuple(dict.fromkeys([*(secret for connector in connectors.values()
+                                      for secret in getattr(connector, "secrets", ())), *inline]))
 
     # -- ticks ---------------------------------------------------------------------------------------
 
