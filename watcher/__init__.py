@@ -15,7 +15,7 @@ from typing import Any
 from watcher.version import __version__
 
 _API = ("ActionMode", "FieldNote", "FieldWarning", "LoadResult", "Watch", "WatchState", "backtest", "check_fields",
-        "connect", "execute", "history", "load", "record", "saved_state", "schedule_times", "status",
+        "connect", "execute", "history", "load", "record", "save_status", "saved_state", "schedule_times", "status",
         "template_warnings")
 
 __all__ = ["__version__", *_API]

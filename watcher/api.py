@@ -43,7 +43,7 @@ from watcher.schedule import next_fire
 from watcher.support.datemath import utc_now_millis
 
 __all__ = ["ActionMode", "FieldNote", "FieldWarning", "LoadResult", "Watch", "WatchState", "backtest", "check_fields",
-           "connect", "execute", "history", "load", "record", "saved_state", "schedule_times", "status",
+           "connect", "execute", "history", "load", "record", "save_status", "saved_state", "schedule_times", "status",
            "template_warnings"]
 
 ActionMode = Literal["simulate", "execute", "skip"]
@@ -156,7 +156,7 @@ def execute(watch: Watch, es: Elasticsearch | None, *, at: dt.datetime | None = 
 
 def backtest(watch: Watch, es: Elasticsearch | None, times: Sequence[dt.datetime], *,
              action_mode: ActionMode = "simulate", connectors: Mapping[str, Any] | None = None,
-             state: WatchState | None = None,
+             state: WatchState | None = None, status: WatchStatus | None = None,
              progress: Callable[[Sequence[dt.datetime]], Any] | None = None) -> list[dict]:
     """Execute ``watch`` at each of ``times`` in order, as a manual execution; one record per time.
 
@@ -165,13 +165,15 @@ def backtest(watch: Watch, es: Elasticsearch | None, times: Sequence[dt.datetime
 
     Args:
         times: scheduled times, aware UTC (e.g. :func:`schedule_times`).
+        status: the throttle/ack status to start from (a copy is used; e.g. ``saved_state(...).status``
+            to throttle as the daemon would); default a fresh one.
         progress: wraps ``times`` for display (a context manager yielding an iterable, such as
             ``click.progressbar``); default none.
     """
     for time in times:
         _aware(time, "times")
     services = Services(es=es, connectors=dict(connectors or {}))
-    status = WatchStatus()
+    status = copy.deepcopy(status) if status is not None else WatchStatus()
     rule_state = copy.deepcopy(state.rule_state) if state is not None else {}
     silences = dict(state.silences) if state is not None else {}
     deliveries = {"simulate": Simulate(), "execute": SendNow()}
@@ -204,6 +206,27 @@ def record(es: Elasticsearch, watch_records: Iterable[dict], *, index_prefix: st
     searchable when this returns; the index name of each, in order."""
     history_index.ensure_template(es, index_prefix)
     return [history_index.write_record(es, index_prefix, item, refresh="wait_for") for item in watch_records]
+
+
+def save_status(es: Elasticsearch, watch_id: str, before: WatchState | None, records: Sequence[dict], *,
+                index_prefix: str = "watcher") -> WatchState | None:
+    """Save the status the last of ``records`` left (throttle, ack state, last checked/met) as the
+    watch's status, as Watcher's ``record_execution`` does (docs/watcher-api.md#execute): with
+    optimistic concurrency, keeping an ack or (de)activation saved meanwhile; progress, rule state
+    and silences are not changed. None when there is no record.
+
+    Args:
+        before: the state the executions started from (:func:`saved_state`; None: never saved).
+
+    Raises:
+        watcher.es.state.StateConflict: the state kept changing.
+        elasticsearch.ApiError, elasticsearch.TransportError: the cluster refused or is away.
+    """
+    if not records:
+        return None
+    store = StateStore(es, index_prefix)
+    store.ensure()
+    return store.save_status(watch_id, before, WatchStatus.from_json(records[-1].get("status")))
 
 
 @dataclasses.dataclass

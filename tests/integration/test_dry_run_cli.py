@@ -203,6 +203,34 @@ def test_record_writes_watch_records_to_the_history_index(es_cluster, es, logs, 
     es.indices.delete_index_template(name=f"{prefix}-history")
 
 
+def test_record_also_saves_the_status_and_starts_from_it(es_cluster, es, logs, tmp_path):
+    path = example("log-errors.json", tmp_path, **{'"logs-*"': f'"{logs}"'})
+    prefix = f"s{logs[-8:]}"
+    try:
+        code, out = dry_run(es_cluster, path, "--at", AT, "--record", "--index-prefix", prefix)
+        assert code == 0, out
+        saved = es.get(index=f"{prefix}-state", id="log-errors")["_source"]
+        assert saved["status"]["last_checked"] == "2026-11-29T10:05:00.000Z"
+        assert saved["status"]["last_met_condition"] == "2026-11-29T10:05:00.000Z"
+        action = saved["status"]["actions"]["log_errors"]
+        assert action["ack"]["state"] == "ackable"
+        assert action["last_successful_execution"]["timestamp"] == "2026-11-29T10:05:00.000Z"
+        assert saved["last_window_end"] is None        # a manual run moves no progress
+
+        # three minutes later (errors still in its 5m window), within the 15m throttle period: throttled
+        code, out = dry_run(es_cluster, path, "--at", "2026-11-29T10:08:00Z", "--record", "--json",
+                            "--index-prefix", prefix)
+        assert code == 0, out
+        record = json.loads(out[out.index("{"):])
+        assert record["state"] == "throttled"
+        saved = es.get(index=f"{prefix}-state", id="log-errors")["_source"]
+        assert saved["status"]["last_checked"] == "2026-11-29T10:08:00.000Z"
+        assert saved["status"]["actions"]["log_errors"]["last_throttle"]["timestamp"] == "2026-11-29T10:08:00.000Z"
+    finally:
+        es.options(ignore_status=404).indices.delete(index=f"{prefix}-history-*,{prefix}-state")
+        es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-history")
+
+
 def watch_file(tmp_path: Path, name: str, watch: dict) -> Path:
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(watch))

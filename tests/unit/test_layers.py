@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("definitions",),
     ("delivery",),
     ("daemon",),
-    ("api",),
+    ("api", "operations"),
     ("demo", "receiver", "localcluster"),
     ("http",),
     ("cli",),

@@ -86,7 +86,8 @@ def _pick_watch(result, path: str, watch_id: str | None):
               help="simulate renders requests without sending; execute sends them; skip runs no action.")
 @click.option("--json", "as_json", is_flag=True, help="Print the watch record(s) as JSON.")
 @click.option("--record", is_flag=True,
-              help="Also write the watch record(s) to the history index (Watcher's record_execution).")
+              help="Also write the watch record(s) to the history index and save the watch's status (throttle, "
+                   "acks, last checked/met; Watcher's record_execution); the runs start from the saved status.")
 @click.option("--index-prefix", default="watcher", show_default=True, envvar="WATCHER_INDEX_PREFIX",
               callback=_check_index_prefix, help="Prefix of the history index (<prefix>-history-YYYY.MM.DD).")
 def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_json, record, index_prefix) -> None:
@@ -137,13 +138,17 @@ def dry_run(path, watch_id, connectors_path, at, start, end, action_mode, as_jso
     except Exception as error:  # best effort, as above
         click.echo(f"note: could not check the templates' fields against the cluster: {error}", err=True)
     # A rule that keeps state (new_term baselines, firing keys…) starts where the daemon left it.
-    saved = api.saved_state(es, watch, index_prefix=index_prefix) if watch.rule is not None else None
+    # With --record the runs also start from the saved status (throttle, acks), whose result is saved.
+    saved = api.saved_state(es, watch, index_prefix=index_prefix) if watch.rule is not None or record else None
     show_progress = len(times) > 20 and not as_json
     records = api.backtest(watch, es, times, action_mode=action_mode, connectors=loaded.connectors, state=saved,
+                           status=saved.status if record and saved is not None else None,
                            progress=_progressbar if show_progress else None)
     if record:
         api.record(es, records, index_prefix=index_prefix)
-        click.echo(f"recorded {len(records)} watch record(s) in {history.index_pattern(index_prefix)}", err=True)
+        api.save_status(es, watch.id, saved, records, index_prefix=index_prefix)
+        click.echo(f"recorded {len(records)} watch record(s) in {history.index_pattern(index_prefix)} and the "
+                   f"watch's status in {index_prefix}-state", err=True)
     if as_json:
         click.echo(json.dumps(records if first else records[0], indent=2, ensure_ascii=False, default=str))
     elif first:

@@ -8,11 +8,10 @@ Registered on the main group in :mod:`watcher.cli` (``main.add_command(status)``
 ``status``, ``history``, ``ack``, ``activate``, ``deactivate`` and ``outbox_command`` (named
 ``outbox``).
 
-Semantics copied from Watcher (docs/semantics.md#status-and-ack and #watcher-apis): acking only moves an
-``ackable`` action to ``acked`` (any other action is left as it is), no action id or ``_all`` means
-every action; activate/deactivate set ``status.state.active`` and change ``status.state.timestamp``
-only when the state changes. Every change is saved with optimistic concurrency: when the daemon
-saved the watch in between, the change is applied again to the reloaded state.
+The changes (ack, activate, deactivate, silence, outbox --retry) are :mod:`watcher.operations`,
+shared with the HTTP API: Watcher's semantics, optimistic concurrency, and an operator event
+(actor ``cli:<login name>``) appended to the event log for each change; this module parses the
+options and prints.
 
 Every command reads the cluster from ``ES_URL`` (and ``ES_API_KEY``… see
 :meth:`watcher.es.client.ConnectionSettings.from_env`), exits 1 with a clear message when the
@@ -25,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import difflib
+import getpass
 import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -34,24 +33,19 @@ from typing import Any
 import click
 from elasticsearch import ApiError, TransportError
 
-from watcher import api
+from watcher import api, operations
 from watcher.definitions.load import load_paths
 from watcher.delivery.outbox import Outbox
-from watcher.engine.alerting import WHOLE_RULE, silence_until
+from watcher.engine.alerting import WHOLE_RULE
 from watcher.es.client import ConnectionSettings, check_index_prefix, make_client, redact_url
 from watcher.es.history import index_pattern
 from watcher.es.outbox_store import DEAD, DELIVERING, PENDING
-from watcher.es.state import StateConflict, StateStore, WatchState
+from watcher.es.state import StateStore
 from watcher.model.source import SourceError, load_file
-from watcher.model.status import ACKED, AWAITS
-from watcher.support.datemath import format_iso_millis, parse_instant
+from watcher.model.status import RECORD_STATES
+from watcher.support.datemath import format_iso_millis
 
 DEFAULT_RULES_DIR = "rules/"
-# Watcher's ExecutionState values (docs/semantics.md#record-state): what `history --state` accepts.
-RECORD_STATES = ("execution_not_needed", "throttled", "acknowledged", "executed", "failed",
-                 "threadpool_rejection", "not_executed_watch_missing", "not_executed_already_queued",
-                 "executed_multiple_times")
-MAX_SAVE_ATTEMPTS = 5  # reload-and-retry rounds on StateConflict before giving up
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,11 +106,6 @@ def _cluster_errors(settings) -> Iterator[None]:
         raise click.ClickException(f"the cluster (ES_URL) at {where} answered {error.status_code}: {error.message}") from None
 
 
-def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    matches = difflib.get_close_matches(name, sorted(set(known)), n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
-
-
 def _short(value: dt.datetime | None) -> str:
     """A time for tables: ``2024-05-01T10:00:00Z`` (UTC, seconds), ``-`` for never."""
     if value is None:
@@ -171,6 +160,13 @@ class Definitions:
             return "ok"
         return "invalid" if watch_id in self.invalid else "missing"
 
+    def defined(self) -> dict[str, operations.Defined]:
+        """``{watch id: Defined}`` for :mod:`watcher.operations` (a file with problems: no action, active)."""
+        known = {watch_id: operations.Defined() for watch_id in self.invalid}
+        known.update({watch_id: operations.Defined(tuple(action.id for action in watch.actions), watch.active)
+                      for watch_id, watch in self.watches.items()})
+        return known
+
     def action_ids(self, watch_id: str) -> list[str]:
         watch = self.watches.get(watch_id)
         return [action.id for action in watch.actions] if watch is not None else []
@@ -223,7 +219,7 @@ def _unknown_watch(name: str, store, definitions: Definitions, extra_known: Iter
     where = f"no state in {store.index}"
     if definitions.loaded:
         where += f" and no definition in {definitions.directory}"
-    return click.ClickException(f"unknown watch [{name}]: {where}{_did_you_mean(name, known)}")
+    return click.ClickException(f"unknown watch [{name}]: {where}{operations.did_you_mean(name, known)}")
 
 
 def _load_or_new(store, name: str, definitions: Definitions):
@@ -241,39 +237,27 @@ def _load_or_new(store, name: str, definitions: Definitions):
 
 def _new_state(watch_id: str, watch):
     """A never-saved state for ``watch_id``: active as its definition says (``watch`` may be None)."""
-
-    active = watch.active if watch is not None else True
-    state = WatchState(watch_id, active=active)
-    state.status.active = active
-    return state
+    return operations.new_state(watch_id, operations.Defined(active=watch.active if watch is not None else True))
 
 
-def _save_with_retry(store, name: str, definitions: Definitions, change: Callable) -> tuple[Any, Any]:
-    """Load, apply ``change(state) -> (changed: bool, info)``, save if changed; on StateConflict reload
-    and apply again (the daemon saved meanwhile).
+@contextlib.contextmanager
+def _operation_errors(name: str, store, definitions: Definitions) -> Iterator[None]:
+    """:mod:`watcher.operations` errors as one clear line (exit 1); an unknown watch also names the
+    rules directory searched."""
+    try:
+        yield
+    except operations.UnknownWatch as error:
+        raise _unknown_watch(name, store, definitions, error.known) from None
+    except operations.OperationError as error:
+        raise click.ClickException(str(error)) from None
 
-    Returns:
-        ``(state as saved or loaded, info of the last application)``.
 
-    Raises:
-        click.ClickException: unknown watch, or still conflicting after MAX_SAVE_ATTEMPTS rounds.
-    """
-
-    for _ in range(MAX_SAVE_ATTEMPTS):
-        state = _load_or_new(store, name, definitions)
-        if state is None:
-            raise _unknown_watch(name, store, definitions)
-        changed, info = change(state)
-        if not changed:
-            return state, info
-        if state.seq_no is None and not store.es.indices.exists(index=store.index):
-            store.ensure()  # never let a first write create the index with a dynamic mapping
-        try:
-            return store.save(state), info
-        except StateConflict:
-            continue
-    raise click.ClickException(f"the state of watch [{name}] kept changing while saving "
-                               f"({MAX_SAVE_ATTEMPTS} attempts); try again")
+def _actor() -> str:
+    """``cli:<login name>`` (``cli:unknown`` when the system cannot tell)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):
+        return "cli:unknown"
 
 
 def _status_json(state) -> dict:
@@ -488,43 +472,17 @@ def ack(name: str, actions: tuple[str, ...], index_prefix: str, as_json: bool, r
     es, settings = _client()
     definitions = load_definitions(rules_dir)
     store = _state_store(es, index_prefix)
-    requested = [a for a in actions if a != "_all"]
-    everything = not actions or "_all" in actions
-
-    def apply(state):
-        defined = definitions.action_ids(name)
-        known = list(dict.fromkeys([*defined, *state.status.actions]))
-        unknown = [a for a in requested if a not in known]
-        if unknown and not everything:
-            hint = _did_you_mean(unknown[0], known)
-            raise click.ClickException(f"watch [{name}] has no action [{unknown[0]}]"
-                                       f" (actions: {', '.join(known) or 'none'}){hint}")
-        targets = known if everything else requested
-        before = {a: state.status.actions[a].ack_state if a in state.status.actions else None for a in targets}
-        existing = [a for a in targets if a in state.status.actions]
-        changed = state.status.ack(existing, _utcnow()) if existing else []  # [] would mean "all"
-        if changed:
-            state.status.version += 1  # Watcher's ack updates the watch document
-        outcome = {}
-        for action_id in targets:
-            if action_id in changed:
-                outcome[action_id] = ("acked", "acked")
-            elif before[action_id] == ACKED:
-                outcome[action_id] = ("already_acked", ACKED)
-            else:
-                outcome[action_id] = ("not_ackable", before[action_id] or AWAITS)
-        return bool(changed), (outcome, {a: before[a] is None for a in targets})
-
-    with _cluster_errors(settings):
-        state, (outcome, never_run) = _save_with_retry(store, name, definitions, apply)
+    with _cluster_errors(settings), _operation_errors(name, store, definitions):
+        result = operations.ack(es, index_prefix, name, actions, actor=_actor(), defined=definitions.defined())
+    state, outcome = result.state, result.actions
     if as_json:
         _print_json({"watch_id": name, "status": _status_json(state),
-                     "actions": {a: {"result": result, "ack_state": ack_state} for a, (result, ack_state) in outcome.items()}})
+                     "actions": {a: {"result": done.result, "ack_state": done.ack_state} for a, done in outcome.items()}})
         return
     if not outcome:
         click.echo(f"watch [{name}] has no action to acknowledge")
-    for action_id, (result, ack_state) in outcome.items():
-        click.echo(f"action {action_id}: " + _ack_message(result, ack_state, state, action_id, never_run[action_id]))
+    for action_id, done in outcome.items():
+        click.echo(f"action {action_id}: " + _ack_message(done.result, done.ack_state, state, action_id, done.never_run))
     for line in _one_watch_lines(state, definitions):
         click.echo(line)
 
@@ -546,17 +504,9 @@ def _set_active(name: str, active: bool, index_prefix: str, as_json: bool, rules
     definitions = load_definitions(rules_dir)
     store = _state_store(es, index_prefix)
 
-    def apply(state):
-        if state.active == active:
-            return False, False
-        now = _utcnow()
-        state.active = state.status.active = active
-        state.status.state_timestamp = now  # only when the state changes, as Watcher's status.state
-        state.status.version += 1
-        return True, True
-
-    with _cluster_errors(settings):
-        state, changed = _save_with_retry(store, name, definitions, apply)
+    with _cluster_errors(settings), _operation_errors(name, store, definitions):
+        result = operations.set_active(es, index_prefix, name, active, actor=_actor(), defined=definitions.defined())
+    state, changed = result.state, result.changed
     word = "active" if active else "inactive"
     if as_json:
         _print_json({"watch_id": name, "changed": changed, "status": _status_json(state)})
@@ -609,35 +559,24 @@ def silence(name: str, duration: str | None, until: str | None, group: str | Non
         raise click.UsageError("give exactly one of --for, --until, --clear, --list"
                                + (f" (found {', '.join(chosen)})" if chosen else ""))
     key = WHOLE_RULE if group is None else group
-    now = _utcnow()
     new_until = None
     if duration or until:
         try:
-            new_until = silence_until(duration or until, now) if duration else _future(until, now)
-        except ValueError as error:
+            new_until = operations.silence_end(duration=duration, until=until, now=_utcnow())
+        except operations.BadValue as error:
             raise click.BadParameter(str(error), param_hint="--for" if duration else "--until") from None
     es, settings = _client()
     definitions = load_definitions(rules_dir)
     store = _state_store(es, index_prefix)
-
-    was_silenced = False
-
-    def apply(state):
-        nonlocal was_silenced
-        current = {k: v for k, v in state.silences.items() if parse_instant(v) > now}  # expired ones go
-        was_silenced = key in current
+    common = {"defined": definitions.defined()}
+    with _cluster_errors(settings), _operation_errors(name, store, definitions):
         if listing:
-            return False, current
-        if clear:
-            current.pop(key, None)
+            result = operations.list_silences(es, index_prefix, name, **common)
+        elif clear:
+            result = operations.unsilence(es, index_prefix, name, group=group, actor=_actor(), **common)
         else:
-            current[key] = format_iso_millis(new_until)
-        changed = current != state.silences
-        state.silences = current
-        return changed, current
-
-    with _cluster_errors(settings):
-        state, silences = _save_with_retry(store, name, definitions, apply)
+            result = operations.silence(es, index_prefix, name, new_until, group=group, actor=_actor(), **common)
+    silences, was_silenced = result.silences, result.was_silenced
     if as_json:
         _print_json({"watch_id": name, "silences": silences})
         return
@@ -651,16 +590,6 @@ def silence(name: str, duration: str | None, until: str | None, group: str | Non
         click.echo(f"{name}: no silences")
     for item, until_text in sorted(silences.items()):
         click.echo(f"  {'(whole rule)' if item == WHOLE_RULE else item}: until {until_text}")
-
-
-def _future(text: str, now):
-    try:
-        instant = parse_instant(text)
-    except Exception:
-        raise ValueError(f"expected an ISO-8601 time such as 2026-12-01T08:00:00+01:00, found {text!r}") from None
-    if instant <= now:
-        raise ValueError(f"expected a time in the future, found {text!r}")
-    return instant
 
 
 # ----------------------------------------------------------------------------------------------
@@ -715,13 +644,9 @@ def outbox_command(delivery_state: str | None, size: int, retry_id: str | None, 
 
 def _retry(box, retry_id: str, as_json: bool) -> None:
     try:
-        retried = box.retry(retry_id)
-    except KeyError:
-        raise click.ClickException(f"no delivery [{retry_id}] in {box.store.index}") from None
-    if not retried:
-        current = box.store.get(retry_id)
-        state = current.state if current is not None else "gone"
-        raise click.ClickException(f"delivery [{retry_id}] is {state}, not dead: nothing to retry")
+        operations.retry_dead_delivery(box, retry_id)
+    except operations.OperationError as error:
+        raise click.ClickException(str(error)) from None
     if as_json:
         _print_json({"id": retry_id, "state": "pending"})
         return

@@ -65,12 +65,14 @@ from watcher.daemon.events import EventWriter, delivery_event, run_events
 from watcher.daemon.metrics import Metrics
 from watcher.daemon.reload import FileWatcher, plan_reload, watched_folders
 from watcher.daemon.scheduler import Scheduler, missed_ticks, registration_phase
+from watcher.daemon.stored import StoredWatches, WatchIdTaken
 from watcher.definitions.cluster_checks import resolve_group_fields, template_field_warnings
 from watcher.definitions.load import default_connectors_path, load_paths
 from watcher.delivery.direct import Simulate
 from watcher.delivery.outbox import Outbox
 from watcher.delivery.retry import RetryPolicy
 from watcher.delivery.secretkey import SecretKey, load_secret_key
+from watcher.destinations import action_secrets
 from watcher.engine.context import Run, Services
 from watcher.engine.execute import ExecuteOptions, execute_watch
 from watcher.engine.perform import error_type
@@ -82,6 +84,10 @@ from watcher.es.events import EventLog
 from watcher.es.outbox_store import OutboxStore
 from watcher.es.shards import PartialResultsError
 from watcher.es.state import StateConflict, StateStore, WatchState
+from watcher.es.watch_store import StoredWatch, WatchStore
+from watcher.model.problems import DefinitionError, Problem
+from watcher.model.secrets import mask_data
+from watcher.model.status import WatchStatus, merge_status
 from watcher.model.watch import Trigger, Watch
 from watcher.support.datemath import format_iso_millis, utc_now_millis
 
@@ -239,13 +245,8 @@ def merge_state(before: WatchState, ours: WatchState, fresh: WatchState | None) 
     """
     if fresh is None:
         return dataclasses.replace(ours, seq_no=None, primary_term=None)
-    status = copy.deepcopy(ours.status)
-    status.active = fresh.active
-    for action_id, stored in fresh.status.actions.items():
-        loaded = before.status.actions.get(action_id)
-        if loaded is None or (loaded.ack_state, loaded.ack_timestamp) != (stored.ack_state, stored.ack_timestamp):
-            mine = status.action(action_id)
-            mine.ack_state, mine.ack_timestamp = stored.ack_state, stored.ack_timestamp
+    status = merge_status(before.status, ours.status, fresh.status)
+    status.active = fresh.active  # the state's flag is authoritative (watcher.es.state)
     ends = [end for end in (ours.last_window_end, fresh.last_window_end) if end is not None]
     return dataclasses.replace(ours, status=status, active=fresh.active, last_window_end=max(ends) if ends else None,
                                silences=fresh.silences, seq_no=fresh.seq_no, primary_term=fresh.primary_term)
@@ -334,6 +335,7 @@ class Daemon:
         self._watches: dict[str, Watch] = {}
         self._connectors: dict[str, Any] = {}
         self._problems: list[str] = []
+        self._load_problems: list[Problem] = []
         self._files_bad: list[str] = []
         self._cluster_ok = False
         self._cluster_product: str | None = None  # "OpenSearch 2.19.6", once the cluster has answered
@@ -342,11 +344,13 @@ class Daemon:
         self.es = None
         self.services = None
         self.state = None
+        self.stored = None
         self.outbox = None
         self.scheduler = None
         self.server = None
         self.file_watcher = None
         self._deliveries: dict[str, Any] = {}
+        self._secret_values: tuple[str, ...] = ()
         self.events = EventWriter(self.metrics, retention=settings.events_retention)
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -378,6 +382,7 @@ class Daemon:
         self.es = make_client(s.connection)
         self.services = Services(es=self.es, connectors={}, clock=self._clock, history_prefix=s.index_prefix)
         self.state = StateStore(self.es, s.index_prefix, clock=self._clock)
+        self.stored = StoredWatches(WatchStore(self.es, s.index_prefix, clock=self._clock))
         if self._server_factory is not None:  # first, so that /healthz answers while the cluster is awaited
             self.server = self._server_factory(self)
             self.server.start()
@@ -463,6 +468,7 @@ class Daemon:
         history.ensure_template(self.es, self.settings.index_prefix)
         self.state.ensure()
         OutboxStore(self.es, self.settings.index_prefix).ensure()
+        self.stored.store.ensure()
         EventLog(self.es, self.settings.index_prefix).ensure()
         return True
 
@@ -491,6 +497,8 @@ class Daemon:
                 LOG.warning("%s", warning)
         except Exception as error:  # the cluster is away: the rules run as written, their searches will say
             LOG.warning("could not check the rules' group_by fields against the cluster: %s", error)
+        self._poll_stored()
+        self.stored.merge(result)
         return result
 
     def _apply_load(self, result, initial: bool = False):
@@ -504,9 +512,11 @@ class Daemon:
         for problem in result.problems:
             LOG.error("%s", problem)
         plan = plan_reload({} if initial else self._watches, result)
+        self._secret_values = self._known_secrets(connectors, plan.watches)
         self._connectors = connectors
         self.services.connectors = connectors
         self._problems = [str(problem) for problem in result.problems]
+        self._load_problems = list(result.problems)
         self._files_bad = list(result.files_bad)
         self._watches = plan.watches
         self._set_watch_counts()
@@ -587,8 +597,22 @@ class Daemon:
         if missed:
             self.scheduler.submit(watch_id, missed[-1])
 
-    def _secrets(self) -> list[str]:
-        return [secret for connector in self._connectors.values() for secret in getattr(connector, "secrets", ())]
+    def _secrets(self) -> tuple[str, ...]:
+        """The outbox's ``secrets_provider``: :meth:`_known_secrets` as of the last (re)load (the
+        same tuple until the next one, so the outbox computes their digests once per load)."""
+        return self._secret_values
+
+    @staticmethod
+    def _known_secrets(connectors: dict[str, Any], watches: dict[str, Watch]) -> tuple[str, ...]:
+        """Every secret a delivery of these definitions can hold, known without running them: the
+        connectors' and the ones written in the watches' own actions (an inline basic-auth password,
+        :func:`watcher.destinations.action_secrets`), files and stored watches alike. The latter are
+        also hidden from the log (docs/correctness.md#secret-placeholders)."""
+        inline = [secret for watch in watches.values() for action in watch.actions
+                  for secret in action_secrets(action.type, action.config)]
+        logs.add_secrets(inline)
+        return tuple(dict.fromkeys([*(secret for connector in connectors.values()
+                                      for secret in getattr(connector, "secrets", ())), *inline]))
 
     # -- ticks ---------------------------------------------------------------------------------------
 
@@ -759,6 +783,99 @@ class Daemon:
             LOG.warning("could not write record %s to history: %s", record.get("_id"), error,
                         extra={"watch_id": record.get("watch_id")})
 
+    # -- stored watches and manual executions (Watcher's REST API, docs/watcher-api.md) --------------
+
+    def _poll_stored(self) -> bool:
+        """:meth:`StoredWatches.poll`; False (nothing changes) when the cluster cannot answer."""
+        try:
+            return self.stored.poll()
+        except Exception as error:
+            LOG.warning("could not read the stored watches (%s: %s); keeping the last ones read",
+                        type(error).__name__, error)
+            return False
+
+    def watches(self) -> dict[str, Watch]:
+        """The watches the daemon runs now (files and stored ones), by id: a copy. Each carries its
+        ``file``, ``trigger`` and, for a rule, ``rule`` (its ``type``)."""
+        return dict(self._watches)
+
+    def check_watch(self, watch_id: str, text: str, *, stored: bool = True) -> Watch:
+        """Parse and check a watch sent as JSON text against the loaded connectors.
+
+        Args:
+            stored: the watch is to be stored under ``watch_id`` (a file must not define that id);
+                False for an inline watch of the execute API.
+
+        Raises:
+            WatchIdTaken: ``stored`` and a definition file has this id.
+            watcher.model.problems.DefinitionError: not a valid watch (every problem, with its field).
+        """
+        running = self._watches.get(watch_id)
+        if stored and running is not None and not self.stored.is_stored(running):
+            raise WatchIdTaken(watch_id, running.file)
+        watch, problems = self.stored.parse(watch_id, text, self._connectors, self.settings.connectors)
+        if watch is None:
+            raise DefinitionError(problems)
+        return watch
+
+    def store_watch(self, watch: Watch, *, if_seq_no: int | None = None,
+                    if_primary_term: int | None = None) -> StoredWatch:
+        """Store ``watch`` (checked by :meth:`check_watch`) in ``<prefix>-watches``; :meth:`reload`
+        then schedules it here, and the other daemons of the prefix at their next poll.
+
+        Raises:
+            watcher.es.watch_store.StoredWatchConflict: the stored version is not the one named.
+            elasticsearch.ApiError / TransportError on cluster errors.
+        """
+        return self.stored.store.put(watch.id, watch.body, if_seq_no=if_seq_no, if_primary_term=if_primary_term)
+
+    def delete_watch(self, watch_id: str) -> StoredWatch | None:
+        """Delete a stored watch and its schedule (its state and history stay, as in Watcher);
+        None when no watch of that id is stored.
+
+        Raises:
+            elasticsearch.ApiError / TransportError on cluster errors.
+        """
+        item = self.stored.store.delete(watch_id)
+        if item is not None:
+            self.reload((self.stored.source(watch_id),))
+        return item
+
+    def execute_manually(self, watch: Watch, options: ExecuteOptions, *, triggered: dt.datetime,
+                         scheduled: dt.datetime, record_execution: bool = False, inline: bool = False,
+                         debug: bool = False) -> dict:
+        """Run ``watch`` once by hand (Watcher's execute API; docs/watcher-api.md#execute) and return
+        its watch record; actions that run in an ``execute`` mode go through the outbox, as scheduled
+        runs do.
+
+        Args:
+            options: action modes, ``ignore_condition``, ``alternative_input`` (trigger type manual).
+            triggered, scheduled: aware UTC (the record's trigger event).
+            record_execution: write the record to history and save the watch's new status
+                (throttle, ack state, last checked/met) with optimistic concurrency.
+            inline: the watch was sent in the request (no stored status; never recorded).
+            debug: add the run's ``vars`` to the record.
+
+        Raises:
+            elasticsearch.ApiError / TransportError: the state could not be read or saved, or the
+                record not written.
+        """
+        state = None if inline else self.state.load(watch.id)
+        status = copy.deepcopy(state.status) if state is not None else WatchStatus()
+        started = self._clock()
+        record_id = f"{watch.id}_{uuid.uuid4()}-{format_iso_millis(started)}"
+        run = Run(watch=watch, execution_time=started, triggered_time=triggered, scheduled_time=scheduled,
+                  services=self.services, record_id=record_id,
+                  rule_state=copy.deepcopy(state.rule_state) if state is not None else {},
+                  silences=dict(state.silences) if state is not None else {})
+        record = execute_watch(watch, run, status, self._deliveries, options)
+        if debug:
+            record["vars"] = run.vars
+        if record_execution and not inline:
+            history.write_record(self.es, self.settings.index_prefix, record, refresh="wait_for")
+            self.state.save_status(watch.id, state, status)
+        return record
+
     # -- operations ----------------------------------------------------------------------------------
 
     def health(self) -> dict:
@@ -777,12 +894,47 @@ class Daemon:
                             "problems": list(self._problems)},
         }
 
+    def definition_problems(self) -> list[Problem]:
+        """The problems of the last (re)load, in file order (``file``, ``line``, ``column``, ``path``,
+        ``message``); a file with one is not running (or runs its last good version)."""
+        return list(self._load_problems)
+
+    def invalid_files(self) -> list[str]:
+        """Paths of the files with problems at the last (re)load."""
+        return list(self._files_bad)
+
+    @property
+    def connectors(self) -> dict[str, Any]:
+        """``{name: Connector}`` the actions use, for executing a watch by hand. They hold secrets:
+        show :meth:`connector_types` instead."""
+        return dict(self._connectors)
+
+    def connector_types(self) -> dict[str, str]:
+        """``{connector name: connector type}`` — what may be shown (no configuration, no secret)."""
+        return {name: connector.type for name, connector in self._connectors.items()}
+
+    def next_run(self, watch_id: str) -> dt.datetime | None:
+        """The next scheduled time of ``watch_id`` (aware UTC), None when it is not scheduled
+        (inactive, not loaded, the scheduler not running) or never fires again."""
+        scheduler = self.scheduler
+        if scheduler is None or watch_id not in scheduler:
+            return None
+        with contextlib.suppress(KeyError):  # unscheduled meanwhile
+            return scheduler.next_scheduled(watch_id)
+        return None
+
+    def masked(self, value: Any) -> Any:
+        """``value`` (JSON-like) with every connector secret replaced by ``***``."""
+        return mask_data(value, self._secrets())
+
     def _maintain(self) -> None:
         """Periodic: probe the cluster, move schedule-lag samples into the histogram."""
         self._probe()
         if self.scheduler is not None:
             for sample in self.scheduler.lag_samples():
                 self.metrics.observe_lag(sample)
+            if self._poll_stored():  # another daemon on this prefix put or deleted a watch
+                self.reload(("stored watches",))
 
     def _set_watch_counts(self) -> None:
         active = sum(1 for watch in self._watches.values() if watch.active)

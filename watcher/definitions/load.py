@@ -24,11 +24,11 @@ from watcher.definitions.watch import looks_like_watch, parse_watch
 from watcher.destinations import ACTIONS, delivers
 from watcher.model.connector import find_connector
 from watcher.model.problems import DefinitionError, Problem, Reader
-from watcher.model.source import Document, SourceError, load_file
+from watcher.model.source import Document, SourceError, load_file, load_text
 from watcher.model.watch import Watch
 
 __all__ = ["CONNECTORS_FILE", "EXTENSIONS", "LoadResult", "delivery_warnings", "discover", "load_connectors_file",
-           "load_definition", "load_paths"]
+           "load_definition", "load_paths", "load_watch_text"]
 
 CONNECTORS_FILE = "connectors.yaml"
 EXTENSIONS = (".yaml", ".yml", ".json")
@@ -221,6 +221,32 @@ def load_definition(path: str | Path, connectors: Mapping[str, Any] | None,
 
     watch, problems, _ = _load(path, connectors, connectors_file)
     return watch, problems
+
+
+def load_watch_text(text: str, watch_id: str, source: str, connectors: Mapping[str, Any] | None,
+                    connectors_file: str | None = None) -> tuple[Watch | None, list[Problem]]:
+    """Load one Watcher watch sent as JSON text (the body of ``PUT _watcher/watch/<id>``), checked
+    as a watch file is (its connectors included).
+
+    Args:
+        text: the JSON body (Elasticsearch's comments allowed).
+        watch_id: the id the watch gets (the request path's).
+        source: what problems and :attr:`Watch.file` name as the file (``watcher-watches/<id>``).
+        connectors: the loaded connectors (None: not checked).
+
+    Returns:
+        ``(watch, [])`` or ``(None, problems)``; a body that is not JSON gives one problem at the
+        syntax error's position.
+    """
+    try:
+        document = load_text(text, source, as_json=True)
+    except SourceError as error:
+        return None, [Problem(error.file, error.line, error.column, "", error.message)]
+    reader = Reader(document)
+    watch = parse_watch(document, reader, watch_id)
+    if watch is not None and connectors is not None:
+        _check_watch_connectors(reader, watch, connectors, connectors_file)
+    return (watch, []) if watch is not None and not reader.problems else (None, reader.problems)
 
 
 def _load(path: str | Path, connectors: Mapping[str, Any] | None,

@@ -33,8 +33,11 @@ documents and the requests that create, claim, update and search them are
   Elasticsearch, so a stored placeholder cannot be tested against guesses of a short secret.
   An email is stored as :meth:`~watcher.model.requests.EmailRequest.as_dict` with every string
   sealed the same way (:func:`seal_email`): its SMTP password is a placeholder, never the value.
-  Placeholders are resolved at send time from ``secrets_provider()``; one that cannot be resolved
-  makes the delivery dead with the reason :data:`SECRET_GONE` (the secret was rotated) or
+  Placeholders are resolved at send time from ``secrets_provider()`` (the daemon gives every secret
+  its loaded definitions hold: the connectors' and those written in the watches' own actions, such
+  as an inline basic-auth password; their digests are kept until it gives another list); one that
+  cannot be resolved makes the delivery dead with the reason :data:`SECRET_GONE` (the secret was
+  rotated: removed from the connectors, or the watch that held it changed or removed) or
   :data:`OTHER_KEY` (it was sealed under another deployment key: run with that key and retry it).
   Placeholders of the unkeyed form written before (``${secret:<16 hex of sha256(value)>}``) are
   still resolved, and the delivery is stored again with keyed ones when its attempt is recorded
@@ -282,7 +285,14 @@ def _rewrite(stored: dict, simple: Callable[[re.Match], str], *, unwrap_basic: b
     return request
 
 
-def unseal_request(stored: dict, secrets: Iterable[str], key: SecretKey | None = None) -> tuple[dict, list[str]]:
+def secret_digests(secrets: Iterable[str], key: SecretKey) -> dict[str, str]:
+    """``{key's digest of the secret: secret}`` of every non-empty value of ``secrets``: how keyed
+    placeholders are looked up."""
+    return {key.digest(s): s for s in secrets if s}
+
+
+def unseal_request(stored: dict, secrets: Iterable[str], key: SecretKey | None = None, *,
+                   digests: dict[str, str] | None = None) -> tuple[dict, list[str]]:
     """Resolve the placeholders of a stored request.
 
     Keyed placeholders are looked up by ``key``'s digest of each of ``secrets``; unkeyed ones
@@ -290,8 +300,10 @@ def unseal_request(stored: dict, secrets: Iterable[str], key: SecretKey | None =
 
     Args:
         stored: the request as :func:`seal_request` stored it.
-        secrets: the secret values the process knows now (its connectors' secrets).
+        secrets: the secret values the process knows now (the daemon: its connectors' secrets and
+            those written in its watches' actions).
         key: the deployment key (default: :func:`~watcher.delivery.secretkey.process_key`).
+        digests: :func:`secret_digests` of ``secrets`` under ``key``, when the caller keeps them.
 
     Returns:
         ``(request dict ready to send, the secret values used)`` (the latter to mask error texts).
@@ -302,7 +314,7 @@ def unseal_request(stored: dict, secrets: Iterable[str], key: SecretKey | None =
     """
     key = key or process_key()
     known = [s for s in secrets if s]
-    keyed = {key.digest(s): s for s in known}
+    keyed = digests if digests is not None else secret_digests(known, key)
     unkeyed: dict[str, str] = {}
     used: list[str] = []
 
@@ -397,8 +409,9 @@ class Outbox:
         limits: per-connector limits (default :class:`ConnectorLimits` with its defaults); lanes are
             keyed by connector name (``origin.connector``, else ``<connector_type>@<host:port>``).
             Give each running Outbox its own instance (asyncio primitives belong to one loop).
-        secrets_provider: ``() -> iterable of secret strings`` of the currently loaded connectors;
-            called at send time to resolve placeholders.
+        secrets_provider: ``() -> iterable of secret strings`` of the currently loaded definitions
+            (connectors and the watches' own actions); called at send time to resolve placeholders.
+            Their digests are computed again only when it returns another object than the last time.
         secret_key: the deployment key naming secrets in stored requests
             (:mod:`watcher.delivery.secretkey`); every outbox sending this store's deliveries needs
             the same one. Default: :func:`~watcher.delivery.secretkey.process_key` (this process only).
@@ -428,6 +441,7 @@ class Outbox:
         self.policy = policy or RetryPolicy()
         self.limits = limits or ConnectorLimits()
         self._secrets_provider = secrets_provider or (lambda: ())
+        self._known: tuple = (None, {}, ())  # the provider's last answer, its digests, its values
         self.secret_key = secret_key or process_key()
         self._unkeyed_logged = False
         self.queue_size = queue_size
@@ -805,7 +819,8 @@ class Outbox:
 
         stored = item.source["request"]
         try:
-            request, used = unseal_request(stored, self._secrets_provider(), self.secret_key)
+            secrets, digests = self._known_secrets()
+            request, used = unseal_request(stored, secrets, self.secret_key, digests=digests)
         except UnresolvedSecret as error:
             for slot in slots:
                 slot.release()
@@ -852,6 +867,14 @@ class Outbox:
         send_s = time.monotonic() - started
         await self._record(item, verdict, reason, status=status, retry_after=retry_after, send_s=send_s,
                            request=resealed, created=created)
+
+    def _known_secrets(self) -> tuple[tuple[str, ...] | list[str], dict[str, str]]:
+        """``secrets_provider()`` and its :func:`secret_digests`, kept while it returns the same object."""
+        secrets = self._secrets_provider()
+        if secrets is not self._known[0]:
+            listed = secrets if isinstance(secrets, (list, tuple)) else tuple(secrets)
+            self._known = (secrets, secret_digests(listed, self.secret_key), listed)
+        return self._known[2], self._known[1]
 
     async def _send_email(self, identifier: str, request: dict, used: list[str]) -> tuple[str, str | None, int | None]:
         """Send a stored email (placeholders resolved) with the Message-ID of delivery ``identifier``:

@@ -16,6 +16,9 @@ A destination module holds everything about one kind of place alerts go to:
   sends when the rule gives no override, and the inverse for ``watcher convert --to rule``);
 * optional ``missing_for(config, connector) -> str | None``: what an action can never be sent without
   that neither it nor the connector's defaults give (checked when files load, so ``validate`` says so);
+* optional ``action_secrets(config) -> list[str]``: the secrets an action's parsed config holds that
+  are not :class:`~watcher.model.secrets.Secret` values (a webhook's inline basic-auth password),
+  so the daemon can resolve them in the outbox (:func:`action_secrets`);
 * optional ``DELIVERS = False`` for a destination that reaches nobody (the log of the process that
   runs the watch): ``watcher validate`` warns about a watch whose actions are all such (:func:`delivers`).
 
@@ -30,6 +33,7 @@ from typing import Any
 
 from watcher.destinations import discord, email, index, jira, logging, ms_teams, opsgenie, pagerduty, slack, webhook
 from watcher.model.registry import Registry
+from watcher.model.secrets import secret_values
 
 DESTINATIONS = (webhook, opsgenie, slack, email, logging, index, pagerduty, jira, ms_teams, discord)
 """Every destination module, in the order names are listed in messages."""
@@ -51,3 +55,14 @@ def delivers(destination_type: str) -> bool:
 def interpreter(destination_type: str) -> Callable[[Any], Any]:
     """``interpret`` of the destination ``destination_type`` (KeyError if unknown)."""
     return CONNECTORS.get(destination_type).interpret
+
+
+def action_secrets(destination_type: str, config: Any) -> list[str]:
+    """The secret values an action of ``destination_type`` carries in its own parsed ``config`` (written
+    in the watch, not taken from a connector), known as soon as the watch is loaded: every
+    :class:`~watcher.model.secrets.Secret` inside it plus what the module's ``action_secrets(config)``
+    declares. Empty for unknown types. The daemon gives these to its outbox, which resolves the
+    placeholders it stored for them (docs/correctness.md#secret-placeholders)."""
+    module = ACTIONS.get(destination_type) if destination_type in ACTIONS else None
+    declared = getattr(module, "action_secrets", None)
+    return [*secret_values(config), *(declared(config) if declared is not None else ())]

@@ -35,7 +35,8 @@ templated), ``proxy``, ``connection_timeout``/``connection_timeout_in_millis`` a
 Our extension: ``connector: NAME`` (a webhook connector) supplies scheme/host/port/base path and
 params, method (when the action gives none), headers (the action's are merged over them), body
 template (when the action gives none), auth, timeouts and TLS settings; ``url``/``scheme``/``host``/
-``port`` are then not allowed in the action.
+``port`` are then not allowed in the action, and a credential header the action sets must be written
+as is, not as a template (its value is a secret the outbox must restore, docs/correctness.md#secret-placeholders).
 
 No Content-Type is added unless a header sets it; status ≥ 400 is a failure with reason
 ``received [<status>] status code`` (docs/semantics.md#webhook-status-codes). Result ``{"webhook": {"request":
@@ -343,10 +344,14 @@ def json_request(settings: HttpSettings, url: str, payload: Any, *, secrets, con
                        secrets=tuple(dict.fromkeys(s for s in secrets if s)), connector_type=connector_type)
 
 
+def credential_header(name: str) -> bool:
+    """True for a header name that looks like it carries a credential (Authorization, X-API-Key, *token*, Cookie…)."""
+    return any(word in name.lower() for word in SECRET_HEADER_WORDS)
+
+
 def header_secrets(headers: Mapping[str, str]) -> list[str]:
-    """Values of credential-looking headers (Authorization, X-API-Key, *token*, Cookie…)."""
-    return [str(value) for name, value in headers.items()
-            if value and any(word in name.lower() for word in SECRET_HEADER_WORDS)]
+    """Values of credential-looking headers (:func:`credential_header`)."""
+    return [str(value) for name, value in headers.items() if value and credential_header(name)]
 
 
 def secrets(config: Config) -> list[str]:
@@ -441,9 +446,28 @@ def parse(reader: Reader, body: Any, path) -> WebhookConfig | None:
                                              f"[{connector}] gives the destination")
         fields = {**_PLACEHOLDER, **fields}
     request = http_request.parse_request(reader, fields, path)
+    if connector is not None and request is not None:
+        for name, text in request.headers.items():
+            if credential_header(name) and text.literal() is None:
+                reader.problem((*path, "headers", name),
+                               f"header {name} carries a credential and is a template: a value rendered when the "
+                               "watch runs cannot be kept out of the outbox and restored when it is sent; write it "
+                               "here as is, or give it in the connector (e.g. from ${ENV})")
     if len(reader.problems) > before or request is None:
         return None
     return WebhookConfig(request=request, connector=connector, given=frozenset(map(str, holder)))
+
+
+def action_secrets(config: WebhookConfig) -> list[str]:
+    """The secrets a webhook action writes itself, known when the watch loads: its basic-auth
+    password and, with a connector, the value of each credential header it sets (written as is:
+    :func:`parse` refuses a template there). :func:`render` puts these in the request's ``secrets``
+    besides the connector's, so the outbox stores placeholders for them."""
+    request = config.request
+    found = [request.auth[1]] if request.auth is not None and request.auth[1] else []
+    if config.connector is not None:
+        found += header_secrets({name: text.literal() or "" for name, text in request.headers.items()})
+    return found
 
 
 def render(config: WebhookConfig, run: Any, model: dict) -> HttpRequest:

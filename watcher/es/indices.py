@@ -5,7 +5,9 @@
   the index template ``<prefix>-history`` (:mod:`watcher.es.history`);
 * :data:`OUTBOX` — ``<prefix>-outbox``, one document per delivery (:mod:`watcher.es.outbox_store`);
 * :data:`EVENTS` — ``<prefix>-events``, the event log read by cursor (:mod:`watcher.es.events`); one
-  shard always, since the cursor is the shard's sequence number.
+  shard always, since the cursor is the shard's sequence number;
+* :data:`WATCHES` — ``<prefix>-watches``, watches stored through ``PUT _watcher/watch/<id>``
+  (:mod:`watcher.es.watch_store`), one document per watch id.
 
 Each has an explicit mapping (``dynamic: false``): what is queried is mapped (keywords, dates…),
 and payloads, requests and status objects are stored but not indexed (``enabled: false``). One
@@ -147,11 +149,21 @@ EVENTS_MAPPINGS = {
     },
 }
 
+WATCHES_MAPPINGS = {
+    "dynamic": False,
+    "properties": {
+        "watch_id": {"type": "keyword"},
+        "updated_at": {"type": "date"},
+        "watch": _STORED_ONLY,                   # the definition as PUT (Watcher's JSON)
+    },
+}
+
 STATE = OurIndex("state", STATE_MAPPINGS)
 HISTORY = OurIndex("history", HISTORY_MAPPINGS, daily=True)
 OUTBOX = OurIndex("outbox", OUTBOX_MAPPINGS)
 EVENTS = OurIndex("events", EVENTS_MAPPINGS)
-ALL = (STATE, HISTORY, OUTBOX, EVENTS)
+WATCHES = OurIndex("watches", WATCHES_MAPPINGS)
+ALL = (STATE, HISTORY, OUTBOX, EVENTS, WATCHES)
 
 
 def ensure_index(es, index: OurIndex, prefix: str) -> None:

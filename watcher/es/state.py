@@ -41,7 +41,7 @@ from elasticsearch import ConflictError, NotFoundError
 from watcher.errors import ClusterError
 from watcher.es.groupcommit import get_document, index_document
 from watcher.es.indices import STATE, ensure_index
-from watcher.model.status import WatchStatus
+from watcher.model.status import WatchStatus, merge_status
 from watcher.support.datemath import format_iso_millis, parse_instant
 
 
@@ -155,6 +155,38 @@ class StateStore:
             raise StateConflict(f"state of watch [{state.watch_id}] was changed by another process; "
                                 f"reload it and try again") from error
         return dataclasses.replace(state, seq_no=response["_seq_no"], primary_term=response["_primary_term"])
+
+    def save_status(self, watch_id: str, before: WatchState | None, status: WatchStatus,
+                    attempts: int = 5) -> WatchState:
+        """Save the status a manual execution left (throttle, ack state, last checked/met) and
+        nothing else: progress, rule state and silences stay as stored (Watcher's
+        ``record_execution``; docs/watcher-api.md#execute).
+
+        Args:
+            before: the state the execution started from (None: never saved).
+            status: the status after the execution.
+            attempts: reload-and-merge rounds on :class:`StateConflict`; a change saved meanwhile
+                by someone else keeps its ``active`` flag and its acks
+                (:func:`~watcher.model.status.merge_status`).
+
+        Returns:
+            The state as saved.
+
+        Raises:
+            StateConflict: still conflicting after ``attempts`` rounds.
+            elasticsearch.ApiError / TransportError on other cluster errors.
+        """
+        current = before or WatchState(watch_id, active=status.active)
+        merged = dataclasses.replace(status, active=current.active)
+        for _ in range(attempts):
+            try:
+                return self.save(dataclasses.replace(current, status=merged, active=merged.active))
+            except StateConflict:
+                fresh = self.load(watch_id)
+                current = fresh or WatchState(watch_id, active=status.active)
+                merged = merge_status(before.status if before else WatchStatus(), status, current.status)
+                merged.active = current.active
+        raise StateConflict(f"state of watch [{watch_id}] kept changing; gave up after {attempts} tries")
 
     def delete(self, watch_id: str) -> bool:
         """Delete the state of ``watch_id``; returns False if there was none."""

@@ -3,19 +3,25 @@
 Body (the shape Elasticsearch answers errors with, so that its clients read ours too)::
 
     {"error": {"type": "resource_not_found_exception", "reason": "no watch named 'x'"}, "status": 404}
+
+Under ``/_watcher`` (Elastic Watcher's REST API) ``error`` also holds ``root_cause``, a list of
+``{"type", "reason"}``, as Elasticsearch's errors do.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from elasticsearch import ApiError, TransportError
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from watcher.errors import WatcherError
 
-__all__ = ["RequestProblem", "error_body", "http_exception_response", "problem_response"]
+__all__ = ["RequestProblem", "cluster_error_response", "error_body", "http_exception_response", "problem_response",
+           "validation_response"]
 
 
 class RequestProblem(WatcherError):
@@ -49,15 +55,53 @@ _TYPES = {400: "illegal_argument_exception", 401: "security_exception", 403: "se
           404: "resource_not_found_exception", 405: "method_not_allowed", 409: "version_conflict_engine_exception"}
 
 
-async def http_exception_response(_request: Request, error: HTTPException) -> JSONResponse:
+def _shaped(request: Request, body: dict) -> dict:
+    """Under ``/_watcher`` the body also carries Elasticsearch's ``root_cause`` (docs/watcher-api.md#errors)."""
+    if request.url.path.startswith("/_watcher"):
+        error = body["error"]
+        body["error"] = {"root_cause": [{"type": error["type"], "reason": error["reason"]}], **error}
+    return body
+
+
+async def http_exception_response(request: Request, error: HTTPException) -> JSONResponse:
     """The exception handler of Starlette's ``HTTPException`` (unknown path, wrong method…): the
     same body shape as :class:`RequestProblem`."""
     reason = error.detail if isinstance(error.detail, str) else str(error.detail)
-    return JSONResponse(error_body(error.status_code, _TYPES.get(error.status_code, "http_error"), reason),
-                        status_code=error.status_code, headers=dict(error.headers or {}))
+    body = error_body(error.status_code, _TYPES.get(error.status_code, "http_error"), reason)
+    return JSONResponse(_shaped(request, body), status_code=error.status_code, headers=dict(error.headers or {}))
 
 
-async def problem_response(_request: Request, problem: RequestProblem) -> JSONResponse:
+async def problem_response(request: Request, problem: RequestProblem) -> JSONResponse:
     """The exception handler of :class:`RequestProblem`."""
-    return JSONResponse(error_body(problem.status, problem.type, problem.reason, **problem.extra),
+    return JSONResponse(_shaped(request, error_body(problem.status, problem.type, problem.reason, **problem.extra)),
                         status_code=problem.status, headers=problem.headers)
+
+
+def _where(location: tuple) -> str:
+    """``body.actions[0]``, ``query.size``… from a pydantic error location."""
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+async def validation_response(_request: Request, error: RequestValidationError) -> JSONResponse:
+    """The exception handler of FastAPI's request validation: 400 ``illegal_argument_exception``
+    naming each bad parameter or body field and what was expected (never the value sent)."""
+    reasons = [f"{_where(tuple(item.get('loc', ())))}: {item.get('msg', 'invalid')}" for item in error.errors()]
+    return JSONResponse(error_body(400, "illegal_argument_exception", "; ".join(reasons) or "invalid request"),
+                        status_code=400)
+
+
+async def cluster_error_response(_request: Request, error: Exception) -> JSONResponse:
+    """The exception handler of the Elasticsearch client's errors: the cluster could not be reached
+    (503, ``Retry-After``) or refused a request (502 with its status); the reason names the class only."""
+    if isinstance(error, ApiError):
+        return JSONResponse(error_body(502, "cluster_error", f"the cluster answered {error.status_code} "
+                                                             f"({type(error).__name__})"), status_code=502)
+    return JSONResponse(error_body(503, "cluster_unavailable", f"the cluster cannot be reached "
+                                                               f"({type(error).__name__})"),
+                        status_code=503, headers={"Retry-After": "5"})
+
+
+CLUSTER_ERRORS = (ApiError, TransportError)

@@ -24,7 +24,8 @@ LOG = logging.getLogger("watcher.http")
 router = APIRouter(tags=["operations"])
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"], summary="Health of the daemon (open)")
+@router.head("/healthz", include_in_schema=False)
+@router.get("/healthz", summary="Health of the daemon (open)")
 def healthz(request: Request) -> JSONResponse:
     """200 when the cluster answers and the scheduler runs, else 503; the body says which part is
     down (``cluster``, ``scheduler``, ``outbox``, ``definitions``)."""

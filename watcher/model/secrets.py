@@ -11,6 +11,7 @@ Secrets are never printed: ``validate``, dry-run output, records and logs show `
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -162,7 +163,8 @@ def _lookup(reference: str, environ: Mapping[str, str], base_dir: str | Path | N
 
 
 def secret_values(value: Any) -> list[str]:
-    """Every :class:`Secret` value found inside ``value`` (pydantic models, mappings, lists)."""
+    """Every :class:`Secret` value found inside ``value`` (pydantic models, dataclass instances such as
+    a parsed action's config, mappings, lists and tuples)."""
 
     out: list[str] = []
 
@@ -172,6 +174,9 @@ def secret_values(value: Any) -> list[str]:
         elif isinstance(node, pydantic.BaseModel):
             for name in type(node).model_fields:
                 walk(getattr(node, name))
+        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            for field in dataclasses.fields(node):
+                walk(getattr(node, field.name))
         elif isinstance(node, Mapping):
             for item in node.values():
                 walk(item)

@@ -90,14 +90,14 @@ def is_json(file: str | Path) -> bool:
     return Path(str(file)).suffix.lower() == ".json"
 
 
-def load_text(text: str, file: str) -> Document:
-    """Parse YAML or JSON text; JSON when ``file`` is named ``*.json`` (:func:`is_json`), with
-    Elasticsearch's comments (:func:`watcher.model.json_reader.parse_json`).
+def load_text(text: str, file: str, *, as_json: bool | None = None) -> Document:
+    """Parse YAML or JSON text; JSON when ``file`` is named ``*.json`` (:func:`is_json`) or
+    ``as_json`` is true, with Elasticsearch's comments (:func:`watcher.model.json_reader.parse_json`).
 
     Raises:
         SourceError: syntax error or duplicate key, with the 1-based position of the problem.
     """
-    if is_json(file):
+    if as_json or (as_json is None and is_json(file)):
         try:
             data = parse_json(text, max_depth=MAX_DEPTH)
         except JsonSyntaxError as error:

@@ -21,6 +21,7 @@ still a period after it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
@@ -34,6 +35,10 @@ DEFAULT_THROTTLE = dt.timedelta(seconds=5)  # xpack.watcher.execution.default_th
 AWAITS = "awaits_successful_execution"
 ACKABLE = "ackable"
 ACKED = "acked"
+# Watcher's ExecutionState values, the states of a watch record (docs/semantics.md#record-state).
+RECORD_STATES = ("execution_not_needed", "throttled", "acknowledged", "executed", "failed",
+                 "threadpool_rejection", "not_executed_watch_missing", "not_executed_already_queued",
+                 "executed_multiple_times")
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -212,3 +217,26 @@ class WatchStatus:
                    last_met_condition=_time(data.get("last_met_condition")),
                    actions={k: ActionStatus.from_json(v) for k, v in (data.get("actions") or {}).items()},
                    execution_state=data.get("execution_state"), version=data.get("version", 0))
+
+
+def merge_status(before: WatchStatus, ours: WatchStatus, fresh: WatchStatus) -> WatchStatus:
+    """The status to save when the stored one changed while a run computed ``ours`` (a concurrent
+    ack or (de)activation is never lost).
+
+    Args:
+        before: the status loaded before the run.
+        ours: the status after the run (a copy is returned, ``ours`` is left as it is).
+        fresh: the status stored now.
+
+    Returns:
+        ``ours`` with, from ``fresh``: the ``active`` flag and its timestamp, and the ack state of
+        every action whose ack state changed between ``before`` and ``fresh``.
+    """
+    merged = copy.deepcopy(ours)
+    merged.active, merged.state_timestamp = fresh.active, fresh.state_timestamp
+    for action_id, stored in fresh.actions.items():
+        loaded = before.actions.get(action_id)
+        if loaded is None or (loaded.ack_state, loaded.ack_timestamp) != (stored.ack_state, stored.ack_timestamp):
+            mine = merged.action(action_id)
+            mine.ack_state, mine.ack_timestamp = stored.ack_state, stored.ack_timestamp
+    return merged

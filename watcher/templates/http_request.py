@@ -36,6 +36,10 @@ class Text:
     params: dict = dataclasses.field(default_factory=dict)
     lang: str = "mustache"
 
+    def literal(self) -> str | None:
+        """The text itself when rendering cannot change it (Mustache without params or ``{{``), else None."""
+        return self.source if self.lang == "mustache" and not self.params and "{{" not in self.source else None
+
 
 @dataclasses.dataclass(frozen=True)
 class HttpRequestTemplate:
@@ -192,7 +196,7 @@ def render_request(template: HttpRequestTemplate, model: dict, *, escape_json_bo
         "proxy"?}`` — Watcher's ``HttpRequest`` JSON.
     """
     def text(t: Text, escape: str = "none") -> str:
-        if t.lang == "mustache" and not t.params and "{{" not in t.source:
+        if t.literal() is not None:
             return t.source
         return render_text({"source": t.source, "params": t.params, "lang": t.lang}, model, escape=escape)
 
