@@ -25,8 +25,8 @@ from daemon_helpers import start_daemon  # noqa: F401  (the fixture)
 from daemon_helpers import (SwitchableReceiver, delete_indices, wait_for,
                             write_connectors)
 from httpx_sse import aconnect_sse
-from stream_helpers import (OTHER, READER, SseCollector, WsCollector, auth,
-                            long_poll, read_all, write_http_config)
+from stream_helpers import (ADMIN, OTHER, READER, SseCollector, WsCollector,
+                            auth, long_poll, read_all, write_http_config)
 
 from watcher.es.events import Cursor, EventLog
 from watcher.model.events import Event, event_id
@@ -94,6 +94,15 @@ def test_three_ways_deliver_the_identical_sequence(es, index_name, rules_dir, tm
         es.delete(index=index_name, id="a", refresh=True)  # group a matches no more: it recovers
         wait_for(lambda: poll_until({"recovered"}), 60, interval=0, what="a recovered event")
         recovered = [e for e in polled if e["kind"] == "recovered"]
+        # operator events (watcher.operations through the API) are in the same log and the same streams
+        acked = httpx.post(f"{base}/api/v1/watches/hosts/_ack", json={}, headers=auth(ADMIN))
+        assert acked.status_code == 200, acked.text
+        silenced = httpx.post(f"{base}/api/v1/watches/hosts/_silence", json={"for": "1h", "group": "b"},
+                              headers=auth(ADMIN))
+        assert silenced.status_code == 200, silenced.text
+        wait_for(lambda: poll_until({"acked", "silenced"}), 60, interval=0, what="acked and silenced events")
+        operator = {e["kind"]: e for e in polled if e["kind"] in ("acked", "silenced")}
+        assert operator["silenced"]["group"] == "b" and operator["acked"]["actor"] == "api:ops"
         assert recovered[0]["group"] == "a" and recovered[0]["watch_id"] == "hosts"
         dead = next(e for e in polled if e["kind"] == "dead")
         assert dead["connector"] == "broken" and dead["details"]["attempts"] == 2 and dead["delivery_id"]
