@@ -28,6 +28,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from watcher.es.events import Cursor, CursorError, EventFilter
 from watcher.http.access import Principal
+from watcher.http.api_v1 import ErrorBody
 from watcher.http.deps import authenticate, daemon_of, reader
 from watcher.http.errors import RequestProblem
 from watcher.http.hub import GAP, HEARTBEAT, Hub, Subscriber
@@ -40,6 +41,11 @@ RETRY_MS = 3000
 SSE_BATCH = 256  # most queued events written to a client in one send
 MAX_WAIT_S = 60.0
 CUTOFF_CLOSE_CODE = 4000  # WebSocket close code after the cut-off message (docs/events.md#backpressure)
+ERRORS = {status: {"model": ErrorBody, "description": description} for status, description in (
+    (400, "a bad filter, cursor, wait or limit"), (401, "no valid token"),
+    (410, "the cursor belongs to an event log that was created again"),
+    (429, "this token holds its maximum of streams"),
+    (503, "the server holds its maximum of streams, or the event log cannot be read yet"))}
 
 
 class EventOut(pydantic.BaseModel):
@@ -106,7 +112,8 @@ After = Annotated[str | None, Query(description="Resume after this cursor; 'begi
                                                 "absent: the end of the log.")]
 
 
-@router.get("/events", response_model=EventsPage, summary="Events after a cursor, waiting for them (long-poll)")
+@router.get("/events", response_model=EventsPage, summary="Events after a cursor, waiting for them (long-poll)",
+            responses=ERRORS)
 async def events(request: Request, principal: Annotated[Principal, Depends(reader)], watch: Watches = None,
                  kind: Kinds = None, group: Groups = None, after: After = None,
                  wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="Seconds to hold the request "
@@ -176,7 +183,8 @@ class EventStream(Response):
 
 @router.get("/events/stream", summary="Live events as Server-Sent Events", response_class=Response,
             responses={200: {"content": {"text/event-stream": {}},
-                             "description": "An event stream: id = cursor, event = kind, data = event JSON."}})
+                             "description": "An event stream: id = cursor, event = kind, data = event JSON."},
+                       **ERRORS})
 async def stream(request: Request, principal: Annotated[Principal, Depends(reader)], watch: Watches = None,
                  kind: Kinds = None, group: Groups = None, after: After = None) -> Response:
     """Resumes from the ``Last-Event-ID`` header (what EventSource sends on reconnect) or ``after``."""
