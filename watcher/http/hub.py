@@ -66,6 +66,7 @@ class Item:
 
     @classmethod
     def of(cls, event: Event) -> Item:
+        """The item of an event read from the log (``event.cursor`` set)."""
         text = json.dumps(event_json(event), separators=(",", ":"))
         frame = f"id: {event.cursor}\nevent: {event.kind}\ndata: {text}\n\n".encode()
         return cls(Cursor.parse(event.cursor).seq_no, event, text, frame)
