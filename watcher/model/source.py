@@ -114,7 +114,8 @@ def load_text(text: str, file: str, *, as_json: bool | None = None) -> Document:
         mark = error.problem_mark or error.context_mark
         message = " ".join(part for part in (error.context, error.problem) if part)
         if isinstance(error, DuplicateKeyError):
-            message = f"duplicate key: {error.problem}"
+            # ruamel's problem goes on with both values: they may be secrets (a token, a password)
+            message = f"duplicate key: {(error.problem or '').split(' with value ')[0]}"
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SourceError(file, line, col, message.replace("\n", " ")) from None
     check_size(data, file)
