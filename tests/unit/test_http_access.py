@@ -83,8 +83,8 @@ def test_tls_files_are_checked_at_load_naming_the_line(tmp_path):
 def test_a_key_that_does_not_match_the_certificate_is_refused_at_load(tmp_path):
     for name in ("one", "two"):
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                        "/CN=127.0.0.1", "-keyout", str(tmp_path / f"{name}.key"), "-out", str(tmp_path / f"{name}.pem")],
-                       check=True, capture_output=True)
+                        "/CN=127.0.0.1", "-keyout", str(tmp_path / f"{name}.key"),
+                        "-out", str(tmp_path / f"{name}.pem")], check=True, capture_output=True)
     path = write(tmp_path, f"tokens:\n  ops: {{role: admin, token: {ADMIN_TOKEN}}}\n"
                            f"tls:\n  certfile: {tmp_path}/one.pem\n  keyfile: {tmp_path}/two.key\n")
     with pytest.raises(DefinitionProblem) as caught:
