@@ -42,12 +42,13 @@ from watcher.model.events import Event, event_id
 from watcher.model.status import ACKED, AWAITS
 from watcher.support.datemath import format_iso_millis, parse_instant, utc_now_millis
 
-__all__ = ["MAX_SAVE_ATTEMPTS", "ActionAck", "AckResult", "ActiveResult", "BadValue", "Defined", "DeliveryNotDead",
+__all__ = ["MAX_GROUP_KEY_LENGTH", "MAX_SAVE_ATTEMPTS", "ActionAck", "AckResult", "ActiveResult", "BadValue", "Defined", "DeliveryNotDead",
            "OperationError", "RetryResult", "SilenceResult", "StateKeptChanging", "UnknownAction", "UnknownDelivery",
            "UnknownWatch", "ack", "did_you_mean", "list_silences", "new_state", "retry_dead_delivery", "set_active", "silence",
            "silence_end", "unsilence"]
 
 MAX_SAVE_ATTEMPTS = 5  # reload-and-retry rounds on StateConflict before giving up
+MAX_GROUP_KEY_LENGTH = 512  # a silenced group key is recorded in its event (a keyword field: 32766 bytes at most)
 AckOutcome = Literal["acked", "already_acked", "not_ackable"]
 
 
@@ -185,7 +186,8 @@ def silence_end(*, duration: str | None = None, until: str | None = None, now: d
     with offset) ends, aware UTC; exactly one of them is given.
 
     Raises:
-        BadValue: neither or both given, a malformed duration or time, or a time not in the future.
+        BadValue: neither or both given, a malformed duration or time, a time without offset, or a
+            time not in the future.
     """
     if (duration is None) == (until is None):
         raise BadValue("expected exactly one of a duration (for) and an ISO-8601 time (until)")
@@ -194,10 +196,15 @@ def silence_end(*, duration: str | None = None, until: str | None = None, now: d
             return silence_until(duration, now)
         except ValueError as error:
             raise BadValue(str(error)) from None
+    expected = (f"expected an ISO-8601 time with its offset (Z, +01:00), such as 2026-12-01T08:00:00+01:00, "
+                f"found {until!r}")
     try:
+        written = dt.datetime.fromisoformat(until)
         instant = parse_instant(until)
     except Exception:
-        raise BadValue(f"expected an ISO-8601 time such as 2026-12-01T08:00:00+01:00, found {until!r}") from None
+        raise BadValue(expected) from None
+    if written.tzinfo is None:  # whose local time? refused rather than guessed
+        raise BadValue(expected)
     if instant <= now:
         raise BadValue(f"expected a time in the future, found {until!r}")
     return instant.astimezone(dt.timezone.utc)
@@ -360,11 +367,14 @@ def silence(es, prefix: str, watch_id: str, until: dt.datetime, *, group: str | 
     its matches send no alerts and no recoveries until then (ElastAlert2's ``--silence``).
 
     Raises:
-        BadValue: ``until`` is not in the future. UnknownWatch, StateKeptChanging.
+        BadValue: ``until`` is not in the future, or ``group`` is longer than :data:`MAX_GROUP_KEY_LENGTH`.
+        UnknownWatch, StateKeptChanging.
     """
     now = clock()
     if until <= now:
         raise BadValue(f"expected a time in the future, found {format_iso_millis(until)}")
+    if group is not None and len(group) > MAX_GROUP_KEY_LENGTH:
+        raise BadValue(f"expected a group key of at most {MAX_GROUP_KEY_LENGTH} characters, found {len(group)}")
     return _change_silence(es, prefix, watch_id, group, until, actor=actor, defined=defined, now=now)
 
 

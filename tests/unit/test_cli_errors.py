@@ -313,3 +313,16 @@ def test_dry_run_reason_digs_to_the_deepest_cause_when_root_cause_is_empty():
     with_root = {"error": {"caused_by": {"root_cause": [{"type": "index_not_found_exception", "reason": "no such index [x]"}],
                                          "type": "x", "reason": "y"}}}
     assert _reason(with_root) == "no such index [x] (index_not_found_exception)"
+
+
+def test_run_on_a_port_in_use_says_so_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("run", "--rules", str(tmp_path), "--http-port", str(port), "--state-dir", str(tmp_path),
+                        "--grace", "0", env={"ES_URL": "http://127.0.0.1:9"})
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith(
+        f"Error: the HTTP server cannot listen on 127.0.0.1:{port}: [Errno 98] Address already in use")
+    assert "Traceback" not in result.output

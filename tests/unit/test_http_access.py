@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from watcher.errors import DefinitionProblem
@@ -51,3 +53,43 @@ def test_problems_name_file_line_and_field(tmp_path, text, message):
         load_http_config(write(tmp_path, text), environ={"T": READ_TOKEN})
     assert message in str(caught.value)
     assert READ_TOKEN not in str(caught.value)
+
+
+def test_a_duplicate_token_name_is_reported_without_the_values(tmp_path):
+    path = write(tmp_path, f"tokens:\n  ops: {{role: admin, token: {ADMIN_TOKEN}}}\n"
+                           f"  ops: {{role: read, token: {READ_TOKEN}}}\n")
+    with pytest.raises(DefinitionProblem) as caught:
+        load_http_config(path)
+    assert str(caught.value) == f'{path}:3:3: duplicate key: found duplicate key "ops"'
+
+
+@pytest.mark.parametrize("token", ["  padded-token-0123456789  ", "token-with-é-0123456789", "tab\ttoken-0123456789"])
+def test_a_token_no_header_can_carry_is_refused(tmp_path, token):
+    path = write(tmp_path, "tokens:\n  ops:\n    role: admin\n    token: ${T}\n")
+    with pytest.raises(DefinitionProblem) as caught:
+        load_http_config(path, environ={"T": token})
+    assert "tokens.ops.token: expected a token of printable ASCII characters without spaces" in str(caught.value)
+    assert token.strip() not in str(caught.value)
+
+
+def test_tls_files_are_checked_at_load_naming_the_line(tmp_path):
+    path = write(tmp_path, f"tokens:\n  ops: {{role: admin, token: {ADMIN_TOKEN}}}\n"
+                           f"tls:\n  certfile: {tmp_path}/missing.pem\n  keyfile: {tmp_path}/missing-key.pem\n")
+    with pytest.raises(DefinitionProblem) as caught:
+        load_http_config(path)
+    assert f"{path}:4:3: tls.certfile: cannot load the certificate and key" in str(caught.value)
+
+
+def test_a_key_that_does_not_match_the_certificate_is_refused_at_load(tmp_path):
+    for name in ("one", "two"):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=127.0.0.1", "-keyout", str(tmp_path / f"{name}.key"),
+                        "-out", str(tmp_path / f"{name}.pem")], check=True, capture_output=True)
+    path = write(tmp_path, f"tokens:\n  ops: {{role: admin, token: {ADMIN_TOKEN}}}\n"
+                           f"tls:\n  certfile: {tmp_path}/one.pem\n  keyfile: {tmp_path}/two.key\n")
+    with pytest.raises(DefinitionProblem) as caught:
+        load_http_config(path)
+    assert f"{path}:4:3: tls.certfile: cannot load the certificate and key" in str(caught.value)
+    good = write(tmp_path, f"tokens:\n  ops: {{role: admin, token: {ADMIN_TOKEN}}}\n"
+                           f"tls:\n  certfile: {tmp_path}/one.pem\n  keyfile: {tmp_path}/one.key\n")
+    assert load_http_config(good).tls.keyfile == f"{tmp_path}/one.key"

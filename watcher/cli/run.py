@@ -21,7 +21,7 @@ from watcher.errors import DefinitionProblem
 from watcher.es.client import ConnectionSettings
 from watcher.http.access import load_http_config
 from watcher.http.app import create_app
-from watcher.http.server import HttpServer
+from watcher.http.server import HttpServer, HttpServerError
 from watcher.support.datemath import DateMathError, resolve
 from watcher.support.durations import parse_time_value
 
@@ -118,7 +118,11 @@ def run(rules, connectors, index_prefix, http_host, http_port, http_config, work
                                                                         http_port, http.tls))
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: daemon.request_stop())
-    raise SystemExit(daemon.run())
+    try:
+        code = daemon.run()
+    except HttpServerError as error:
+        raise click.ClickException(str(error)) from None
+    raise SystemExit(code)
 
 
 def _retention(text: str) -> dt.timedelta | None:

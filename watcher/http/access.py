@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -53,6 +54,10 @@ class _TokenModel(pydantic.BaseModel):
     def _long_enough(cls, value: str) -> str:
         if len(value) < MIN_TOKEN_LENGTH:
             raise ValueError(f"expected a token of at least {MIN_TOKEN_LENGTH} characters (a random one: "
+                             "`openssl rand -hex 32`)")
+        if not (value.isascii() and value.isprintable()) or " " in value:
+            # an Authorization header carries visible ASCII only: such a token could never match
+            raise ValueError("expected a token of printable ASCII characters without spaces (a random one: "
                              "`openssl rand -hex 32`)")
         return value
 
@@ -137,6 +142,16 @@ class Access:
         return found
 
 
+def _check_tls(tls: TlsFiles, reader: Reader) -> None:
+    """A problem at ``tls.certfile`` when the files cannot be read or the key does not match the
+    certificate (else the server would fail at start with a traceback)."""
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls.certfile, tls.keyfile)
+    except OSError as error:  # ssl.SSLError included
+        reader.problem(("tls", "certfile"), f"cannot load the certificate and key ({tls.certfile}, {tls.keyfile}): "
+                                            f"{error.strerror or error}")
+
+
 @dataclasses.dataclass(frozen=True)
 class HttpConfig:
     """The HTTP configuration: tokens, TLS files (None: plain HTTP) and stream limits."""
@@ -152,7 +167,8 @@ def load_http_config(path: str | Path | None, *, environ: Mapping[str, str] | No
     Raises:
         watcher.model.source.SourceError: the file cannot be read or is not YAML/JSON.
         watcher.model.problems.DefinitionError: every problem found, each with file, line, column
-            and field (a secret's value is never part of a message).
+            and field (a secret's value is never part of a message); TLS files that cannot be read
+            or do not match are one.
     """
     if path is None:
         return HttpConfig()
@@ -172,6 +188,8 @@ def load_http_config(path: str | Path | None, *, environ: Mapping[str, str] | No
     for name in model.tokens:
         if not name or not isinstance(name, str):
             reader.problem(("tokens",), f"expected token names, found {name!r}")
+    if model.tls is not None:
+        _check_tls(model.tls, reader)
     values = [item.token for item in model.tokens.values()]
     if len(set(values)) != len(values):
         reader.problem(("tokens",), "two tokens have the same value: each token needs its own")

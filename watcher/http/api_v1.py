@@ -228,6 +228,13 @@ def _es(daemon):
     return daemon.es
 
 
+def _saved_state(daemon, watch_id: str):
+    """The watch's saved state (None when never saved); a cluster error is raised, so the caller gets
+    502/503 rather than a blank status standing for the one it could not read."""
+    _es(daemon)
+    return daemon.state.load(watch_id)
+
+
 def _unknown_watch(watch_id: str, known) -> RequestProblem:
     return RequestProblem(404, "resource_not_found_exception",
                           f"no watch [{watch_id}]{operations.did_you_mean(watch_id, known)}")
@@ -343,7 +350,7 @@ def list_watches(request: Request, _caller: Principal = Depends(reader),
 def get_watch(request: Request, watch_id: str = ID_PATH, _caller: Principal = Depends(reader)) -> dict:
     daemon = daemon_of(request)
     watch = _loaded(daemon, watch_id)
-    state = api.saved_state(_es(daemon), watch, index_prefix=_prefix(daemon))
+    state = _saved_state(daemon, watch_id)
     summary = _summary(daemon, watch, state, dt.datetime.now(dt.timezone.utc))
     status = _status_json(state) if state is not None else _status_json(operations.new_state(
         watch_id, operations.Defined(active=watch.active)))
@@ -376,7 +383,7 @@ def execute_watch(request: Request, watch_id: str = ID_PATH, body: ExecuteBody |
     es = _es(daemon)
     record = api.execute(watch, es, at=body.at.astimezone(dt.timezone.utc) if body.at else None,
                          action_mode=body.action_mode, connectors=daemon.connectors,
-                         state=api.saved_state(es, watch, index_prefix=_prefix(daemon)))
+                         state=_saved_state(daemon, watch_id))
     return {"watch_id": watch_id, "record": _shown(daemon, record)}
 
 

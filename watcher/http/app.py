@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from watcher.http import api_v1, events, operations, watcher_api
 from watcher.http.access import HttpConfig
 from watcher.http.errors import (CLUSTER_ERRORS, RequestProblem, cluster_error_response, http_exception_response,
-                                 problem_response, validation_response)
+                                 problem_response, unexpected_error_response, validation_response)
 from watcher.version import __version__
 
 __all__ = ["create_app"]
@@ -37,6 +37,7 @@ def create_app(daemon, config: HttpConfig | None = None) -> FastAPI:
                               "status, history, execution, acknowledgement, the outbox and live events.")
     app.state.daemon = daemon
     app.state.config = config or HttpConfig()
+    app.add_exception_handler(Exception, unexpected_error_response)
     app.add_exception_handler(RequestProblem, problem_response)
     app.add_exception_handler(HTTPException, http_exception_response)
     app.add_exception_handler(RequestValidationError, validation_response)

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from watcher.errors import WatcherError
 
 __all__ = ["RequestProblem", "cluster_error_response", "error_body", "http_exception_response", "problem_response",
-           "validation_response"]
+           "unexpected_error_response", "validation_response"]
 
 
 class RequestProblem(WatcherError):
@@ -85,23 +85,30 @@ def _where(location: tuple) -> str:
     return text
 
 
-async def validation_response(_request: Request, error: RequestValidationError) -> JSONResponse:
+async def validation_response(request: Request, error: RequestValidationError) -> JSONResponse:
     """The exception handler of FastAPI's request validation: 400 ``illegal_argument_exception``
     naming each bad parameter or body field and what was expected (never the value sent)."""
     reasons = [f"{_where(tuple(item.get('loc', ())))}: {item.get('msg', 'invalid')}" for item in error.errors()]
-    return JSONResponse(error_body(400, "illegal_argument_exception", "; ".join(reasons) or "invalid request"),
-                        status_code=400)
+    body = error_body(400, "illegal_argument_exception", "; ".join(reasons) or "invalid request")
+    return JSONResponse(_shaped(request, body), status_code=400)
 
 
-async def cluster_error_response(_request: Request, error: Exception) -> JSONResponse:
+async def cluster_error_response(request: Request, error: Exception) -> JSONResponse:
     """The exception handler of the Elasticsearch client's errors: the cluster could not be reached
     (503, ``Retry-After``) or refused a request (502 with its status); the reason names the class only."""
     if isinstance(error, ApiError):
-        return JSONResponse(error_body(502, "cluster_error", f"the cluster answered {error.status_code} "
-                                                             f"({type(error).__name__})"), status_code=502)
-    return JSONResponse(error_body(503, "cluster_unavailable", f"the cluster cannot be reached "
-                                                               f"({type(error).__name__})"),
-                        status_code=503, headers={"Retry-After": "5"})
+        body = error_body(502, "cluster_error", f"the cluster answered {error.status_code} ({type(error).__name__})")
+        return JSONResponse(_shaped(request, body), status_code=502)
+    body = error_body(503, "cluster_unavailable", f"the cluster cannot be reached ({type(error).__name__})")
+    return JSONResponse(_shaped(request, body), status_code=503, headers={"Retry-After": "5"})
+
+
+async def unexpected_error_response(request: Request, error: Exception) -> JSONResponse:
+    """The handler of any other exception (a bug): 500 ``internal_server_error`` naming the class only
+    (its message could hold anything); Starlette logs the traceback after this answer is sent."""
+    body = error_body(500, "internal_server_error",
+                      f"the request failed with {type(error).__name__}; the daemon's log has the details")
+    return JSONResponse(_shaped(request, body), status_code=500)
 
 
 CLUSTER_ERRORS = (ApiError, TransportError)

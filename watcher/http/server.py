@@ -13,14 +13,20 @@ import time
 
 import uvicorn
 
+from watcher.errors import WatcherError
 from watcher.http.access import TlsFiles
 
-__all__ = ["HttpServer"]
+__all__ = ["HttpServer", "HttpServerError"]
 
 LOG = logging.getLogger("watcher.http")
 # uvicorn's own start/stop lines repeat ours; its errors and warnings still show
 logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
 START_TIMEOUT_S = 30.0
+
+
+class HttpServerError(WatcherError):
+    """The HTTP server could not start: the address cannot be bound, or uvicorn failed (the message
+    says which)."""
 
 
 class HttpServer:
@@ -33,8 +39,8 @@ class HttpServer:
         tls: certificate and key files; None serves plain HTTP.
 
     Raises (from :meth:`start`):
-        OSError: the address cannot be bound (in use, not local…).
-        RuntimeError: uvicorn did not start within 30 s (its error is in the log).
+        HttpServerError: the address cannot be bound (in use, not local…), or uvicorn did not start
+            within 30 s (its error is in the log).
     """
 
     def __init__(self, app, host: str, port: int, tls: TlsFiles | None = None):
@@ -71,9 +77,10 @@ class HttpServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self._requested_port))
-        except OSError:
+        except OSError as error:
             sock.close()
-            raise
+            raise HttpServerError(f"the HTTP server cannot listen on {self.url.split('//', 1)[1]}: {error} "
+                                  "(--http-host, --http-port)") from None
         sock.set_inheritable(True)
         self._socket = sock
         self._thread = threading.Thread(target=self._serve, name="watcher-http", daemon=True)
@@ -81,9 +88,9 @@ class HttpServer:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._server.started:
             if self._failure is not None or not self._thread.is_alive():
-                raise RuntimeError(f"the HTTP server on {self.url} did not start: {self._failure!r}")
+                raise HttpServerError(f"the HTTP server on {self.url} did not start: {self._failure!r}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the HTTP server on {self.url} did not start within {START_TIMEOUT_S:.0f}s")
+                raise HttpServerError(f"the HTTP server on {self.url} did not start within {START_TIMEOUT_S:.0f}s")
             time.sleep(0.01)
         LOG.info("HTTP API on %s (/healthz, /metrics, /api/v1, /_watcher)", self.url)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 from typing import Any, Literal
 
 import pydantic
@@ -33,6 +34,7 @@ from watcher.http.deps import admin, daemon_of, reader
 from watcher.http.errors import RequestProblem
 from watcher.model.problems import DefinitionError
 from watcher.model.requests import REDACTED
+from watcher.model.source import MAX_DEPTH, SourceError, check_size
 from watcher.model.status import WatchStatus
 from watcher.support.datemath import DateMathError, parse_instant, resolve, utc_now_millis
 
@@ -41,6 +43,7 @@ __all__ = ["ProductHeader", "redact", "router"]
 router = APIRouter(prefix="/_watcher", tags=["Elastic Watcher API"])
 PRODUCT_HEADER = (b"x-elastic-product", b"Elasticsearch")
 INLINE_ID = "_inlined_"
+MAX_ID_BYTES = 512  # Elasticsearch's limit of a document id
 STATS_METRICS = {"_all", "queued_watches", "current_watches", "pending_watches"}
 SECRET_KEYS = {"password"}
 SECRET_HEADERS = {"authorization"}
@@ -134,7 +137,8 @@ def _bad_request(reason: str, type: str = "parse_exception") -> RequestProblem:
 
 
 async def _json_body(request: Request, required: bool) -> tuple[str, Any]:
-    """The raw text and parsed JSON of the request body (None when empty and not required)."""
+    """The raw text and parsed JSON of the request body (None when empty and not required); a body
+    nested more than :data:`~watcher.model.source.MAX_DEPTH` levels is refused, as a definition file is."""
     raw = await request.body()
     if not raw.strip():
         if required:
@@ -142,9 +146,35 @@ async def _json_body(request: Request, required: bool) -> tuple[str, Any]:
         return "", None
     text = raw.decode("utf-8", "replace")
     try:
-        return text, json.loads(text)
+        data = json.loads(text)
+    except RecursionError:
+        raise _bad_request(f"request body: nested more than {MAX_DEPTH} levels deep") from None
     except ValueError as error:
         raise _bad_request(f"request body is not JSON: {error}") from None
+    try:
+        check_size(data, "request body")
+    except SourceError as error:
+        raise _bad_request(f"request body: {error.message}") from None
+    return text, data
+
+
+def _check_id(watch_id: str) -> None:
+    """Refuse an id Elasticsearch's put watch refuses (whitespace; more than 512 bytes, the limit of a
+    document id) and control characters, which would garble log lines (docs/watcher-api.md#stored-watches)."""
+    problem = None
+    if len(watch_id.encode("utf-8")) > MAX_ID_BYTES:
+        problem = f"watch id is too long: at most {MAX_ID_BYTES} bytes (UTF-8), found {len(watch_id.encode('utf-8'))}"
+    elif any(char.isspace() for char in watch_id):
+        problem = f"watch id [{_escaped(watch_id)}] contains whitespace"
+    elif any(unicodedata.category(char) == "Cc" for char in watch_id):
+        problem = f"watch id [{_escaped(watch_id)}] contains a control character"
+    if problem:
+        raise _bad_request(problem, "action_request_validation_exception")
+
+
+def _escaped(text: str) -> str:
+    """``text`` with control characters and whitespace other than a space as Python escapes."""
+    return "".join(char if char == " " or char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def _model(model: type[pydantic.BaseModel], data: Any):
@@ -240,6 +270,7 @@ async def put_watch(watch_id: str, request: Request, active: bool = True,
     """Store a watch and schedule it (docs/watcher-api.md#stored-watches): ``{"_id", "_version",
     "_seq_no", "_primary_term", "created"}``, 201 when created. 409 when a file defines the id or
     the stored version is not ``if_seq_no``/``if_primary_term``; 400 naming the field of a bad body."""
+    _check_id(watch_id)
     if (if_seq_no is None) != (if_primary_term is None):
         raise _bad_request("if_seq_no and if_primary_term go together: give both or neither",
                            "action_request_validation_exception")

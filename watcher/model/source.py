@@ -102,7 +102,7 @@ def load_text(text: str, file: str, *, as_json: bool | None = None) -> Document:
             data = parse_json(text, max_depth=MAX_DEPTH)
         except JsonSyntaxError as error:
             raise SourceError(file, error.line, error.column, error.message) from None
-        _check_size(data, file)
+        check_size(data, file)
         return Document(file=file, data=data, text=text)
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
@@ -114,10 +114,11 @@ def load_text(text: str, file: str, *, as_json: bool | None = None) -> Document:
         mark = error.problem_mark or error.context_mark
         message = " ".join(part for part in (error.context, error.problem) if part)
         if isinstance(error, DuplicateKeyError):
-            message = f"duplicate key: {error.problem}"
+            # ruamel's problem goes on with both values: they may be secrets (a token, a password)
+            message = f"duplicate key: {(error.problem or '').split(' with value ')[0]}"
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SourceError(file, line, col, message.replace("\n", " ")) from None
-    _check_size(data, file)
+    check_size(data, file)
     return Document(file=file, data=data, text=text)
 
 
@@ -127,7 +128,7 @@ MAX_EXPANDED_VALUES = 1_000_000
 MAX_DEPTH = 100
 
 
-def _check_size(data: Any, file: str) -> None:
+def check_size(data: Any, file: str) -> None:
     """Raise :class:`SourceError` when ``data`` expands to more than :data:`MAX_EXPANDED_VALUES`
     values (aliases counted each time they are used) or nests deeper than :data:`MAX_DEPTH`."""
     stack, seen = [(data, 1)], 0
