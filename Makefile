@@ -65,3 +65,10 @@ BENCH_ARGS ?= --profile
 .PHONY: bench
 bench: venv
 	$(ES_RUN) $(PY) -m bench $(BENCH_ARGS)
+
+# Event streams under load (issue 13): SSE subscribers + stalled ones while the daemon fires alerts,
+# with and without subscribers (docs/benchmarks.md#event-streams). STREAMS_ARGS e.g. "--subscribers 200 --seconds 30".
+STREAMS_ARGS ?=
+.PHONY: bench-streams
+bench-streams: venv
+	$(ES_RUN) $(PY) -m bench.streams $(STREAMS_ARGS)

@@ -15,7 +15,7 @@ concurrency: when the daemon saved the watch in between, the change is applied a
 reloaded state (at most :data:`MAX_SAVE_ATTEMPTS` rounds).
 
 Each saved change appends its operator event (``acked`` per action, ``activated``,
-``deactivated``, ``silenced``, ``unsilenced``; docs/api.md#events) to ``<prefix>-events``, with a
+``deactivated``, ``silenced``, ``unsilenced``; docs/events.md#kinds) to ``<prefix>-events``, with a
 deterministic id made of the watch id, what changed and the state's new ``_seq_no`` and
 ``_primary_term``, and ``actor`` saying who (``cli:<user>``, ``api:<token name>``). A request that
 changes nothing saves nothing and appends nothing.

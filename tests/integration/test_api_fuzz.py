@@ -64,7 +64,19 @@ def strategy(operation, known: dict[str, list[str]]):
     names = {p.name for p in operation.path_parameters}
     fixed = [{name: value} for name in names & set(known) for value in known[name]]
     return st.one_of(operation.as_strategy(), operation.as_strategy(GenerationMode.NEGATIVE),
-                     *(operation.as_strategy(path_parameters=values) for values in fixed))
+                     *(operation.as_strategy(path_parameters=values) for values in fixed)).map(short_wait)
+
+
+def short_wait(case):
+    """A long-poll ``wait`` of at most 1 s: a valid wait holds the request that long when nothing
+    happens, and the fuzzer's client gives up after 10 s."""
+    wait = (case.query or {}).get("wait")
+    try:
+        if wait is not None and float(wait) > 1:
+            case.query["wait"] = 1
+    except (TypeError, ValueError):  # an invalid wait (a negative case): sent as drawn
+        pass
+    return case
 
 
 def known_ids(url: str) -> dict[str, list[str]]:
@@ -79,7 +91,9 @@ def known_ids(url: str) -> dict[str, list[str]]:
 def test_api_answers_no_5xx_and_conforms_to_its_openapi_document(fuzzed_daemon):
     # schemathesis' pytest plugin (from_fixture) does not run on this pytest: each operation's
     # strategy is driven by Hypothesis here instead.
-    schema = schemathesis.openapi.from_url(f"{fuzzed_daemon}/api/v1/openapi.json").include(path_regex="^/api/v1/")
+    # the SSE stream never ends, so it cannot be read whole: tests/integration/test_event_streams.py covers it
+    schema = (schemathesis.openapi.from_url(f"{fuzzed_daemon}/api/v1/openapi.json").include(path_regex="^/api/v1/")
+              .exclude(path="/api/v1/events/stream"))
     known = known_ids(fuzzed_daemon)
     failures, calls, statuses = {}, collections.Counter(), collections.Counter()
     operations = [result.ok() for result in schema.get_all_operations()]

@@ -27,6 +27,7 @@ COMMANDS = {
     "activate": "watcher.cli.ops:activate",
     "deactivate": "watcher.cli.ops:deactivate",
     "outbox": "watcher.cli.ops:outbox_command",
+    "events": "watcher.cli.events:events",
     "demo": "watcher.cli.demo:demo",
 }
 

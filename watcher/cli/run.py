@@ -23,6 +23,7 @@ from watcher.http.access import load_http_config
 from watcher.http.app import create_app
 from watcher.http.server import HttpServer, HttpServerError
 from watcher.support.datemath import DateMathError, resolve
+from watcher.support.durations import parse_time_value
 
 DEFAULT_RULES = ("rules",)
 
@@ -62,6 +63,9 @@ DEFAULT_RULES = ("rules",)
 @click.option("--delivery-lease", default=60.0, show_default=True, type=click.FloatRange(1),
               help="Seconds a delivery being sent stays claimed (at least its timeouts + 5s); one left "
                    "claimed by a killed process is sent again after it.")
+@click.option("--events-retention", default="7d", show_default=True,
+              help="How long events stay in the event log (docs/events.md#retention): a duration such as 7d or 12h; "
+                   "0 keeps them forever.")
 @click.option("--secret-key-file", type=click.Path(dir_okay=False),
               help="File holding the deployment key that names secrets in the outbox (env WATCHER_SECRET_KEY_FILE; "
                    "or the key itself in WATCHER_SECRET_KEY). Default: <state dir>/secret-key, created once. "
@@ -72,7 +76,7 @@ DEFAULT_RULES = ("rules",)
 @click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True)
 @click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
 def run(rules, connectors, index_prefix, http_host, http_port, http_config, workers, max_catch_up, backfill_from, grace, jitter,
-        max_attempts, max_retry_delay, max_delivery_age, delivery_lease, secret_key_file, state_dir, log_format,
+        max_attempts, max_retry_delay, max_delivery_age, delivery_lease, events_retention, secret_key_file, state_dir, log_format,
         log_level) -> None:
     """Run the daemon: schedule every rule and watch, record executions, deliver alerts."""
 
@@ -88,6 +92,7 @@ def run(rules, connectors, index_prefix, http_host, http_port, http_config, work
         except (DateMathError, ValueError) as error:
             raise click.BadParameter(f"expected an ISO-8601 time or date math such as now-4h, found "
                                      f"{backfill_from!r} ({error})", param_hint="--backfill-from") from None
+    retention = _retention(events_retention)
     try:
         secret_key = load_secret_key(secret_key_file, state_dir)
     except SecretKeyError as error:
@@ -99,7 +104,7 @@ def run(rules, connectors, index_prefix, http_host, http_port, http_config, work
     settings = DaemonSettings(
         connection=connection, rules=tuple(rules), connectors=connectors, index_prefix=index_prefix,
         http_host=http_host, http_port=http_port, workers=workers, max_catch_up=max_catch_up, grace_s=grace,
-        jitter_s=jitter, outbox_lease_s=delivery_lease, backfill_from=backfill, secret_key=secret_key,
+        jitter_s=jitter, outbox_lease_s=delivery_lease, backfill_from=backfill, events_retention=retention, secret_key=secret_key,
         retry=RetryPolicy(max_attempts=max_attempts, max_delay_s=max_retry_delay, max_age_s=max_delivery_age))
     try:
         http = load_http_config(http_config)
@@ -118,6 +123,16 @@ def run(rules, connectors, index_prefix, http_host, http_port, http_config, work
     except HttpServerError as error:
         raise click.ClickException(str(error)) from None
     raise SystemExit(code)
+
+
+def _retention(text: str) -> dt.timedelta | None:
+    """``--events-retention``: a positive duration, or None for 0 (keep forever)."""
+    try:
+        value = parse_time_value(text, field="--events-retention")
+    except DefinitionProblem as error:
+        raise click.BadParameter(f"expected a duration such as 7d or 12h, or 0; {error}",
+                                 param_hint="--events-retention") from None
+    return value if value else None
 
 
 if __name__ == "__main__":  # python -m watcher.cli.run …

@@ -16,6 +16,11 @@ Metrics (names as exposed; counters get ``_total``, histograms ``_bucket``/``_su
 * ``watcher_outbox_depth{state}`` — outbox entries by state (``pending``, ``dead``…).
 * ``watcher_schedule_lag_seconds`` — how late runs started (:meth:`Scheduler.lag_samples`).
 * ``watcher_watches{state}`` — loaded watches: ``active``, ``inactive``, ``invalid``.
+* ``watcher_events_written_total`` / ``watcher_events_dropped_total`` — events stored in the event
+  log, and dropped because the writer's queue was full (docs/events.md#writing).
+* ``watcher_stream_subscribers{transport}`` — open event streams (``sse``, ``ws``, ``longpoll``).
+* ``watcher_stream_buffered_events`` — events queued for subscribers, all together.
+* ``watcher_stream_cutoffs_total{transport}`` — subscribers cut off because their buffer was full.
 """
 
 from __future__ import annotations
@@ -65,6 +70,15 @@ class Metrics:
                                       "Delay between a run's planned start and its actual start.",
                                       buckets=LAG_BUCKETS_S, registry=r)
         self.watches = Gauge("watcher_watches", "Loaded watches by state.", ["state"], registry=r)
+        self.events_written = Counter("watcher_events_written", "Events stored in the event log.", registry=r)
+        self.events_dropped = Counter("watcher_events_dropped",
+                                      "Events dropped because the event writer's queue was full.", registry=r)
+        self.stream_subscribers = Gauge("watcher_stream_subscribers", "Open event streams by transport.",
+                                        ["transport"], registry=r)
+        self.stream_buffered = Gauge("watcher_stream_buffered_events", "Events queued for stream subscribers.",
+                                     registry=r)
+        self.stream_cutoffs = Counter("watcher_stream_cutoffs", "Stream subscribers cut off on a full buffer.",
+                                      ["transport"], registry=r)
         self._outbox_states: set[str] = set()
         for state in WATCH_STATES:
             self.watches.labels(state=state).set(0)

@@ -61,6 +61,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from watcher.daemon import logs
+from watcher.daemon.events import EventWriter, delivery_event, run_events
 from watcher.daemon.metrics import Metrics
 from watcher.daemon.reload import FileWatcher, plan_reload, watched_folders
 from watcher.daemon.scheduler import Scheduler, missed_ticks, registration_phase
@@ -79,6 +80,7 @@ from watcher.errors import TransientClusterError
 from watcher.es import history
 from watcher.es.client import (ConnectionSettings, client_error_classes, cluster_error_class, make_client,
                                server_description)
+from watcher.es.events import EventLog
 from watcher.es.outbox_store import OutboxStore
 from watcher.es.shards import PartialResultsError
 from watcher.es.state import StateConflict, StateStore, WatchState
@@ -277,6 +279,8 @@ class DaemonSettings:
             ``max_catch_up``, the latest ones) — ``watcher run --backfill-from``, used by the demo
             to evaluate a freshly loaded range. Intervals are anchored on it, so the ticks are
             ``backfill_from + k·interval``. None (default): a new watch starts from now.
+        events_retention: events older than this are deleted from the event log (docs/events.md#retention);
+            None keeps them.
         secret_key: the deployment key naming secrets in the outbox
             (:mod:`watcher.delivery.secretkey`); every daemon on the same index prefix needs the
             same one. None (default): :func:`~watcher.delivery.secretkey.load_secret_key` at start
@@ -299,6 +303,7 @@ class DaemonSettings:
     outbox_lease_s: float = 60.0
     health_interval_s: float = 2.0
     backfill_from: dt.datetime | None = None
+    events_retention: dt.timedelta | None = dt.timedelta(days=7)
     secret_key: SecretKey | None = None
 
 
@@ -346,6 +351,7 @@ class Daemon:
         self.file_watcher = None
         self._deliveries: dict[str, Any] = {}
         self._secret_values: tuple[str, ...] = ()
+        self.events = EventWriter(self.metrics, retention=settings.events_retention)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -387,6 +393,7 @@ class Daemon:
         if not self._with_cluster_retry("create the indices", self._ensure_indices):
             return False
         self._apply_load(self._load(), initial=True)
+        self.events.start(EventLog(self.es, s.index_prefix))
         LOG.info("outbox secret placeholders are keyed with the deployment key from %s (key id %s)", key.origin,
                  key.key_id)
         self.outbox = Outbox(self.es, s.index_prefix, policy=s.retry, secrets_provider=self._secrets,
@@ -431,6 +438,7 @@ class Daemon:
         if self.outbox is not None:
             self.outbox.stop(grace_s=max(0.5, deadline - time.monotonic()))
             self.outbox = None
+        self.events.stop()
         if self.server is not None:
             self.server.stop()
             self.server = None
@@ -461,6 +469,7 @@ class Daemon:
         self.state.ensure()
         OutboxStore(self.es, self.settings.index_prefix).ensure()
         self.stored.store.ensure()
+        EventLog(self.es, self.settings.index_prefix).ensure()
         return True
 
     def _with_cluster_retry(self, what: str, step: Callable[[], Any]) -> Any:
@@ -680,6 +689,7 @@ class Daemon:
             self._mark_transient(record, reason)
             self._write_record(record, best_effort=True)
             self.metrics.executions.labels(watch=watch.id, state="failed").inc()
+            self.events.emit(run_events(record))
             LOG.warning("watch %s at %s failed on a cluster error; the window will be retried: %s", watch.id,
                         format_iso_millis(scheduled), reason, extra={"watch_id": watch.id, "record_id": run.record_id})
             if warnings:  # the cluster answered (a partial answer): say why in the state, progress unchanged
@@ -698,6 +708,7 @@ class Daemon:
                         format_iso_millis(scheduled), error, extra={"watch_id": watch.id})
             return None
         self.metrics.observe_record(record)
+        self.events.emit(run_events(record))
         LOG.info("watch %s at %s: %s%s", watch.id, format_iso_millis(scheduled), record.get("state"),
                  " (catch-up)" if run.catch_up else "",
                  extra={"watch_id": watch.id, "record_id": run.record_id, **({"catch_up": True} if run.catch_up else {})})
@@ -752,6 +763,7 @@ class Daemon:
         self._mark_transient(record, reason)
         self._write_record(record, best_effort=True, quick=True)
         self.metrics.executions.labels(watch=watch.id, state="failed").inc()
+        self.events.emit(run_events(record))
         LOG.warning("watch %s at %s not run: cluster error (%s); the window will be retried", watch.id,
                     format_iso_millis(scheduled), reason, extra={"watch_id": watch.id})
 
@@ -930,6 +942,9 @@ class Daemon:
 
     def _on_outbox_event(self, kind: str, **fields: Any) -> None:
         connector = str(fields.get("connector", ""))
+        event = delivery_event(kind, fields, self._clock())
+        if event is not None:
+            self.events.emit([event])
         if kind == "delivered":
             self.metrics.observe_delivery(connector, float(fields.get("send_s") or 0.0), "delivered")
         elif kind in ("retried", "dead"):

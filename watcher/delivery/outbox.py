@@ -421,10 +421,10 @@ class Outbox:
             ``delivering`` row older than its lease is claimed again.
         http_client_factory: ``(verify=…, proxy=…) -> httpx.AsyncClient`` (default: pooled client, no
             redirects, no proxy from the environment).
-        on_event: ``on_event(kind, **fields)`` for metrics; kinds ``enqueued`` (id, connector),
+        on_event: ``on_event(kind, **fields)`` for metrics and events; kinds ``enqueued`` (id, connector),
             ``delivered`` (id, connector, attempts, latency_s = creation → delivery, send_s),
             ``retried`` (id, connector, attempts, delay_s, reason), ``dead`` (id, connector, attempts,
-            reason), ``depth`` (counts: {state: n} from the store, queued: n in memory). Exceptions
+            reason) — these three also with watch_id, record_id, action_id — ``depth`` (counts: {state: n} from the store, queued: n in memory). Exceptions
             raised by the callback are logged and ignored.
         clock: now, aware UTC (tests). rng: random source for jitter (tests pass a seeded one).
     """
@@ -918,7 +918,8 @@ class Outbox:
         if request is not None:
             changes["request"] = request
         delay = None
-        fields = {"id": item.id, "connector": item.connector, "attempts": attempts}
+        fields = {"id": item.id, "connector": item.connector, "attempts": attempts,
+                  **{name: item.source.get(name) for name in ("watch_id", "record_id", "action_id")}}
         if verdict == "delivered":
             changes.update(state=DELIVERED, delivered_at=_iso(now), last_error=None)
             if created:

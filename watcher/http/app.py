@@ -2,7 +2,8 @@
 (``/api/v1/openapi.json``; docs/api.md).
 
 Routes by module: :mod:`watcher.http.operations` (``/healthz``, ``/metrics``, open),
-:mod:`watcher.http.api_v1` (``/api/v1``: watches, history, execute, ack…, outbox).
+:mod:`watcher.http.api_v1` (``/api/v1``: watches, history, execute, ack…, outbox),
+:mod:`watcher.http.events` (``/api/v1/events``, ``/events/stream``, ``/events/ws``; docs/events.md).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 
-from watcher.http import api_v1, operations, watcher_api
+from watcher.http import api_v1, events, operations, watcher_api
 from watcher.http.access import HttpConfig
 from watcher.http.errors import (CLUSTER_ERRORS, RequestProblem, cluster_error_response, http_exception_response,
                                  problem_response, unexpected_error_response, validation_response)
@@ -44,6 +45,7 @@ def create_app(daemon, config: HttpConfig | None = None) -> FastAPI:
         app.add_exception_handler(error_class, cluster_error_response)
     app.include_router(operations.router)
     app.include_router(api_v1.router)
+    app.include_router(events.router)
     app.include_router(watcher_api.router)
     app.add_middleware(watcher_api.ProductHeader)
     app.openapi = lambda: _openapi_with_security(app)

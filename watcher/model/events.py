@@ -1,4 +1,4 @@
-"""Events: what happened to a watch, one durable fact each, read back by cursor (docs/api.md#events).
+"""Events: what happened to a watch, one durable fact each, read back by cursor (docs/events.md).
 
 Kinds (:data:`KINDS`):
 
