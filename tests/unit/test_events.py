@@ -165,3 +165,35 @@ def test_hub_limits_answer_503_and_429():
             hub.close()
 
     asyncio.run(scenario())
+
+
+def test_a_cut_off_sse_client_that_never_reads_is_closed_hard_and_forgotten():
+    from watcher.http.events import EventStream  # deferred: the route module, only this test needs it
+
+    async def scenario():
+        log, metrics = MemoryLog(), Metrics()
+        hub = Hub(lambda: log, StreamLimits(buffer_events=4, heartbeat_s=60), metrics, flush_s=0.05)
+        never = asyncio.Event()
+        sent: list[dict] = []
+
+        async def stalled_send(message):  # the client stopped reading: the first body write never returns
+            sent.append(message)
+            if message["type"] == "http.response.body":
+                await never.wait()
+
+        async def receive():
+            await never.wait()
+
+        try:
+            subscriber = await hub.subscribe(EventFilter(), None, "sse", "t")
+            response = asyncio.create_task(EventStream(hub, subscriber)({"type": "http"}, receive, stalled_send))
+            log.append(10)
+            await _settle(hub, log)
+            assert subscriber.cut
+            await asyncio.wait_for(response, 5)  # the hard close ends the response
+            assert subscriber.hard_closed and hub.buffered() == 0
+            assert metrics.registry.get_sample_value("watcher_stream_subscribers", {"transport": "sse"}) == 0
+        finally:
+            hub.close()
+
+    asyncio.run(scenario())
