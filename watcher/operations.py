@@ -374,14 +374,14 @@ def silence(es, prefix: str, watch_id: str, until: dt.datetime, *, group: str | 
             (docs/api.md: ack its actions or deactivate it instead).
         UnknownWatch, StateKeptChanging.
     """
-    if not (defined or {}).get(watch_id, Defined()).rule:
-        raise BadValue(f"[{watch_id}] is an Elastic Watcher watch, and silences apply to rules only: "
-                       "ack its actions or deactivate it instead")
     now = clock()
     if until <= now:
         raise BadValue(f"expected a time in the future, found {format_iso_millis(until)}")
     if group is not None and len(group) > MAX_GROUP_KEY_LENGTH:
         raise BadValue(f"expected a group key of at most {MAX_GROUP_KEY_LENGTH} characters, found {len(group)}")
+    if not (defined or {}).get(watch_id, Defined()).rule:
+        raise BadValue(f"[{watch_id}] is an Elastic Watcher watch, and silences apply to rules only: "
+                       "ack its actions or deactivate it instead")
     return _change_silence(es, prefix, watch_id, group, until, actor=actor, defined=defined, now=now)
 
 
