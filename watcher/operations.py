@@ -114,11 +114,13 @@ class BadValue(OperationError, ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Defined:
-    """What the definitions say of one watch: its action ids, and whether it is active as defined
-    (the state a never-saved watch starts from). A file with problems counts as ``Defined()``."""
+    """What the definitions say of one watch: its action ids, whether it is active as defined
+    (the state a never-saved watch starts from), and whether it is a rule (only a rule's runs
+    honour silences; an Elastic Watcher watch's do not). A file with problems counts as ``Defined()``."""
 
     actions: tuple[str, ...] = ()
     active: bool = True
+    rule: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -367,7 +369,9 @@ def silence(es, prefix: str, watch_id: str, until: dt.datetime, *, group: str | 
     its matches send no alerts and no recoveries until then (ElastAlert2's ``--silence``).
 
     Raises:
-        BadValue: ``until`` is not in the future, or ``group`` is longer than :data:`MAX_GROUP_KEY_LENGTH`.
+        BadValue: ``until`` is not in the future, ``group`` is longer than :data:`MAX_GROUP_KEY_LENGTH`,
+            or ``defined`` says ``watch_id`` is an Elastic Watcher watch, whose runs ignore silences
+            (docs/api.md: ack its actions or deactivate it instead).
         UnknownWatch, StateKeptChanging.
     """
     now = clock()
@@ -375,6 +379,9 @@ def silence(es, prefix: str, watch_id: str, until: dt.datetime, *, group: str | 
         raise BadValue(f"expected a time in the future, found {format_iso_millis(until)}")
     if group is not None and len(group) > MAX_GROUP_KEY_LENGTH:
         raise BadValue(f"expected a group key of at most {MAX_GROUP_KEY_LENGTH} characters, found {len(group)}")
+    if not (defined or {}).get(watch_id, Defined()).rule:
+        raise BadValue(f"[{watch_id}] is an Elastic Watcher watch, and silences apply to rules only: "
+                       "ack its actions or deactivate it instead")
     return _change_silence(es, prefix, watch_id, group, until, actor=actor, defined=defined, now=now)
 
 

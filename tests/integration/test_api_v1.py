@@ -273,6 +273,8 @@ def test_silence_for_a_duration_a_group_and_lift_it(es, served):
         not_silenced = http.delete("/api/v1/watches/to-dead/_silence", params={"group": "never"})
         both = http.post("/api/v1/watches/to-dead/_silence", json={"for": "1h", "until": "2099-01-01T00:00:00Z"})
         past = http.post("/api/v1/watches/to-dead/_silence", json={"until": "2001-01-01T00:00:00Z"})
+        a_watch = http.post("/api/v1/watches/json-watch/_silence", json={"for": "1h"})  # its runs ignore silences
+        watch_silences = http.get("/api/v1/watches/json-watch").json()["silences"]
         http.delete("/api/v1/watches/to-dead/_silence", params={"group": "10.0.0.1"})
     assert whole.status_code == 200, whole.text
     until = parse_instant(whole.json()["silences"]["*"]) - dt.datetime.now(dt.timezone.utc)
@@ -283,6 +285,10 @@ def test_silence_for_a_duration_a_group_and_lift_it(es, served):
     assert (not_silenced.json()["was_silenced"], not_silenced.json()["changed"]) == (False, False)
     assert both.status_code == 400 and "exactly one" in both.json()["error"]["reason"]
     assert past.status_code == 400 and "expected a time in the future" in past.json()["error"]["reason"]
+    assert a_watch.status_code == 400 and a_watch.json()["error"]["reason"] == (
+        "[json-watch] is an Elastic Watcher watch, and silences apply to rules only: ack its actions or deactivate "
+        "it instead")
+    assert watch_silences == {}
     kinds = [(e["kind"], e.get("group")) for e in events(es, served["prefix"], "to-dead")
              if e["kind"] in ("silenced", "unsilenced")]  # the daemon's own events (fired, dead…) are there too
     assert kinds == [("silenced", None), ("silenced", "10.0.0.1"), ("unsilenced", None), ("unsilenced", "10.0.0.1")]

@@ -188,6 +188,37 @@ def test_reconnecting_with_the_cursor_gets_exactly_the_missed_events_also_across
         assert [(e["cursor"], e["id"]) for e in resumed.events] == truth
 
 
+def _subscribers(base: str) -> dict[str, float]:
+    prefix = 'watcher_stream_subscribers{transport="'
+    return {line[len(prefix):].split('"')[0]: float(line.split()[-1])
+            for line in httpx.get(f"{base}/metrics").text.splitlines() if line.startswith(prefix)}
+
+
+def test_a_stopping_daemon_ends_every_stream_cleanly(rules_dir, tmp_path, start_daemon):  # noqa: F811
+    """docs/events.md#shutdown: SIGTERM ends an open SSE response (complete, not cut), closes a
+    WebSocket with 1012 and answers a waiting long-poll, without an error in the daemon's log."""
+    write_connectors(rules_dir, "http://127.0.0.1:9/hook")
+    daemon, base = _start(start_daemon, tmp_path)
+    end = long_poll(base, None)["cursor"]
+    sse, ws = SseCollector(base), WsCollector(base)
+    sse.start()
+    ws.start()
+    polled: dict = {}
+    poller = threading.Thread(target=lambda: polled.update(long_poll(base, end, wait=60)), daemon=True)
+    poller.start()
+    wait_for(lambda: _subscribers(base) == {"sse": 1.0, "ws": 1.0, "longpoll": 1.0}, 30, what="three open streams")
+
+    assert daemon.stop(signal.SIGTERM) == 0
+    sse.join(30)
+    ws.join(30)
+    poller.join(30)
+    assert not sse.is_alive() and sse.error is None  # the response was complete: no protocol error
+    assert not ws.is_alive() and ws.connection.close_code == 1012
+    assert polled == {"events": [], "cursor": end, "gap": False}
+    log = (tmp_path / "daemon.log").read_text()
+    assert "Exception in ASGI application" not in log and "ERROR" not in log, log[-3000:]
+
+
 def test_unknown_tokens_and_stream_limits(rules_dir, tmp_path, start_daemon):  # noqa: F811
     write_connectors(rules_dir, "http://127.0.0.1:9/hook")
     _, base = _start(start_daemon, tmp_path, max_subscribers=3, max_subscribers_per_token=2)

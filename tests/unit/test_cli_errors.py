@@ -326,3 +326,19 @@ def test_run_on_a_port_in_use_says_so_in_one_line(tmp_path):
     assert result.output.strip().splitlines()[-1].startswith(
         f"Error: the HTTP server cannot listen on 127.0.0.1:{port}: [Errno 98] Address already in use")
     assert "Traceback" not in result.output
+
+
+def test_events_says_why_it_cannot_reach_the_daemon_without_printing_the_token():
+    """https:// to a plain-HTTP port: the TLS failure is named, not only "ConnectError"."""
+    server = Receiver(("127.0.0.1", 0), out=io.StringIO(), save=None)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address
+        result = invoke("events", "--url", f"https://{host}:{port}", env={"WATCHER_TOKEN": "tok-0123456789abcdef"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1, result.output
+    assert f"watcher events: cannot reach https://{host}:{port}: ConnectError: [SSL" in result.output
+    assert "tok-0123456789abcdef" not in result.output

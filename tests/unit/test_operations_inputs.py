@@ -30,3 +30,12 @@ def test_a_group_key_longer_than_the_limit_is_refused_before_the_cluster_is_aske
         operations.silence(None, "p", "w", NOW + dt.timedelta(hours=1), group="g" * 513, actor="cli:me",
                            clock=lambda: NOW)
     assert str(caught.value) == "expected a group key of at most 512 characters, found 513"
+
+
+def test_silencing_a_watcher_watch_is_refused_because_its_runs_ignore_silences():
+    defined = {"w": operations.Defined(("log",), True, rule=False), "r": operations.Defined(("hook",))}
+    with pytest.raises(operations.BadValue) as caught:
+        operations.silence(None, "p", "w", NOW + dt.timedelta(hours=1), actor="cli:me", defined=defined,
+                           clock=lambda: NOW)
+    assert str(caught.value) == ("[w] is an Elastic Watcher watch, and silences apply to rules only: "
+                                 "ack its actions or deactivate it instead")

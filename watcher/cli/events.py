@@ -111,7 +111,7 @@ def _print_now(base: str, headers: dict, params: dict, after: str, as_json: bool
             try:
                 response = client.get(f"{base}/api/v1/events", params={**params, "after": after, "limit": 1000})
             except httpx.HTTPError as error:
-                raise _Stop(EXIT_UNREACHABLE, f"cannot reach {base}: {type(error).__name__}") from None
+                raise _Stop(EXIT_UNREACHABLE, f"cannot reach {base}: {_why(error)}") from None
             if response.status_code != 200:
                 raise _refused(response) or _Stop(EXIT_UNREACHABLE, f"the server answered {response.status_code}")
             page = response.json()
@@ -136,7 +136,7 @@ def _follow(base: str, headers: dict, params: dict, after: str | None, as_json: 
                     _stream(client, base, params, position, as_json)
                     delay = 0.5
             except httpx.HTTPError as error:
-                click.echo(f"watcher events: connection to {base} lost ({type(error).__name__}); retrying in "
+                click.echo(f"watcher events: connection to {base} lost ({_why(error)}); retrying in "
                            f"{delay:.1f}s", err=True)
             time.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF_S)
@@ -162,6 +162,12 @@ def _stream(client: httpx.Client, base: str, params: dict, position: dict, as_js
                 event = json.loads(sse.data)
                 _show(event, as_json)
                 position["after"] = event["cursor"]
+
+
+def _why(error: httpx.HTTPError) -> str:
+    """The error's class and text (a refused connection, a certificate not trusted…): the text of an
+    httpx transport error names the socket or TLS failure, never a request header."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def _end_cursor(client: httpx.Client, base: str) -> str | None:

@@ -163,7 +163,8 @@ class Definitions:
     def defined(self) -> dict[str, operations.Defined]:
         """``{watch id: Defined}`` for :mod:`watcher.operations` (a file with problems: no action, active)."""
         known = {watch_id: operations.Defined() for watch_id in self.invalid}
-        known.update({watch_id: operations.Defined(tuple(action.id for action in watch.actions), watch.active)
+        known.update({watch_id: operations.Defined(tuple(action.id for action in watch.actions), watch.active,
+                                                    watch.rule is not None)
                       for watch_id, watch in self.watches.items()})
         return known
 

@@ -213,7 +213,8 @@ def _shown(daemon, value: Any) -> Any:
 
 
 def _defined(daemon) -> dict[str, operations.Defined]:
-    return {watch_id: operations.Defined(tuple(action.id for action in watch.actions), watch.active)
+    return {watch_id: operations.Defined(tuple(action.id for action in watch.actions), watch.active,
+                                         watch.rule is not None)
             for watch_id, watch in daemon.watches().items()}
 
 

@@ -34,13 +34,14 @@ from watcher.http.errors import RequestProblem
 from watcher.http.hub import GAP, HEARTBEAT, Hub, Subscriber
 from watcher.model.events import KINDS
 
-__all__ = ["CUTOFF_CLOSE_CODE", "EventOut", "EventsPage", "RETRY_MS", "hub_of", "router"]
+__all__ = ["CUTOFF_CLOSE_CODE", "SHUTDOWN_CLOSE_CODE", "EventOut", "EventsPage", "RETRY_MS", "hub_of", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 RETRY_MS = 3000
 SSE_BATCH = 256  # most queued events written to a client in one send
 MAX_WAIT_S = 60.0
 CUTOFF_CLOSE_CODE = 4000  # WebSocket close code after the cut-off message (docs/events.md#backpressure)
+SHUTDOWN_CLOSE_CODE = 1012  # "service restart" (RFC 6455 registry): the daemon is stopping (docs/events.md#shutdown)
 ERRORS = {status: {"model": ErrorBody, "description": description} for status, description in (
     (400, "a bad filter, cursor, wait or limit"), (401, "no valid token"),
     (410, "the cursor belongs to an event log that was created again"),
@@ -158,18 +159,26 @@ class EventStream(Response):
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             await send({"type": "http.response.body", "body": f"retry: {RETRY_MS}\n\n".encode(), "more_body": True})
-            while not (subscriber.cut and subscriber.queue.empty()):
+            while not subscriber.ending and not (subscriber.cut and subscriber.queue.empty()):
                 frames = [sse_frame(await subscriber.queue.get())]
                 while len(frames) < SSE_BATCH and not subscriber.queue.empty():  # one write for what is queued
                     frames.append(sse_frame(subscriber.queue.get_nowait()))
                 await send({"type": "http.response.body", "body": b"".join(frames), "more_body": True})
-            last = json.dumps({"cursor": str(subscriber.resume), "reason": "buffer_full"})
-            await send({"type": "http.response.body", "body": f"event: cutoff\ndata: {last}\n\n".encode(),
-                        "more_body": False})
+            if subscriber.ending:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                last = json.dumps({"cursor": str(subscriber.resume), "reason": "buffer_full"})
+                await send({"type": "http.response.body", "body": f"event: cutoff\ndata: {last}\n\n".encode(),
+                            "more_body": False})
         except asyncio.CancelledError:
-            if not (subscriber.hard_closed or listener.done()):
+            if subscriber.ending and not listener.done():  # the server is stopping: end the response cleanly
+                asyncio.current_task().uncancel()
+                with contextlib.suppress(Exception):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+            elif not (subscriber.hard_closed or listener.done()):
                 raise
-            asyncio.current_task().uncancel()  # the client left, or a cut-off client did not read: end here
+            else:
+                asyncio.current_task().uncancel()  # the client left, or a cut-off client did not read: end here
         finally:
             listener.cancel()
             self.hub.unsubscribe(subscriber)
@@ -264,7 +273,7 @@ async def _send_ws(socket: WebSocket, hub: Hub, subscriber: Subscriber, resumed:
     try:
         await socket.send_text(json.dumps({"type": "subscribed", "after": str(subscriber.start),
                                            "resumed": resumed}))
-        while not (subscriber.cut and subscriber.queue.empty()):
+        while not subscriber.ending and not (subscriber.cut and subscriber.queue.empty()):
             item = await subscriber.queue.get()
             if item is HEARTBEAT:
                 await socket.send_text('{"type":"ping"}')
@@ -272,12 +281,20 @@ async def _send_ws(socket: WebSocket, hub: Hub, subscriber: Subscriber, resumed:
                 await socket.send_text('{"type":"gap"}')
             else:
                 await socket.send_text(f'{{"type":"event","event":{item.text}}}')
+        if subscriber.ending:
+            await socket.close(SHUTDOWN_CLOSE_CODE, "server stopping; resume from your last cursor")
+            return
         await socket.send_text(json.dumps({"type": "cutoff", "cursor": str(subscriber.resume),
                                            "reason": "buffer_full"}))
         await socket.close(CUTOFF_CLOSE_CODE, "cut off: buffer full; resume from the cursor")
     except asyncio.CancelledError:
-        if not subscriber.hard_closed:
+        if subscriber.ending:  # the server is stopping: close with "service restart"
+            asyncio.current_task().uncancel()
+            with contextlib.suppress(Exception):
+                await socket.close(SHUTDOWN_CLOSE_CODE, "server stopping; resume from your last cursor")
+        elif not subscriber.hard_closed:
             raise
-        asyncio.current_task().uncancel()
+        else:
+            asyncio.current_task().uncancel()
     except (WebSocketDisconnect, RuntimeError):  # the client left mid-send
         return

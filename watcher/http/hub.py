@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import json
 import logging
@@ -78,7 +79,8 @@ class Subscriber:
 
     Attributes:
         cut: True once cut off (no more events; flush, then the cut-off message).
-        task: the task sending to the client (cancelled on a hard close).
+        ending: True once the server is stopping (its task is cancelled to end the stream cleanly).
+        task: the task sending to the client (cancelled on a hard close and at shutdown).
     """
 
     def __init__(self, where: EventFilter, transport: str, token: str, capacity: int, start: Cursor):
@@ -91,6 +93,7 @@ class Subscriber:
         self.skip_through = start.seq_no
         self.cut = False
         self.hard_closed = False
+        self.ending = False
         self.task: asyncio.Task | None = None
         self.follower: asyncio.Task | None = None
 
@@ -136,6 +139,7 @@ class Hub:
         self._advanced = asyncio.Event()
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
+        self.closed = False
         self._loop = asyncio.get_running_loop()
         self._tasks = [self._loop.create_task(self._tail()), self._loop.create_task(self._heartbeats())]
         metrics.stream_buffered.set_function(self.buffered)
@@ -146,9 +150,12 @@ class Hub:
         """Check the limits for one more stream of ``token``.
 
         Raises:
-            RequestProblem: 503 when ``max_subscribers`` are open, 429 when ``token`` has
-                ``max_subscribers_per_token`` open (both with ``Retry-After``).
+            RequestProblem: 503 when the server is stopping or ``max_subscribers`` are open, 429 when
+                ``token`` has ``max_subscribers_per_token`` open (all with ``Retry-After``).
         """
+        if self.closed:
+            raise RequestProblem(503, "shutting_down", "the server is stopping; resume from your last cursor "
+                                 "once it is back", {"Retry-After": "5"})
         if len(self._open) + self._waiters >= self.limits.max_subscribers:
             raise RequestProblem(503, "too_many_subscribers", f"the server holds its maximum of "
                                  f"{self.limits.max_subscribers} event streams; try again later", {"Retry-After": "5"})
@@ -280,7 +287,7 @@ class Hub:
             while True:
                 items, gap = await self._read(where, start, limit)
                 remaining = deadline - self._loop.time()
-                if items or gap or remaining <= 0:
+                if items or gap or remaining <= 0 or self.closed:
                     cursor = Cursor.parse(items[-1].event.cursor) if items else start
                     return items, cursor, gap
                 advanced = self._advanced
@@ -369,6 +376,18 @@ class Hub:
                     subscriber.queue.put_nowait(HEARTBEAT)
 
     def close(self) -> None:
-        """Stop the tailer and the heartbeats."""
+        """At shutdown (docs/events.md#shutdown): stop the tailer and the heartbeats, refuse new streams
+        (503), end every open stream cleanly and answer every waiting long-poll now."""
+        self.closed = True
         for task in self._tasks:
             task.cancel()
+        for subscriber in list(self._open):
+            subscriber.ending = True
+            if subscriber.task is not None and not subscriber.task.done():
+                subscriber.task.cancel()
+        self._advanced.set()
+
+    def close_threadsafe(self) -> None:
+        """:meth:`close` from another thread (the one stopping the HTTP server); nothing once the loop is gone."""
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            self._loop.call_soon_threadsafe(self.close)

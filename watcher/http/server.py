@@ -46,6 +46,7 @@ class HttpServer:
     def __init__(self, app, host: str, port: int, tls: TlsFiles | None = None):
         self.host = host
         self.tls = tls
+        self._app = app
         self._requested_port = port
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -102,8 +103,13 @@ class HttpServer:
             LOG.error("HTTP server stopped: %r", error)
 
     def stop(self) -> None:
-        """Stop serving (open streams are closed), close the socket. Idempotent."""
+        """Stop serving, close the socket. Idempotent. The event streams are ended first (each
+        client resumes from its last cursor; docs/events.md#shutdown), so that uvicorn's graceful
+        shutdown does not wait for them and then cancel them with an error."""
         if self._thread is not None:
+            hub = getattr(self._app.state, "events_hub", None)
+            if hub is not None:
+                hub.close_threadsafe()
             self._server.should_exit = True
             self._thread.join(timeout=15)
             if self._thread.is_alive():
