@@ -87,9 +87,11 @@ def assert_no_secret(text: str) -> None:
 
 
 def executed(served, watch_id: str) -> bool:
+    """Whether ``watch_id`` has an executed record; False while the history cannot be searched yet
+    (the first record creates the day's index: a search during its creation answers 503)."""
     with client(served) as http:
-        records = http.get(f"/api/v1/watches/{watch_id}/history", params={"state": "executed"}).json()["records"]
-    return bool(records)
+        answer = http.get(f"/api/v1/watches/{watch_id}/history", params={"state": "executed"})
+    return answer.status_code == 200 and bool(answer.json()["records"])
 
 
 # -- auth ----------------------------------------------------------------------------------------------------
