@@ -19,7 +19,9 @@ $(VENV)/.installed: pyproject.toml
 
 # The whole suite on Elasticsearch 8 (ES_URL, else Docker, else a local JVM node), then the integration
 # suite on OpenSearch 2 with Painless, Mustache and ingest (docs/backends.md); each cluster is stopped after.
-# Tests that need those modules are marked `scripting` and run on OpenSearch only.
+# Tests that need those modules are marked `scripting` and run on OpenSearch only; the HTTP surface
+# tests (`http_surface`: API, streams, outbox secrets) run on Elasticsearch 8 only, since the event log,
+# state, stored-watch and outbox stores under them are checked on every product by the other tests.
 test: venv
 	$(ES_RUN) $(PY) -m pytest -m "not scripting" $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-opensearch
@@ -27,12 +29,12 @@ test: venv
 	else echo "[test] no Java 21 or newer here: the Elasticsearch 9 run (make test-es9) is left out"; fi
 
 test-opensearch: venv
-	WATCHER_TEST_ENGINE=opensearch $(ES_RUN) $(PY) -m pytest tests/integration -m "not without_scripting" $(PYTEST_ARGS)
+	WATCHER_TEST_ENGINE=opensearch $(ES_RUN) $(PY) -m pytest tests/integration -m "not without_scripting and not http_surface" $(PYTEST_ARGS)
 
 # The integration suite on Elasticsearch 9.2.0 (needs a Java 21 or newer; found under /usr/lib/jvm or
 # WATCHER_JAVA_HOME). `make test` runs it too when such a Java exists.
 test-es9: venv
-	WATCHER_TEST_ENGINE=elasticsearch9 $(ES_RUN) $(PY) -m pytest tests/integration -m "not scripting" $(PYTEST_ARGS)
+	WATCHER_TEST_ENGINE=elasticsearch9 $(ES_RUN) $(PY) -m pytest tests/integration -m "not scripting and not http_surface" $(PYTEST_ARGS)
 
 # Tests that need no cluster.
 unit: venv

@@ -28,7 +28,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 
-pytestmark = pytest.mark.es
+pytestmark = [pytest.mark.es, pytest.mark.http_surface]
 
 MAX_EXAMPLES = 80
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

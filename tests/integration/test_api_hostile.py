@@ -21,7 +21,7 @@ import pytest
 from api_helpers import ADMIN_TOKEN, start_served, write_http_config
 from daemon_helpers import delete_indices, wait_for
 
-pytestmark = pytest.mark.es
+pytestmark = [pytest.mark.es, pytest.mark.http_surface]
 
 WATCH = {"trigger": {"schedule": {"interval": "1h"}}, "input": {"simple": {"n": 1}}, "condition": {"always": {}},
          "actions": {"log": {"logging": {"text": "n={{ctx.payload.n}}"}}}}

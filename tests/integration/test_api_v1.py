@@ -23,7 +23,7 @@ from api_helpers import ADMIN_TOKEN, READ_TOKEN, start_served, write_http_config
 from daemon_helpers import SwitchableReceiver, delete_indices, wait_for, write_rule
 from watcher.support.datemath import parse_instant
 
-pytestmark = pytest.mark.es
+pytestmark = [pytest.mark.es, pytest.mark.http_surface]
 
 HOOK_TOKEN = "hook-" + uuid.uuid4().hex
 WATCH_PASSWORD = "pw-" + uuid.uuid4().hex

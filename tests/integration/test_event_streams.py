@@ -31,6 +31,7 @@ from stream_helpers import (ADMIN, OTHER, READER, SseCollector, WsCollector,
 from watcher.es.events import Cursor, EventLog
 from watcher.model.events import Event, event_id
 
+pytestmark = pytest.mark.http_surface
 UTC = dt.timezone.utc
 
 

@@ -29,6 +29,7 @@ from daemon_helpers import start_daemon  # noqa: F401  (the fixture)
 from daemon_helpers import REPO, SwitchableReceiver, delete_indices, outbox, records, wait_for, write_connectors
 from watcher.delivery.outbox import SECRET_GONE
 
+pytestmark = pytest.mark.http_surface
 USER = "hook-user"
 PASSWORD = "inl1ne-Passw0rd-7f3a9c"      # inline basic-auth password of the watch
 NEW_PASSWORD = "r0tated-Passw0rd-4b8d1e"  # the same watch after its file was edited
