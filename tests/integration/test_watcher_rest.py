@@ -193,6 +193,10 @@ def test_execute_ack_and_activation_through_elasticsearch_py(es, start_daemon, p
     client = _client(daemon, ADMIN)
     client.watcher.put_watch(id="manual", **_manual_watch(receiver))
 
+    # ack before any run: nothing to ack, every action shows as awaiting its first successful run
+    early = client.watcher.ack_watch(watch_id="manual")
+    assert early["status"]["actions"]["hook"]["ack"]["state"] == "awaits_successful_execution"
+
     # simulate: the record says what would be sent; nothing is sent, stored or recorded
     simulated = client.watcher.execute_watch(id="manual", action_modes={"_all": "simulate"},
                                              trigger_data={"scheduled_time": "2026-01-01T00:00:00Z",

@@ -14,6 +14,7 @@ words in docs/semantics.md#execute-api, docs/semantics.md#status-and-ack and doc
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import unicodedata
@@ -222,15 +223,16 @@ def _defined(daemon) -> dict[str, operations.Defined]:
 
 
 def _status_json(state, watch=None) -> dict:
-    """Watcher's status object of a watch's saved state (a fresh one when never saved)."""
-    if state is None:
-        status = WatchStatus()
-        for action in getattr(watch, "actions", ()):
-            status.action(action.id)
-        return status.to_json()
-    status = state.status.to_json()
-    status["state"]["active"] = state.active
-    return status
+    """Watcher's status object of a watch's saved state (a fresh one when never saved); every
+    action of ``watch`` is listed, ``awaits_successful_execution`` until it first ran, as Watcher
+    shows it."""
+    status = copy.deepcopy(state.status) if state is not None else WatchStatus()
+    for action in getattr(watch, "actions", ()):
+        status.action(action.id)
+    document = status.to_json()
+    if state is not None:
+        document["state"]["active"] = state.active
+    return document
 
 
 def _actor(principal: Principal) -> str:
@@ -392,7 +394,7 @@ async def _operate(request: Request, function, watch_id: str, *args, principal: 
         raise RequestProblem(404, "resource_not_found_exception", str(error)) from None
     except operations.StateKeptChanging as error:
         raise RequestProblem(409, "version_conflict_engine_exception", str(error)) from None
-    return JSONResponse({"status": _status_json(result.state)})
+    return JSONResponse({"status": _status_json(result.state, daemon.watches().get(watch_id))})
 
 
 @_put_and_post("/watch/{watch_id}/_ack", summary="Acknowledge every action of a watch")
