@@ -115,3 +115,30 @@ def test_api_answers_no_5xx_and_conforms_to_its_openapi_document(fuzzed_daemon):
     assert set(calls) == {operation.label for operation in operations}  # each one was tried
     print(f"fuzzed {sum(calls.values())} requests: {dict(calls)}; statuses {dict(statuses)}")
     assert not failures, "\n\n".join(f"{label}:\n{error}" for label, error in failures.items())
+
+
+def test_watcher_api_answers_no_5xx(fuzzed_daemon):
+    """Watcher's REST API (``/_watcher``) from the same document: its answers are Watcher's free-form
+    shapes, so the check is the one that matters for a client — no 5xx, valid and invalid requests
+    alike (ids of the real watches included; a generated watch that parses is stored and runs)."""
+    schema = schemathesis.openapi.from_url(f"{fuzzed_daemon}/api/v1/openapi.json").include(path_regex="^/_watcher/")
+    known = {"watch_id": ["cpu-high", "log-watch"]}
+    failures, calls = {}, collections.Counter()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 10
+    for operation in operations:
+        @given(case=strategy(operation, known))
+        @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def check(case):
+            calls[operation.label] += 1
+            case.call_and_validate(base_url=fuzzed_daemon, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                                   checks=[not_a_server_error])
+
+        try:
+            check()
+        except Exception as error:  # noqa: BLE001 — every operation is fuzzed; failures are reported together
+            failures[operation.label] = error
+    assert set(calls) == {operation.label for operation in operations}
+    print(f"fuzzed {sum(calls.values())} /_watcher requests: {dict(calls)}")
+    assert not failures, "\n\n".join(f"{label}:\n{error}" for label, error in failures.items())
