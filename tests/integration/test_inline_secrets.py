@@ -141,9 +141,23 @@ def test_a_stored_watch_with_inline_basic_auth_reaches_the_receiver(es, prefix, 
     done = wait_for(lambda: finished(es, prefix, "basic"), 60, what="a finished delivery of the stored watch")
     assert [(d["state"], d.get("last_error")) for d in done][0] == ("delivered", None)
     assert received(receiver, "basic", 200)[0]["Authorization"] == basic(USER, PASSWORD)
+
+    # a watch sent inline to the execute API is sent at once: the outbox could not resolve its secret
+    inline = {"trigger": {"schedule": {"interval": "1h"}}, "input": {"simple": {}}, "condition": {"always": {}},
+              "actions": {"once": basic_hook(receiver, NEW_PASSWORD, action="once")}}
+    executed = httpx.post(f"http://127.0.0.1:{daemon.http_port}/_watcher/watch/_execute",
+                          json={"watch": inline, "action_modes": {"_all": "execute"}},
+                          headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
+    assert executed.status_code == 200, executed.text
+    [result] = executed.json()["watch_record"]["result"]["actions"]
+    assert (result["id"], result["status"], result["webhook"]["response"]["status"]) == ("once", "success", 200)
+    assert received(receiver, "once", 200)[0]["Authorization"] == basic(USER, NEW_PASSWORD)
+    assert [d for d in outbox(es, prefix) if d["action_id"] == "once"] == []
+    assert leaked(executed.text, NEW_PASSWORD) == []
+
     assert leaked(json.dumps(outbox(es, prefix)), PASSWORD) == []
     daemon.stop()
-    assert leaked(daemon.log_path.read_text(), PASSWORD) == []
+    assert leaked(daemon.log_path.read_text(), PASSWORD, NEW_PASSWORD) == []
 
 
 def test_a_delivery_queued_before_its_watch_changed_is_dead_with_the_rotation_reason(

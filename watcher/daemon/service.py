@@ -68,7 +68,7 @@ from watcher.daemon.scheduler import Scheduler, missed_ticks, registration_phase
 from watcher.daemon.stored import StoredWatches, WatchIdTaken
 from watcher.definitions.cluster_checks import resolve_group_fields, template_field_warnings
 from watcher.definitions.load import default_connectors_path, load_paths
-from watcher.delivery.direct import Simulate
+from watcher.delivery.direct import SendNow, Simulate
 from watcher.delivery.outbox import Outbox
 from watcher.delivery.retry import RetryPolicy
 from watcher.delivery.secretkey import SecretKey, load_secret_key
@@ -846,7 +846,8 @@ class Daemon:
                          debug: bool = False) -> dict:
         """Run ``watch`` once by hand (Watcher's execute API; docs/watcher-api.md#execute) and return
         its watch record; actions that run in an ``execute`` mode go through the outbox, as scheduled
-        runs do.
+        runs do — those of an inline watch are sent at once (the outbox knows only the secrets of
+        loaded watches).
 
         Args:
             options: action modes, ``ignore_condition``, ``alternative_input`` (trigger type manual).
@@ -868,7 +869,10 @@ class Daemon:
                   services=self.services, record_id=record_id,
                   rule_state=copy.deepcopy(state.rule_state) if state is not None else {},
                   silences=dict(state.silences) if state is not None else {})
-        record = execute_watch(watch, run, status, self._deliveries, options)
+        # An inline watch is not a loaded definition: the outbox could not resolve its inline secrets
+        # later, so its actions are sent at once and the record holds their real outcome.
+        deliveries = {**self._deliveries, "execute": SendNow()} if inline else self._deliveries
+        record = execute_watch(watch, run, status, deliveries, options)
         if debug:
             record["vars"] = run.vars
         if record_execution and not inline:
